@@ -1,0 +1,263 @@
+/**
+ * JSON Patch (RFC 6902) and JSON Merge Patch (RFC 7386) applied to plain JSON values.
+ *
+ * Pure functions with no Kubernetes knowledge: the simulated API server and the in-memory fake client
+ * use them for `application/json-patch+json` and `application/merge-patch+json` requests.
+ *
+ * @module
+ */
+
+/** A JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | {
+  [key: string]: JsonValue;
+};
+
+/** One operation of an RFC 6902 JSON Patch. */
+export type JsonPatchOperation =
+  | { op: "add" | "replace" | "test"; path: string; value: JsonValue }
+  | { op: "remove"; path: string }
+  | { op: "move" | "copy"; from: string; path: string };
+
+/** Raised when a patch cannot be applied; the simulated API server answers it with 422 Invalid. */
+export class PatchError extends Error {
+  override name = "PatchError";
+}
+
+function parsePointer(pointer: string): string[] {
+  if (pointer === "") return [];
+  if (!pointer.startsWith("/")) throw new PatchError(`Invalid JSON pointer: "${pointer}"`);
+  return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+function clone<T extends JsonValue>(value: T): T {
+  return structuredClone(value);
+}
+
+function isObject(value: unknown): value is { [key: string]: JsonValue } {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function deepEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
+  }
+  if (isObject(a) && isObject(b)) {
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+function arrayIndex(tokens: string, length: number, allowEnd: boolean, path: string): number {
+  if (allowEnd && tokens === "-") return length;
+  if (!/^(0|[1-9]\d*)$/.test(tokens)) throw new PatchError(`Invalid array index in "${path}"`);
+  const index = Number(tokens);
+  if (index > length || (!allowEnd && index === length)) {
+    throw new PatchError(`Array index out of bounds in "${path}"`);
+  }
+  return index;
+}
+
+/** Resolves the parent container of `pointer` and the last token. */
+function locate(doc: JsonValue, pointer: string): { parent: JsonValue; key: string } {
+  const tokens = parsePointer(pointer);
+  if (tokens.length === 0) throw new PatchError(`Cannot operate on the document root`);
+  let parent: JsonValue = doc;
+  for (const token of tokens.slice(0, -1)) {
+    if (Array.isArray(parent)) {
+      parent = parent[arrayIndex(token, parent.length, false, pointer)]!;
+    } else if (isObject(parent) && Object.hasOwn(parent, token)) {
+      parent = parent[token]!;
+    } else {
+      throw new PatchError(`Path not found: "${pointer}"`);
+    }
+  }
+  return { parent, key: tokens[tokens.length - 1]! };
+}
+
+function getAt(doc: JsonValue, pointer: string): JsonValue {
+  let current: JsonValue = doc;
+  for (const token of parsePointer(pointer)) {
+    if (Array.isArray(current)) {
+      current = current[arrayIndex(token, current.length, false, pointer)]!;
+    } else if (isObject(current) && Object.hasOwn(current, token)) {
+      current = current[token]!;
+    } else {
+      throw new PatchError(`Path not found: "${pointer}"`);
+    }
+  }
+  return current;
+}
+
+function addAt(doc: JsonValue, pointer: string, value: JsonValue): JsonValue {
+  if (pointer === "") return value;
+  const { parent, key } = locate(doc, pointer);
+  if (Array.isArray(parent)) {
+    parent.splice(arrayIndex(key, parent.length, true, pointer), 0, value);
+  } else if (isObject(parent)) {
+    parent[key] = value;
+  } else {
+    throw new PatchError(`Cannot add to a scalar at "${pointer}"`);
+  }
+  return doc;
+}
+
+function removeAt(doc: JsonValue, pointer: string): JsonValue {
+  const { parent, key } = locate(doc, pointer);
+  if (Array.isArray(parent)) {
+    parent.splice(arrayIndex(key, parent.length, false, pointer), 1);
+  } else if (isObject(parent) && Object.hasOwn(parent, key)) {
+    delete parent[key];
+  } else {
+    throw new PatchError(`Path not found: "${pointer}"`);
+  }
+  return doc;
+}
+
+/**
+ * Applies an RFC 6902 JSON Patch. The input is not modified.
+ *
+ * @example
+ * ```ts
+ * import { applyJsonPatch } from "./json_patch.ts";
+ * const out = applyJsonPatch({ a: [1] }, [{ op: "add", path: "/a/-", value: 2 }]);
+ * console.assert(JSON.stringify(out) === '{"a":[1,2]}');
+ * ```
+ *
+ * @param document The document to patch.
+ * @param operations The operations, applied in order.
+ * @returns The patched copy.
+ * @throws {PatchError} When an operation is malformed, a path is missing or a `test` fails.
+ */
+export function applyJsonPatch(document: JsonValue, operations: unknown): JsonValue {
+  if (!Array.isArray(operations)) {
+    throw new PatchError("A JSON patch must be an array of operations");
+  }
+  let doc = clone(document);
+  for (const raw of operations) {
+    if (!isObject(raw) || typeof raw.op !== "string" || typeof raw.path !== "string") {
+      throw new PatchError("Each JSON patch operation needs string fields op and path");
+    }
+    const path = raw.path;
+    switch (raw.op) {
+      case "add":
+        if (!("value" in raw)) throw new PatchError(`Operation add at "${path}" has no value`);
+        doc = addAt(doc, path, clone(raw.value!));
+        break;
+      case "remove":
+        doc = removeAt(doc, path);
+        break;
+      case "replace":
+        if (!("value" in raw)) throw new PatchError(`Operation replace at "${path}" has no value`);
+        getAt(doc, path);
+        doc = path === "" ? clone(raw.value!) : addAt(removeAt(doc, path), path, clone(raw.value!));
+        break;
+      case "move": {
+        if (typeof raw.from !== "string") throw new PatchError(`Operation move needs from`);
+        if (path.startsWith(raw.from + "/")) {
+          throw new PatchError(`Cannot move "${raw.from}" into its own child "${path}"`);
+        }
+        const value = getAt(doc, raw.from);
+        doc = addAt(removeAt(doc, raw.from), path, value);
+        break;
+      }
+      case "copy": {
+        if (typeof raw.from !== "string") throw new PatchError(`Operation copy needs from`);
+        doc = addAt(doc, path, clone(getAt(doc, raw.from)));
+        break;
+      }
+      case "test": {
+        let actual: JsonValue | undefined;
+        try {
+          actual = getAt(doc, path);
+        } catch {
+          actual = undefined;
+        }
+        if (!deepEqual(actual, raw.value)) {
+          throw new PatchError(`Test operation failed at "${path}"`);
+        }
+        break;
+      }
+      default:
+        throw new PatchError(`Unknown JSON patch operation "${raw.op}"`);
+    }
+  }
+  return doc;
+}
+
+/**
+ * Applies an RFC 7386 JSON Merge Patch: objects merge recursively, `null` deletes, anything else
+ * (arrays included) replaces. The input is not modified.
+ *
+ * @example
+ * ```ts
+ * import { applyMergePatch } from "./json_patch.ts";
+ * const out = applyMergePatch({ a: 1, b: { c: 2 } }, { a: null, b: { d: 3 } });
+ * console.assert(JSON.stringify(out) === '{"b":{"c":2,"d":3}}');
+ * ```
+ *
+ * @param target The document to patch.
+ * @param patch The merge patch.
+ * @returns The patched copy.
+ */
+export function applyMergePatch(target: JsonValue | undefined, patch: JsonValue): JsonValue {
+  if (!isObject(patch)) return clone(patch);
+  const result: { [key: string]: JsonValue } = isObject(target) ? clone(target) : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = applyMergePatch(result[key], value);
+  }
+  return result;
+}
+
+/**
+ * Applies a strategic merge patch the way the simulated server supports it: a merge patch in which
+ * lists of objects that all carry a `name` merge item by item (`$patch: delete` removes one), and
+ * `$`-directives such as `$setElementOrder` are dropped. Enough for what kubectl sends for built-in
+ * kinds; not the full per-field patch strategy table of kube-apiserver.
+ *
+ * @param target The document to patch.
+ * @param patch The strategic merge patch.
+ * @returns The patched copy.
+ */
+export function applyStrategicMergePatch(
+  target: JsonValue | undefined,
+  patch: JsonValue,
+): JsonValue {
+  if (!isObject(patch)) return clone(patch);
+  const result: { [key: string]: JsonValue } = isObject(target) ? clone(target) : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (key.startsWith("$")) continue;
+    if (value === null) {
+      delete result[key];
+    } else if (Array.isArray(value) && Array.isArray(result[key]) && isNamedList(value)) {
+      result[key] = mergeNamedLists(result[key] as JsonValue[], value);
+    } else if (isObject(value)) {
+      result[key] = applyStrategicMergePatch(result[key], value);
+    } else {
+      result[key] = clone(value);
+    }
+  }
+  return result;
+}
+
+function isNamedList(list: JsonValue[]): boolean {
+  return list.length > 0 && list.every((item) => isObject(item) && typeof item.name === "string");
+}
+
+function mergeNamedLists(current: JsonValue[], patch: JsonValue[]): JsonValue[] {
+  const out = current.map((item) => clone(item));
+  for (const item of patch as { [key: string]: JsonValue }[]) {
+    const index = out.findIndex((existing) => isObject(existing) && existing.name === item.name);
+    if (item.$patch === "delete") {
+      if (index >= 0) out.splice(index, 1);
+    } else if (index >= 0) {
+      out[index] = applyStrategicMergePatch(out[index], item);
+    } else {
+      out.push(applyStrategicMergePatch(undefined, item));
+    }
+  }
+  return out;
+}

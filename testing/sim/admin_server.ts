@@ -1,0 +1,153 @@
+/**
+ * The fault switchboard over HTTP: a plain-HTTP server on 127.0.0.1 whose URL carries a random
+ * capability prefix (the URL is the secret). Everything here is also available programmatically on
+ * {@linkcode SimulatedFleet} and {@linkcode SimulatedApiServer}.
+ *
+ * | Method and path (under the prefix) | Effect |
+ * |---|---|
+ * | `GET clusters` | every cluster: name, URL, listener state, faults, request count |
+ * | `POST clusters` `{"name": "x"}` | start and register a workload cluster |
+ * | `DELETE clusters/<name>` | deregister and stop it |
+ * | `GET clusters/<name>/kubeconfig[?auth=token]` | its kubeconfig |
+ * | `PATCH clusters/<name>/faults` (partial `FaultSettings`) | latency, slow body, error rate, silenced watches, 403/removed kinds |
+ * | `POST clusters/<name>/<action>` | `stop`, `start`, `hang`, `unhang`, `drop-watches?mode=close\|reset`, `rotate-credentials`, `rotate-ca`, `restart?mode=reset\|jump`, `flood?count=N`, `clear-faults`, `infrastructure-ready?value=true\|false` |
+ *
+ * @module
+ */
+
+import type { FaultSettings, SimulatedApiServer } from "./api_server.ts";
+import type { SimulatedFleet } from "./fleet.ts";
+
+/** A running admin server. */
+export interface AdminServer {
+  /** Base URL including the capability prefix, ending in `/`. */
+  readonly url: string;
+  /** Stops the server. */
+  close(): Promise<void>;
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body, null, 2) + "\n", {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function describe(server: SimulatedApiServer, role: "management" | "workload") {
+  return {
+    name: server.name,
+    role,
+    url: server.url,
+    listener: server.listenerState,
+    faults: server.faults,
+    requests: server.requestCount,
+    openWatches: server.openWatches,
+    resourceVersion: server.store.resourceVersion,
+  };
+}
+
+/**
+ * Serves the switchboard for `fleet` on an ephemeral loopback port.
+ *
+ * @returns Its URL and a close function.
+ */
+export function serveAdmin(fleet: SimulatedFleet): AdminServer {
+  const prefix = `/${crypto.randomUUID()}/`;
+  const handler = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (!url.pathname.startsWith(prefix)) return json({ error: "not found" }, 404);
+    const parts = url.pathname.slice(prefix.length).split("/").filter(Boolean);
+    try {
+      if (parts[0] !== "clusters") return json({ error: "not found" }, 404);
+      if (parts.length === 1) {
+        if (request.method === "GET") {
+          return json([
+            describe(fleet.management, "management"),
+            ...fleet.clusters.map((c) => describe(c, "workload")),
+          ]);
+        }
+        if (request.method === "POST") {
+          const body = await request.json() as { name?: string };
+          if (!body.name) return json({ error: "name is required" }, 400);
+          const server = await fleet.addCluster(body.name);
+          return json(describe(server, "workload"), 201);
+        }
+        return json({ error: "method not allowed" }, 405);
+      }
+      const name = decodeURIComponent(parts[1]!);
+      const server = name === "management" ? fleet.management : fleet.cluster(name);
+      const action = parts[2];
+      if (action === undefined) {
+        if (request.method === "GET") return json(describe(server, "workload"));
+        if (request.method === "DELETE") {
+          await fleet.removeCluster(name);
+          return json({ deleted: name });
+        }
+        return json({ error: "method not allowed" }, 405);
+      }
+      if (action === "kubeconfig" && request.method === "GET") {
+        return new Response(
+          server.kubeconfig(url.searchParams.get("auth") === "token" ? "token" : "certificate"),
+          {
+            headers: { "content-type": "application/yaml" },
+          },
+        );
+      }
+      if (action === "faults" && request.method === "PATCH") {
+        server.setFaults(await request.json() as Partial<FaultSettings>);
+        return json(describe(server, "workload"));
+      }
+      if (request.method !== "POST") return json({ error: "method not allowed" }, 405);
+      const mode = url.searchParams.get("mode");
+      switch (action) {
+        case "stop":
+          await server.stop();
+          break;
+        case "start":
+          await server.start();
+          break;
+        case "hang":
+          await server.hang(true);
+          break;
+        case "unhang":
+          await server.hang(false);
+          break;
+        case "drop-watches":
+          return json({ dropped: server.dropWatches(mode === "reset" ? "reset" : "close") });
+        case "rotate-credentials":
+          await server.rotateCredentials();
+          break;
+        case "rotate-ca":
+          await server.rotateCA();
+          break;
+        case "restart":
+          await server.restart(mode === "jump" ? "jump" : "reset");
+          break;
+        case "flood": {
+          const count = Number(url.searchParams.get("count") ?? "1000");
+          if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
+            return json({ error: "count must be an integer from 1 to 1000000" }, 400);
+          }
+          return json({ created: (await server.flood({ count })).length });
+        }
+        case "clear-faults":
+          await server.clearFaults();
+          break;
+        case "infrastructure-ready":
+          fleet.setInfrastructureReady(name, url.searchParams.get("value") !== "false");
+          break;
+        default:
+          return json({ error: `unknown action "${action}"` }, 404);
+      }
+      return json(describe(server, "workload"));
+    } catch (error) {
+      const status = error instanceof RangeError ? 404 : 500;
+      return json({ error: (error as Error).message }, status);
+    }
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  return {
+    url: `http://127.0.0.1:${server.addr.port}${prefix}`,
+    close: () => server.shutdown(),
+  };
+}

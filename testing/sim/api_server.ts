@@ -1,0 +1,1051 @@
+/**
+ * One simulated workload (or management) cluster's API server: a TLS listener on 127.0.0.1 that
+ * authenticates by client certificate or bearer token, serves discovery, health, list/watch and writes
+ * over an {@linkcode ObjectStore}, and carries a fault switchboard.
+ *
+ * @module
+ */
+
+import https from "node:https";
+import net from "node:net";
+import { Buffer } from "node:buffer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { KubeObject } from "../../src/kube_object.ts";
+import {
+  type CertificateAuthority,
+  createCertificateAuthority,
+  issueCertificate,
+  type IssuedCertificate,
+} from "./certs.ts";
+import { apiGroup, apiGroupList, apiResourceList, apiVersions, rootPaths } from "./discovery.ts";
+import { renderKubeconfig } from "./kubeconfig.ts";
+import { INITIAL_NAMESPACES, ObjectStore } from "./object_store.ts";
+import {
+  BUILTIN_TYPES,
+  groupVersion,
+  NAMESPACE_TYPE,
+  resourceId,
+  type ResourceType,
+} from "./resource_types.ts";
+import {
+  admit,
+  Lister,
+  parseBody,
+  parseSelectors,
+  patch,
+  patchTypeOf,
+  toServedVersion,
+} from "./rest.ts";
+import { errors, StatusError } from "./status.ts";
+import { toTable } from "./table.ts";
+import { WatchSession } from "./watch.ts";
+import { sleep } from "./sleep.ts";
+
+/** Options of {@linkcode SimulatedApiServer.start}. */
+export interface SimulatedApiServerOptions {
+  /** The cluster's name (certificate names, kubeconfig names). */
+  name: string;
+  /** Kinds served besides the built-ins (e.g. Cluster API's `Cluster`). */
+  extraTypes?: readonly ResourceType[];
+  /** Events kept for watches and continuations; older versions get 410 Expired. Default 1000. */
+  historySize?: number;
+  /**
+   * Lower bound of the server-chosen watch timeout when a client sends no `timeoutSeconds`; the
+   * timeout is random in [min, 2·min] like kube-apiserver's. Default 1800 s.
+   */
+  watchMinTimeoutSeconds?: number;
+  /** Interval of bookmarks on watches that allow them. Default 60 s. */
+  bookmarkIntervalMs?: number;
+  /** A watcher with more unsent bytes than this is closed (a slow consumer). Default 16 MiB. */
+  maxWatchBufferBytes?: number;
+  /** How long a request for a future resourceVersion waits before 504. Default 3 s. */
+  tooLargeResourceVersionWaitMs?: number;
+  /** Lifetime of continue tokens. Default 5 min. */
+  continueTtlMs?: number;
+  /** Largest accepted request body. Default 3 MiB. */
+  maxRequestBodyBytes?: number;
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+}
+
+/** The credentials a client needs for a simulated cluster. */
+export interface ClusterCredentials {
+  readonly caPem: string;
+  readonly clientCertificatePem: string;
+  readonly clientKeyPem: string;
+  readonly token: string;
+}
+
+/** Faults that stay on until changed. */
+export interface FaultSettings {
+  /** Delay before response headers, in ms. */
+  latencyMs: number;
+  /** Send non-watch response bodies in chunks of `chunkBytes` every `intervalMs`. */
+  slowBody: { chunkBytes: number; intervalMs: number } | null;
+  /** Answer this fraction of requests with one of `codes` (429 and 503 carry Retry-After). */
+  errorRate: { rate: number; codes: number[]; retryAfterSeconds: number } | null;
+  /** Watch streams stay open but never write again (no events, no bookmarks, no close). */
+  silenceWatches: boolean;
+  /** Kinds answered with 403, as `group/plural` (`pods`, `apps/deployments`). */
+  forbiddenKinds: string[];
+  /** Kinds gone from discovery and answered with 404. */
+  removedKinds: string[];
+}
+
+/** One request, as remembered for tests that check request rates. */
+export interface RequestRecord {
+  readonly time: number;
+  readonly method: string;
+  readonly path: string;
+  readonly watch: boolean;
+}
+
+/** Where the listener is. */
+export type ListenerState = "serving" | "stopped" | "hung";
+
+const TABLE_MEDIA = /as=Table/;
+const DEFAULT_FAULTS: FaultSettings = {
+  latencyMs: 0,
+  slowBody: null,
+  errorRate: null,
+  silenceWatches: false,
+  forbiddenKinds: [],
+  removedKinds: [],
+};
+
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function listen(server: net.Server, port: number): Promise<number> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        const onError = (error: Error) => reject(error);
+        server.once("error", onError);
+        server.listen(port, "127.0.0.1", () => {
+          server.off("error", onError);
+          resolve((server.address() as net.AddressInfo).port);
+        });
+      });
+    } catch (error) {
+      if (attempt >= 50 || (error as { code?: string }).code !== "EADDRINUSE") throw error;
+      await sleep(20);
+    }
+  }
+}
+
+function closeServer(server: net.Server | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A simulated kube-apiserver for one cluster. */
+export class SimulatedApiServer {
+  /** The cluster's name. */
+  readonly name: string;
+  /** The cluster's objects; write to it directly to seed or change state without HTTP. */
+  readonly store: ObjectStore;
+  /** Requests received (latest 5,000), for tests that assert request rates. */
+  readonly requests: RequestRecord[] = [];
+  #requestCount = 0;
+  readonly #options: Required<Omit<SimulatedApiServerOptions, "extraTypes" | "port">>;
+  readonly #types: ResourceType[];
+  readonly #lister: Lister;
+  #port = 0;
+  #state: ListenerState = "stopped";
+  #https: https.Server | undefined;
+  #raw: net.Server | undefined;
+  readonly #sockets = new Set<Socket>();
+  readonly #rawSockets = new Set<Socket>();
+  readonly #watches = new Set<WatchSession>();
+  #ca!: CertificateAuthority;
+  #serving!: IssuedCertificate;
+  #servingNames = { dns: ["localhost"], ips: ["127.0.0.1"] };
+  #admin!: IssuedCertificate;
+  #token = "";
+  readonly #validFingerprints = new Set<string>();
+  readonly #validTokens = new Set<string>();
+  #faults: FaultSettings = structuredClone(DEFAULT_FAULTS);
+  #generation = 0;
+  readonly #credentialListeners = new Set<() => void>();
+  #closed = false;
+  readonly #lifetime = new AbortController();
+
+  private constructor(options: SimulatedApiServerOptions) {
+    this.name = options.name;
+    this.#options = {
+      name: options.name,
+      historySize: options.historySize ?? 1000,
+      watchMinTimeoutSeconds: options.watchMinTimeoutSeconds ?? 1800,
+      bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+      maxWatchBufferBytes: options.maxWatchBufferBytes ?? 16 * 1024 * 1024,
+      tooLargeResourceVersionWaitMs: options.tooLargeResourceVersionWaitMs ?? 3000,
+      continueTtlMs: options.continueTtlMs ?? 5 * 60_000,
+      maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
+    };
+    this.#types = [...BUILTIN_TYPES, ...(options.extraTypes ?? [])];
+    this.store = new ObjectStore(this.#options.historySize);
+    this.#lister = new Lister(
+      this.store,
+      this.#options.tooLargeResourceVersionWaitMs,
+      this.#options.continueTtlMs,
+    );
+    for (const namespace of INITIAL_NAMESPACES) {
+      this.store.create(NAMESPACE_TYPE, { metadata: { name: namespace } });
+    }
+  }
+
+  /**
+   * Creates the cluster's CA and credentials and starts listening on 127.0.0.1.
+   *
+   * @example Start a server and read its kubeconfig
+   * ```ts
+   * import { SimulatedApiServer } from "./api_server.ts";
+   * await using server = await SimulatedApiServer.start({ name: "demo" });
+   * const kubeconfig = server.kubeconfig();
+   * console.assert(kubeconfig.includes(server.url));
+   * ```
+   */
+  static async start(options: SimulatedApiServerOptions): Promise<SimulatedApiServer> {
+    const server = new SimulatedApiServer(options);
+    await server.#issueAll();
+    server.#port = options.port ?? 0;
+    await server.start();
+    return server;
+  }
+
+  /** `https://127.0.0.1:<port>`. */
+  get url(): string {
+    return `https://127.0.0.1:${this.#port}`;
+  }
+
+  /** The port (kept across stop/start and hangs). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Whether the listener serves, refuses (stopped) or hangs. */
+  get listenerState(): ListenerState {
+    return this.#state;
+  }
+
+  /** Total requests received since start. */
+  get requestCount(): number {
+    return this.#requestCount;
+  }
+
+  /** Open watch streams (zombies included). */
+  get openWatches(): number {
+    return this.#watches.size;
+  }
+
+  /** The kinds this server serves (built-ins first). */
+  get types(): readonly ResourceType[] {
+    return this.#types;
+  }
+
+  /** The current faults. */
+  get faults(): Readonly<FaultSettings> {
+    return this.#faults;
+  }
+
+  /** The credentials that currently work. */
+  credentials(): ClusterCredentials {
+    return {
+      caPem: this.#ca.certPem,
+      clientCertificatePem: this.#admin.certPem,
+      clientKeyPem: this.#admin.keyPem,
+      token: this.#token,
+    };
+  }
+
+  /**
+   * A kubeconfig for this cluster with inline CA data.
+   *
+   * @param auth `"certificate"` (default, like Cluster API's kubeconfig Secrets) or `"token"`.
+   */
+  kubeconfig(auth: "certificate" | "token" = "certificate"): string {
+    const c = this.credentials();
+    return renderKubeconfig({
+      name: this.name,
+      server: this.url,
+      caPem: c.caPem,
+      user: auth === "token"
+        ? { token: c.token }
+        : { clientCertificatePem: c.clientCertificatePem, clientKeyPem: c.clientKeyPem },
+    });
+  }
+
+  /** Calls `listener` after credentials or the CA change (rotation). */
+  onCredentialsChanged(listener: () => void): () => void {
+    this.#credentialListeners.add(listener);
+    return () => this.#credentialListeners.delete(listener);
+  }
+
+  /** Requests received at or after `since` (epoch ms), optionally only non-watch ones. */
+  requestsSince(since: number, options: { includeWatches?: boolean } = {}): RequestRecord[] {
+    return this.requests.filter((r) => r.time >= since && (options.includeWatches || !r.watch));
+  }
+
+  /**
+   * Issues an extra client certificate signed by this cluster's CA and accepts it (for tests of
+   * expired or not-yet-valid certificates: the server's TLS layer then reports them unauthorized).
+   */
+  async issueClientCertificate(
+    options: { subject?: string; notBefore?: Date; notAfter?: Date } = {},
+  ): Promise<IssuedCertificate> {
+    const cert = await issueCertificate(this.#ca, {
+      subject: options.subject ?? "CN=extra,O=system:masters",
+      ...(options.notBefore ? { notBefore: options.notBefore } : {}),
+      ...(options.notAfter ? { notAfter: options.notAfter } : {}),
+    });
+    this.#validFingerprints.add(cert.fingerprint256);
+    return cert;
+  }
+
+  async #issueAll(): Promise<void> {
+    this.#generation++;
+    this.#ca = await createCertificateAuthority(`sim-ca ${this.name} ${this.#generation}`);
+    this.#serving = await issueCertificate(this.#ca, {
+      subject: "CN=kube-apiserver",
+      serverNames: this.#servingNames,
+    });
+    await this.#issueClientCredentials();
+  }
+
+  async #issueClientCredentials(): Promise<void> {
+    this.#admin = await issueCertificate(this.#ca, {
+      subject: `CN=kubernetes-admin-${this.#generation},O=system:masters`,
+    });
+    this.#token = randomToken();
+    this.#validFingerprints.clear();
+    this.#validTokens.clear();
+    this.#validFingerprints.add(this.#admin.fingerprint256);
+    this.#validTokens.add(this.#token);
+  }
+
+  #createHttpsServer(): https.Server {
+    const server = https.createServer({
+      key: this.#serving.keyPem,
+      cert: this.#serving.certPem,
+      ca: [this.#ca.certPem],
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, (req, res) => void this.#onRequest(req, res));
+    server.on("connection", (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+    });
+    server.on("tlsClientError", () => {});
+    server.keepAliveTimeout = 60_000;
+    return server;
+  }
+
+  // ---------------------------------------------------------------- listener and faults
+
+  /** Starts (or restarts) serving on the cluster's port. No-op when serving. */
+  async start(): Promise<void> {
+    if (this.#closed) throw new Error(`Cluster ${this.name} is closed`);
+    if (this.#state === "serving") return;
+    await this.#closeRaw();
+    this.#https ??= this.#createHttpsServer();
+    this.#port = await listen(this.#https, this.#port);
+    this.#state = "serving";
+  }
+
+  /** Stops listening and resets every connection: clients get ECONNREFUSED until {@linkcode start}. */
+  async stop(): Promise<void> {
+    this.#state = "stopped";
+    // close() only stops accepting; its callback waits for open connections, so reset them first.
+    const closing = Promise.all([closeServer(this.#https), this.#closeRaw()]);
+    this.#destroyConnections();
+    await closing;
+  }
+
+  /**
+   * Hangs the server: new connections are accepted and never answered (not even the TLS handshake),
+   * requests on open connections are never answered, and watch streams go silent. `hang(false)`
+   * resets the stuck connections and serves again.
+   */
+  async hang(on: boolean): Promise<void> {
+    if (on) {
+      if (this.#state !== "serving") return;
+      this.#state = "hung";
+      await closeServer(this.#https);
+      this.#raw = net.createServer((socket) => {
+        this.#rawSockets.add(socket);
+        socket.on("close", () => this.#rawSockets.delete(socket));
+        socket.on("error", () => {});
+      });
+      await listen(this.#raw, this.#port);
+    } else if (this.#state === "hung") {
+      this.#state = "stopped";
+      await this.#closeRaw();
+      this.#destroyConnections();
+      await this.start();
+    }
+  }
+
+  async #closeRaw(): Promise<void> {
+    const raw = this.#raw;
+    this.#raw = undefined;
+    for (const socket of this.#rawSockets) socket.destroy();
+    this.#rawSockets.clear();
+    await closeServer(raw);
+  }
+
+  #destroyConnections(): void {
+    for (const watch of [...this.#watches]) watch.detach();
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  /** Changes faults that stay on (latency, slow bodies, error rate, silenced watches, kinds). */
+  setFaults(faults: Partial<FaultSettings>): void {
+    const next = { ...this.#faults, ...structuredClone(faults) };
+    const removedBefore = new Set(this.#faults.removedKinds);
+    this.#faults = next;
+    for (const watch of [...this.#watches]) {
+      if (next.removedKinds.includes(watch.resource) && !removedBefore.has(watch.resource)) {
+        watch.close();
+      }
+    }
+  }
+
+  /** Clears every standing fault and serves again if stopped or hung. */
+  async clearFaults(): Promise<void> {
+    this.#faults = structuredClone(DEFAULT_FAULTS);
+    if (this.#state === "hung") await this.hang(false);
+    else if (this.#state === "stopped") await this.start();
+  }
+
+  /**
+   * Ends every open watch stream: `"close"` ends it cleanly (clients re-watch), `"reset"` destroys the
+   * connection mid-stream (no terminating chunk).
+   */
+  dropWatches(mode: "close" | "reset"): number {
+    const watches = [...this.#watches];
+    for (const watch of watches) {
+      if (mode === "close") watch.close();
+      else {
+        const socket = this.#watchSockets.get(watch);
+        watch.detach();
+        socket?.destroy();
+      }
+    }
+    return watches.length;
+  }
+  readonly #watchSockets = new WeakMap<WatchSession, Socket>();
+
+  /**
+   * Replaces the client certificate and token: the old ones get 401 from now on. Open connections
+   * are reset when `resetConnections` is set (kube-apiserver would keep them).
+   */
+  async rotateCredentials(options: { resetConnections?: boolean } = {}): Promise<void> {
+    await this.#issueClientCredentials();
+    if (options.resetConnections) this.#destroyConnections();
+    for (const listener of this.#credentialListeners) listener();
+  }
+
+  /**
+   * Replaces the CA, the serving certificate and the client credentials, and restarts the listener:
+   * clients that still trust the old CA fail TLS verification.
+   */
+  async rotateCA(): Promise<void> {
+    await this.#issueAll();
+    await this.#restartListener();
+    for (const listener of this.#credentialListeners) listener();
+  }
+
+  /**
+   * Serves a certificate for other names (e.g. one without `127.0.0.1`) to test hostname
+   * verification; `undefined` restores localhost/127.0.0.1.
+   */
+  async setServingNames(names?: { dns?: string[]; ips?: string[] }): Promise<void> {
+    this.#servingNames = { dns: names?.dns ?? ["localhost"], ips: names?.ips ?? ["127.0.0.1"] };
+    if (names === undefined) this.#servingNames = { dns: ["localhost"], ips: ["127.0.0.1"] };
+    this.#serving = await issueCertificate(this.#ca, {
+      subject: "CN=kube-apiserver",
+      serverNames: this.#servingNames,
+    });
+    await this.#restartListener();
+  }
+
+  async #restartListener(): Promise<void> {
+    const wasServing = this.#state === "serving";
+    await this.stop();
+    this.#https = undefined;
+    if (wasServing) await this.start();
+  }
+
+  /**
+   * Restarts the API server, dropping every connection. `"reset"` restarts resourceVersions at 1 with
+   * new UIDs (clients' versions are now in the future); `"jump"` moves them far ahead (old ones get
+   * 410).
+   */
+  async restart(mode: "reset" | "jump"): Promise<void> {
+    const wasServing = this.#state === "serving";
+    await this.stop();
+    this.store.restart(mode);
+    this.#lister.clear();
+    if (wasServing) await this.start();
+  }
+
+  /**
+   * Creates `count` ConfigMaps as fast as possible (yielding now and then so streams flow).
+   *
+   * @returns The names created.
+   */
+  async flood(
+    options: { count: number; namespace?: string; payloadBytes?: number },
+  ): Promise<string[]> {
+    const namespace = options.namespace ?? "default";
+    const type = this.#type("", "configmaps")!;
+    const payload = "x".repeat(options.payloadBytes ?? 64);
+    const names: string[] = [];
+    for (let i = 0; i < options.count; i++) {
+      const object = this.store.create(type, {
+        metadata: { generateName: "flood-", namespace, labels: { flood: "true" } },
+        data: { payload },
+      });
+      names.push(object.metadata!.name!);
+      if (i % 250 === 249) await sleep(0, this.#lifetime.signal);
+    }
+    return names;
+  }
+
+  /** Stops everything for good; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#lifetime.abort();
+    await this.stop();
+    this.#https = undefined;
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---------------------------------------------------------------- request handling
+
+  #type(group: string, plural: string): ResourceType | undefined {
+    const type = this.#types.find((t) => t.group === group && t.plural === plural);
+    if (!type || this.#faults.removedKinds.includes(resourceId(type))) return undefined;
+    return type;
+  }
+
+  /** Looks up a served kind by group and plural (removed kinds excluded). */
+  typeOf(group: string, plural: string): ResourceType | undefined {
+    return this.#type(group, plural);
+  }
+
+  #servedTypes(): ResourceType[] {
+    return this.#types.filter((t) => !this.#faults.removedKinds.includes(resourceId(t)));
+  }
+
+  #authenticate(req: IncomingMessage): string | undefined {
+    const socket = req.socket as Socket & {
+      authorized?: boolean;
+      getPeerCertificate?: () => { fingerprint256?: string; subject?: { CN?: string } } | undefined;
+    };
+    if (socket.authorized) {
+      const peer = socket.getPeerCertificate?.();
+      if (peer?.fingerprint256 && this.#validFingerprints.has(peer.fingerprint256)) {
+        return peer.subject?.CN ?? "client";
+      }
+    }
+    const authorization = req.headers.authorization;
+    if (
+      authorization?.startsWith("Bearer ") && this.#validTokens.has(authorization.slice(7).trim())
+    ) {
+      return "token-user";
+    }
+    return undefined;
+  }
+
+  #record(req: IncomingMessage, url: URL): void {
+    this.#requestCount++;
+    const watch = url.searchParams.get("watch") === "true" ||
+      url.searchParams.get("watch") === "1" ||
+      url.pathname.includes("/watch/");
+    this.requests.push({
+      time: Date.now(),
+      method: req.method ?? "GET",
+      path: url.pathname,
+      watch,
+    });
+    if (this.requests.length > 5000) this.requests.splice(0, this.requests.length - 5000);
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "https://sim.invalid");
+    this.#record(req, url);
+    res.on("error", () => {});
+    if (this.#state !== "serving") return; // hung: never answer
+    try {
+      if (this.#faults.latencyMs > 0) {
+        await sleep(this.#faults.latencyMs, this.#lifetime.signal);
+        if (res.destroyed || this.#closed) return;
+      }
+      if (this.#state !== "serving") return;
+      this.#injectError();
+      if (!this.#authenticate(req)) throw errors.unauthorized();
+      await this.#route(req, res, url);
+    } catch (error) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof StatusError) {
+        await this.#sendJson(res, error.status.code, error.status, error.retryAfterSeconds);
+      } else {
+        const status = errors.internalError(String((error as Error)?.message ?? error));
+        await this.#sendJson(res, 500, status.status);
+      }
+    }
+  }
+
+  #injectError(): void {
+    const rate = this.#faults.errorRate;
+    if (!rate || rate.codes.length === 0 || Math.random() >= rate.rate) return;
+    const code = rate.codes[Math.floor(Math.random() * rate.codes.length)]!;
+    switch (code) {
+      case 401:
+        throw errors.unauthorized();
+      case 403:
+        throw errors.forbidden("system:anonymous", "get", "", "");
+      case 429:
+        throw errors.tooManyRequests(rate.retryAfterSeconds);
+      case 503:
+        throw errors.serviceUnavailable(rate.retryAfterSeconds);
+      default:
+        throw errors.internalError(`injected failure (${code})`);
+    }
+  }
+
+  async #sendJson(
+    res: ServerResponse,
+    code: number,
+    body: unknown,
+    retryAfterSeconds?: number,
+  ): Promise<void> {
+    const text = JSON.stringify(body);
+    const headers: Record<string, string | number> = {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text),
+      "cache-control": "no-cache, private",
+    };
+    if (retryAfterSeconds !== undefined) headers["retry-after"] = retryAfterSeconds;
+    await this.#send(res, code, headers, text);
+  }
+
+  async #send(
+    res: ServerResponse,
+    code: number,
+    headers: Record<string, string | number>,
+    text: string,
+  ): Promise<void> {
+    const slow = this.#faults.slowBody;
+    if (!slow) {
+      res.writeHead(code, headers);
+      res.end(text);
+      return;
+    }
+    res.writeHead(code, headers);
+    const bytes = Buffer.from(text);
+    for (let offset = 0; offset < bytes.length; offset += slow.chunkBytes) {
+      if (offset > 0) await sleep(slow.intervalMs, this.#lifetime.signal);
+      if (res.destroyed || this.#state !== "serving") return;
+      res.write(bytes.subarray(offset, offset + slow.chunkBytes));
+    }
+    res.end();
+  }
+
+  async #readBody(req: IncomingMessage): Promise<string> {
+    const media = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim();
+    if (req.method !== "PATCH" && media !== "application/json" && media !== "" && media !== "*/*") {
+      // kube-apiserver also speaks protobuf and CBOR; the simulator only JSON (clients fall back).
+      throw new StatusError({
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Failure",
+        message:
+          `the body of the request was in an unknown format - accepted media types include: application/json; got ${media}`,
+        reason: "UnsupportedMediaType",
+        code: 415,
+      });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > this.#options.maxRequestBodyBytes) {
+        throw new StatusError({
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: "Request entity too large: limit is 3000000",
+          reason: "RequestEntityTooLarge",
+          code: 413,
+        });
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const segments = url.pathname.split("/").filter((s) => s !== "");
+    const method = req.method ?? "GET";
+    const first = segments[0];
+    if (first === undefined) {
+      return this.#sendJson(res, 200, rootPaths(this.#servedTypes()));
+    }
+    if (first === "version" && segments.length === 1) {
+      return this.#sendJson(res, 200, {
+        major: "1",
+        minor: "32",
+        gitVersion: "v1.32.0-sim",
+        gitCommit: "simulated",
+        gitTreeState: "clean",
+        buildDate: "2026-01-01T00:00:00Z",
+        goVersion: "go1.23",
+        compiler: "gc",
+        platform: "linux/amd64",
+      });
+    }
+    if (first === "healthz" || first === "livez" || first === "readyz") {
+      const body = url.searchParams.has("verbose") ? `[+]ping ok\n${first} check passed\n` : "ok";
+      return this.#send(res, 200, { "content-type": "text/plain; charset=utf-8" }, body);
+    }
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (first === "api") {
+      if (segments.length === 1) {
+        return this.#sendJson(res, 200, apiVersions(`127.0.0.1:${this.#port}`));
+      }
+      group = "";
+      version = segments[1]!;
+      if (segments.length === 2) return this.#discovery(res, group, version);
+      rest = segments.slice(2);
+    } else if (first === "apis") {
+      if (segments.length === 1) return this.#sendJson(res, 200, apiGroupList(this.#servedTypes()));
+      group = segments[1]!;
+      if (segments.length === 2) {
+        const doc = apiGroup(this.#servedTypes(), group);
+        if (!doc) throw errors.pathNotFound();
+        return this.#sendJson(res, 200, doc);
+      }
+      version = segments[2]!;
+      if (segments.length === 3) return this.#discovery(res, group, version);
+      rest = segments.slice(3);
+    } else {
+      throw errors.pathNotFound();
+    }
+    let watchPath = false;
+    if (rest[0] === "watch") {
+      watchPath = true;
+      rest = rest.slice(1);
+    }
+    let namespace: string | undefined;
+    if (rest[0] === "namespaces" && rest.length >= 3) {
+      const candidate = this.#type(group, rest[2]!);
+      if (candidate?.namespaced) {
+        namespace = decodeURIComponent(rest[1]!);
+        rest = rest.slice(2);
+      }
+    }
+    if (rest.length === 0 || rest.length > 3) throw errors.pathNotFound();
+    const type = this.#type(group, rest[0]!);
+    if (!type || !type.versions.includes(version)) throw errors.pathNotFound();
+    const name = rest[1] === undefined ? undefined : decodeURIComponent(rest[1]);
+    const subresource = rest[2];
+    if (!type.namespaced && namespace !== undefined) throw errors.pathNotFound();
+    if (type.namespaced && name !== undefined && namespace === undefined) {
+      throw errors.pathNotFound();
+    }
+    if (subresource !== undefined && (subresource !== "status" || !type.statusSubresource)) {
+      throw errors.pathNotFound();
+    }
+    if (this.#faults.forbiddenKinds.includes(resourceId(type))) {
+      throw errors.forbidden(
+        "kubernetes-admin",
+        method.toLowerCase(),
+        type.group,
+        type.plural,
+        namespace,
+      );
+    }
+    const params = url.searchParams;
+    const isWatch = watchPath || params.get("watch") === "true" || params.get("watch") === "1";
+    const table = TABLE_MEDIA.test(req.headers.accept ?? "");
+    const dryRun = params.getAll("dryRun").includes("All");
+    const writeOptions = {
+      ...(subresource === "status" ? { subresource: "status" as const } : {}),
+      ...(dryRun ? { dryRun: true } : {}),
+    };
+
+    if (name === undefined) {
+      if (method === "GET" && isWatch) {
+        return this.#watch(req, res, type, version, namespace, params, table);
+      }
+      if (method === "GET") return this.#list(req, res, type, version, namespace, params, table);
+      if (method === "POST") {
+        const body = admit(
+          type,
+          version,
+          parseBody(await this.#readBody(req)),
+          namespace ?? "",
+          undefined,
+        );
+        const created = this.store.create(type, body, writeOptions);
+        return this.#sendJson(res, 201, this.#out(type, version, created));
+      }
+      if (method === "DELETE") {
+        const selectors = parseSelectors(
+          type,
+          params.get("labelSelector"),
+          params.get("fieldSelector"),
+        );
+        const result = await this.#lister.list(type, {
+          namespace,
+          selectors,
+          labelSelectorText: params.get("labelSelector") ?? "",
+          fieldSelectorText: params.get("fieldSelector") ?? "",
+        }, AbortSignal.timeout(60_000));
+        for (const object of result.items) {
+          this.store.delete(
+            type,
+            object.metadata?.namespace ?? "",
+            object.metadata!.name!,
+            {},
+            writeOptions,
+          );
+        }
+        return this.#sendJson(res, 200, {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Success",
+          code: 200,
+        });
+      }
+      throw errors.methodNotAllowed(method);
+    }
+    if (method === "GET" && isWatch) {
+      params.set(
+        "fieldSelector",
+        [params.get("fieldSelector"), `metadata.name=${name}`].filter(Boolean).join(","),
+      );
+      return this.#watch(req, res, type, version, namespace, params, table);
+    }
+    switch (method) {
+      case "GET": {
+        const object = this.store.get(type, namespace ?? "", name);
+        if (!object) throw errors.notFound(type.group, type.plural, name);
+        const out = this.#out(type, version, object);
+        return this.#sendJson(
+          res,
+          200,
+          table
+            ? toTable(
+              type,
+              [out],
+              { resourceVersion: out.metadata?.resourceVersion },
+              params.get("includeObject"),
+            )
+            : out,
+        );
+      }
+      case "PUT": {
+        const body = admit(
+          type,
+          version,
+          parseBody(await this.#readBody(req)),
+          namespace ?? "",
+          name,
+        );
+        const updated = this.store.update(type, body, writeOptions);
+        return this.#sendJson(res, 200, this.#out(type, version, updated));
+      }
+      case "PATCH": {
+        const patchType = patchTypeOf(req.headers["content-type"] ?? "");
+        const text = await this.#readBody(req);
+        const existed = this.store.get(type, namespace ?? "", name) !== undefined;
+        const patched = patch(
+          this.store,
+          type,
+          version,
+          namespace ?? "",
+          name,
+          patchType,
+          text,
+          params.get("fieldManager"),
+          writeOptions,
+        );
+        return this.#sendJson(res, existed ? 200 : 201, this.#out(type, version, patched));
+      }
+      case "DELETE": {
+        const text = await this.#readBody(req);
+        let preconditions = {};
+        if (text.trim()) {
+          const options = parseBody(text) as {
+            preconditions?: { uid?: string; resourceVersion?: string };
+          };
+          preconditions = options.preconditions ?? {};
+        }
+        const deleted = this.store.delete(type, namespace ?? "", name, preconditions, writeOptions);
+        return this.#sendJson(res, 200, this.#out(type, version, deleted));
+      }
+      default:
+        throw errors.methodNotAllowed(method);
+    }
+  }
+
+  #out(type: ResourceType, version: string, object: KubeObject): KubeObject {
+    return toServedVersion(type, object, version);
+  }
+
+  #discovery(res: ServerResponse, group: string, version: string): Promise<void> {
+    const doc = apiResourceList(this.#servedTypes(), group, version);
+    if (!doc) throw errors.pathNotFound();
+    return this.#sendJson(res, 200, doc);
+  }
+
+  async #list(
+    req: IncomingMessage,
+    res: ServerResponse,
+    type: ResourceType,
+    version: string,
+    namespace: string | undefined,
+    params: URLSearchParams,
+    table: boolean,
+  ): Promise<void> {
+    const selectors = parseSelectors(
+      type,
+      params.get("labelSelector"),
+      params.get("fieldSelector"),
+    );
+    const limitText = params.get("limit");
+    const limit = limitText === null ? undefined : Number(limitText);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw errors.badRequest(`invalid limit "${limitText}"`);
+    }
+    const abort = new AbortController();
+    req.on("close", () => abort.abort());
+    const result = await this.#lister.list(type, {
+      namespace,
+      selectors,
+      labelSelectorText: params.get("labelSelector") ?? "",
+      fieldSelectorText: params.get("fieldSelector") ?? "",
+      limit,
+      continue: params.get("continue") ?? undefined,
+      resourceVersion: params.get("resourceVersion") ?? undefined,
+      resourceVersionMatch: params.get("resourceVersionMatch") ?? undefined,
+    }, abort.signal);
+    const metadata: Record<string, unknown> = { resourceVersion: result.resourceVersion };
+    if (result.continue) metadata.continue = result.continue;
+    if (result.remainingItemCount !== undefined) {
+      metadata.remainingItemCount = result.remainingItemCount;
+    }
+    const items = result.items.map((o) => this.#out(type, version, o));
+    if (table) {
+      return this.#sendJson(res, 200, toTable(type, items, metadata, params.get("includeObject")));
+    }
+    // Typed (built-in) lists omit each item's apiVersion and kind, as kube-apiserver's do.
+    const builtin = BUILTIN_TYPES.includes(type);
+    return this.#sendJson(res, 200, {
+      kind: type.listKind,
+      apiVersion: groupVersion(type.group, version),
+      metadata,
+      items: builtin ? items.map(({ apiVersion: _a, kind: _k, ...rest }) => rest) : items,
+    });
+  }
+
+  async #watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    type: ResourceType,
+    version: string,
+    namespace: string | undefined,
+    params: URLSearchParams,
+    table: boolean,
+  ): Promise<void> {
+    const selectors = parseSelectors(
+      type,
+      params.get("labelSelector"),
+      params.get("fieldSelector"),
+    );
+    const sendInitialEvents = params.get("sendInitialEvents");
+    const match = params.get("resourceVersionMatch");
+    const resourceVersion = params.get("resourceVersion") ?? undefined;
+    if (sendInitialEvents === "true" && match !== "NotOlderThan") {
+      throw errors.badRequest(
+        "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+      );
+    }
+    if (match !== null && sendInitialEvents === null) {
+      throw errors.badRequest(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+      );
+    }
+    if (match !== null && match !== "NotOlderThan") {
+      throw errors.badRequest(`resourceVersionMatch: Unsupported value: "${match}"`);
+    }
+    if (sendInitialEvents === "true" && resourceVersion && resourceVersion !== "0") {
+      const abort = new AbortController();
+      req.on("close", () => abort.abort());
+      await this.#lister.waitForVersion(resourceVersion, abort.signal);
+    }
+    const timeoutText = params.get("timeoutSeconds");
+    const min = this.#options.watchMinTimeoutSeconds;
+    const timeoutMs = timeoutText !== null && Number(timeoutText) > 0
+      ? Number(timeoutText) * 1000
+      : (min + Math.random() * min) * 1000;
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "cache-control": "no-cache, private",
+    });
+    res.flushHeaders?.();
+    const session = new WatchSession(
+      this.store,
+      {
+        type,
+        version,
+        namespace,
+        selectors,
+        resourceVersion,
+        allowBookmarks: params.get("allowWatchBookmarks") === "true",
+        sendInitialEvents: sendInitialEvents === "true",
+        timeoutMs,
+        table,
+        includeObject: params.get("includeObject"),
+      },
+      {
+        write: (line) => void res.write(line),
+        end: () => res.end(),
+        get bufferedBytes() {
+          return res.writableLength;
+        },
+      },
+      {
+        bookmarkIntervalMs: this.#options.bookmarkIntervalMs,
+        maxBufferedBytes: this.#options.maxWatchBufferBytes,
+        isSilenced: () => this.#state !== "serving" || this.#faults.silenceWatches,
+      },
+      () => this.#watches.delete(session),
+    );
+    this.#watches.add(session);
+    this.#watchSockets.set(session, req.socket);
+    res.on("close", () => session.detach());
+    session.start();
+  }
+}

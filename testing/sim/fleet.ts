@@ -1,0 +1,271 @@
+/**
+ * A simulated fleet: one management cluster that holds Cluster API `Cluster` objects and their
+ * `<name>-kubeconfig` Secrets, and any number of workload clusters, each its own
+ * {@linkcode SimulatedApiServer} on 127.0.0.1, all in one process.
+ *
+ * @module
+ */
+
+import type { KubeObject } from "../../src/kube_object.ts";
+import { SimulatedApiServer, type SimulatedApiServerOptions } from "./api_server.ts";
+import { BUILTIN_TYPES, CLUSTER_TYPE, groupVersion, type ResourceType } from "./resource_types.ts";
+
+/** Options of {@linkcode SimulatedFleet.start}. */
+export interface SimulatedFleetOptions {
+  /** Workload clusters to start, named `workload-1` … `workload-N`. Default 0. */
+  clusters?: number;
+  /** Namespace of the Cluster objects and Secrets. Default `"default"`. */
+  namespace?: string;
+  /** Server options applied to every cluster (names and ports excepted). */
+  server?: Omit<SimulatedApiServerOptions, "name" | "port" | "extraTypes">;
+  /** How kubeconfig Secrets authenticate. Default `"certificate"`. */
+  kubeconfigAuth?: "certificate" | "token";
+  /** How many workload clusters start at once. Default 50. */
+  startConcurrency?: number;
+}
+
+/** Options of {@linkcode SimulatedFleet.addCluster}. */
+export interface AddClusterOptions {
+  /** Create the Cluster object and its kubeconfig Secret. Default true. */
+  register?: boolean;
+  /** Infrastructure readiness of the registered Cluster. Default true. */
+  infrastructureReady?: boolean;
+  /** Labels of the Cluster object (e.g. `cluster.x-k8s.io/watch-filter`). */
+  labels?: Record<string, string>;
+  /** Extra objects to create in the workload cluster. */
+  objects?: KubeObject[];
+}
+
+const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";
+
+function typeFor(apiVersion: string, kind: string): ResourceType {
+  const type = BUILTIN_TYPES.find((t) =>
+    t.kind === kind && t.versions.some((v) => groupVersion(t.group, v) === apiVersion)
+  );
+  if (!type) throw new TypeError(`Unknown kind for the simulator: ${apiVersion} ${kind}`);
+  return type;
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+/** A management cluster plus workload clusters. */
+export class SimulatedFleet {
+  /** The management cluster (serves `Cluster` objects in v1beta1 and v1beta2). */
+  readonly management: SimulatedApiServer;
+  /** Namespace of Cluster objects and kubeconfig Secrets. */
+  readonly namespace: string;
+  readonly #clusters = new Map<string, SimulatedApiServer>();
+  readonly #options: SimulatedFleetOptions;
+  #closed = false;
+
+  private constructor(management: SimulatedApiServer, options: SimulatedFleetOptions) {
+    this.management = management;
+    this.namespace = options.namespace ?? "default";
+    this.#options = options;
+  }
+
+  /**
+   * Starts the management cluster and `clusters` registered workload clusters.
+   *
+   * @example A fleet of three clusters
+   * ```ts
+   * import { SimulatedFleet } from "./fleet.ts";
+   * await using fleet = await SimulatedFleet.start({ clusters: 3 });
+   * console.assert(fleet.clusters.length === 3);
+   * ```
+   */
+  static async start(options: SimulatedFleetOptions = {}): Promise<SimulatedFleet> {
+    const management = await SimulatedApiServer.start({
+      ...(options.server ?? {}),
+      name: "management",
+      extraTypes: [CLUSTER_TYPE],
+    });
+    const fleet = new SimulatedFleet(management, options);
+    if (fleet.namespace !== "default") {
+      management.store.create(BUILTIN_TYPES[0]!, { metadata: { name: fleet.namespace } });
+    }
+    const count = options.clusters ?? 0;
+    const concurrency = Math.max(1, options.startConcurrency ?? 50);
+    try {
+      for (let i = 1; i <= count; i += concurrency) {
+        const batch = [];
+        for (let j = i; j < Math.min(i + concurrency, count + 1); j++) {
+          batch.push(fleet.addCluster(`workload-${j}`));
+        }
+        await Promise.all(batch);
+      }
+    } catch (error) {
+      await fleet.close();
+      throw error;
+    }
+    return fleet;
+  }
+
+  /** Workload clusters, in creation order. */
+  get clusters(): SimulatedApiServer[] {
+    return [...this.#clusters.values()];
+  }
+
+  /** A workload cluster by name. @throws {RangeError} When there is none. */
+  cluster(name: string): SimulatedApiServer {
+    const cluster = this.#clusters.get(name);
+    if (!cluster) throw new RangeError(`No simulated workload cluster named "${name}"`);
+    return cluster;
+  }
+
+  /**
+   * Starts a workload cluster and (by default) registers it in the management cluster.
+   *
+   * @returns The new cluster's server.
+   */
+  async addCluster(name: string, options: AddClusterOptions = {}): Promise<SimulatedApiServer> {
+    if (this.#closed) throw new Error("The fleet is closed");
+    if (this.#clusters.has(name)) throw new RangeError(`Workload cluster "${name}" already exists`);
+    const server = await SimulatedApiServer.start({ ...(this.#options.server ?? {}), name });
+    this.#clusters.set(name, server);
+    seedWorkloadCluster(server);
+    for (const object of options.objects ?? []) {
+      server.store.create(typeFor(object.apiVersion ?? "", object.kind ?? ""), object, {
+        keepStatus: true,
+      });
+    }
+    if (options.register ?? true) {
+      this.#register(name, server, options);
+      server.onCredentialsChanged(() => this.#writeSecret(name, server));
+    }
+    return server;
+  }
+
+  #register(name: string, server: SimulatedApiServer, options: AddClusterOptions): void {
+    const ready = options.infrastructureReady ?? true;
+    this.management.store.create(CLUSTER_TYPE, {
+      apiVersion: "cluster.x-k8s.io/v1beta2",
+      kind: "Cluster",
+      metadata: { name, namespace: this.namespace, labels: options.labels ?? {} },
+      spec: { controlPlaneEndpoint: { host: "127.0.0.1", port: server.port } },
+      status: {
+        phase: ready ? "Provisioned" : "Provisioning",
+        initialization: { infrastructureProvisioned: ready, controlPlaneInitialized: ready },
+      },
+    }, { keepStatus: true });
+    this.#writeSecret(name, server);
+  }
+
+  #secretType(): ResourceType {
+    return BUILTIN_TYPES.find((t) => t.kind === "Secret")!;
+  }
+
+  #writeSecret(name: string, server: SimulatedApiServer): void {
+    const type = this.#secretType();
+    const secret: KubeObject = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: {
+        name: `${name}-kubeconfig`,
+        namespace: this.namespace,
+        labels: { [CLUSTER_NAME_LABEL]: name },
+      },
+      type: "cluster.x-k8s.io/secret",
+      data: { value: base64(server.kubeconfig(this.#options.kubeconfigAuth ?? "certificate")) },
+    };
+    if (this.management.store.get(type, this.namespace, `${name}-kubeconfig`)) {
+      this.management.store.update(type, secret);
+    } else {
+      this.management.store.create(type, secret);
+    }
+  }
+
+  /** Rewrites a cluster's kubeconfig Secret from its current credentials. */
+  refreshKubeconfigSecret(name: string): void {
+    this.#writeSecret(name, this.cluster(name));
+  }
+
+  /** Sets a registered Cluster's infrastructure readiness. */
+  setInfrastructureReady(name: string, ready: boolean): void {
+    const current = this.management.store.get(CLUSTER_TYPE, this.namespace, name);
+    if (!current) throw new RangeError(`No Cluster object named "${name}"`);
+    const status = structuredClone((current.status ?? {}) as Record<string, unknown>);
+    status.initialization = {
+      ...(status.initialization as Record<string, unknown> | undefined),
+      infrastructureProvisioned: ready,
+    };
+    this.management.store.update(CLUSTER_TYPE, { ...current, status }, { subresource: "status" });
+  }
+
+  /** Changes the labels of a registered Cluster. */
+  setClusterLabels(name: string, labels: Record<string, string>): void {
+    const current = this.management.store.get(CLUSTER_TYPE, this.namespace, name);
+    if (!current) throw new RangeError(`No Cluster object named "${name}"`);
+    this.management.store.update(CLUSTER_TYPE, {
+      ...current,
+      metadata: { ...current.metadata, labels },
+    });
+  }
+
+  /**
+   * Deletes a workload cluster: its Cluster object and Secret (when registered), then its server.
+   */
+  async removeCluster(name: string): Promise<void> {
+    const server = this.cluster(name);
+    this.#clusters.delete(name);
+    for (
+      const [type, objectName] of [[CLUSTER_TYPE, name], [
+        this.#secretType(),
+        `${name}-kubeconfig`,
+      ]] as const
+    ) {
+      if (this.management.store.get(type, this.namespace, objectName)) {
+        this.management.store.delete(type, this.namespace, objectName);
+      }
+    }
+    await server.close();
+  }
+
+  /** The management cluster's kubeconfig. */
+  managementKubeconfig(): string {
+    return this.management.kubeconfig();
+  }
+
+  /** Stops every server. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([this.management.close(), ...this.clusters.map((c) => c.close())]);
+    this.#clusters.clear();
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Gives a fresh workload cluster a Node and two Pods, like a one-node cluster after bootstrap. */
+export function seedWorkloadCluster(server: SimulatedApiServer): void {
+  const node = BUILTIN_TYPES.find((t) => t.kind === "Node")!;
+  const pod = BUILTIN_TYPES.find((t) => t.kind === "Pod")!;
+  const nodeName = `${server.name}-control-plane`;
+  server.store.create(node, {
+    metadata: {
+      name: nodeName,
+      labels: { "node-role.kubernetes.io/control-plane": "", "kubernetes.io/hostname": nodeName },
+    },
+    spec: { providerID: `sim://${server.name}/${nodeName}` },
+    status: {
+      conditions: [{ type: "Ready", status: "True", reason: "KubeletReady" }],
+      nodeInfo: { kubeletVersion: "v1.32.0" },
+    },
+  }, { keepStatus: true });
+  for (const name of ["coredns", "kube-proxy"]) {
+    server.store.create(pod, {
+      metadata: { name: `${name}-${nodeName}`, namespace: "kube-system", labels: { app: name } },
+      spec: { nodeName, containers: [{ name, image: `registry.k8s.io/${name}:v1.32.0` }] },
+      status: { phase: "Running" },
+    }, { keepStatus: true });
+  }
+}

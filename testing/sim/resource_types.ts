@@ -1,0 +1,163 @@
+/**
+ * The kinds a simulated API server serves: names, scope, versions, status subresource, supported
+ * field selectors and version conversion. Built-ins follow kube-apiserver; Cluster API's `Cluster` is
+ * served in v1beta1 and v1beta2 from one storage, converting the fields that moved.
+ *
+ * @module
+ */
+
+import type { KubeObject } from "../../src/kube_object.ts";
+
+/** A resource the simulated server serves, possibly in several versions. */
+export interface ResourceType {
+  /** API group; `""` for core. */
+  readonly group: string;
+  /** Served versions, preferred first. */
+  readonly versions: readonly string[];
+  /** The version objects are stored in. */
+  readonly storageVersion: string;
+  readonly kind: string;
+  readonly listKind: string;
+  /** Lower-case plural, the URL segment. */
+  readonly plural: string;
+  readonly singular: string;
+  readonly namespaced: boolean;
+  readonly shortNames: readonly string[];
+  /** Whether `status` is only writable through the `/status` subresource (and `generation` tracks spec). */
+  readonly statusSubresource: boolean;
+  /** Field selectors supported beyond `metadata.name` and `metadata.namespace`. */
+  readonly extraFieldSelectors: readonly string[];
+  /** Converts a stored object to a served version (identity when absent). */
+  readonly convert?: (object: KubeObject, toVersion: string) => KubeObject;
+}
+
+/** `group/plural`: identifies a resource's storage regardless of version. */
+export function resourceId(type: Pick<ResourceType, "group" | "plural">): string {
+  return type.group ? `${type.group}/${type.plural}` : type.plural;
+}
+
+/** `group/version` (`v1` for core). */
+export function groupVersion(group: string, version: string): string {
+  return group ? `${group}/${version}` : version;
+}
+
+function builtin(
+  group: string,
+  version: string,
+  kind: string,
+  plural: string,
+  namespaced: boolean,
+  shortNames: string[],
+  statusSubresource: boolean,
+  extraFieldSelectors: string[] = [],
+): ResourceType {
+  return {
+    group,
+    versions: [version],
+    storageVersion: version,
+    kind,
+    listKind: `${kind}List`,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced,
+    shortNames,
+    statusSubresource,
+    extraFieldSelectors,
+  };
+}
+
+/** Core v1 Namespace. */
+export const NAMESPACE_TYPE: ResourceType = builtin(
+  "",
+  "v1",
+  "Namespace",
+  "namespaces",
+  false,
+  ["ns"],
+  true,
+  ["status.phase"],
+);
+
+/** The built-in kinds every simulated cluster serves. */
+export const BUILTIN_TYPES: readonly ResourceType[] = [
+  NAMESPACE_TYPE,
+  builtin("", "v1", "Node", "nodes", false, ["no"], true, ["spec.unschedulable"]),
+  builtin("", "v1", "Pod", "pods", true, ["po"], true, [
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+  ]),
+  builtin("", "v1", "Service", "services", true, ["svc"], true, ["spec.clusterIP", "spec.type"]),
+  builtin("", "v1", "ConfigMap", "configmaps", true, ["cm"], false),
+  builtin("", "v1", "Secret", "secrets", true, [], false, ["type"]),
+  builtin("", "v1", "Event", "events", true, ["ev"], false, [
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+  ]),
+  builtin("apps", "v1", "Deployment", "deployments", true, ["deploy"], true),
+  builtin("apps", "v1", "ReplicaSet", "replicasets", true, ["rs"], true, ["status.replicas"]),
+  builtin("coordination.k8s.io", "v1", "Lease", "leases", true, [], false),
+];
+
+function convertCluster(object: KubeObject, toVersion: string): KubeObject {
+  const out = structuredClone(object);
+  const fromVersion = (object.apiVersion ?? "").split("/")[1];
+  out.apiVersion = `cluster.x-k8s.io/${toVersion}`;
+  if (fromVersion === toVersion) return out;
+  const status = (out.status ?? {}) as Record<string, unknown>;
+  if (toVersion === "v1beta1") {
+    const init = (status.initialization ?? {}) as Record<string, unknown>;
+    delete status.initialization;
+    if (init.infrastructureProvisioned !== undefined) {
+      status.infrastructureReady = init.infrastructureProvisioned;
+    }
+    if (init.controlPlaneInitialized !== undefined) {
+      status.controlPlaneReady = init.controlPlaneInitialized;
+    }
+  } else {
+    const init: Record<string, unknown> = {};
+    if (status.infrastructureReady !== undefined) {
+      init.infrastructureProvisioned = status.infrastructureReady;
+    }
+    if (status.controlPlaneReady !== undefined) {
+      init.controlPlaneInitialized = status.controlPlaneReady;
+    }
+    delete status.infrastructureReady;
+    delete status.controlPlaneReady;
+    if (Object.keys(init).length > 0) status.initialization = init;
+  }
+  if (out.status !== undefined || Object.keys(status).length > 0) out.status = status;
+  return out;
+}
+
+/**
+ * Cluster API's `Cluster`, served as v1beta2 (storage) and v1beta1, converting
+ * `status.infrastructureReady` to and from `status.initialization.infrastructureProvisioned`.
+ */
+export const CLUSTER_TYPE: ResourceType = {
+  group: "cluster.x-k8s.io",
+  versions: ["v1beta2", "v1beta1"],
+  storageVersion: "v1beta2",
+  kind: "Cluster",
+  listKind: "ClusterList",
+  plural: "clusters",
+  singular: "cluster",
+  namespaced: true,
+  shortNames: ["cl"],
+  statusSubresource: true,
+  extraFieldSelectors: [],
+  convert: convertCluster,
+};

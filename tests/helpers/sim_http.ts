@@ -1,0 +1,132 @@
+/**
+ * A small HTTPS client for tests that talk to a simulated API server directly.
+ */
+import type { SimulatedApiServer } from "../../testing/sim/api_server.ts";
+
+export interface SimResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+export type SimAuth = "certificate" | "token" | "none";
+
+export class SimHttp implements AsyncDisposable {
+  readonly #server: SimulatedApiServer;
+  readonly #client: Deno.HttpClient;
+  readonly #token: string | undefined;
+  readonly #watches = new Set<AbortController>();
+
+  constructor(server: SimulatedApiServer, auth: SimAuth = "certificate", caPem?: string) {
+    const c = server.credentials();
+    this.#server = server;
+    this.#client = auth === "certificate"
+      ? Deno.createHttpClient({
+        caCerts: [caPem ?? c.caPem],
+        cert: c.clientCertificatePem,
+        key: c.clientKeyPem,
+      })
+      : Deno.createHttpClient({ caCerts: [caPem ?? c.caPem] });
+    this.#token = auth === "token" ? c.token : undefined;
+  }
+
+  async request(
+    method: string,
+    path: string,
+    options: { body?: unknown; contentType?: string; accept?: string; timeoutMs?: number } = {},
+  ): Promise<SimResponse> {
+    const headers = new Headers();
+    if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+    if (options.accept) headers.set("accept", options.accept);
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+      headers.set("content-type", options.contentType ?? "application/json");
+    }
+    const response = await fetch(this.#server.url + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      client: this.#client,
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  get(path: string, accept?: string): Promise<SimResponse> {
+    return this.request("GET", path, accept ? { accept } : {});
+  }
+
+  /** Opens a watch and collects parsed events until `until` returns true or the stream ends. */
+  async watch(
+    path: string,
+    until: (events: { type: string; object: Record<string, unknown> }[]) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<
+    { status: number; events: { type: string; object: Record<string, unknown> }[]; ended: boolean }
+  > {
+    const abort = new AbortController();
+    this.#watches.add(abort);
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    const events: { type: string; object: Record<string, unknown> }[] = [];
+    let ended = false;
+    let status = 0;
+    try {
+      const headers = new Headers();
+      if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+      const response = await fetch(this.#server.url + path, {
+        client: this.#client,
+        headers,
+        signal: abort.signal,
+      });
+      status = response.status;
+      if (!response.body) return { status, events, ended: true };
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            ended = true;
+            break;
+          }
+          buffer += value;
+          let newline;
+          while ((newline = buffer.indexOf("\n")) >= 0) {
+            const line = buffer.slice(0, newline);
+            buffer = buffer.slice(newline + 1);
+            if (line.trim()) events.push(JSON.parse(line));
+          }
+          if (until(events)) break;
+        }
+      } finally {
+        await reader.cancel().catch(() => {});
+      }
+    } catch (error) {
+      if (!abort.signal.aborted) throw error;
+    } finally {
+      clearTimeout(timer);
+      this.#watches.delete(abort);
+    }
+    return { status, events, ended };
+  }
+
+  close(): void {
+    for (const w of this.#watches) w.abort();
+    this.#client.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
