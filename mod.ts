@@ -1,10 +1,69 @@
 /**
  * clustercache for Deno: per-workload-cluster clients, informer caches, REST configs and health
- * probes for fleet operators, each workload cluster in its own Web Worker.
+ * probes for Kubernetes fleet operators, in the manner of Cluster API's `ClusterCache`, with every
+ * workload cluster in its own Web Worker so one hung, slow or huge API server cannot stall the others.
+ *
+ * @example Read Nodes of every connected workload cluster as clusters connect
+ * ```ts ignore
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache } from "jsr:@fleetkit/clustercache";
+ *
+ * const management = new KubeConfig();
+ * management.loadFromDefault();
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "my-operator" } });
+ * const source = cache.getClusterSource("nodes", (cluster) => [
+ *   { namespace: cluster.metadata!.namespace!, name: cluster.metadata!.name! },
+ * ]);
+ * for await (const cluster of source) {
+ *   const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
+ *   console.log(`${cluster.name}: ${nodes.items.length} nodes`);
+ * }
+ * ```
  *
  * @module
  */
 
+export type { HealthCheckingState } from "./src/accessor.ts";
+export {
+  type ByObject,
+  type CacheIndex,
+  type CacheOptions,
+  type IndexExtractor,
+  type ModuleFunction,
+  NodeProviderIDIndex,
+  type Transform,
+} from "./src/cache_options.ts";
+export type {
+  CallOptions,
+  Client,
+  DeleteOptions,
+  ListOptions,
+  ObjectRef,
+  Patch,
+  Reader,
+  WatchEvent,
+  WriteOptions,
+} from "./src/client_types.ts";
+export { ClusterCache, type ClusterCacheApi, type WatchInput } from "./src/cluster_cache.ts";
+export {
+  type ClusterEvent,
+  ClusterSource,
+  type ClusterSourceOptions,
+} from "./src/cluster_source.ts";
+export {
+  ClusterCacheError,
+  type ClusterCacheErrorCode,
+  ClusterNotConnectedError,
+  isAlreadyExists,
+  isConflict,
+  isExpired,
+  isForbidden,
+  isNotFound,
+  isTooManyRequests,
+  isUnauthorized,
+  KubernetesApiError,
+} from "./src/errors.ts";
+export type { JsonPatchOperation, JsonValue } from "./src/json_patch.ts";
 export type {
   KindRef,
   KubeList,
@@ -13,3 +72,14 @@ export type {
   ObjectMeta,
   Status,
 } from "./src/kube_object.ts";
+export { SelectorParseError } from "./src/label_selector.ts";
+export { ClusterCacheMetrics } from "./src/metrics.ts";
+export type {
+  ClientOptions,
+  ClusterCacheOptions,
+  HealthProbeOptions,
+  SecretReader,
+} from "./src/options.ts";
+export { type DeclarativePredicate, type Predicate, predicates } from "./src/predicates.ts";
+export type { PodIdentity } from "./src/protocol.ts";
+export type { RESTConfig } from "./src/rest_config.ts";

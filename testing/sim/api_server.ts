@@ -40,7 +40,7 @@ import {
 import { errors, StatusError } from "./status.ts";
 import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
-import { sleep } from "./sleep.ts";
+import { sleep } from "../../src/backoff.ts";
 
 /** Options of {@linkcode SimulatedApiServer.start}. */
 export interface SimulatedApiServerOptions {

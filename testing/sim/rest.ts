@@ -31,7 +31,7 @@ import { listSemantics } from "../../src/resource_version.ts";
 import type { ObjectStore, WriteOptions } from "./object_store.ts";
 import { groupVersion, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
-import { sleep } from "./sleep.ts";
+import { sleep } from "../../src/backoff.ts";
 
 /** A parsed label and field selector pair, applied to list and watch results. */
 export interface Selectors {

@@ -1,0 +1,318 @@
+/**
+ * One workload cluster as the main thread knows it: its connection (a worker, the REST config, the
+ * kubeconfig's hash, the watches added on it), its health-checking state, and its private key. Rules
+ * are Cluster API's `clusterAccessor`: connect is a no-op when connected, a failed connect counts as a
+ * failed probe, disconnect keeps the health state, 401 is reported separately.
+ *
+ * @module
+ */
+
+import { ClusterCacheError, ClusterNotConnectedError, isUnauthorized } from "./errors.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import { kubeconfigHash, parseKubeconfig, restTargetFromKubeConfig } from "./kubeconfig.ts";
+import type { ResolvedOptions } from "./options.ts";
+import type { WorkerConfig } from "./protocol.ts";
+import type { RESTConfig } from "./rest_config.ts";
+import { WorkerHandle, type WorkerHandleHooks, type WorkerPermissions } from "./worker_handle.ts";
+
+/**
+ * The health-checking state of a cluster (times are epoch ms; 0 = never).
+ */
+export interface HealthCheckingState {
+  /** When the last probe (or connection attempt) ran. */
+  lastProbeTime: number;
+  /** When a probe last succeeded. */
+  lastProbeSuccessTime: number;
+  /** Failed probes since the last success. */
+  consecutiveFailures: number;
+}
+
+/** A live connection. */
+export interface Connection {
+  readonly id: number;
+  readonly worker: WorkerHandle;
+  readonly rest: RESTConfig;
+  readonly kubeconfigHash: string;
+  /** Names of the watches added on this connection. */
+  readonly watches: Set<string>;
+  /** The Secret's resourceVersion when its hash was last checked. */
+  secretVersion: string | undefined;
+}
+
+/** What connecting needs from the ClusterCache. */
+export interface ConnectContext {
+  options: ResolvedOptions;
+  /** Reads the `<name>-kubeconfig` Secret. */
+  readSecret(signal: AbortSignal): Promise<KubeObject | undefined>;
+  /** Hooks of the new worker. */
+  hooks(accessor: ClusterAccessor): WorkerHandleHooks;
+  /** Permissions of the new worker. */
+  permissions(rest: RESTConfig): WorkerPermissions;
+  /** Lifetime signal of the ClusterCache. */
+  signal: AbortSignal;
+}
+
+let connectionIds = 0;
+
+/** Reads and decodes the kubeconfig of a Secret; errors say what is wrong, never what is in it. */
+export function kubeconfigFromSecret(secret: KubeObject | undefined, name: string): string {
+  if (!secret) {
+    throw new ClusterCacheError(
+      "InvalidKubeconfig",
+      `error creating REST config: error getting kubeconfig secret: Secret "${name}" not found`,
+    );
+  }
+  const value = (secret.data as Record<string, unknown> | undefined)?.value;
+  if (typeof value !== "string" || value === "") {
+    throw new ClusterCacheError(
+      "InvalidKubeconfig",
+      `error creating REST config: missing key "value" in secret data`,
+    );
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(atob(value), (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    throw new ClusterCacheError(
+      "InvalidKubeconfig",
+      `error creating REST config: key "value" is not valid base64 UTF-8`,
+    );
+  }
+}
+
+/** One cluster's connection and health. */
+export class ClusterAccessor {
+  /** The Cluster's key. */
+  readonly key: ObjectKey;
+  /** The health-checking state. */
+  readonly health: HealthCheckingState = {
+    lastProbeTime: 0,
+    lastProbeSuccessTime: 0,
+    consecutiveFailures: 0,
+  };
+  /** When the last connection attempt failed (0: never, or succeeded since). */
+  lastConnectionCreationErrorTime = 0;
+  /** Why the last connection attempt failed (credential-free). */
+  lastConnectionError: string | undefined;
+  #connection: Connection | undefined;
+  #everConnected = false;
+  #privateKey: Promise<CryptoKeyPair> | undefined;
+
+  /** @param key The Cluster's key. */
+  constructor(key: ObjectKey) {
+    this.key = key;
+  }
+
+  /** The current connection. */
+  get connection(): Connection | undefined {
+    return this.#connection;
+  }
+
+  /** Whether connected. */
+  get connected(): boolean {
+    return this.#connection !== undefined;
+  }
+
+  /** Whether the cluster has ever connected (private keys exist only then). */
+  get everConnected(): boolean {
+    return this.#everConnected;
+  }
+
+  /** The connection, or a {@linkcode ClusterNotConnectedError} with `operation` as prefix. */
+  require(operation: string): Connection {
+    if (!this.#connection) throw new ClusterNotConnectedError(operation, this.key);
+    return this.#connection;
+  }
+
+  /**
+   * Connects: builds the REST config from the kubeconfig Secret, starts a worker that probes the
+   * cluster (`GET /`), discovers it and checks for this process's Pod. No-op when connected.
+   *
+   * @throws {ClusterCacheError} With Cluster API's message for what failed.
+   */
+  async connect(context: ConnectContext): Promise<void> {
+    if (this.#connection) return;
+    const now = Date.now();
+    try {
+      await this.#connect(context);
+      this.health.lastProbeTime = Date.now();
+      this.health.lastProbeSuccessTime = this.health.lastProbeTime;
+      this.health.consecutiveFailures = 0;
+      this.lastConnectionCreationErrorTime = 0;
+      this.lastConnectionError = undefined;
+      this.#everConnected = true;
+    } catch (error) {
+      this.lastConnectionCreationErrorTime = now;
+      this.lastConnectionError = (error as Error).message;
+      this.health.lastProbeTime = now;
+      this.health.consecutiveFailures++;
+      throw error;
+    }
+  }
+
+  async #connect(context: ConnectContext): Promise<void> {
+    const { options } = context;
+    const secretName = `${this.key.name}-kubeconfig`;
+    const timeout = AbortSignal.any([
+      context.signal,
+      AbortSignal.timeout(options.client.timeoutMs),
+    ]);
+    const secret = await context.readSecret(timeout);
+    const text = kubeconfigFromSecret(secret, secretName);
+    let target;
+    try {
+      target = restTargetFromKubeConfig(parseKubeconfig(text));
+    } catch (error) {
+      throw new ClusterCacheError(
+        "InvalidKubeconfig",
+        `error creating REST config: ${(error as Error).message}`,
+      );
+    }
+    const rest: RESTConfig = {
+      ...target,
+      userAgent: options.client.userAgent,
+      timeoutMs: options.client.timeoutMs,
+      qps: options.client.qps,
+      burst: options.client.burst,
+    };
+    const config: WorkerConfig = {
+      cluster: this.key,
+      rest,
+      probeTimeoutMs: options.healthProbe.timeoutMs,
+      cacheSyncTimeoutMs: options.initialSyncTimeoutMs,
+      watchRequestTimeoutMs: options.watchRequestTimeoutMs,
+      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
+      pageSize: options.listPageSize,
+      backoff: { initialMs: 800, maxMs: 30_000 },
+      maxResponseBytes: options.maxResponseBytes,
+      cache: {
+        byObject: options.cache.byObject ?? [],
+        indexes: options.cache.indexes ?? [],
+        disableFor: options.client.disableFor,
+        ...(options.cache.syncPeriodMs ? { syncPeriodMs: options.cache.syncPeriodMs } : {}),
+        ...(options.cache.defaultTransform
+          ? { defaultTransform: options.cache.defaultTransform }
+          : {}),
+      },
+      ...(options.podIdentity ? { podIdentity: options.podIdentity } : {}),
+      ...(options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),
+    };
+    const worker = new WorkerHandle(this.key, context.permissions(rest), context.hooks(this));
+    try {
+      const init = await worker.call({ op: "init", config }, {
+        // probe + discovery + pod check, each bounded in the worker; this is the outer bound.
+        timeoutMs: options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000,
+        signal: context.signal,
+        operation: "error connecting",
+      });
+      this.#connection = {
+        id: ++connectionIds,
+        worker,
+        rest: init.runningOnWorkloadCluster && options.inClusterConfig
+          ? { ...rest, server: init.server, caPem: options.inClusterConfig.caPem }
+          : rest,
+        kubeconfigHash: await kubeconfigHash(text),
+        watches: new Set(),
+        secretVersion: secret?.metadata?.resourceVersion,
+      };
+    } catch (error) {
+      worker.terminate("error connecting");
+      if (error instanceof DOMException && error.name === "TimeoutError") {
+        throw new ClusterCacheError("Unreachable", `cluster is not reachable: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Whether the kubeconfig Secret now holds another kubeconfig than the connection was built from.
+   * Hashes only when the Secret's resourceVersion moved.
+   */
+  async kubeconfigChanged(secret: KubeObject | undefined): Promise<boolean> {
+    const connection = this.#connection;
+    if (!connection || !secret) return false;
+    const version = secret.metadata?.resourceVersion;
+    if (version !== undefined && version === connection.secretVersion) return false;
+    let text: string;
+    try {
+      text = kubeconfigFromSecret(secret, `${this.key.name}-kubeconfig`);
+    } catch {
+      return false; // a broken Secret does not break a working connection
+    }
+    connection.secretVersion = version;
+    return (await kubeconfigHash(text)) !== connection.kubeconfigHash;
+  }
+
+  /**
+   * Probes the cluster (`GET /` with the probe timeout, in the worker). An unanswered or failed call
+   * is a failure; so is a worker that crashed.
+   *
+   * @returns Whether failures reached the threshold, and whether the failure was a 401.
+   */
+  async healthCheck(
+    options: ResolvedOptions,
+  ): Promise<{ tooManyFailures: boolean; unauthorized: boolean; ok: boolean }> {
+    const connection = this.#connection;
+    if (!connection) return { tooManyFailures: false, unauthorized: false, ok: false };
+    let unauthorized = false;
+    let ok = false;
+    try {
+      await connection.worker.call({ op: "probe", timeoutMs: options.healthProbe.timeoutMs }, {
+        timeoutMs: options.healthProbe.timeoutMs + 1_000,
+        operation: "error probing",
+      });
+      ok = true;
+    } catch (error) {
+      unauthorized = isUnauthorized(error);
+    }
+    this.health.lastProbeTime = Date.now();
+    if (ok) {
+      this.health.consecutiveFailures = 0;
+      this.health.lastProbeSuccessTime = this.health.lastProbeTime;
+    } else {
+      this.health.consecutiveFailures++;
+    }
+    return {
+      tooManyFailures: this.health.consecutiveFailures >= options.healthProbe.failureThreshold,
+      unauthorized,
+      ok,
+    };
+  }
+
+  /** Records a failed probe without running one (a crashed worker). */
+  recordFailedProbe(): void {
+    this.health.lastProbeTime = Date.now();
+    this.health.consecutiveFailures++;
+  }
+
+  /** Stops the worker (and with it every informer and watch). Keeps the health state. No-op when disconnected. */
+  disconnect(): boolean {
+    const connection = this.#connection;
+    if (!connection) return false;
+    this.#connection = undefined;
+    connection.worker.terminate(`cluster ${formatObjectKey(this.key)} was disconnected`);
+    return true;
+  }
+
+  /**
+   * The cluster's RSA-2048 private key for signing client certificates: generated on first use once
+   * the cluster has connected, then kept across reconnects until the Cluster is deleted.
+   *
+   * @returns The key pair, or `undefined` when the cluster never connected.
+   */
+  privateKey(): Promise<CryptoKeyPair> | undefined {
+    if (!this.#everConnected) return undefined;
+    this.#privateKey ??= crypto.subtle.generateKey(
+      {
+        name: "RSASSA-PKCS1-v1_5",
+        modulusLength: 2048,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: "SHA-256",
+      },
+      true,
+      ["sign", "verify"],
+    );
+    return this.#privateKey;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Exponential backoff with jitter, as informers use it between failed list or watch attempts.
+ *
+ * @module
+ */
+
+/**
+ * Backoff state: each `next()` doubles the delay up to `maxMs`, with ±`jitter` randomness; `reset()`
+ * starts over after success.
+ *
+ * @example
+ * ```ts
+ * import { Backoff } from "./backoff.ts";
+ * const backoff = new Backoff(800, 30_000, 0);
+ * console.assert(backoff.next() === 800 && backoff.next() === 1600);
+ * ```
+ */
+export class Backoff {
+  readonly #initialMs: number;
+  readonly #maxMs: number;
+  readonly #jitter: number;
+  readonly #random: () => number;
+  #attempt = 0;
+
+  /**
+   * @param initialMs First delay.
+   * @param maxMs Largest delay.
+   * @param jitter Fraction of randomness (0.2 = ±20%).
+   * @param random Random source in [0, 1).
+   */
+  constructor(initialMs: number, maxMs: number, jitter = 0.2, random: () => number = Math.random) {
+    this.#initialMs = initialMs;
+    this.#maxMs = maxMs;
+    this.#jitter = jitter;
+    this.#random = random;
+  }
+
+  /** The next delay in ms. */
+  next(): number {
+    const base = Math.min(this.#maxMs, this.#initialMs * 2 ** this.#attempt);
+    this.#attempt = Math.min(this.#attempt + 1, 40);
+    const spread = base * this.#jitter * (this.#random() * 2 - 1);
+    return Math.max(0, Math.round(base + spread));
+  }
+
+  /** How many delays were handed out since the last reset. */
+  get attempts(): number {
+    return this.#attempt;
+  }
+
+  /** Starts over from the initial delay. */
+  reset(): void {
+    this.#attempt = 0;
+  }
+}
+
+/**
+ * Sleeps `ms`, resolving early (without error) when `signal` aborts.
+ *
+ * @returns `true` when the full time passed, `false` when aborted.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

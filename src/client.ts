@@ -1,0 +1,172 @@
+/**
+ * The clients handed out per workload cluster: each call crosses to the cluster's worker, cached
+ * reads are served from its informers, everything else goes live. A client follows its cluster: after
+ * a reconnect it talks to the new connection; while disconnected its calls fail with
+ * {@linkcode ClusterNotConnectedError}.
+ *
+ * @module
+ */
+
+import type {
+  CallOptions,
+  Client,
+  DeleteOptions,
+  ListOptions,
+  ObjectRef,
+  Patch,
+  WriteOptions,
+} from "./client_types.ts";
+import type { Connection } from "./accessor.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "./kube_object.ts";
+import type { ResolvedOptions } from "./options.ts";
+
+/** What a client needs from the ClusterCache. */
+export interface ClientHost {
+  /** The cluster's connection, or a ClusterNotConnectedError prefixed with `operation`. */
+  connection(operation: string): Connection;
+  readonly options: ResolvedOptions;
+}
+
+const GRACE_MS = 1_000;
+
+/** Checks a kind argument. */
+export function checkKind(kind: KindRef): void {
+  if (
+    !kind || typeof kind.apiVersion !== "string" || typeof kind.kind !== "string" ||
+    !kind.apiVersion || !kind.kind
+  ) {
+    throw new TypeError(`Invalid kind: expected { apiVersion, kind }, got ${JSON.stringify(kind)}`);
+  }
+}
+
+/** Checks and normalises an object key argument. */
+export function checkKey(key: ObjectRef): ObjectKey {
+  if (!key || typeof key.name !== "string" || key.name === "") {
+    throw new TypeError(
+      `Invalid object key: a non-empty name is required, got ${JSON.stringify(key)}`,
+    );
+  }
+  if (key.namespace !== undefined && typeof key.namespace !== "string") {
+    throw new TypeError(
+      `Invalid object key: namespace must be a string, got ${JSON.stringify(key.namespace)}`,
+    );
+  }
+  return { namespace: key.namespace ?? "", name: key.name };
+}
+
+function checkObject(object: KubeObject, what: string): void {
+  if (!object || typeof object !== "object") throw new TypeError(`Cannot ${what}: not an object`);
+  checkKind(object as KindRef);
+}
+
+function wire<T extends CallOptions>(options: T | undefined): Omit<T, "signal"> {
+  const { signal: _signal, ...rest } = options ?? ({} as T);
+  return rest;
+}
+
+/** A client over one cluster's worker. */
+export class WorkerClient implements Client {
+  readonly #host: ClientHost;
+  readonly #cached: boolean;
+
+  /**
+   * @param host The ClusterCache side.
+   * @param cached Serve get/list from the informer cache.
+   */
+  constructor(host: ClientHost, cached: boolean) {
+    this.#host = host;
+    this.#cached = cached;
+  }
+
+  #readTimeout(): number {
+    const { client, initialSyncTimeoutMs } = this.#host.options;
+    return this.#cached
+      ? initialSyncTimeoutMs + client.timeoutMs + GRACE_MS
+      : client.timeoutMs + GRACE_MS;
+  }
+
+  #writeTimeout(): number {
+    return this.#host.options.client.timeoutMs + GRACE_MS;
+  }
+
+  /** {@inheritDoc Reader.get} */
+  async get<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    key: ObjectRef,
+    options?: CallOptions,
+  ): Promise<T> {
+    checkKind(kind);
+    const k = checkKey(key);
+    const operation = `error getting ${kind.kind} ${k.namespace ? `${k.namespace}/` : ""}${k.name}`;
+    return await this.#host.connection(operation).worker.call(
+      { op: "get", kind, key: k, cached: this.#cached },
+      { timeoutMs: this.#readTimeout(), signal: options?.signal, operation },
+    ) as T;
+  }
+
+  /** {@inheritDoc Reader.list} */
+  async list<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    options?: ListOptions,
+  ): Promise<KubeList<T>> {
+    checkKind(kind);
+    const operation = `error listing ${kind.kind}`;
+    return await this.#host.connection(operation).worker.call(
+      { op: "list", kind, options: wire(options), cached: this.#cached },
+      { timeoutMs: this.#readTimeout(), signal: options?.signal, operation },
+    ) as KubeList<T>;
+  }
+
+  /** {@inheritDoc Client.create} */
+  async create<T extends KubeObject = KubeObject>(object: T, options?: WriteOptions): Promise<T> {
+    checkObject(object, "create");
+    const operation = `error creating ${object.kind}`;
+    return await this.#host.connection(operation).worker.call(
+      { op: "create", object, options: wire(options) },
+      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+    ) as T;
+  }
+
+  /** {@inheritDoc Client.update} */
+  async update<T extends KubeObject = KubeObject>(object: T, options?: WriteOptions): Promise<T> {
+    checkObject(object, "update");
+    const operation = `error updating ${object.kind}`;
+    return await this.#host.connection(operation).worker.call(
+      { op: "update", object, options: wire(options) },
+      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+    ) as T;
+  }
+
+  /** {@inheritDoc Client.patch} */
+  async patch<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    key: ObjectRef,
+    patch: Patch,
+    options?: WriteOptions,
+  ): Promise<T> {
+    checkKind(kind);
+    const k = checkKey(key);
+    if (!patch || !["merge", "strategic", "json", "apply"].includes(patch.type)) {
+      throw new TypeError(`Invalid patch: type must be merge, strategic, json or apply`);
+    }
+    if (patch.type === "apply" && !patch.fieldManager) {
+      throw new TypeError("An apply patch needs a fieldManager");
+    }
+    const operation = `error patching ${kind.kind} ${k.name}`;
+    return await this.#host.connection(operation).worker.call(
+      { op: "patch", kind, key: k, patch, options: wire(options) },
+      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+    ) as T;
+  }
+
+  /** {@inheritDoc Client.delete} */
+  async delete(kind: KindRef, key: ObjectRef, options?: DeleteOptions): Promise<void> {
+    checkKind(kind);
+    const k = checkKey(key);
+    const operation = `error deleting ${kind.kind} ${k.name}`;
+    await this.#host.connection(operation).worker.call(
+      { op: "delete", kind, key: k, options: wire(options) },
+      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+    );
+  }
+}

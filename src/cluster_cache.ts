@@ -1,0 +1,726 @@
+/**
+ * The `ClusterCache`: one reconciler over the management cluster's Clusters that connects, probes and
+ * disconnects workload clusters (one worker each) by Cluster API's rules, and the facade controllers
+ * use to get clients, REST configs, watches and cluster sources.
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import { ClusterAccessor, type ConnectContext, type HealthCheckingState } from "./accessor.ts";
+import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
+import type { Client, Reader, WatchEvent } from "./client_types.ts";
+import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
+import { type ClusterEvent, ClusterSource, type ClusterSourceOptions } from "./cluster_source.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
+import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
+import { forwardWorkerLog, logger } from "./log.ts";
+import { ManagementCluster } from "./management.ts";
+import { ClusterCacheMetrics } from "./metrics.ts";
+import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { type Predicate, splitPredicates } from "./predicates.ts";
+import type { RESTConfig } from "./rest_config.ts";
+import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
+import { shouldSendEvent } from "./source_events.ts";
+import { WorkQueue } from "./work_queue.ts";
+import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
+
+/** What {@linkcode ClusterCache.watch} needs. */
+export interface WatchInput<T extends KubeObject = KubeObject> {
+  /** Identifies the watch: a name already watched on the current connection is a no-op. */
+  name: string;
+  /** The kind to watch. */
+  kind: KindRef;
+  /**
+   * Receives events, in order. A returned promise holds back later events of this watch until it
+   * settles; errors are logged, never thrown back.
+   */
+  handler: (event: WatchEvent<T>) => void | Promise<void>;
+  /** Filters; declarative ones run in the worker (see {@linkcode predicates}). */
+  predicates?: Predicate<T>[];
+  /** Cancels waiting for the kind's informer to sync. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What controllers use of a ClusterCache; {@linkcode ClusterCache} and the fake from `./testing`
+ * both implement it, so controllers can be tested without workers or a management cluster.
+ */
+export interface ClusterCacheApi {
+  /** A client whose reads come from the cluster's cache. @throws {ClusterNotConnectedError} */
+  getClient(cluster: ObjectKey): Client;
+  /** The cached reads only. @throws {ClusterNotConnectedError} */
+  getReader(cluster: ObjectKey): Reader;
+  /** A client whose every call goes live. @throws {ClusterNotConnectedError} */
+  getUncachedClient(cluster: ObjectKey): Client;
+  /** The cluster's REST config (with credentials: never log it). @throws {ClusterNotConnectedError} */
+  getRESTConfig(cluster: ObjectKey): RESTConfig;
+  /** A client-node KubeConfig for the cluster. @throws {ClusterNotConnectedError} */
+  getKubeConfig(cluster: ObjectKey): KubeConfig;
+  /** The cluster's RSA-2048 key pair for client certificates; `undefined` before its first connect. */
+  getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined>;
+  /** Adds a watch on the current connection. @throws {ClusterNotConnectedError} */
+  watch<T extends KubeObject = KubeObject>(cluster: ObjectKey, input: WatchInput<T>): Promise<void>;
+  /** When the health probe last succeeded (epoch ms; 0 = never). */
+  getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
+  /** The health-checking state (zeros when the cluster is unknown). */
+  getHealthCheckingState(cluster: ObjectKey): HealthCheckingState;
+  /** A source of reconcile requests on connect, disconnect and probe failures. */
+  getClusterSource<R = ObjectKey>(
+    controllerName: string,
+    mapFn: (cluster: KubeObject) => R[],
+    options?: ClusterSourceOptions,
+  ): ClusterSource<R>;
+}
+
+interface SourceEntry {
+  source: ClusterSource<unknown>;
+  mapFn: (cluster: KubeObject) => unknown[];
+}
+
+interface WatchRegistration {
+  connectionId: number;
+  cluster: string;
+  dispatch: WatchDispatch;
+}
+
+/** Delivers events to a handler in order, honouring async handlers and main-thread predicates. */
+class WatchDispatch {
+  readonly #handler: (event: WatchEvent) => void | Promise<void>;
+  readonly #predicates: ((event: WatchEvent) => boolean)[];
+  readonly #onError: (error: unknown) => void;
+  #backlog: WatchEvent[] = [];
+  #busy = false;
+
+  constructor(
+    handler: (event: WatchEvent) => void | Promise<void>,
+    predicates: ((event: WatchEvent) => boolean)[],
+    onError: (error: unknown) => void,
+  ) {
+    this.#handler = handler;
+    this.#predicates = predicates;
+    this.#onError = onError;
+  }
+
+  push(events: WatchEvent[]): void {
+    if (this.#busy) {
+      for (const event of events) this.#backlog.push(event);
+      return;
+    }
+    this.#run(events, 0);
+  }
+
+  #run(events: WatchEvent[], from: number): void {
+    for (let i = from; i < events.length; i++) {
+      const event = events[i]!;
+      let result: void | Promise<void>;
+      try {
+        if (!this.#predicates.every((p) => p(event))) continue;
+        result = this.#handler(event);
+      } catch (error) {
+        this.#onError(error);
+        continue;
+      }
+      if (result && typeof (result as Promise<void>).then === "function") {
+        this.#busy = true;
+        const rest = events.slice(i + 1);
+        (result as Promise<void>).catch((error) => this.#onError(error)).finally(() => {
+          this.#busy = false;
+          const next = rest.concat(this.#backlog);
+          this.#backlog = [];
+          if (next.length > 0) this.push(next);
+        });
+        return;
+      }
+    }
+  }
+}
+
+function checkClusterKey(key: ObjectKey): string {
+  if (
+    !key || typeof key.name !== "string" || key.name === "" || typeof key.namespace !== "string"
+  ) {
+    throw new TypeError(
+      `Invalid cluster key: expected { namespace, name } strings, got ${JSON.stringify(key)}`,
+    );
+  }
+  return formatObjectKey(key);
+}
+
+function parseClusterKey(key: string): ObjectKey {
+  const slash = key.indexOf("/");
+  return slash < 0
+    ? { namespace: "", name: key }
+    : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+function hostPort(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || (u.protocol === "http:" ? "80" : "443")}`;
+}
+
+/**
+ * Per-workload-cluster clients, caches, REST configs and health probes, each cluster in its own Web
+ * Worker, kept in step with the management cluster's `Cluster` objects.
+ *
+ * @example Set up, read from a workload cluster, react to connects
+ * ```ts ignore
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, ClusterNotConnectedError } from "jsr:@fleetkit/clustercache";
+ *
+ * const management = new KubeConfig();
+ * management.loadFromDefault();
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "my-operator" } });
+ *
+ * const source = cache.getClusterSource("my-controller", (cluster) => [
+ *   { namespace: cluster.metadata!.namespace!, name: cluster.metadata!.name! },
+ * ]);
+ * for await (const cluster of source) {
+ *   try {
+ *     const nodes = await cache.getClient(cluster).list({ apiVersion: "v1", kind: "Node" });
+ *     console.log(cluster.name, nodes.items.length);
+ *   } catch (error) {
+ *     if (!(error instanceof ClusterNotConnectedError)) throw error; // wait for the connect event
+ *   }
+ * }
+ * ```
+ */
+export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
+  /** The Prometheus metrics of this cache (a `prom-client` registry). */
+  readonly metrics: ClusterCacheMetrics = new ClusterCacheMetrics();
+  readonly #options: ResolvedOptions;
+  readonly #log = logger("reconciler");
+  readonly #workerLog = logger("worker");
+  readonly #accessors = new Map<string, ClusterAccessor>();
+  readonly #sources: SourceEntry[] = [];
+  readonly #watches = new Map<number, WatchRegistration>();
+  readonly #lifetime = new AbortController();
+  readonly #queue: WorkQueue;
+  #management: ManagementCluster | undefined;
+  #nextWatchId = 1;
+  #closed: Promise<void> | undefined;
+
+  private constructor(options: ResolvedOptions) {
+    this.#options = options;
+    this.#queue = new WorkQueue(
+      (key) => this.#reconcile(key),
+      (key, error) => {
+        this.#log.error("Reconcile failed", {
+          cluster: key,
+          error: (error as Error)?.message ?? String(error),
+        });
+        return options.defaultRequeueAfterMs;
+      },
+    );
+  }
+
+  /**
+   * Validates options, connects to the management cluster, waits until its Clusters are read, and
+   * starts reconciling them.
+   *
+   * @throws {TypeError} For missing required options.
+   * @throws {RangeError} For out-of-range options.
+   * @throws {ClusterCacheError} When the management cluster cannot be read.
+   */
+  static async setup(options: ClusterCacheOptions): Promise<ClusterCache> {
+    const cache = new ClusterCache(resolveOptions(options));
+    try {
+      cache.#management = await ManagementCluster.start(
+        cache.#options,
+        (key) => cache.#queue.add(key),
+        (rest) => cache.#permissions(rest),
+      );
+    } catch (error) {
+      await cache.close();
+      throw error;
+    }
+    for (const key of cache.#management.clusterKeys()) cache.#queue.add(key);
+    return cache;
+  }
+
+  // ------------------------------------------------------------------------- public API
+
+  #accessorFor(cluster: ObjectKey, operation: string): ClusterAccessor {
+    const accessor = this.#accessors.get(checkClusterKey(cluster));
+    if (!accessor) throw new ClusterNotConnectedError(operation, cluster);
+    return accessor;
+  }
+
+  #host(cluster: ObjectKey): ClientHost {
+    const key = checkClusterKey(cluster);
+    return {
+      options: this.#options,
+      connection: (operation) => {
+        const accessor = this.#accessors.get(key);
+        if (!accessor) throw new ClusterNotConnectedError(operation, cluster);
+        return accessor.require(operation);
+      },
+    };
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getClient} */
+  getClient(cluster: ObjectKey): Client {
+    this.#accessorFor(cluster, "error getting client").require("error getting client");
+    return new WorkerClient(this.#host(cluster), true);
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getReader} */
+  getReader(cluster: ObjectKey): Reader {
+    this.#accessorFor(cluster, "error getting client reader").require(
+      "error getting client reader",
+    );
+    const client = new WorkerClient(this.#host(cluster), true);
+    return { get: client.get.bind(client), list: client.list.bind(client) };
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getUncachedClient} */
+  getUncachedClient(cluster: ObjectKey): Client {
+    this.#accessorFor(cluster, "error getting uncached client").require(
+      "error getting uncached client",
+    );
+    return new WorkerClient(this.#host(cluster), false);
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getRESTConfig} */
+  getRESTConfig(cluster: ObjectKey): RESTConfig {
+    const connection = this.#accessorFor(cluster, "error getting REST config").require(
+      "error getting REST config",
+    );
+    return structuredClone(connection.rest);
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getKubeConfig} */
+  getKubeConfig(cluster: ObjectKey): KubeConfig {
+    const connection = this.#accessorFor(cluster, "error getting kubeconfig").require(
+      "error getting kubeconfig",
+    );
+    return kubeConfigFromRESTConfig(connection.rest, formatObjectKey(cluster));
+  }
+
+  /**
+   * {@inheritDoc ClusterCacheApi.getClientCertificatePrivateKey}
+   *
+   * Generated on first request once the cluster has connected (not eagerly at connect, which would
+   * cost ~140 ms of CPU per cluster at start-up), kept across reconnects, dropped with the Cluster.
+   *
+   * @throws {Error} "error getting client certificate private key: private key was not generated yet"
+   *   when the cluster is unknown.
+   */
+  async getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined> {
+    const accessor = this.#accessors.get(checkClusterKey(cluster));
+    if (!accessor) {
+      throw new Error(
+        "error getting client certificate private key: private key was not generated yet",
+      );
+    }
+    return await accessor.privateKey();
+  }
+
+  /**
+   * {@inheritDoc ClusterCacheApi.watch}
+   *
+   * Resolves once the kind's informer has synced and the handler has been given every existing
+   * object as an `add`. A reconnect forgets all watches: watch again on the connect event.
+   *
+   * @throws {ClusterNotConnectedError} "error creating watch <name> for <kind>: connection to the
+   *   workload cluster is down".
+   * @throws {TypeError} For an empty name, a bad kind, handler or predicate.
+   */
+  async watch<T extends KubeObject = KubeObject>(
+    cluster: ObjectKey,
+    input: WatchInput<T>,
+  ): Promise<void> {
+    const key = checkClusterKey(cluster);
+    checkKind(input?.kind);
+    const operation =
+      `error creating watch ${input.name} for ${input.kind.apiVersion} ${input.kind.kind}`;
+    const accessor = this.#accessors.get(key);
+    if (!accessor) throw new ClusterNotConnectedError(operation, cluster);
+    if (typeof input.name !== "string" || input.name === "") {
+      throw new TypeError("watch name cannot be empty");
+    }
+    if (typeof input.handler !== "function") {
+      throw new TypeError("watch handler must be a function");
+    }
+    const { pushdown, local } = splitPredicates(input.predicates);
+    const connection = accessor.require(operation);
+    if (connection.watches.has(input.name)) return;
+    connection.watches.add(input.name);
+    const watchId = this.#nextWatchId++;
+    const log = this.#log;
+    this.#watches.set(watchId, {
+      connectionId: connection.id,
+      cluster: key,
+      dispatch: new WatchDispatch(
+        input.handler as (event: WatchEvent) => void | Promise<void>,
+        local as ((event: WatchEvent) => boolean)[],
+        (error) =>
+          log.error("A watch handler failed", {
+            cluster: key,
+            watch: input.name,
+            error: String(error),
+          }),
+      ),
+    });
+    try {
+      await connection.worker.call({ op: "watch", watchId, kind: input.kind, filters: pushdown }, {
+        timeoutMs: this.#options.initialSyncTimeoutMs + this.#options.client.timeoutMs + 1_000,
+        signal: input.signal,
+        operation,
+      });
+    } catch (error) {
+      connection.watches.delete(input.name);
+      this.#watches.delete(watchId);
+      if (connection.worker.alive) {
+        void connection.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
+          .catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp} */
+  getLastProbeSuccessTimestamp(cluster: ObjectKey): number {
+    return this.#accessors.get(checkClusterKey(cluster))?.health.lastProbeSuccessTime ?? 0;
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getHealthCheckingState} */
+  getHealthCheckingState(cluster: ObjectKey): HealthCheckingState {
+    const health = this.#accessors.get(checkClusterKey(cluster))?.health;
+    return health
+      ? { ...health }
+      : { lastProbeTime: 0, lastProbeSuccessTime: 0, consecutiveFailures: 0 };
+  }
+
+  /**
+   * Whether the cluster is connected, and why the last connection attempt failed (if it did): for
+   * dashboards and the demo; controllers should use cluster sources instead of polling this.
+   */
+  getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string } {
+    const accessor = this.#accessors.get(checkClusterKey(cluster));
+    return {
+      connected: accessor?.connected ?? false,
+      ...(accessor?.lastConnectionError
+        ? { lastConnectionError: accessor.lastConnectionError }
+        : {}),
+    };
+  }
+
+  /** Keys of the clusters the cache currently tracks. */
+  clusters(): ObjectKey[] {
+    return [...this.#accessors.keys()].map(parseClusterKey);
+  }
+
+  /**
+   * {@inheritDoc ClusterCacheApi.getClusterSource}
+   *
+   * Every call adds a new source (even with a repeated name). After each reconcile a source gets at
+   * most one event per cluster, for the reasons `"connect"`, `"disconnect"` and, per duration `d` of
+   * `watchForProbeFailure`, "health probe didn't succeed since more than d".
+   */
+  getClusterSource<R = ObjectKey>(
+    controllerName: string,
+    mapFn: (cluster: KubeObject) => R[],
+    options: ClusterSourceOptions = {},
+  ): ClusterSource<R> {
+    if (typeof controllerName !== "string" || controllerName === "") {
+      throw new TypeError("controllerName cannot be empty");
+    }
+    if (typeof mapFn !== "function") throw new TypeError("mapFn must be a function");
+    for (const d of options.watchForProbeFailure ?? []) {
+      if (typeof d !== "number" || !Number.isFinite(d) || d <= 0) {
+        throw new RangeError(`watchForProbeFailure durations must be positive, got ${String(d)}`);
+      }
+    }
+    const log = this.#log;
+    const source = new ClusterSource<R>(controllerName, options, {
+      onDrop: (dropped) =>
+        log.warn("A cluster source's queue is full; dropped the oldest request", {
+          controllerName,
+          dropped,
+        }),
+      onSubscriberError: (error) =>
+        log.error("A cluster source subscriber threw", { controllerName, error: String(error) }),
+    });
+    this.#sources.push({ source: source as ClusterSource<unknown>, mapFn });
+    return source;
+  }
+
+  // ------------------------------------------------------------------------- reconciler
+
+  #permissions(rest: RESTConfig): WorkerPermissions {
+    if (this.#options.workerPermissions === "inherit") return "inherit";
+    const net = new Set([hostPort(rest.server)]);
+    if (rest.proxyUrl) net.add(hostPort(rest.proxyUrl));
+    if (this.#options.inClusterConfig) net.add(hostPort(this.#options.inClusterConfig.server));
+    const read = new Set<string>();
+    const imports = new Set<string>();
+    const cache = this.#options.cache;
+    const refs = [
+      ...(cache.indexes ?? []).map((i) => i.extract),
+      ...(cache.byObject ?? []).map((b) => b.transform),
+      cache.defaultTransform,
+    ];
+    for (const ref of refs) {
+      if (!ref || typeof ref !== "object" || !("module" in ref)) continue;
+      const url = new URL(ref.module);
+      if (url.protocol === "file:") read.add(decodeURIComponent(url.pathname));
+      else if (url.protocol === "https:") imports.add(url.host);
+    }
+    return {
+      net: [...net],
+      read: read.size > 0 ? [...read] : false,
+      import: imports.size > 0 ? [...imports] : false,
+      env: false,
+      write: false,
+      run: false,
+      ffi: false,
+      sys: false,
+    };
+  }
+
+  #hooks(key: string, accessor: ClusterAccessor): WorkerHandleHooks {
+    const cluster = accessor.key;
+    return {
+      onEvents: (watchId, events) => this.#watches.get(watchId)?.dispatch.push(events),
+      onLog: (level, message, properties) =>
+        forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
+      onInformer: (kind, event) => this.metrics.informer(cluster, kind, event),
+      onFailure: (error) => {
+        this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
+        this.#queue.add(key);
+      },
+      onRoundTrip: (op, seconds) => this.metrics.roundTrip(op, seconds),
+    };
+  }
+
+  #connectContext(key: string, accessor: ClusterAccessor): ConnectContext {
+    return {
+      options: this.#options,
+      readSecret: (signal) =>
+        this.#management!.secret({
+          namespace: accessor.key.namespace,
+          name: `${accessor.key.name}-kubeconfig`,
+        }, signal),
+      hooks: (a) => this.#hooks(key, a),
+      permissions: (rest) => this.#permissions(rest),
+      signal: this.#lifetime.signal,
+    };
+  }
+
+  #disconnect(accessor: ClusterAccessor): void {
+    const id = accessor.connection?.id;
+    if (!accessor.disconnect()) return;
+    this.metrics.connection(accessor.key, false);
+    for (const [watchId, registration] of this.#watches) {
+      if (registration.connectionId === id) this.#watches.delete(watchId);
+    }
+  }
+
+  #cleanup(key: string, why: string): void {
+    const accessor = this.#accessors.get(key);
+    if (accessor) {
+      this.#log.info("Forgetting cluster", { cluster: key, reason: why });
+      this.#disconnect(accessor);
+      this.#accessors.delete(key);
+    }
+    for (const { source } of this.#sources) source.forget(key);
+    this.metrics.forget(parseClusterKey(key));
+  }
+
+  #clusterFilter(cluster: KubeObject, key: string): boolean {
+    if (!this.#options.clusterFilter) return true;
+    try {
+      return this.#options.clusterFilter(cluster) !== false;
+    } catch (error) {
+      this.#log.error("clusterFilter threw; treating the Cluster as filtered in", {
+        cluster: key,
+        error: String(error),
+      });
+      return true;
+    }
+  }
+
+  async #reconcile(key: string): Promise<number | undefined> {
+    const management = this.#management;
+    if (!management || this.#lifetime.signal.aborted) return undefined;
+    const cluster = management.cluster(key);
+    if (!cluster) {
+      this.#cleanup(key, "the Cluster was deleted");
+      return undefined;
+    }
+    if (
+      !passesWatchFilter(cluster, this.#options.watchFilterValue) ||
+      !this.#clusterFilter(cluster, key)
+    ) {
+      this.#cleanup(key, "the Cluster is filtered out");
+      return undefined;
+    }
+    let accessor = this.#accessors.get(key);
+    if (!accessor) {
+      accessor = new ClusterAccessor(parseClusterKey(key));
+      this.#accessors.set(key, accessor);
+    }
+    if (!infrastructureReady(cluster)) {
+      this.#log.debug("Infrastructure is not ready; not connecting", { cluster: key });
+      return undefined;
+    }
+    const options = this.#options;
+    const requeues: number[] = [];
+    let didConnect = false;
+    let didDisconnect = false;
+
+    // A crashed worker is a failed probe that no later probe can fix: reconnect now.
+    if (accessor.connection && !accessor.connection.worker.alive) {
+      accessor.recordFailedProbe();
+      this.metrics.probe(accessor.key, false);
+      this.#disconnect(accessor);
+      didDisconnect = true;
+    }
+    // A rotated kubeconfig is picked up without waiting for a failed probe.
+    if (accessor.connection) {
+      const secret = await this.#connectContext(key, accessor)
+        .readSecret(
+          AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(options.client.timeoutMs)]),
+        )
+        .catch(() => undefined);
+      if (await accessor.kubeconfigChanged(secret)) {
+        this.#log.info("The kubeconfig Secret changed; reconnecting", { cluster: key });
+        this.#disconnect(accessor);
+        didDisconnect = true;
+      }
+    }
+    if (!accessor.connected) {
+      const wait = shouldRequeue(
+        Date.now(),
+        accessor.lastConnectionCreationErrorTime,
+        options.connectionCreationRetryIntervalMs,
+      );
+      if (wait.requeue) {
+        requeues.push(wait.afterMs);
+      } else {
+        try {
+          await accessor.connect(this.#connectContext(key, accessor));
+          didConnect = true;
+          this.metrics.connection(accessor.key, true);
+          this.#log.info("Connected to workload cluster", { cluster: key });
+        } catch (error) {
+          this.metrics.connection(accessor.key, false);
+          this.#log.warn("Connecting to workload cluster failed", {
+            cluster: key,
+            error: (error as Error).message,
+          });
+          requeues.push(options.connectionCreationRetryIntervalMs);
+        }
+      }
+    }
+    if (accessor.connected && !this.#lifetime.signal.aborted) {
+      const wait = shouldRequeue(
+        Date.now(),
+        accessor.health.lastProbeTime,
+        options.healthProbe.intervalMs,
+      );
+      if (wait.requeue) {
+        requeues.push(wait.afterMs);
+      } else {
+        const result = await accessor.healthCheck(options);
+        this.metrics.probe(accessor.key, result.ok);
+        if (result.unauthorized || result.tooManyFailures) {
+          this.#log.warn("Disconnecting from workload cluster", {
+            cluster: key,
+            reason: result.unauthorized ? "unauthorized" : "too many failed health probes",
+            consecutiveFailures: accessor.health.consecutiveFailures,
+          });
+          this.#disconnect(accessor);
+          didDisconnect = true;
+        }
+        requeues.push(
+          result.unauthorized
+            ? 1
+            : result.tooManyFailures
+            ? options.connectionCreationRetryIntervalMs
+            : options.healthProbe.intervalMs,
+        );
+      }
+    }
+    if (this.#lifetime.signal.aborted) {
+      this.#disconnect(accessor);
+      return undefined;
+    }
+    this.#sendEvents(
+      key,
+      cluster,
+      Date.now(),
+      accessor.health.lastProbeSuccessTime,
+      didConnect,
+      didDisconnect,
+    );
+    return minDurationOrDefault(requeues, options.defaultRequeueAfterMs);
+  }
+
+  #sendEvents(
+    key: string,
+    cluster: KubeObject,
+    now: number,
+    lastProbeSuccess: number,
+    didConnect: boolean,
+    didDisconnect: boolean,
+  ): void {
+    for (const { source, mapFn } of this.#sources) {
+      const reasons = shouldSendEvent(
+        {
+          now,
+          lastEventSent: source.lastEventSent(key),
+          lastProbeSuccess,
+          didConnect,
+          didDisconnect,
+        },
+        source.probeFailureDurations,
+      );
+      if (reasons.length === 0) continue;
+      let requests: unknown[];
+      try {
+        requests = mapFn(cluster);
+      } catch (error) {
+        this.#log.error("A cluster source's mapFn threw", {
+          cluster: key,
+          controller: source.controllerName,
+          error: String(error),
+        });
+        continue;
+      }
+      const event: ClusterEvent = { cluster: parseClusterKey(key), reasons, time: now };
+      this.#log.debug("Sending cluster event", {
+        cluster: key,
+        controller: source.controllerName,
+        reasons,
+      });
+      source.deliver(key, Array.isArray(requests) ? requests : [], event);
+    }
+  }
+
+  // ------------------------------------------------------------------------- lifecycle
+
+  /**
+   * Stops everything: the reconciler, every worker (aborting their requests), the management
+   * connection, timers, and cluster sources (their iterators end). Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#lifetime.abort(new ClusterCacheError("Closed", "the ClusterCache was closed"));
+      this.#management?.close();
+      await this.#queue.stop();
+      for (const accessor of this.#accessors.values()) this.#disconnect(accessor);
+      this.#accessors.clear();
+      this.#watches.clear();
+      for (const { source } of this.#sources) source.close();
+    })();
+    return this.#closed;
+  }
+
+  /** Same as {@linkcode ClusterCache.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

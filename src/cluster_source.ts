@@ -1,0 +1,172 @@
+/**
+ * Cluster sources: how controllers hear that a workload cluster connected, disconnected, or has not
+ * been probed successfully for a while. Unlike Cluster API's (an unbuffered channel that blocks the
+ * reconciler until someone reads), a source here never blocks anything: requests wait in a bounded,
+ * de-duplicated queue until consumed.
+ *
+ * @module
+ */
+
+import type { ObjectKey } from "./kube_object.ts";
+
+/** Why a source was notified about a cluster. */
+export interface ClusterEvent {
+  /** The cluster. */
+  cluster: ObjectKey;
+  /** `"connect"`, `"disconnect"`, `"health probe didn't succeed since more than 5m0s"`, ... */
+  reasons: readonly string[];
+  /** When (epoch ms). */
+  time: number;
+}
+
+/** Options of {@linkcode ClusterSource}. */
+export interface ClusterSourceOptions {
+  /**
+   * Also notify when the health probe has not succeeded for each of these durations (ms), like Cluster
+   * API's `WatchForProbeFailure`.
+   */
+  watchForProbeFailure?: number[];
+  /** Most requests waiting in the queue; the oldest are dropped beyond it (and logged). Default 100,000. */
+  queueLimit?: number;
+}
+
+/**
+ * A stream of reconcile requests produced from cluster events: iterate it (`for await`) or
+ * {@linkcode ClusterSource.subscribe} to it.
+ *
+ * @example Reacting to connects
+ * ```ts ignore
+ * const source = cache.getClusterSource("machine-controller", (cluster) => [
+ *   { namespace: cluster.metadata!.namespace!, name: cluster.metadata!.name! },
+ * ]);
+ * for await (const request of source) {
+ *   await reconcile(request); // e.g. watch again after a reconnect
+ * }
+ * ```
+ */
+export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
+  /** The controller this source belongs to. */
+  readonly controllerName: string;
+  /** Probe-failure durations (ms) this source watches for. */
+  readonly probeFailureDurations: readonly number[];
+  readonly #queue = new Map<string, R>();
+  readonly #limit: number;
+  readonly #subscribers = new Set<(request: R, event: ClusterEvent) => void>();
+  readonly #waiters: ((result: IteratorResult<R>) => void)[] = [];
+  readonly #onDrop: (dropped: number) => void;
+  readonly #onSubscriberError: (error: unknown) => void;
+  readonly #lastSent = new Map<string, number>();
+  #closed = false;
+  #dropped = 0;
+
+  /**
+   * @param controllerName Name of the consuming controller (for logs).
+   * @param options Probe-failure durations and queue limit.
+   * @param hooks Called when requests are dropped or a subscriber throws.
+   */
+  constructor(
+    controllerName: string,
+    options: ClusterSourceOptions = {},
+    hooks: { onDrop?: (dropped: number) => void; onSubscriberError?: (error: unknown) => void } =
+      {},
+  ) {
+    this.controllerName = controllerName;
+    this.probeFailureDurations = [...(options.watchForProbeFailure ?? [])];
+    this.#limit = Math.max(1, options.queueLimit ?? 100_000);
+    this.#onDrop = hooks.onDrop ?? (() => {});
+    this.#onSubscriberError = hooks.onSubscriberError ?? (() => {});
+  }
+
+  /** Requests waiting to be consumed by iteration. */
+  get pending(): number {
+    return this.#queue.size;
+  }
+
+  /** Requests dropped because the queue was full. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** When this source last got an event for `clusterKey` (`ns/name`), or 0. */
+  lastEventSent(clusterKey: string): number {
+    return this.#lastSent.get(clusterKey) ?? 0;
+  }
+
+  /** Forgets a cluster's bookkeeping (the cluster was deleted). */
+  forget(clusterKey: string): void {
+    this.#lastSent.delete(clusterKey);
+  }
+
+  /** Whether this source has bookkeeping for a cluster. */
+  tracks(clusterKey: string): boolean {
+    return this.#lastSent.has(clusterKey);
+  }
+
+  /**
+   * Delivers an event: its requests go to every subscriber at once and into the queue for iterators
+   * (merged with identical requests already waiting). Never blocks.
+   */
+  deliver(clusterKey: string, requests: readonly R[], event: ClusterEvent): void {
+    if (this.#closed) return;
+    this.#lastSent.set(clusterKey, event.time);
+    for (const request of requests) {
+      for (const subscriber of this.#subscribers) {
+        try {
+          subscriber(request, event);
+        } catch (error) {
+          this.#onSubscriberError(error);
+        }
+      }
+      const waiter = this.#waiters.shift();
+      if (waiter) {
+        waiter({ value: request, done: false });
+        continue;
+      }
+      const id = JSON.stringify(request);
+      if (this.#queue.has(id)) continue;
+      this.#queue.set(id, request);
+      if (this.#queue.size > this.#limit) {
+        this.#queue.delete(this.#queue.keys().next().value!);
+        this.#dropped++;
+        this.#onDrop(this.#dropped);
+      }
+    }
+  }
+
+  /**
+   * Calls `handler` for every request as it is produced (synchronously, inside the reconcile; keep
+   * it short). Returns a function that unsubscribes.
+   */
+  subscribe(handler: (request: R, event: ClusterEvent) => void): () => void {
+    this.#subscribers.add(handler);
+    return () => this.#subscribers.delete(handler);
+  }
+
+  /** Iterates requests as they arrive, until {@linkcode ClusterSource.close}. */
+  [Symbol.asyncIterator](): AsyncIterator<R> {
+    return {
+      next: (): Promise<IteratorResult<R>> => {
+        const first = this.#queue.entries().next();
+        if (!first.done) {
+          this.#queue.delete(first.value[0]);
+          return Promise.resolve({ value: first.value[1], done: false });
+        }
+        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.#waiters.push(resolve));
+      },
+      return: (): Promise<IteratorResult<R>> => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  /** Ends iteration and drops waiting requests. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue.clear();
+    this.#subscribers.clear();
+    for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
+  }
+}

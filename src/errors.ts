@@ -1,0 +1,236 @@
+/**
+ * The errors callers catch: {@linkcode ClusterNotConnectedError} (no connection to the workload
+ * cluster: wait for the connect event instead of retrying), {@linkcode KubernetesApiError} (the API
+ * server said no: NotFound, Conflict, ...) and {@linkcode ClusterCacheError} (everything else, with a
+ * `code`). Bad arguments are `TypeError` or `RangeError`.
+ *
+ * Errors cross the worker boundary in their own wire shape ({@linkcode WireError}) so their class and
+ * fields survive.
+ *
+ * @module
+ */
+
+import type { ObjectKey, Status } from "./kube_object.ts";
+
+/** The message of {@linkcode ClusterNotConnectedError}, as in Cluster API. */
+export const CLUSTER_NOT_CONNECTED_MESSAGE = "connection to the workload cluster is down";
+
+/**
+ * There is no connection to the workload cluster. Controllers should not retry on it: they should
+ * watch a cluster source ({@linkcode ClusterCache.getClusterSource}) and act on the connect event.
+ *
+ * @example Telling "not connected" from other errors
+ * ```ts
+ * import { ClusterNotConnectedError } from "./errors.ts";
+ * const error: unknown = new ClusterNotConnectedError("error getting client");
+ * console.assert(error instanceof ClusterNotConnectedError);
+ * console.assert((error as Error).message === "error getting client: connection to the workload cluster is down");
+ * ```
+ */
+export class ClusterNotConnectedError extends Error {
+  override name = "ClusterNotConnectedError";
+  /** What was being attempted, e.g. `"error getting client"`. */
+  readonly operation: string;
+  /** The cluster, when known. */
+  readonly cluster: ObjectKey | undefined;
+
+  /**
+   * @param operation The message prefix naming the operation.
+   * @param cluster The cluster.
+   */
+  constructor(operation: string, cluster?: ObjectKey) {
+    super(`${operation}: ${CLUSTER_NOT_CONNECTED_MESSAGE}`);
+    this.operation = operation;
+    this.cluster = cluster;
+  }
+}
+
+/**
+ * The API server answered with an error `Status` (or an HTTP error without one).
+ *
+ * @example Handling NotFound
+ * ```ts
+ * import { isNotFound, KubernetesApiError } from "./errors.ts";
+ * const error = new KubernetesApiError({
+ *   kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure",
+ *   message: 'pods "web" not found', reason: "NotFound", code: 404,
+ * });
+ * console.assert(isNotFound(error));
+ * ```
+ */
+export class KubernetesApiError extends Error {
+  override name = "KubernetesApiError";
+  /** The Status body. */
+  readonly status: Status;
+  /** Seconds the server asked us to wait (`Retry-After`), if it did. */
+  readonly retryAfterSeconds: number | undefined;
+
+  /**
+   * @param status The Status the server sent (or one built from the HTTP status).
+   * @param retryAfterSeconds From the `Retry-After` header or `details.retryAfterSeconds`.
+   */
+  constructor(status: Status, retryAfterSeconds?: number) {
+    super(status.message || status.reason || `the server responded with HTTP ${status.code}`);
+    this.status = status;
+    this.retryAfterSeconds = retryAfterSeconds ?? status.details?.retryAfterSeconds;
+  }
+
+  /** The HTTP status code. */
+  get code(): number {
+    return this.status.code;
+  }
+
+  /** The machine-readable reason (`NotFound`, `Conflict`, `Expired`, ...). */
+  get reason(): string {
+    return this.status.reason ?? "";
+  }
+}
+
+/** What went wrong, for a {@linkcode ClusterCacheError}. */
+export type ClusterCacheErrorCode =
+  /** The kubeconfig Secret is missing, lacks the `value` key, or its kubeconfig cannot be used. */
+  | "InvalidKubeconfig"
+  /** The API server did not answer the connection probe. */
+  | "Unreachable"
+  /** A kind is not served by the cluster. */
+  | "NoKindMatch"
+  /** An informer did not sync within the sync timeout. */
+  | "CacheSyncTimeout"
+  /** The cluster's worker crashed or stopped answering. */
+  | "WorkerFailed"
+  /** A request to the API server timed out. */
+  | "Timeout"
+  /** A response was larger than allowed or not what the API server should send. */
+  | "BadResponse"
+  /** The field selector cannot be served from the cache (no index). */
+  | "NotIndexed"
+  /** The ClusterCache or connection was closed. */
+  | "Closed"
+  /** Anything else (the message says what). */
+  | "Internal";
+
+/**
+ * A failure of the cache itself or of talking to a cluster: the `code` says which.
+ *
+ * @example
+ * ```ts
+ * import { ClusterCacheError } from "./errors.ts";
+ * const error = new ClusterCacheError("Unreachable", "cluster is not reachable: connection refused");
+ * console.assert(error.code === "Unreachable");
+ * ```
+ */
+export class ClusterCacheError extends Error {
+  override name = "ClusterCacheError";
+  /** The kind of failure. */
+  readonly code: ClusterCacheErrorCode;
+
+  /**
+   * @param code The kind of failure.
+   * @param message What happened; never includes credentials.
+   * @param options `cause`.
+   */
+  constructor(code: ClusterCacheErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Whether `error` is a {@linkcode KubernetesApiError} with HTTP status `code`. */
+function hasCode(error: unknown, code: number): boolean {
+  return error instanceof KubernetesApiError && error.code === code;
+}
+
+/** Whether the API server said the object does not exist (404). */
+export function isNotFound(error: unknown): boolean {
+  return hasCode(error, 404);
+}
+
+/** Whether a write lost a race (409 Conflict: stale resourceVersion). */
+export function isConflict(error: unknown): boolean {
+  return error instanceof KubernetesApiError && error.code === 409 && error.reason === "Conflict";
+}
+
+/** Whether a create found the object already there (409 AlreadyExists). */
+export function isAlreadyExists(error: unknown): boolean {
+  return error instanceof KubernetesApiError && error.code === 409 &&
+    error.reason === "AlreadyExists";
+}
+
+/** Whether credentials were refused (401). */
+export function isUnauthorized(error: unknown): boolean {
+  return hasCode(error, 401);
+}
+
+/** Whether the request was not permitted (403). */
+export function isForbidden(error: unknown): boolean {
+  return hasCode(error, 403);
+}
+
+/** Whether a resourceVersion or continue token is too old (410 Gone / Expired). */
+export function isExpired(error: unknown): boolean {
+  return hasCode(error, 410);
+}
+
+/** Whether the server asked to slow down (429). */
+export function isTooManyRequests(error: unknown): boolean {
+  return hasCode(error, 429);
+}
+
+/** An error as it crosses between threads (structured clone keeps no classes). */
+export type WireError =
+  | { kind: "ClusterNotConnectedError"; operation: string; cluster?: ObjectKey }
+  | { kind: "KubernetesApiError"; status: Status; retryAfterSeconds?: number }
+  | { kind: "ClusterCacheError"; code: ClusterCacheErrorCode; message: string }
+  | { kind: "DOMException"; name: "TimeoutError" | "AbortError"; message: string }
+  | { kind: "TypeError" | "RangeError" | "Error"; message: string };
+
+/** Turns any thrown value into its wire shape. */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof ClusterNotConnectedError) {
+    return {
+      kind: "ClusterNotConnectedError",
+      operation: error.operation,
+      ...(error.cluster ? { cluster: error.cluster } : {}),
+    };
+  }
+  if (error instanceof KubernetesApiError) {
+    return {
+      kind: "KubernetesApiError",
+      status: error.status,
+      ...(error.retryAfterSeconds !== undefined
+        ? { retryAfterSeconds: error.retryAfterSeconds }
+        : {}),
+    };
+  }
+  if (error instanceof ClusterCacheError) {
+    return { kind: "ClusterCacheError", code: error.code, message: error.message };
+  }
+  if (
+    error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
+  ) {
+    return { kind: "DOMException", name: error.name, message: error.message };
+  }
+  if (error instanceof TypeError) return { kind: "TypeError", message: error.message };
+  if (error instanceof RangeError) return { kind: "RangeError", message: error.message };
+  return { kind: "Error", message: error instanceof Error ? error.message : String(error) };
+}
+
+/** Rebuilds an error from its wire shape, with its class. */
+export function fromWireError(wire: WireError): Error {
+  switch (wire.kind) {
+    case "ClusterNotConnectedError":
+      return new ClusterNotConnectedError(wire.operation, wire.cluster);
+    case "KubernetesApiError":
+      return new KubernetesApiError(wire.status, wire.retryAfterSeconds);
+    case "ClusterCacheError":
+      return new ClusterCacheError(wire.code, wire.message);
+    case "DOMException":
+      return new DOMException(wire.message, wire.name);
+    case "TypeError":
+      return new TypeError(wire.message);
+    case "RangeError":
+      return new RangeError(wire.message);
+    default:
+      return new Error(wire.message);
+  }
+}

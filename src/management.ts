@@ -1,0 +1,333 @@
+/**
+ * Follows the management cluster through its own worker: Cluster API `Cluster` objects (v1beta2 when
+ * served, else v1beta1) and kubeconfig Secrets labelled `cluster.x-k8s.io/cluster-name`, mirrored on the
+ * main thread (they are small) so reconciles read them without a round trip. Every change of a Cluster
+ * or its Secret asks for that Cluster to be reconciled.
+ *
+ * The worker is probed like a workload cluster's; a 401 or a crash rebuilds it from the KubeConfig
+ * (re-reading a rotated service-account token).
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { WatchEvent } from "./client_types.ts";
+import { ClusterCacheError, isNotFound, isUnauthorized } from "./errors.ts";
+import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import { restTargetFromKubeConfig } from "./kubeconfig.ts";
+import { forwardWorkerLog, logger } from "./log.ts";
+import type { ResolvedOptions } from "./options.ts";
+import type { WorkerConfig } from "./protocol.ts";
+import type { RESTConfig } from "./rest_config.ts";
+import { WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
+import { Backoff, sleep } from "./backoff.ts";
+
+/** The label Cluster API puts on a Cluster's Secrets. */
+export const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";
+
+const CLUSTER_KINDS: KindRef[] = [
+  { apiVersion: "cluster.x-k8s.io/v1beta2", kind: "Cluster" },
+  { apiVersion: "cluster.x-k8s.io/v1beta1", kind: "Cluster" },
+];
+const SECRET_KIND: KindRef = { apiVersion: "v1", kind: "Secret" };
+const MANAGEMENT_KEY: ObjectKey = { namespace: "", name: "management" };
+const CLUSTERS_WATCH = 1;
+const SECRETS_WATCH = 2;
+
+/** Other Cluster API Secrets carry the cluster-name label too; only kubeconfigs are mirrored. */
+function isKubeconfigSecret(secret: KubeObject): boolean {
+  return (secret.metadata?.name ?? "").endsWith("-kubeconfig");
+}
+
+function keyOf(object: KubeObject): string {
+  return formatObjectKey({
+    namespace: object.metadata?.namespace ?? "",
+    name: object.metadata?.name ?? "",
+  });
+}
+
+/** The main thread's view of the management cluster. */
+export class ManagementCluster {
+  readonly #options: ResolvedOptions;
+  readonly #onCluster: (key: string) => void;
+  readonly #permissions: (rest: RESTConfig) => WorkerPermissions;
+  readonly #log = logger("management");
+  readonly #clusters = new Map<string, KubeObject>();
+  readonly #secrets = new Map<string, KubeObject>();
+  readonly #lifetime = new AbortController();
+  #worker: WorkerHandle | undefined;
+  #clusterKind: KindRef | undefined;
+  #restarting: Promise<void> | undefined;
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private constructor(
+    options: ResolvedOptions,
+    onCluster: (key: string) => void,
+    permissions: (rest: RESTConfig) => WorkerPermissions,
+  ) {
+    this.#options = options;
+    this.#onCluster = onCluster;
+    this.#permissions = permissions;
+  }
+
+  /**
+   * Connects to the management cluster and waits until Clusters (and Secrets) are mirrored.
+   *
+   * @throws {ClusterCacheError} When the management cluster cannot be read within the sync timeout.
+   */
+  static async start(
+    options: ResolvedOptions,
+    onCluster: (key: string) => void,
+    permissions: (rest: RESTConfig) => WorkerPermissions,
+  ): Promise<ManagementCluster> {
+    const management = new ManagementCluster(options, onCluster, permissions);
+    try {
+      await management.#connect();
+    } catch (error) {
+      management.close();
+      throw error;
+    }
+    management.#scheduleProbe();
+    return management;
+  }
+
+  /** The Cluster API version followed (`cluster.x-k8s.io/v1beta2` or `.../v1beta1`). */
+  get clusterApiVersion(): string | undefined {
+    return this.#clusterKind?.apiVersion;
+  }
+
+  /** Keys (`ns/name`) of every known Cluster. */
+  clusterKeys(): string[] {
+    return [...this.#clusters.keys()];
+  }
+
+  /** A Cluster by key, or `undefined` when it does not exist. */
+  cluster(key: string): KubeObject | undefined {
+    return this.#clusters.get(key);
+  }
+
+  /**
+   * A Secret: from the mirror when labelled, else read live (Secrets Cluster API did not label).
+   *
+   * @returns The Secret, or `undefined` when it does not exist.
+   */
+  async secret(key: ObjectKey, signal: AbortSignal): Promise<KubeObject | undefined> {
+    if (this.#options.secretReader) return await this.#options.secretReader.get(key, signal);
+    const mirrored = this.#secrets.get(formatObjectKey(key));
+    if (mirrored) return mirrored;
+    const worker = this.#worker;
+    if (!worker) {
+      throw new ClusterCacheError("Unreachable", "the management cluster is not connected");
+    }
+    try {
+      return await worker.call({ op: "get", kind: SECRET_KIND, key, cached: false }, {
+        timeoutMs: this.#options.client.timeoutMs + 1_000,
+        signal,
+        operation: "error reading kubeconfig secret",
+      });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  #restConfig(): RESTConfig {
+    const target = restTargetFromKubeConfig(this.#options.management as KubeConfig, {
+      allowTokenFile: true,
+    });
+    return {
+      ...target,
+      userAgent: this.#options.client.userAgent,
+      timeoutMs: this.#options.client.timeoutMs,
+      qps: Math.max(this.#options.client.qps, 50),
+      burst: Math.max(this.#options.client.burst, 100),
+    };
+  }
+
+  async #connect(): Promise<void> {
+    const rest = this.#restConfig();
+    const options = this.#options;
+    const config: WorkerConfig = {
+      cluster: MANAGEMENT_KEY,
+      rest,
+      probeTimeoutMs: options.healthProbe.timeoutMs,
+      cacheSyncTimeoutMs: options.initialSyncTimeoutMs,
+      watchRequestTimeoutMs: options.watchRequestTimeoutMs,
+      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
+      pageSize: options.listPageSize,
+      backoff: { initialMs: 800, maxMs: 30_000 },
+      maxResponseBytes: options.maxResponseBytes,
+      cache: {
+        byObject: [{ kind: SECRET_KIND, labelSelector: CLUSTER_NAME_LABEL }],
+        indexes: [],
+        disableFor: [],
+      },
+    };
+    const fresh = {
+      clusters: new Map<string, KubeObject>(),
+      secrets: new Map<string, KubeObject>(),
+    };
+    let syncing = true;
+    const worker = new WorkerHandle(MANAGEMENT_KEY, this.#permissions(rest), {
+      onEvents: (watchId, events) => {
+        if (syncing) this.#collect(watchId, events, fresh);
+        else this.#apply(watchId, events);
+      },
+      onLog: (level, message, properties) =>
+        forwardWorkerLog(this.#log, level, message, { ...properties, cluster: "management" }),
+      onInformer: () => {},
+      onFailure: (error) => {
+        this.#log.error("The management cluster's worker failed; restarting it", {
+          error: error.message,
+        });
+        void this.#restart();
+      },
+    });
+    this.#worker = worker;
+    const call = {
+      timeoutMs: options.initialSyncTimeoutMs + 5_000,
+      signal: this.#lifetime.signal,
+      operation: "error reading the management cluster",
+    };
+    try {
+      await worker.call({ op: "init", config }, {
+        ...call,
+        timeoutMs: options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000,
+      });
+      this.#clusterKind ??= await this.#detectClusterKind(worker, call);
+      await worker.call({
+        op: "watch",
+        watchId: CLUSTERS_WATCH,
+        kind: this.#clusterKind,
+        filters: {},
+      }, call);
+      if (!options.secretReader) {
+        await worker.call(
+          { op: "watch", watchId: SECRETS_WATCH, kind: SECRET_KIND, filters: {} },
+          call,
+        );
+      }
+    } catch (error) {
+      worker.terminate();
+      if (this.#worker === worker) this.#worker = undefined;
+      throw error instanceof ClusterCacheError ? error : new ClusterCacheError(
+        "Unreachable",
+        `cannot read the management cluster: ${(error as Error).message}`,
+      );
+    }
+    // Swap in the new view; anything that vanished while we were away is reconciled (and cleaned up).
+    syncing = false;
+    const touched = new Set([...this.#clusters.keys(), ...fresh.clusters.keys()]);
+    for (const [key, secret] of this.#secrets) {
+      if (!fresh.secrets.has(key)) touched.add(this.#clusterOfSecret(secret));
+    }
+    this.#clusters.clear();
+    this.#secrets.clear();
+    for (const [k, v] of fresh.clusters) this.#clusters.set(k, v);
+    for (const [k, v] of fresh.secrets) this.#secrets.set(k, v);
+    for (const key of touched) this.#onCluster(key);
+  }
+
+  /** Finds which Cluster version is served, preferring v1beta2. */
+  async #detectClusterKind(
+    worker: WorkerHandle,
+    call: { timeoutMs: number; signal: AbortSignal; operation: string },
+  ): Promise<KindRef> {
+    for (const kind of CLUSTER_KINDS) {
+      try {
+        await worker.call({ op: "list", kind, options: { limit: 1 }, cached: false }, call);
+        return kind;
+      } catch (error) {
+        if (error instanceof ClusterCacheError && error.code === "NoKindMatch") continue;
+        throw error;
+      }
+    }
+    throw new ClusterCacheError(
+      "NoKindMatch",
+      "the management cluster serves no cluster.x-k8s.io Cluster kind (v1beta2 or v1beta1)",
+    );
+  }
+
+  #clusterOfSecret(secret: KubeObject): string {
+    const name = secret.metadata?.labels?.[CLUSTER_NAME_LABEL] ??
+      (secret.metadata?.name ?? "").replace(/-kubeconfig$/, "");
+    return formatObjectKey({ namespace: secret.metadata?.namespace ?? "", name });
+  }
+
+  #collect(
+    watchId: number,
+    events: WatchEvent[],
+    into: { clusters: Map<string, KubeObject>; secrets: Map<string, KubeObject> },
+  ): void {
+    for (const event of events) {
+      if (watchId === SECRETS_WATCH && !isKubeconfigSecret(event.object)) continue;
+      const target = watchId === CLUSTERS_WATCH ? into.clusters : into.secrets;
+      if (event.type === "delete") target.delete(keyOf(event.object));
+      else target.set(keyOf(event.object), event.object);
+    }
+  }
+
+  #apply(watchId: number, events: WatchEvent[]): void {
+    this.#collect(watchId, events, { clusters: this.#clusters, secrets: this.#secrets });
+    for (const event of events) {
+      if (watchId === CLUSTERS_WATCH) this.#onCluster(keyOf(event.object));
+      else if (isKubeconfigSecret(event.object)) {
+        this.#onCluster(this.#clusterOfSecret(event.object));
+      }
+    }
+  }
+
+  #scheduleProbe(): void {
+    if (this.#lifetime.signal.aborted) return;
+    this.#probeTimer = setTimeout(async () => {
+      const worker = this.#worker;
+      if (worker?.alive) {
+        try {
+          await worker.call({ op: "probe", timeoutMs: this.#options.healthProbe.timeoutMs }, {
+            timeoutMs: this.#options.healthProbe.timeoutMs + 1_000,
+            operation: "error probing the management cluster",
+          });
+        } catch (error) {
+          if (isUnauthorized(error)) {
+            this.#log.warn("The management cluster refused our credentials; reconnecting");
+            await this.#restart();
+          } else {
+            this.#log.warn("The management cluster's health probe failed", {
+              error: (error as Error).message,
+            });
+          }
+        }
+      }
+      this.#scheduleProbe();
+    }, this.#options.healthProbe.intervalMs);
+  }
+
+  #restart(): Promise<void> {
+    this.#restarting ??= (async () => {
+      const backoff = new Backoff(1_000, 30_000);
+      this.#worker?.terminate();
+      this.#worker = undefined;
+      while (!this.#lifetime.signal.aborted) {
+        try {
+          await this.#connect();
+          this.#log.info("Reconnected to the management cluster");
+          return;
+        } catch (error) {
+          this.#log.warn("Reconnecting to the management cluster failed; retrying", {
+            error: (error as Error).message,
+          });
+          await sleep(backoff.next(), this.#lifetime.signal);
+        }
+      }
+    })().finally(() => this.#restarting = undefined);
+    return this.#restarting;
+  }
+
+  /** Stops the worker and timers. */
+  close(): void {
+    this.#lifetime.abort();
+    clearTimeout(this.#probeTimer);
+    this.#worker?.terminate("the ClusterCache was closed");
+    this.#worker = undefined;
+  }
+}

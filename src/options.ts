@@ -1,0 +1,236 @@
+/**
+ * Options of {@linkcode ClusterCache.setup}, their validation and Cluster API's defaults.
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { CacheOptions } from "./cache_options.ts";
+import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
+import type { PodIdentity } from "./protocol.ts";
+
+/** Options of the clients created per workload cluster. */
+export interface ClientOptions {
+  /** `User-Agent` of every request to workload clusters. Required. */
+  userAgent: string;
+  /** Timeout of each request (not of watches), in ms. Default 10,000 (also when 0). */
+  timeoutMs?: number;
+  /** Sustained requests per second per cluster. Default 20 (also when 0). */
+  qps?: number;
+  /** Burst above `qps`. Default 30 (also when 0). */
+  burst?: number;
+  /** Cache behaviour of clients. */
+  cache?: {
+    /** Kinds that `getClient`/`getReader` always read live. */
+    disableFor?: KindRef[];
+  };
+}
+
+/** Health probe settings. */
+export interface HealthProbeOptions {
+  /** Time between probes of a connected cluster, in ms. Default 10,000. */
+  intervalMs?: number;
+  /** Timeout of one probe (`GET /`), in ms. Default 5,000. */
+  timeoutMs?: number;
+  /** Consecutive failures that disconnect a cluster. Default 5. */
+  failureThreshold?: number;
+}
+
+/**
+ * Reads kubeconfig Secrets (`<cluster>-kubeconfig`, key `value`). The default watches Secrets labelled
+ * `cluster.x-k8s.io/cluster-name` in the management cluster and reads unlabelled ones live.
+ */
+export interface SecretReader {
+  /**
+   * Returns the Secret, or `undefined` when it does not exist.
+   *
+   * @param key Namespace and name of the Secret.
+   * @param signal Cancels the read.
+   */
+  get(key: ObjectKey, signal: AbortSignal): Promise<KubeObject | undefined>;
+}
+
+/** Options of {@linkcode ClusterCache.setup}. */
+export interface ClusterCacheOptions {
+  /** The management cluster, which holds the `Cluster` objects and kubeconfig Secrets. */
+  management: KubeConfig;
+  /** Replaces how kubeconfig Secrets are read. */
+  secretReader?: SecretReader;
+  /** Only Clusters whose `cluster.x-k8s.io/watch-filter` label equals this are served (empty: all). */
+  watchFilterValue?: string;
+  /** `false` means: disconnect from this Cluster and forget it. */
+  clusterFilter?: (cluster: KubeObject) => boolean;
+  /** Client settings. */
+  client: ClientOptions;
+  /** Cache settings. */
+  cache?: CacheOptions;
+  /** Health probing. */
+  healthProbe?: HealthProbeOptions;
+  /** Minimum time between failed connection attempts, in ms. Default 30,000. */
+  connectionCreationRetryIntervalMs?: number;
+  /** How long an informer may take to sync (and setup to read the management cluster), in ms. Default 300,000. */
+  initialSyncTimeoutMs?: number;
+  /** Timeout of informer watch requests, in ms (longer than their server-side timeout). Default 660,000. */
+  watchRequestTimeoutMs?: number;
+  /** A watch silent this long (no event, no bookmark) is restarted, in ms. Default 150,000. */
+  watchIdleTimeoutMs?: number;
+  /** Requeue of a reconcile that collected no other duration, in ms. Default 10,000. */
+  defaultRequeueAfterMs?: number;
+  /**
+   * The Pod this process runs as. Default: from `POD_NAMESPACE`, `POD_NAME` and `POD_UID` when all
+   * are set. `null` turns the check off.
+   */
+  podIdentity?: PodIdentity | null;
+  /**
+   * The API server's in-cluster address and CA, used when this process runs in the workload cluster.
+   * Default: `KUBERNETES_SERVICE_HOST`/`PORT` and the service-account CA file.
+   */
+  inClusterConfig?: { server: string; caPem: string } | null;
+  /**
+   * Deno permissions of the workers: `"least"` (default) gives each worker network access to its own
+   * API server only, and nothing else; it needs `"unstable": ["worker-options"]` in the application's
+   * `deno.json` (or `--unstable-worker-options`). `"inherit"` gives workers the process's permissions.
+   */
+  workerPermissions?: "least" | "inherit";
+  /** Largest response accepted from a workload cluster, in bytes. Default 256 MiB. */
+  maxResponseBytes?: number;
+  /** Page size of informer lists. Default 500. */
+  listPageSize?: number;
+}
+
+/** Options with every default applied. */
+export interface ResolvedOptions {
+  management: KubeConfig;
+  secretReader: SecretReader | undefined;
+  watchFilterValue: string;
+  clusterFilter: ((cluster: KubeObject) => boolean) | undefined;
+  client: Required<Omit<ClientOptions, "cache">> & { disableFor: KindRef[] };
+  cache: CacheOptions;
+  healthProbe: Required<HealthProbeOptions>;
+  connectionCreationRetryIntervalMs: number;
+  initialSyncTimeoutMs: number;
+  watchRequestTimeoutMs: number;
+  watchIdleTimeoutMs: number;
+  defaultRequeueAfterMs: number;
+  podIdentity: PodIdentity | undefined;
+  inClusterConfig: { server: string; caPem: string } | undefined;
+  workerPermissions: "least" | "inherit";
+  maxResponseBytes: number;
+  listPageSize: number;
+}
+
+function duration(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  zeroMeansDefault = false,
+): number {
+  if (value === undefined || (zeroMeansDefault && value === 0)) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`options.${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+function defaultPodIdentity(): PodIdentity | undefined {
+  try {
+    const namespace = Deno.env.get("POD_NAMESPACE");
+    const name = Deno.env.get("POD_NAME");
+    const uid = Deno.env.get("POD_UID");
+    return namespace && name && uid ? { namespace, name, uid } : undefined;
+  } catch {
+    return undefined; // no env permission: not detectable
+  }
+}
+
+function defaultInClusterConfig(): { server: string; caPem: string } | undefined {
+  try {
+    const host = Deno.env.get("KUBERNETES_SERVICE_HOST");
+    const port = Deno.env.get("KUBERNETES_SERVICE_PORT");
+    if (!host || !port) return undefined;
+    const caPem = Deno.readTextFileSync("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
+    return { server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`, caPem };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Validates options and applies Cluster API's defaults.
+ *
+ * @throws {TypeError} For a missing management KubeConfig or user agent.
+ * @throws {RangeError} For a negative, zero or non-finite duration or count.
+ */
+export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
+  if (!options || typeof options !== "object") throw new TypeError("options must be set");
+  if (!options.management || typeof options.management.getCurrentContext !== "function") {
+    throw new TypeError("options.management must be set to a KubeConfig of the management cluster");
+  }
+  if (
+    !options.client || typeof options.client.userAgent !== "string" ||
+    options.client.userAgent === ""
+  ) {
+    throw new TypeError("options.client.userAgent must be set");
+  }
+  if (options.clusterFilter !== undefined && typeof options.clusterFilter !== "function") {
+    throw new TypeError("options.clusterFilter must be a function");
+  }
+  const probe = options.healthProbe ?? {};
+  const threshold = probe.failureThreshold ?? 5;
+  if (!Number.isInteger(threshold) || threshold < 1) {
+    throw new RangeError(
+      `options.healthProbe.failureThreshold must be a positive integer, got ${threshold}`,
+    );
+  }
+  const permissions = options.workerPermissions ?? "least";
+  if (permissions !== "least" && permissions !== "inherit") {
+    throw new RangeError(
+      `options.workerPermissions must be "least" or "inherit", got ${String(permissions)}`,
+    );
+  }
+  const pageSize = options.listPageSize ?? 500;
+  if (!Number.isInteger(pageSize) || pageSize < 1) {
+    throw new RangeError(`options.listPageSize must be a positive integer, got ${pageSize}`);
+  }
+  return {
+    management: options.management,
+    secretReader: options.secretReader,
+    watchFilterValue: options.watchFilterValue ?? "",
+    clusterFilter: options.clusterFilter,
+    client: {
+      userAgent: options.client.userAgent,
+      timeoutMs: duration("client.timeoutMs", options.client.timeoutMs, 10_000, true),
+      qps: duration("client.qps", options.client.qps, 20, true),
+      burst: duration("client.burst", options.client.burst, 30, true),
+      disableFor: [...(options.client.cache?.disableFor ?? [])],
+    },
+    cache: options.cache ?? {},
+    healthProbe: {
+      intervalMs: duration("healthProbe.intervalMs", probe.intervalMs, 10_000),
+      timeoutMs: duration("healthProbe.timeoutMs", probe.timeoutMs, 5_000),
+      failureThreshold: threshold,
+    },
+    connectionCreationRetryIntervalMs: duration(
+      "connectionCreationRetryIntervalMs",
+      options.connectionCreationRetryIntervalMs,
+      30_000,
+    ),
+    initialSyncTimeoutMs: duration("initialSyncTimeoutMs", options.initialSyncTimeoutMs, 300_000),
+    watchRequestTimeoutMs: duration(
+      "watchRequestTimeoutMs",
+      options.watchRequestTimeoutMs,
+      660_000,
+    ),
+    watchIdleTimeoutMs: duration("watchIdleTimeoutMs", options.watchIdleTimeoutMs, 150_000),
+    defaultRequeueAfterMs: duration("defaultRequeueAfterMs", options.defaultRequeueAfterMs, 10_000),
+    podIdentity: options.podIdentity === null
+      ? undefined
+      : options.podIdentity ?? defaultPodIdentity(),
+    inClusterConfig: options.inClusterConfig === null
+      ? undefined
+      : options.inClusterConfig ?? defaultInClusterConfig(),
+    workerPermissions: permissions,
+    maxResponseBytes: duration("maxResponseBytes", options.maxResponseBytes, 256 * 1024 * 1024),
+    listPageSize: pageSize,
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Batches messages posted in one turn of the event loop into one `postMessage`, so pipelined calls
+ * and bursts of watch events pay the cross-thread overhead once. Consecutive events of the same watch
+ * merge into one message.
+ *
+ * @module
+ */
+
+import type { WatchEvent } from "./client_types.ts";
+
+type Batchable<T> = T | { type: "batch"; messages: T[] };
+
+/**
+ * A per-turn message batcher.
+ *
+ * @example
+ * ```ts
+ * import { Outbox } from "./outbox.ts";
+ * const sent: unknown[] = [];
+ * const outbox = new Outbox<{ type: "ping" }>((m) => sent.push(m));
+ * outbox.post({ type: "ping" });
+ * outbox.post({ type: "ping" });
+ * outbox.flush();
+ * console.assert(sent.length === 1);
+ * ```
+ */
+export class Outbox<T extends { type: string }> {
+  readonly #send: (message: Batchable<T>) => void;
+  #queue: T[] = [];
+  #scheduled: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  /** @param send Posts one message (or a batch) to the other side. */
+  constructor(send: (message: Batchable<T>) => void) {
+    this.#send = send;
+  }
+
+  /** Queues a message for the end of this turn. */
+  post(message: T): void {
+    if (this.#closed) return;
+    this.#queue.push(message);
+    this.#schedule();
+  }
+
+  /**
+   * Queues a watch event, appending it to the previous message when that carries events of the
+   * same watch.
+   */
+  postEvent(
+    watchId: number,
+    event: WatchEvent,
+    make: (watchId: number, events: WatchEvent[]) => T,
+  ): void {
+    if (this.#closed) return;
+    const last = this.#queue[this.#queue.length - 1] as
+      | { type: string; watchId?: number; events?: WatchEvent[] }
+      | undefined;
+    if (last?.type === "events" && last.watchId === watchId && last.events) {
+      last.events.push(event);
+    } else {
+      this.#queue.push(make(watchId, [event]));
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    // A macrotask, not a microtask: every response finished in this turn joins the batch.
+    this.#scheduled ??= setTimeout(() => this.flush(), 0);
+  }
+
+  /** Sends everything queued now. */
+  flush(): void {
+    clearTimeout(this.#scheduled);
+    this.#scheduled = undefined;
+    const queue = this.#queue;
+    if (queue.length === 0) return;
+    this.#queue = [];
+    this.#send(queue.length === 1 ? queue[0]! : { type: "batch", messages: queue });
+  }
+
+  /** Drops what is queued and refuses more (the other side is gone). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#scheduled);
+    this.#scheduled = undefined;
+    this.#queue = [];
+  }
+}

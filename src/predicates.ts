@@ -1,0 +1,78 @@
+/**
+ * Predicates filter the events a watch delivers. Functions run on the main thread; the declarative
+ * ones below are sent to the cluster's worker, so filtered-out events never cross threads.
+ *
+ * @module
+ */
+
+import type { WatchEvent } from "./client_types.ts";
+import { parseFieldSelector } from "./field_selector.ts";
+import type { KubeObject } from "./kube_object.ts";
+import { parseLabelSelector } from "./label_selector.ts";
+import type { PushdownFilters } from "./protocol.ts";
+
+/** A predicate evaluated in the worker. */
+export type DeclarativePredicate =
+  | { labelSelector: string }
+  | { fieldSelector: string }
+  | { generationChanged: true }
+  | { resourceVersionChanged: true };
+
+/** A predicate: a function of the event (main thread), or a declarative one (worker). */
+export type Predicate<T extends KubeObject = KubeObject> =
+  | ((event: WatchEvent<T>) => boolean)
+  | DeclarativePredicate;
+
+/**
+ * Declarative predicates.
+ *
+ * @example Only spec changes of labelled objects
+ * ```ts
+ * import { predicates } from "./predicates.ts";
+ * const filters = [predicates.labelSelector("app=web"), predicates.generationChanged()];
+ * ```
+ */
+export const predicates = {
+  /** Events of objects whose labels match (applied to the new object of updates). */
+  labelSelector: (selector: string): DeclarativePredicate => ({ labelSelector: selector }),
+  /** Events of objects whose fields match, e.g. `spec.nodeName=n1`. */
+  fieldSelector: (selector: string): DeclarativePredicate => ({ fieldSelector: selector }),
+  /** Updates only when `metadata.generation` changed (spec changes); adds and deletes pass. */
+  generationChanged: (): DeclarativePredicate => ({ generationChanged: true }),
+  /** Updates only when `metadata.resourceVersion` changed (drops periodic resyncs). */
+  resourceVersionChanged: (): DeclarativePredicate => ({ resourceVersionChanged: true }),
+} as const;
+
+/**
+ * Splits predicates into the filters pushed to the worker and the functions kept on the main thread.
+ *
+ * @throws {TypeError} For a malformed selector or an unknown predicate.
+ */
+export function splitPredicates<T extends KubeObject>(
+  list: readonly Predicate<T>[] = [],
+): { pushdown: PushdownFilters; local: ((event: WatchEvent<T>) => boolean)[] } {
+  const labels: string[] = [];
+  const fields: string[] = [];
+  const pushdown: PushdownFilters = {};
+  const local: ((event: WatchEvent<T>) => boolean)[] = [];
+  for (const predicate of list) {
+    if (typeof predicate === "function") {
+      local.push(predicate);
+    } else if (predicate && "labelSelector" in predicate) {
+      parseLabelSelector(predicate.labelSelector);
+      labels.push(predicate.labelSelector);
+    } else if (predicate && "fieldSelector" in predicate) {
+      parseFieldSelector(predicate.fieldSelector);
+      fields.push(predicate.fieldSelector);
+    } else if (predicate && "generationChanged" in predicate) {
+      pushdown.generationChanged = true;
+    } else if (predicate && "resourceVersionChanged" in predicate) {
+      pushdown.resourceVersionChanged = true;
+    } else {
+      throw new TypeError(`Unknown predicate: ${JSON.stringify(predicate)}`);
+    }
+  }
+  if (labels.length > 0) pushdown.labelSelector = labels.join(",");
+  if (fields.length > 0) pushdown.fieldSelector = fields.join(",");
+  return { pushdown, local };
+}

@@ -1,0 +1,196 @@
+/**
+ * The message protocol between the main-thread facade and a cluster's worker. Both sides import this
+ * module and nothing else defines a message.
+ *
+ * ```
+ * main                                   worker (one per cluster)
+ *  | request {id, deadline, op: init}  ->  create HTTP client, probe GET /, discover, pod check
+ *  | <- response {id, ok, value|error}
+ *  | request {op: get|list, cached}    ->  start the kind's informer, wait for sync, read the store
+ *  | request {op: watch, watchId}      ->  subscribe; initial adds, then live events
+ *  | <- events {watchId, events[]}         (batched per turn of the worker's event loop)
+ *  | cancel {id}                       ->  abort that request
+ *  | <- log {level, message, properties}   (the main thread forwards to LogTape)
+ * ```
+ *
+ * Messages posted in one turn of an event loop travel together as a `batch`, so pipelined calls pay
+ * the postMessage overhead once. Every request carries a deadline (epoch ms) after which the worker
+ * aborts it; the main thread also gives up at the deadline, so an unresponsive worker can never hold
+ * a caller. Errors travel as {@linkcode WireError} so their class survives.
+ *
+ * @module
+ */
+
+import type { CacheIndex, ModuleFunction, Transform } from "./cache_options.ts";
+import type {
+  DeleteOptions,
+  ListOptions,
+  Patch,
+  WatchEvent,
+  WriteOptions,
+} from "./client_types.ts";
+import type { WireError } from "./errors.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "./kube_object.ts";
+import type { RESTConfig } from "./rest_config.ts";
+
+/** Bumped on any incompatible change; both sides check it. */
+export const PROTOCOL_VERSION = 1;
+
+/** The Pod this process runs as, for detecting that it runs inside a workload cluster. */
+export interface PodIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** Everything a worker needs to serve one cluster. */
+export interface WorkerConfig {
+  /** The cluster (for logs). */
+  cluster: ObjectKey;
+  rest: RESTConfig;
+  probeTimeoutMs: number;
+  /** How long a kind's informer may take to sync before reads of it fail. */
+  cacheSyncTimeoutMs: number;
+  /** Timeout of watch requests (longer than the server-side `timeoutSeconds`). */
+  watchRequestTimeoutMs: number;
+  /** A watch that delivers nothing (no event, no bookmark) for this long is restarted. */
+  watchIdleTimeoutMs: number;
+  /** Page size of informer lists. */
+  pageSize: number;
+  /** Retry backoff of informers. */
+  backoff: { initialMs: number; maxMs: number };
+  /** Largest response body accepted. */
+  maxResponseBytes: number;
+  cache: WorkerCacheConfig;
+  /** When set, the worker checks whether this Pod runs in the cluster (Cluster API's rule). */
+  podIdentity?: PodIdentity;
+  /** Where the API server is from inside the cluster, used when that Pod is found. */
+  inCluster?: { server: string; caPem: string };
+}
+
+/** The cache options as the worker receives them (defaults applied). */
+export interface WorkerCacheConfig {
+  syncPeriodMs?: number;
+  byObject: {
+    kind: KindRef;
+    labelSelector?: string;
+    fieldSelector?: string;
+    transform?: Transform;
+  }[];
+  indexes: CacheIndex[];
+  defaultTransform?: Transform;
+  /** Kinds always read live. */
+  disableFor: KindRef[];
+}
+
+/** What `init` reports. */
+export interface InitResult {
+  /** The server the worker talks to (the in-cluster one when running on the workload cluster). */
+  server: string;
+  /** Whether this process runs as a Pod of this cluster. */
+  runningOnWorkloadCluster: boolean;
+}
+
+/** Filters applied in the worker before events cross to the main thread. */
+export interface PushdownFilters {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Pass updates only when `metadata.generation` changed. */
+  generationChanged?: boolean;
+  /** Pass updates only when `metadata.resourceVersion` changed (drops resyncs). */
+  resourceVersionChanged?: boolean;
+}
+
+/** Per-kind informer statistics. */
+export interface InformerStats {
+  kind: string;
+  objects: number;
+  synced: boolean;
+  lists: number;
+  watchStarts: number;
+  lastError?: string;
+}
+
+/** What `stats` reports. */
+export interface WorkerStats {
+  informers: InformerStats[];
+  /** V8 heap of the worker's isolate, in bytes. */
+  heapUsedBytes: number;
+  requests: number;
+}
+
+/** Options of live calls as they travel (signals stay on the main thread). */
+export type WireListOptions = Omit<ListOptions, "signal">;
+/** Write options as they travel. */
+export type WireWriteOptions = Omit<WriteOptions, "signal">;
+/** Delete options as they travel. */
+export type WireDeleteOptions = Omit<DeleteOptions, "signal">;
+
+/** Every operation: its request fields and its response. */
+export interface Operations {
+  init: { request: { config: WorkerConfig }; response: InitResult };
+  probe: { request: { timeoutMs: number }; response: null };
+  get: { request: { kind: KindRef; key: ObjectKey; cached: boolean }; response: KubeObject };
+  list: {
+    request: { kind: KindRef; options: WireListOptions; cached: boolean };
+    response: KubeList;
+  };
+  create: { request: { object: KubeObject; options: WireWriteOptions }; response: KubeObject };
+  update: { request: { object: KubeObject; options: WireWriteOptions }; response: KubeObject };
+  patch: {
+    request: { kind: KindRef; key: ObjectKey; patch: Patch; options: WireWriteOptions };
+    response: KubeObject;
+  };
+  delete: {
+    request: { kind: KindRef; key: ObjectKey; options: WireDeleteOptions };
+    response: null;
+  };
+  watch: { request: { watchId: number; kind: KindRef; filters: PushdownFilters }; response: null };
+  unwatch: { request: { watchId: number }; response: null };
+  stats: { request: Record<never, never>; response: WorkerStats };
+}
+
+/** An operation name. */
+export type OpName = keyof Operations;
+/** The request of one operation. */
+export type RequestOf<O extends OpName> = { op: O } & Operations[O]["request"];
+/** Any request. */
+export type WorkerRequest = { [O in OpName]: RequestOf<O> }[OpName];
+/** The response of one operation. */
+export type ResponseOf<O extends OpName> = Operations[O]["response"];
+
+/** Messages from the main thread to a worker. */
+export type MainMessage =
+  | {
+    type: "request";
+    v: typeof PROTOCOL_VERSION;
+    id: number;
+    deadline: number;
+    request: WorkerRequest;
+  }
+  | { type: "cancel"; id: number }
+  | { type: "batch"; messages: MainMessage[] };
+
+/** Log levels forwarded from workers. */
+export type WorkerLogLevel = "debug" | "info" | "warning" | "error";
+
+/** Messages from a worker to the main thread. */
+export type WorkerMessage =
+  | { type: "response"; id: number; ok: true; value: unknown }
+  | { type: "response"; id: number; ok: false; error: WireError }
+  | { type: "events"; watchId: number; events: WatchEvent[] }
+  | { type: "log"; level: WorkerLogLevel; message: string; properties: Record<string, unknown> }
+  | { type: "informer"; kind: string; event: "list" | "watchRestart" | "error" }
+  | { type: "batch"; messages: WorkerMessage[] };
+
+/** Canonical string of a kind, `apps/v1 Deployment`. */
+export function kindKey(kind: KindRef): string {
+  return `${kind.apiVersion} ${kind.kind}`;
+}
+
+/** Whether a module function reference looks valid (absolute URL and export name). */
+export function isModuleFunction(value: unknown): value is ModuleFunction {
+  if (value === null || typeof value !== "object") return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.module === "string" && typeof v.export === "string";
+}

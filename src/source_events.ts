@@ -1,0 +1,77 @@
+/**
+ * Why a cluster source gets an event after a reconcile (Cluster API's `shouldSendEvent`), and Go's
+ * rendering of durations used in those reasons.
+ *
+ * @module
+ */
+
+/**
+ * Formats milliseconds like Go's `time.Duration.String()`: `21s`, `5m0s`, `1h0m0s`, `1.5s`, `500ms`.
+ *
+ * @example
+ * ```ts
+ * import { goDuration } from "./source_events.ts";
+ * console.assert(goDuration(300_000) === "5m0s" && goDuration(21_000) === "21s");
+ * ```
+ */
+export function goDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  const sign = ms < 0 ? "-" : "";
+  const abs = Math.abs(ms);
+  if (abs < 1) return `${sign}${trim((abs * 1000).toFixed(3))}µs`;
+  if (abs < 1000) return `${sign}${trim(abs.toFixed(6))}ms`;
+  const hours = Math.floor(abs / 3_600_000);
+  const minutes = Math.floor((abs % 3_600_000) / 60_000);
+  const seconds = trim(((abs % 60_000) / 1000).toFixed(9));
+  if (hours > 0) return `${sign}${hours}h${minutes}m${seconds}s`;
+  if (minutes > 0) return `${sign}${minutes}m${seconds}s`;
+  return `${sign}${seconds}s`;
+}
+
+function trim(fixed: string): string {
+  return fixed.includes(".") ? fixed.replace(/0+$/, "").replace(/\.$/, "") : fixed;
+}
+
+/** The reason text for a probe-failure duration. */
+export function probeFailureReason(durationMs: number): string {
+  return `health probe didn't succeed since more than ${goDuration(durationMs)}`;
+}
+
+/** What a reconcile observed, for deciding source events. */
+export interface ReconcileOutcome {
+  now: number;
+  /** When this source last got an event for this cluster (0: never). */
+  lastEventSent: number;
+  /** When the probe last succeeded (0: never). */
+  lastProbeSuccess: number;
+  didConnect: boolean;
+  didDisconnect: boolean;
+}
+
+/**
+ * The reasons to send a source an event, in order: `"connect"`, `"disconnect"`, then one per
+ * duration `d` with `lastEventSent < lastProbeSuccess + d < now` (both strict). Empty: no event.
+ *
+ * @example
+ * ```ts
+ * import { shouldSendEvent } from "./source_events.ts";
+ * const now = 1_000_000;
+ * const reasons = shouldSendEvent(
+ *   { now, lastEventSent: now - 40_000, lastProbeSuccess: now - 60_000, didConnect: false, didDisconnect: false },
+ *   [21_000],
+ * );
+ * console.assert(reasons[0] === "health probe didn't succeed since more than 21s");
+ * ```
+ */
+export function shouldSendEvent(outcome: ReconcileOutcome, durations: readonly number[]): string[] {
+  const reasons: string[] = [];
+  if (outcome.didConnect) reasons.push("connect");
+  if (outcome.didDisconnect) reasons.push("disconnect");
+  for (const d of durations) {
+    const threshold = outcome.lastProbeSuccess + d;
+    if (outcome.lastEventSent < threshold && threshold < outcome.now) {
+      reasons.push(probeFailureReason(d));
+    }
+  }
+  return reasons;
+}

@@ -1,0 +1,221 @@
+/**
+ * The main thread's end of one cluster's worker: typed calls with deadlines and cancellation,
+ * dispatch of watch events and forwarded logs, and containment of failure. An uncaught error in the
+ * worker is caught here (it would otherwise end the process), the worker is terminated, and every
+ * pending call fails with a clear error; so does every call when the handle is terminated.
+ *
+ * @module
+ */
+
+import type { WatchEvent } from "./client_types.ts";
+import { ClusterCacheError, ClusterNotConnectedError, fromWireError } from "./errors.ts";
+import { formatObjectKey, type ObjectKey } from "./kube_object.ts";
+import { Outbox } from "./outbox.ts";
+import {
+  type MainMessage,
+  type OpName,
+  PROTOCOL_VERSION,
+  type RequestOf,
+  type ResponseOf,
+  type WorkerLogLevel,
+  type WorkerMessage,
+  type WorkerRequest,
+} from "./protocol.ts";
+
+/** Worker permissions: inherit the process's, or a least-privilege set. */
+export type WorkerPermissions = "inherit" | Deno.PermissionOptionsObject;
+
+/** What a handle reports back. */
+export interface WorkerHandleHooks {
+  onEvents(watchId: number, events: WatchEvent[]): void;
+  onLog(level: WorkerLogLevel, message: string, properties: Record<string, unknown>): void;
+  onInformer(kind: string, event: "list" | "watchRestart" | "error"): void;
+  /** The worker crashed; it has been terminated and pending calls failed. */
+  onFailure(error: ClusterCacheError): void;
+  /** Every completed call's round trip, for metrics. */
+  onRoundTrip?(op: OpName, seconds: number): void;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Deadline from now. */
+  timeoutMs: number;
+  /** Cancels the call (and the work in the worker). */
+  signal?: AbortSignal | undefined;
+  /** Prefix of the ClusterNotConnectedError raised if the worker is gone. */
+  operation: string;
+}
+
+interface Pending {
+  op: OpName;
+  started: number;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+}
+
+const WORKER_URL = new URL("../workers/cluster_worker.ts", import.meta.url);
+
+/** One worker. */
+export class WorkerHandle {
+  readonly cluster: ObjectKey;
+  readonly #worker: Worker;
+  readonly #hooks: WorkerHandleHooks;
+  readonly #outbox: Outbox<MainMessage>;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #state: "alive" | "failed" | "terminated" = "alive";
+
+  /**
+   * Starts a worker.
+   *
+   * @param cluster The cluster it serves (for messages).
+   * @param permissions Its Deno permissions.
+   * @param hooks Where events, logs and failures go.
+   */
+  constructor(cluster: ObjectKey, permissions: WorkerPermissions, hooks: WorkerHandleHooks) {
+    this.cluster = cluster;
+    this.#hooks = hooks;
+    this.#worker = new Worker(WORKER_URL, {
+      type: "module",
+      name: `clustercache ${formatObjectKey(cluster)}`,
+      ...(permissions === "inherit" ? {} : { deno: { permissions } }),
+    });
+    this.#outbox = new Outbox<MainMessage>((message) => this.#worker.postMessage(message));
+    this.#worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(event.data);
+    this.#worker.onerror = (event: ErrorEvent) => {
+      // Without preventDefault an uncaught error in a worker terminates the whole process.
+      event.preventDefault();
+      this.#fail(`the worker for cluster ${formatObjectKey(cluster)} crashed: ${event.message}`);
+    };
+    this.#worker.onmessageerror = () => {
+      this.#fail(
+        `the worker for cluster ${formatObjectKey(cluster)} sent a message that cannot be read`,
+      );
+    };
+  }
+
+  /** Whether the worker is running and answering is possible. */
+  get alive(): boolean {
+    return this.#state === "alive";
+  }
+
+  /** Calls still waiting for an answer. */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends a request and waits for its answer, at most `timeoutMs`.
+   *
+   * @throws Whatever the worker's operation threw (class preserved); `TimeoutError` when the deadline
+   *   passes; `AbortError` when `signal` aborts; {@linkcode ClusterNotConnectedError} when the worker is
+   *   terminated; {@linkcode ClusterCacheError} `WorkerFailed` when it crashed.
+   */
+  call<O extends OpName>(request: RequestOf<O>, options: CallOptions): Promise<ResponseOf<O>> {
+    if (this.#state === "terminated") {
+      return Promise.reject(new ClusterNotConnectedError(options.operation, this.cluster));
+    }
+    if (this.#state === "failed") {
+      return Promise.reject(
+        new ClusterCacheError(
+          "WorkerFailed",
+          `${options.operation}: the cluster's worker has failed`,
+        ),
+      );
+    }
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    const id = this.#nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<ResponseOf<O>>();
+    const timer = setTimeout(() => {
+      this.#settle(id)?.reject(
+        new DOMException(
+          `${options.operation}: no answer within ${options.timeoutMs}ms`,
+          "TimeoutError",
+        ),
+      );
+      this.#outbox.post({ type: "cancel", id });
+    }, options.timeoutMs);
+    const onAbort = () => {
+      this.#settle(id)?.reject(options.signal!.reason);
+      this.#outbox.post({ type: "cancel", id });
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    this.#pending.set(id, {
+      op: request.op,
+      started: performance.now(),
+      resolve: resolve as (value: unknown) => void,
+      reject,
+      cleanup: () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+      },
+    });
+    this.#outbox.post({
+      type: "request",
+      v: PROTOCOL_VERSION,
+      id,
+      deadline: Date.now() + options.timeoutMs,
+      request: request as WorkerRequest,
+    });
+    return promise;
+  }
+
+  #settle(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    pending.cleanup();
+    return pending;
+  }
+
+  #receive(message: WorkerMessage): void {
+    switch (message.type) {
+      case "batch":
+        for (const inner of message.messages) this.#receive(inner);
+        return;
+      case "response": {
+        const pending = this.#settle(message.id);
+        if (!pending) return;
+        this.#hooks.onRoundTrip?.(pending.op, (performance.now() - pending.started) / 1000);
+        if (message.ok) pending.resolve(message.value);
+        else pending.reject(fromWireError(message.error));
+        return;
+      }
+      case "events":
+        this.#hooks.onEvents(message.watchId, message.events);
+        return;
+      case "log":
+        this.#hooks.onLog(message.level, message.message, message.properties);
+        return;
+      case "informer":
+        this.#hooks.onInformer(message.kind, message.event);
+        return;
+    }
+  }
+
+  #fail(message: string): void {
+    if (this.#state !== "alive") return;
+    this.#state = "failed";
+    const error = new ClusterCacheError("WorkerFailed", message);
+    this.#stop(error);
+    this.#hooks.onFailure(error);
+  }
+
+  #stop(error: Error): void {
+    this.#outbox.close();
+    this.#worker.terminate();
+    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
+  }
+
+  /**
+   * Terminates the worker (aborting its in-flight requests) and fails pending calls with
+   * {@linkcode ClusterNotConnectedError}. Safe to call twice.
+   */
+  terminate(operation = "connection closed"): void {
+    if (this.#state === "terminated") return;
+    const wasAlive = this.#state === "alive";
+    this.#state = "terminated";
+    if (wasAlive) this.#stop(new ClusterNotConnectedError(operation, this.cluster));
+  }
+}

@@ -1,0 +1,560 @@
+/**
+ * Everything a worker does for its cluster: the connection probe and pod check at init, the health
+ * probe, informers started on first cached read, live reads and writes, and watch subscriptions.
+ *
+ * @module
+ */
+
+import type { ModuleFunction, Transform } from "../src/cache_options.ts";
+import type { Patch, WatchEvent } from "../src/client_types.ts";
+import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/errors.ts";
+import { parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/kube_object.ts";
+import { matchesLabels, parseLabelSelector } from "../src/label_selector.ts";
+import {
+  type InitResult,
+  kindKey,
+  type PushdownFilters,
+  type WireDeleteOptions,
+  type WireListOptions,
+  type WireWriteOptions,
+  type WorkerConfig,
+  type WorkerStats,
+} from "../src/protocol.ts";
+import { Transport } from "./http_transport.ts";
+import { Informer } from "./informer.ts";
+import { describe } from "./reflector.ts";
+import { type ResourceMapping, resourcePath, RestMapper } from "./rest_mapper.ts";
+import type { IndexFunction } from "./store.ts";
+import type { WorkerLog } from "./worker_log.ts";
+
+const PATCH_CONTENT_TYPES: Record<Patch["type"], string> = {
+  merge: "application/merge-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  json: "application/json-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
+type ObjectFunction = (object: KubeObject) => unknown;
+
+function qualifiedResource(mapping: ResourceMapping): string {
+  return mapping.group ? `${mapping.plural}.${mapping.group}` : mapping.plural;
+}
+
+function notFound(mapping: ResourceMapping, name: string): KubernetesApiError {
+  return new KubernetesApiError({
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: `${qualifiedResource(mapping)} "${name}" not found`,
+    reason: "NotFound",
+    details: { name, group: mapping.group, kind: mapping.plural },
+    code: 404,
+  });
+}
+
+function stripManagedFields(object: KubeObject): KubeObject {
+  if (!object.metadata?.managedFields) return object;
+  const { managedFields: _dropped, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+function sameKind(a: KindRef, b: KindRef): boolean {
+  return a.apiVersion === b.apiVersion && a.kind === b.kind;
+}
+
+/** One cluster, as its worker serves it. */
+export class ClusterRuntime {
+  readonly #config: WorkerConfig;
+  readonly #log: WorkerLog;
+  readonly #emit: (watchId: number, event: WatchEvent) => void;
+  readonly #count: (kind: string, event: "list" | "watchRestart" | "error") => void;
+  #transport: Transport;
+  #mapper: RestMapper;
+  readonly #informers = new Map<string, Informer>();
+  readonly #watches = new Map<number, Informer>();
+  readonly #modules = new Map<string, Promise<ObjectFunction>>();
+  #closed = false;
+
+  /**
+   * @param emit Sends a watch event to the main thread.
+   * @param count Reports informer counters.
+   */
+  constructor(
+    config: WorkerConfig,
+    log: WorkerLog,
+    emit: (watchId: number, event: WatchEvent) => void,
+    count: (kind: string, event: "list" | "watchRestart" | "error") => void,
+  ) {
+    this.#config = config;
+    this.#log = log;
+    this.#emit = emit;
+    this.#count = count;
+    this.#transport = new Transport(config.rest, config.maxResponseBytes);
+    this.#mapper = new RestMapper(this.#transport);
+  }
+
+  /**
+   * Checks the cluster answers (`GET /`), discovers core v1, and detects whether this process runs as
+   * a Pod of the cluster (then switches to the in-cluster address, as Cluster API does).
+   */
+  async init(signal: AbortSignal): Promise<InitResult> {
+    try {
+      await this.probe(this.#config.probeTimeoutMs, signal);
+    } catch (error) {
+      throw new ClusterCacheError("Unreachable", `cluster is not reachable: ${describe(error)}`);
+    }
+    try {
+      await this.#mapper.mapping({ apiVersion: "v1", kind: "Node" }, signal);
+    } catch (error) {
+      throw new ClusterCacheError("Unreachable", `error getting REST mapping: ${describe(error)}`);
+    }
+    const running = await this.#runningOnWorkloadCluster(signal);
+    if (running && this.#config.inCluster) {
+      this.#transport.close();
+      this.#transport = new Transport(
+        {
+          ...this.#config.rest,
+          server: this.#config.inCluster.server,
+          caPem: this.#config.inCluster.caPem,
+        },
+        this.#config.maxResponseBytes,
+      );
+      this.#mapper = new RestMapper(this.#transport);
+      try {
+        await this.probe(this.#config.probeTimeoutMs, signal);
+      } catch (error) {
+        throw new ClusterCacheError(
+          "Unreachable",
+          `cluster is not reachable: ${describe(error)} (using in-cluster config)`,
+        );
+      }
+    }
+    return { server: this.#transport.server, runningOnWorkloadCluster: running };
+  }
+
+  async #runningOnWorkloadCluster(signal: AbortSignal): Promise<boolean> {
+    const pod = this.#config.podIdentity;
+    if (!pod) return false;
+    try {
+      const found = await this.#transport.json<KubeObject>(
+        "GET",
+        `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${
+          encodeURIComponent(pod.name)
+        }`,
+        { signal },
+      );
+      return found?.metadata?.uid === pod.uid;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw new ClusterCacheError(
+        "Unreachable",
+        `error checking if we're running on workload cluster: ${describe(error)}`,
+      );
+    }
+  }
+
+  /** `GET /` within `timeoutMs`, outside the QPS limiter. */
+  async probe(timeoutMs: number, signal: AbortSignal): Promise<null> {
+    await this.#transport.json("GET", "/", { timeoutMs, signal, limited: false });
+    return null;
+  }
+
+  // ------------------------------------------------------------------ cache
+
+  async #moduleFunction(ref: ModuleFunction): Promise<ObjectFunction> {
+    const id = `${ref.module}#${ref.export}`;
+    let loaded = this.#modules.get(id);
+    if (!loaded) {
+      loaded = import(ref.module).then((module) => {
+        const fn = module[ref.export];
+        if (typeof fn !== "function") {
+          throw new TypeError(`Module ${ref.module} has no exported function "${ref.export}"`);
+        }
+        return fn as ObjectFunction;
+      });
+      this.#modules.set(id, loaded);
+      loaded.catch(() => this.#modules.delete(id));
+    }
+    return await loaded;
+  }
+
+  async #transformFor(kind: KindRef): Promise<((object: KubeObject) => KubeObject) | undefined> {
+    const byObject = this.#config.cache.byObject.find((b) => sameKind(b.kind, kind));
+    const transform: Transform | undefined = byObject?.transform ??
+      this.#config.cache.defaultTransform;
+    if (transform === undefined) return undefined;
+    if (transform === "stripManagedFields") return stripManagedFields;
+    const fn = await this.#moduleFunction(transform);
+    return (object) => fn(object) as KubeObject;
+  }
+
+  async #indexesFor(kind: KindRef): Promise<IndexFunction[]> {
+    const out: IndexFunction[] = [];
+    for (const index of this.#config.cache.indexes) {
+      if (!sameKind(index.kind, kind)) continue;
+      const extract = index.extract;
+      if ("fieldPath" in extract) {
+        const path = extract.fieldPath;
+        out.push({
+          field: index.field,
+          values: (o) => {
+            const value = readFieldPath(o, path);
+            return value === "" ? [] : [value];
+          },
+        });
+      } else {
+        const fn = await this.#moduleFunction(extract);
+        out.push({
+          field: index.field,
+          values: (o) => {
+            const value = fn(o);
+            if (value === undefined || value === null || value === "") return [];
+            return (Array.isArray(value) ? value : [value]).map(String);
+          },
+        });
+      }
+    }
+    return out;
+  }
+
+  async #informer(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+    const key = kindKey(kind);
+    const existing = this.#informers.get(key);
+    if (existing) return existing;
+    await this.#mapper.mapping(kind, signal); // fail fast for kinds the cluster does not serve
+    const [transform, indexes] = await Promise.all([
+      this.#transformFor(kind),
+      this.#indexesFor(kind),
+    ]);
+    const raced = this.#informers.get(key);
+    if (raced) return raced;
+    if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
+    const byObject = this.#config.cache.byObject.find((b) => sameKind(b.kind, kind));
+    const informer = new Informer(
+      kind,
+      this.#mapper,
+      this.#transport,
+      {
+        pageSize: this.#config.pageSize,
+        watchRequestTimeoutMs: this.#config.watchRequestTimeoutMs,
+        watchIdleTimeoutMs: this.#config.watchIdleTimeoutMs,
+        backoff: this.#config.backoff,
+        indexes,
+        ...(byObject?.labelSelector ? { labelSelector: byObject.labelSelector } : {}),
+        ...(byObject?.fieldSelector ? { fieldSelector: byObject.fieldSelector } : {}),
+        ...(transform ? { transform } : {}),
+        ...(this.#config.cache.syncPeriodMs
+          ? { syncPeriodMs: this.#config.cache.syncPeriodMs }
+          : {}),
+      },
+      this.#log,
+      (event) => this.#count(key, event),
+    );
+    this.#informers.set(key, informer);
+    informer.start();
+    this.#log.debug("Started informer", { kind: key });
+    return informer;
+  }
+
+  async #synced(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+    const informer = await this.#informer(kind, signal);
+    if (informer.synced) return informer;
+    const timeout = AbortSignal.timeout(this.#config.cacheSyncTimeoutMs);
+    try {
+      await informer.waitForSync(AbortSignal.any([signal, timeout]));
+    } catch (error) {
+      if (timeout.aborted && !signal.aborted) {
+        const last = informer.lastError ? ` (last error: ${informer.lastError})` : "";
+        throw new ClusterCacheError(
+          "CacheSyncTimeout",
+          `error when waiting for cache to sync: ${
+            kindKey(kind)
+          } did not sync within ${this.#config.cacheSyncTimeoutMs}ms${last}`,
+        );
+      }
+      throw error;
+    }
+    return informer;
+  }
+
+  #cached(kind: KindRef, cached: boolean): boolean {
+    return cached && !this.#config.cache.disableFor.some((k) => sameKind(k, kind));
+  }
+
+  /** Reads one object, from the cache or live. */
+  async get(
+    kind: KindRef,
+    key: ObjectKey,
+    cached: boolean,
+    signal: AbortSignal,
+  ): Promise<KubeObject> {
+    if (!this.#cached(kind, cached)) {
+      const mapping = await this.#mapper.mapping(kind, signal);
+      const object = await this.#live<KubeObject>(
+        "GET",
+        resourcePath(mapping, key.namespace, key.name),
+        kind,
+        { signal },
+      );
+      return this.#withKind(object, kind);
+    }
+    const informer = await this.#synced(kind, signal);
+    const object = informer.store.get(key.namespace ? `${key.namespace}/${key.name}` : key.name);
+    if (!object) throw notFound(await this.#mapper.mapping(kind, signal), key.name);
+    return object;
+  }
+
+  /** Lists objects, from the cache (all at once) or live (paged when asked). */
+  async list(
+    kind: KindRef,
+    options: WireListOptions,
+    cached: boolean,
+    signal: AbortSignal,
+  ): Promise<KubeList> {
+    const listKind = { apiVersion: kind.apiVersion, kind: `${kind.kind}List` };
+    if (!this.#cached(kind, cached)) {
+      const mapping = await this.#mapper.mapping(kind, signal);
+      const list = await this.#live<KubeList>(
+        "GET",
+        resourcePath(mapping, options.namespace),
+        kind,
+        {
+          signal,
+          query: {
+            labelSelector: options.labelSelector || undefined,
+            fieldSelector: options.fieldSelector || undefined,
+            limit: options.limit,
+            continue: options.continue,
+          },
+        },
+      );
+      return { ...listKind, ...list, items: list.items.map((o) => this.#withKind(o, kind)) };
+    }
+    const informer = await this.#synced(kind, signal);
+    return { ...listKind, metadata: {}, items: this.#select(informer, options) };
+  }
+
+  #select(informer: Informer, options: WireListOptions): KubeObject[] {
+    const fields = parseFieldSelector(options.fieldSelector ?? "").requirements;
+    let candidates: Iterable<KubeObject> | undefined;
+    const rest = [];
+    for (const r of fields) {
+      if (r.operator !== "=") {
+        throw new ClusterCacheError(
+          "NotIndexed",
+          `field selector "${options.fieldSelector}": the cache supports only "=" on indexed fields`,
+        );
+      }
+      if (candidates === undefined && informer.store.hasIndex(r.field)) {
+        candidates = informer.store.byIndex(r.field, r.value);
+      } else if (
+        r.field === "metadata.name" || r.field === "metadata.namespace" ||
+        informer.store.hasIndex(r.field)
+      ) {
+        rest.push(r);
+      } else {
+        throw new ClusterCacheError(
+          "NotIndexed",
+          `field selector "${r.field}" is not indexed in the cache; add it to options.cache.indexes or read live`,
+        );
+      }
+    }
+    if (options.namespace && candidates === undefined) {
+      candidates = informer.store.byIndex("metadata.namespace", options.namespace);
+    }
+    const labels = options.labelSelector ? parseLabelSelector(options.labelSelector) : undefined;
+    const out: KubeObject[] = [];
+    for (const object of candidates ?? informer.store.values()) {
+      if (options.namespace && object.metadata?.namespace !== options.namespace) continue;
+      if (labels && !matchesLabels(labels, object.metadata?.labels)) continue;
+      if (!rest.every((r) => readFieldPath(object, r.field) === r.value)) continue;
+      out.push(object);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ live writes
+
+  #withKind(object: KubeObject, kind: KindRef): KubeObject {
+    if (object.apiVersion && object.kind) return object;
+    return { apiVersion: kind.apiVersion, kind: kind.kind, ...object };
+  }
+
+  async #live<T>(
+    method: string,
+    path: string,
+    kind: KindRef,
+    options: {
+      signal: AbortSignal;
+      query?: Record<string, string | number | boolean | undefined>;
+      body?: unknown;
+      contentType?: string;
+    },
+  ): Promise<T> {
+    try {
+      return await this.#transport.json<T>(method, path, options);
+    } catch (error) {
+      // A 404 without an object name is "no such resource": the kind may be gone; rediscover next time.
+      if (
+        error instanceof KubernetesApiError && error.code === 404 && !error.status.details?.name
+      ) {
+        this.#mapper.invalidate(kind.apiVersion);
+      }
+      throw error;
+    }
+  }
+
+  #writeQuery(options: WireWriteOptions): Record<string, string | undefined> {
+    return {
+      ...(options.dryRun ? { dryRun: "All" } : {}),
+      ...(options.fieldManager ? { fieldManager: options.fieldManager } : {}),
+    };
+  }
+
+  #kindOf(object: KubeObject, what: string): KindRef {
+    if (typeof object?.apiVersion !== "string" || typeof object.kind !== "string") {
+      throw new TypeError(`Cannot ${what} an object without apiVersion and kind`);
+    }
+    return { apiVersion: object.apiVersion, kind: object.kind };
+  }
+
+  async #namespaceOf(
+    mapping: ResourceMapping,
+    namespace: string | undefined,
+    what: string,
+  ): Promise<string | undefined> {
+    if (mapping.namespaced && !namespace) {
+      throw new TypeError(`Cannot ${what} a namespaced ${mapping.kind} without metadata.namespace`);
+    }
+    return mapping.namespaced ? namespace : undefined;
+  }
+
+  /** Creates an object. */
+  async create(
+    object: KubeObject,
+    options: WireWriteOptions,
+    signal: AbortSignal,
+  ): Promise<KubeObject> {
+    const kind = this.#kindOf(object, "create");
+    const mapping = await this.#mapper.mapping(kind, signal);
+    const namespace = await this.#namespaceOf(mapping, object.metadata?.namespace, "create");
+    const created = await this.#live<KubeObject>("POST", resourcePath(mapping, namespace), kind, {
+      signal,
+      body: object,
+      query: this.#writeQuery(options),
+    });
+    return this.#withKind(created, kind);
+  }
+
+  /** Replaces an object (or its status). */
+  async update(
+    object: KubeObject,
+    options: WireWriteOptions,
+    signal: AbortSignal,
+  ): Promise<KubeObject> {
+    const kind = this.#kindOf(object, "update");
+    const name = object.metadata?.name;
+    if (!name) throw new TypeError("Cannot update an object without metadata.name");
+    const mapping = await this.#mapper.mapping(kind, signal);
+    const namespace = await this.#namespaceOf(mapping, object.metadata?.namespace, "update");
+    const updated = await this.#live<KubeObject>(
+      "PUT",
+      resourcePath(mapping, namespace, name, options.subresource),
+      kind,
+      { signal, body: object, query: this.#writeQuery(options) },
+    );
+    return this.#withKind(updated, kind);
+  }
+
+  /** Patches an object. */
+  async patch(
+    kind: KindRef,
+    key: ObjectKey,
+    patch: Patch,
+    options: WireWriteOptions,
+    signal: AbortSignal,
+  ): Promise<KubeObject> {
+    const contentType = PATCH_CONTENT_TYPES[patch?.type];
+    if (!contentType) throw new TypeError(`Unknown patch type ${JSON.stringify(patch?.type)}`);
+    const mapping = await this.#mapper.mapping(kind, signal);
+    const namespace = await this.#namespaceOf(mapping, key.namespace, "patch");
+    const query: Record<string, string | undefined> = this.#writeQuery(options);
+    if (patch.type === "apply") {
+      query.fieldManager = patch.fieldManager;
+      if (patch.force) query.force = "true";
+    }
+    const patched = await this.#live<KubeObject>(
+      "PATCH",
+      resourcePath(mapping, namespace, key.name, options.subresource),
+      kind,
+      { signal, body: patch.patch, contentType, query },
+    );
+    return this.#withKind(patched, kind);
+  }
+
+  /** Deletes an object. */
+  async delete(
+    kind: KindRef,
+    key: ObjectKey,
+    options: WireDeleteOptions,
+    signal: AbortSignal,
+  ): Promise<null> {
+    const mapping = await this.#mapper.mapping(kind, signal);
+    const namespace = await this.#namespaceOf(mapping, key.namespace, "delete");
+    const body: Record<string, unknown> = { kind: "DeleteOptions", apiVersion: "v1" };
+    if (options.propagationPolicy) body.propagationPolicy = options.propagationPolicy;
+    if (options.preconditions) body.preconditions = options.preconditions;
+    if (options.gracePeriodSeconds !== undefined) {
+      body.gracePeriodSeconds = options.gracePeriodSeconds;
+    }
+    await this.#live("DELETE", resourcePath(mapping, namespace, key.name), kind, {
+      signal,
+      body,
+      query: options.dryRun ? { dryRun: "All" } : {},
+    });
+    return null;
+  }
+
+  // ------------------------------------------------------------------ watches
+
+  /** Subscribes a watch once the kind's informer has synced; emits initial adds, then changes. */
+  async watch(
+    watchId: number,
+    kind: KindRef,
+    filters: PushdownFilters,
+    signal: AbortSignal,
+  ): Promise<null> {
+    const informer = await this.#synced(kind, signal);
+    if (this.#watches.has(watchId)) throw new RangeError(`Watch ${watchId} already exists`);
+    this.#watches.set(watchId, informer);
+    informer.subscribe(watchId, filters, (delta) => this.#emit(watchId, delta));
+    return null;
+  }
+
+  /** Ends a watch subscription. */
+  unwatch(watchId: number): null {
+    this.#watches.get(watchId)?.unsubscribe(watchId);
+    this.#watches.delete(watchId);
+    return null;
+  }
+
+  /** Statistics. */
+  stats(): WorkerStats {
+    return {
+      informers: [...this.#informers.values()].map((i) => i.stats()),
+      heapUsedBytes: Deno.memoryUsage().heapUsed,
+      requests: this.#transport.requests,
+    };
+  }
+
+  /** Stops every informer and closes the HTTP client. */
+  close(): void {
+    this.#closed = true;
+    for (const informer of this.#informers.values()) informer.stop();
+    this.#informers.clear();
+    this.#watches.clear();
+    this.#transport.close();
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * HTTP to one API server from inside its worker: `fetch` over a `Deno.HttpClient` that trusts the
+ * cluster's CA and presents its client certificate, with a timeout on every request, QPS/burst
+ * limiting, a cap on response size, and errors turned into {@linkcode KubernetesApiError} (the server
+ * said no) or {@linkcode ClusterCacheError} (we could not talk to it). No credential ever appears in
+ * an error message.
+ *
+ * @module
+ */
+
+import { ClusterCacheError, KubernetesApiError } from "../src/errors.ts";
+import type { Status } from "../src/kube_object.ts";
+import type { RESTConfig } from "../src/rest_config.ts";
+import { TokenBucket } from "../src/token_bucket.ts";
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Query parameters; `undefined` values are skipped. */
+  query?: Record<string, string | number | boolean | undefined>;
+  /** A JSON body (a string is sent as is). */
+  body?: unknown;
+  /** Content type of the body. Default `application/json`. */
+  contentType?: string;
+  /** Timeout in ms. Default: the REST config's. */
+  timeoutMs?: number;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+  /** Wait for the QPS limiter. Default true; the health probe skips it. */
+  limited?: boolean;
+}
+
+const REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  406: "NotAcceptable",
+  409: "Conflict",
+  410: "Expired",
+  413: "RequestEntityTooLarge",
+  415: "UnsupportedMediaType",
+  422: "Invalid",
+  429: "TooManyRequests",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+  504: "Timeout",
+};
+
+/** Describes a fetch failure by its cause, which names the network error but never credentials. */
+function networkCause(error: unknown): string {
+  let current: unknown = error;
+  let text = "";
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    text = current.message;
+    current = current.cause;
+  }
+  return text.replace(/\s+/g, " ").trim() || String(error);
+}
+
+/** Parses `Retry-After` (seconds or an HTTP date). */
+export function parseRetryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** Builds the error for a non-2xx response from its body (a Status when the server sent one). */
+export function apiErrorFrom(
+  status: number,
+  statusText: string,
+  body: string,
+  retryAfter: string | null,
+): KubernetesApiError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  const retryAfterSeconds = parseRetryAfter(retryAfter);
+  if (parsed && typeof parsed === "object" && (parsed as { kind?: unknown }).kind === "Status") {
+    const s = parsed as Status;
+    return new KubernetesApiError(
+      { ...s, code: typeof s.code === "number" ? s.code : status },
+      retryAfterSeconds,
+    );
+  }
+  return new KubernetesApiError(
+    {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: `the server responded with HTTP ${status} ${statusText}`.trim(),
+      reason: REASONS[status] ?? "Unknown",
+      code: status,
+    },
+    retryAfterSeconds,
+  );
+}
+
+/** Talks HTTP to one cluster. */
+export class Transport {
+  readonly #client: Deno.HttpClient;
+  readonly #server: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #limiter: TokenBucket;
+  #requests = 0;
+
+  /**
+   * @param config Where and how to connect.
+   * @param maxResponseBytes Largest body accepted.
+   */
+  constructor(config: RESTConfig, maxResponseBytes: number) {
+    const options: Deno.CreateHttpClientOptions = {};
+    if (config.caPem) options.caCerts = [config.caPem];
+    if (config.proxyUrl) options.proxy = { url: config.proxyUrl };
+    const mtls = config.clientCertificatePem && config.clientKeyPem
+      ? { cert: config.clientCertificatePem, key: config.clientKeyPem }
+      : undefined;
+    try {
+      this.#client = Deno.createHttpClient(mtls ? { ...options, ...mtls } : options);
+    } catch (error) {
+      // The message may quote what was wrong with a certificate, never its bytes.
+      throw new ClusterCacheError(
+        "InvalidKubeconfig",
+        `cannot use the kubeconfig's certificates: ${(error as Error).message.split("\n")[0]}`,
+      );
+    }
+    this.#server = config.server.replace(/\/+$/, "");
+    this.#headers = { "user-agent": config.userAgent, accept: "application/json" };
+    if (config.token && !mtls) this.#headers.authorization = `Bearer ${config.token}`;
+    this.#timeoutMs = config.timeoutMs;
+    this.#maxResponseBytes = maxResponseBytes;
+    this.#limiter = new TokenBucket(config.qps, config.burst);
+  }
+
+  /** The server's base URL. */
+  get server(): string {
+    return this.#server;
+  }
+
+  /** Requests sent so far. */
+  get requests(): number {
+    return this.#requests;
+  }
+
+  #url(path: string, query: RequestOptions["query"]): string {
+    const url = new URL(this.#server + path);
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    return url.href;
+  }
+
+  async #fetch(method: string, path: string, options: RequestOptions): Promise<Response> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    if (options.limited ?? true) await this.#limiter.take(signal).catch(() => {});
+    if (options.signal?.aborted) throw options.signal.reason;
+    const headers: Record<string, string> = { ...this.#headers };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+      headers["content-type"] = options.contentType ?? "application/json";
+    }
+    this.#requests++;
+    try {
+      if (timeout.aborted) throw timeout.reason;
+      return await fetch(this.#url(path, options.query), {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        client: this.#client,
+        signal,
+      });
+    } catch (error) {
+      throw this.#failure(error, method, path, timeoutMs, options.signal);
+    }
+  }
+
+  #failure(
+    error: unknown,
+    method: string,
+    path: string,
+    timeoutMs: number,
+    callerSignal?: AbortSignal,
+  ): Error {
+    if (callerSignal?.aborted) {
+      return callerSignal.reason instanceof Error
+        ? callerSignal.reason
+        : new DOMException("aborted", "AbortError");
+    }
+    if (
+      error instanceof DOMException &&
+      (error.name === "TimeoutError" || error.name === "AbortError")
+    ) {
+      return new ClusterCacheError("Timeout", `${method} ${path} timed out after ${timeoutMs}ms`);
+    }
+    if (error instanceof ClusterCacheError || error instanceof KubernetesApiError) return error;
+    return new ClusterCacheError("Unreachable", `${method} ${path}: ${networkCause(error)}`);
+  }
+
+  async #readBody(response: Response, method: string, path: string): Promise<string> {
+    if (!response.body) return "";
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > this.#maxResponseBytes) {
+          await reader.cancel();
+          throw new ClusterCacheError(
+            "BadResponse",
+            `${method} ${path}: response larger than ${this.#maxResponseBytes} bytes`,
+          );
+        }
+        chunks.push(value);
+      }
+    } finally {
+      reader.releaseLock();
+    }
+    const all = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return new TextDecoder().decode(all);
+  }
+
+  /**
+   * Sends a request and parses the JSON answer.
+   *
+   * @throws {KubernetesApiError} For a non-2xx answer.
+   * @throws {ClusterCacheError} `Unreachable`, `Timeout` or `BadResponse`.
+   */
+  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const response = await this.#fetch(method, path, options);
+    let text: string;
+    try {
+      text = await this.#readBody(response, method, path);
+    } catch (error) {
+      throw this.#failure(error, method, path, timeoutMs, options.signal);
+    }
+    if (!response.ok) {
+      throw apiErrorFrom(
+        response.status,
+        response.statusText,
+        text,
+        response.headers.get("retry-after"),
+      );
+    }
+    if (text === "") return null as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ClusterCacheError("BadResponse", `${method} ${path}: the response is not JSON`);
+    }
+  }
+
+  /**
+   * Opens a streaming GET (a watch). The timeout covers the whole stream; the caller reads the body
+   * and ends it by aborting `options.signal`.
+   *
+   * @throws As {@linkcode Transport.json} does, for a failed start.
+   */
+  async stream(path: string, options: RequestOptions): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.#fetch("GET", path, options);
+    if (!response.ok) {
+      const text = await this.#readBody(response, "GET", path).catch(() => "");
+      throw apiErrorFrom(
+        response.status,
+        response.statusText,
+        text,
+        response.headers.get("retry-after"),
+      );
+    }
+    if (!response.body) {
+      throw new ClusterCacheError("BadResponse", `GET ${path}: the watch response has no body`);
+    }
+    return response.body;
+  }
+
+  /** Closes the HTTP client (aborting nothing in flight; callers abort their own requests). */
+  close(): void {
+    try {
+      this.#client.close();
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * An informer: a {@linkcode Reflector} filling an {@linkcode ObjectCache}, and fan-out of every change
+ * to the watch subscriptions of that kind, after the filters pushed down from the main thread.
+ *
+ * @module
+ */
+
+import type { KindRef, KubeObject } from "../src/kube_object.ts";
+import { ClusterCacheError, isForbidden, isUnauthorized } from "../src/errors.ts";
+import { matchesFields, parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
+import { matchesLabels, parseLabelSelector } from "../src/label_selector.ts";
+import type { InformerStats, PushdownFilters } from "../src/protocol.ts";
+import { kindKey } from "../src/protocol.ts";
+import type { Transport } from "./http_transport.ts";
+import { describe, Reflector, type ReflectorLog, type ReflectorOptions } from "./reflector.ts";
+import type { RestMapper } from "./rest_mapper.ts";
+import { type Delta, type IndexFunction, ObjectCache, storeKey } from "./store.ts";
+
+/** Options of one informer. */
+export interface InformerOptions extends ReflectorOptions {
+  /** Applied to every object before it is stored. */
+  transform?: (object: KubeObject) => KubeObject;
+  /** Extra indexes. */
+  indexes: IndexFunction[];
+  /** Re-deliver everything as updates this often. */
+  syncPeriodMs?: number;
+}
+
+/** A compiled pushdown filter. */
+export type DeltaFilter = (delta: Delta) => boolean;
+
+/** Compiles the filters a watch pushed down into one predicate. */
+export function compileFilters(filters: PushdownFilters): DeltaFilter {
+  const checks: DeltaFilter[] = [];
+  if (filters.labelSelector) {
+    const selector = parseLabelSelector(filters.labelSelector);
+    checks.push((d) => matchesLabels(selector, d.object.metadata?.labels));
+  }
+  if (filters.fieldSelector) {
+    const selector = parseFieldSelector(filters.fieldSelector);
+    checks.push((d) => matchesFields(selector, (f) => readFieldPath(d.object, f)));
+  }
+  if (filters.generationChanged) {
+    checks.push((d) =>
+      d.type !== "update" || d.object.metadata?.generation !== d.oldObject.metadata?.generation
+    );
+  }
+  if (filters.resourceVersionChanged) {
+    checks.push((d) =>
+      d.type !== "update" ||
+      d.object.metadata?.resourceVersion !== d.oldObject.metadata?.resourceVersion
+    );
+  }
+  return (delta) => checks.every((check) => check(delta));
+}
+
+interface Subscription {
+  filter: DeltaFilter;
+  emit: (delta: Delta) => void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** One kind's informer. */
+export class Informer {
+  /** The kind. */
+  readonly kind: KindRef;
+  /** The cache. */
+  readonly store: ObjectCache;
+  readonly #reflector: Reflector;
+  readonly #transform: ((object: KubeObject) => KubeObject) | undefined;
+  readonly #subscriptions = new Map<number, Subscription>();
+  readonly #waiters = new Set<Waiter>();
+  readonly #abort = new AbortController();
+  readonly #syncPeriodMs: number | undefined;
+  readonly #onCount: (event: "list" | "watchRestart" | "error") => void;
+  #resync: ReturnType<typeof setInterval> | undefined;
+  #synced = false;
+  #lastError: string | undefined;
+  #lists = 0;
+  #watchStarts = 0;
+
+  /**
+   * @param onCount Called for metrics on lists, watch restarts and errors.
+   */
+  constructor(
+    kind: KindRef,
+    mapper: RestMapper,
+    transport: Transport,
+    options: InformerOptions,
+    log: ReflectorLog,
+    onCount: (event: "list" | "watchRestart" | "error") => void,
+  ) {
+    this.kind = kind;
+    this.#transform = options.transform;
+    this.#syncPeriodMs = options.syncPeriodMs;
+    this.#onCount = onCount;
+    this.store = new ObjectCache(
+      options.indexes,
+      (field, error) =>
+        log.warn("An index extractor threw; the object is not indexed", {
+          kind: kind.kind,
+          field,
+          error: describe(error),
+        }),
+    );
+    this.#reflector = new Reflector(kind, mapper, transport, options, {
+      replace: (items) => this.#replace(items),
+      apply: (type, object) => this.#apply(type, object),
+      failed: (error) => this.#failed(error),
+      count: (event) => {
+        if (event === "list") this.#lists++;
+        else this.#watchStarts++;
+        this.#onCount(event);
+      },
+    }, log);
+  }
+
+  /** Whether the first list has completed. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Starts the reflector (and the resync timer). */
+  start(): void {
+    void this.#reflector.run(this.#abort.signal);
+    if (this.#syncPeriodMs && this.#syncPeriodMs > 0) {
+      this.#resync = setInterval(() => {
+        for (const object of this.store.values()) {
+          this.#fanOut({ type: "update", object, oldObject: object });
+        }
+      }, this.#syncPeriodMs);
+    }
+  }
+
+  /**
+   * Resolves once the informer has synced. Rejects at once when the cluster refuses the kind (401,
+   * 403, not served); the informer keeps retrying in the background regardless.
+   */
+  waitForSync(signal: AbortSignal): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        reject: (error) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      const onAbort = () => {
+        this.#waiters.delete(waiter);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** The last list or watch error since the last success, for messages. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /**
+   * Adds a subscription: emits an add for every cached object that passes the filter, then every
+   * change. Call after {@linkcode Informer.waitForSync}.
+   */
+  subscribe(id: number, filters: PushdownFilters, emit: (delta: Delta) => void): void {
+    const filter = compileFilters(filters);
+    this.#subscriptions.set(id, { filter, emit });
+    for (const object of this.store.values()) {
+      const delta: Delta = { type: "add", object };
+      if (filter(delta)) emit(delta);
+    }
+  }
+
+  /** Removes a subscription. */
+  unsubscribe(id: number): boolean {
+    return this.#subscriptions.delete(id);
+  }
+
+  /** Stops the reflector and timers; waiters are rejected. */
+  stop(): void {
+    this.#abort.abort();
+    clearInterval(this.#resync);
+    for (const waiter of this.#waiters) {
+      waiter.reject(
+        new ClusterCacheError("Closed", `the informer for ${kindKey(this.kind)} was stopped`),
+      );
+    }
+    this.#waiters.clear();
+    this.#subscriptions.clear();
+  }
+
+  /** Statistics. */
+  stats(): InformerStats {
+    return {
+      kind: kindKey(this.kind),
+      objects: this.store.size,
+      synced: this.#synced,
+      lists: this.#lists,
+      watchStarts: this.#watchStarts,
+      ...(this.#lastError ? { lastError: this.#lastError } : {}),
+    };
+  }
+
+  #prepare(object: KubeObject): KubeObject {
+    return this.#transform ? this.#transform(object) : object;
+  }
+
+  #replace(items: KubeObject[]): void {
+    const deltas = this.store.replace(items.map((o) => this.#prepare(o)));
+    this.#lastError = undefined;
+    if (!this.#synced) {
+      this.#synced = true;
+      for (const waiter of this.#waiters) waiter.resolve();
+      this.#waiters.clear();
+    }
+    for (const delta of deltas) this.#fanOut(delta);
+  }
+
+  #apply(type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): void {
+    this.#lastError = undefined;
+    const prepared = this.#prepare(object);
+    const deltas = type === "DELETED"
+      ? this.store.remove(storeKey(prepared), prepared)
+      : this.store.upsert(prepared);
+    for (const delta of deltas) this.#fanOut(delta);
+  }
+
+  #failed(error: unknown): void {
+    this.#lastError = describe(error);
+    this.#onCount("error");
+    const refused = isForbidden(error) || isUnauthorized(error) ||
+      (error instanceof ClusterCacheError && error.code === "NoKindMatch");
+    if (!this.#synced && refused) {
+      for (const waiter of this.#waiters) waiter.reject(error);
+      this.#waiters.clear();
+    }
+  }
+
+  #fanOut(delta: Delta): void {
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.filter(delta)) subscription.emit(delta);
+    }
+  }
+}
