@@ -420,11 +420,11 @@ export class ClusterRuntime {
     return { apiVersion: object.apiVersion, kind: object.kind };
   }
 
-  async #namespaceOf(
+  #namespaceOf(
     mapping: ResourceMapping,
     namespace: string | undefined,
     what: string,
-  ): Promise<string | undefined> {
+  ): string | undefined {
     if (mapping.namespaced && !namespace) {
       throw new TypeError(`Cannot ${what} a namespaced ${mapping.kind} without metadata.namespace`);
     }
@@ -439,7 +439,7 @@ export class ClusterRuntime {
   ): Promise<KubeObject> {
     const kind = this.#kindOf(object, "create");
     const mapping = await this.#mapper.mapping(kind, signal);
-    const namespace = await this.#namespaceOf(mapping, object.metadata?.namespace, "create");
+    const namespace = this.#namespaceOf(mapping, object.metadata?.namespace, "create");
     const created = await this.#live<KubeObject>("POST", resourcePath(mapping, namespace), kind, {
       signal,
       body: object,
@@ -458,7 +458,7 @@ export class ClusterRuntime {
     const name = object.metadata?.name;
     if (!name) throw new TypeError("Cannot update an object without metadata.name");
     const mapping = await this.#mapper.mapping(kind, signal);
-    const namespace = await this.#namespaceOf(mapping, object.metadata?.namespace, "update");
+    const namespace = this.#namespaceOf(mapping, object.metadata?.namespace, "update");
     const updated = await this.#live<KubeObject>(
       "PUT",
       resourcePath(mapping, namespace, name, options.subresource),
@@ -479,7 +479,7 @@ export class ClusterRuntime {
     const contentType = PATCH_CONTENT_TYPES[patch?.type];
     if (!contentType) throw new TypeError(`Unknown patch type ${JSON.stringify(patch?.type)}`);
     const mapping = await this.#mapper.mapping(kind, signal);
-    const namespace = await this.#namespaceOf(mapping, key.namespace, "patch");
+    const namespace = this.#namespaceOf(mapping, key.namespace, "patch");
     const query: Record<string, string | undefined> = this.#writeQuery(options);
     if (patch.type === "apply") {
       query.fieldManager = patch.fieldManager;
@@ -502,7 +502,7 @@ export class ClusterRuntime {
     signal: AbortSignal,
   ): Promise<null> {
     const mapping = await this.#mapper.mapping(kind, signal);
-    const namespace = await this.#namespaceOf(mapping, key.namespace, "delete");
+    const namespace = this.#namespaceOf(mapping, key.namespace, "delete");
     const body: Record<string, unknown> = { kind: "DeleteOptions", apiVersion: "v1" };
     if (options.propagationPolicy) body.propagationPolicy = options.propagationPolicy;
     if (options.preconditions) body.preconditions = options.preconditions;

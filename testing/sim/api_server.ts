@@ -442,12 +442,15 @@ export class SimulatedApiServer {
 
   /**
    * Replaces the client certificate and token: the old ones get 401 from now on. Open connections
-   * are reset when `resetConnections` is set (kube-apiserver would keep them).
+   * are reset when `resetConnections` is set (kube-apiserver would keep them). `notify: false` skips
+   * the credential listeners (the fleet then leaves the kubeconfig Secret stale).
    */
-  async rotateCredentials(options: { resetConnections?: boolean } = {}): Promise<void> {
+  async rotateCredentials(
+    options: { resetConnections?: boolean; notify?: boolean } = {},
+  ): Promise<void> {
     await this.#issueClientCredentials();
     if (options.resetConnections) this.#destroyConnections();
-    for (const listener of this.#credentialListeners) listener();
+    if (options.notify ?? true) { for (const listener of this.#credentialListeners) listener(); }
   }
 
   /**

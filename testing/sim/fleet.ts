@@ -22,6 +22,8 @@ export interface SimulatedFleetOptions {
   kubeconfigAuth?: "certificate" | "token";
   /** How many workload clusters start at once. Default 50. */
   startConcurrency?: number;
+  /** Versions of Cluster API's `Cluster` the management cluster serves. Default both, v1beta2 preferred. */
+  clusterVersions?: ("v1beta2" | "v1beta1")[];
 }
 
 /** Options of {@linkcode SimulatedFleet.addCluster}. */
@@ -80,10 +82,12 @@ export class SimulatedFleet {
    * ```
    */
   static async start(options: SimulatedFleetOptions = {}): Promise<SimulatedFleet> {
+    const versions = options.clusterVersions ?? ["v1beta2", "v1beta1"];
+    if (versions.length === 0) throw new RangeError("clusterVersions cannot be empty");
     const management = await SimulatedApiServer.start({
       ...(options.server ?? {}),
       name: "management",
-      extraTypes: [CLUSTER_TYPE],
+      extraTypes: [{ ...CLUSTER_TYPE, versions }],
     });
     const fleet = new SimulatedFleet(management, options);
     if (fleet.namespace !== "default") {
@@ -143,7 +147,7 @@ export class SimulatedFleet {
 
   #register(name: string, server: SimulatedApiServer, options: AddClusterOptions): void {
     const ready = options.infrastructureReady ?? true;
-    this.management.store.create(CLUSTER_TYPE, {
+    this.management.store.create(this.#clusterType(), {
       apiVersion: "cluster.x-k8s.io/v1beta2",
       kind: "Cluster",
       metadata: { name, namespace: this.namespace, labels: options.labels ?? {} },
@@ -154,6 +158,10 @@ export class SimulatedFleet {
       },
     }, { keepStatus: true });
     this.#writeSecret(name, server);
+  }
+
+  #clusterType(): ResourceType {
+    return this.management.types.find((t) => t.kind === "Cluster")!;
   }
 
   #secretType(): ResourceType {
@@ -187,21 +195,23 @@ export class SimulatedFleet {
 
   /** Sets a registered Cluster's infrastructure readiness. */
   setInfrastructureReady(name: string, ready: boolean): void {
-    const current = this.management.store.get(CLUSTER_TYPE, this.namespace, name);
+    const current = this.management.store.get(this.#clusterType(), this.namespace, name);
     if (!current) throw new RangeError(`No Cluster object named "${name}"`);
     const status = structuredClone((current.status ?? {}) as Record<string, unknown>);
     status.initialization = {
       ...(status.initialization as Record<string, unknown> | undefined),
       infrastructureProvisioned: ready,
     };
-    this.management.store.update(CLUSTER_TYPE, { ...current, status }, { subresource: "status" });
+    this.management.store.update(this.#clusterType(), { ...current, status }, {
+      subresource: "status",
+    });
   }
 
   /** Changes the labels of a registered Cluster. */
   setClusterLabels(name: string, labels: Record<string, string>): void {
-    const current = this.management.store.get(CLUSTER_TYPE, this.namespace, name);
+    const current = this.management.store.get(this.#clusterType(), this.namespace, name);
     if (!current) throw new RangeError(`No Cluster object named "${name}"`);
-    this.management.store.update(CLUSTER_TYPE, {
+    this.management.store.update(this.#clusterType(), {
       ...current,
       metadata: { ...current.metadata, labels },
     });
@@ -213,12 +223,11 @@ export class SimulatedFleet {
   async removeCluster(name: string): Promise<void> {
     const server = this.cluster(name);
     this.#clusters.delete(name);
-    for (
-      const [type, objectName] of [[CLUSTER_TYPE, name], [
-        this.#secretType(),
-        `${name}-kubeconfig`,
-      ]] as const
-    ) {
+    const owned = [[this.#clusterType(), name], [
+      this.#secretType(),
+      `${name}-kubeconfig`,
+    ]] as const;
+    for (const [type, objectName] of owned) {
       if (this.management.store.get(type, this.namespace, objectName)) {
         this.management.store.delete(type, this.namespace, objectName);
       }

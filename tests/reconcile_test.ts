@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { ClusterNotConnectedError } from "../mod.ts";
+import { eventually, fixture, key } from "./helpers/fixture.ts";
+
+Deno.test("connects every registered Cluster whose infrastructure is ready, and reads from it", async () => {
+  await using f = await fixture({ clusters: 2 });
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const nodes = await f.cache.getReader(key("workload-2")).list({ apiVersion: "v1", kind: "Node" });
+  assert.deepEqual(nodes.items.map((n) => n.metadata!.name), ["workload-2-control-plane"]);
+});
+
+Deno.test("infrastructure not ready: no connect, no requeue; ready later: connects", async () => {
+  await using f = await fixture();
+  await f.fleet.addCluster("late", { infrastructureReady: false });
+  await eventually(
+    () => f.cache.clusters().some((c) => c.name === "late"),
+    "the accessor to exist",
+  );
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(f.cache.getConnectionState(key("late")).connected, false);
+  assert.throws(() => f.cache.getClient(key("late")), ClusterNotConnectedError);
+  assert.equal(
+    f.cache.getHealthCheckingState(key("late")).lastProbeTime,
+    0,
+    "no connection was attempted",
+  );
+  f.fleet.setInfrastructureReady("late", true);
+  await f.connected("late");
+});
+
+Deno.test("v1beta1 Clusters are followed (status.infrastructureReady) when only v1beta1 is served", async () => {
+  await using f = await fixture({ clusters: 1, clusterVersions: ["v1beta1"] });
+  await f.fleet.addCluster("not-ready", { infrastructureReady: false });
+  await f.connected("workload-1");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(f.cache.getConnectionState(key("not-ready")).connected, false);
+  f.fleet.setInfrastructureReady("not-ready", true);
+  await f.connected("not-ready");
+});
+
+Deno.test("a missing kubeconfig Secret fails the connect, and it is retried after the retry interval", async () => {
+  await using f = await fixture({}, { connectionCreationRetryIntervalMs: 800 });
+  const server = await f.fleet.addCluster("nosecret", { register: false });
+  f.fleet.management.store.create(f.fleet.management.typeOf("cluster.x-k8s.io", "clusters")!, {
+    apiVersion: "cluster.x-k8s.io/v1beta2",
+    kind: "Cluster",
+    metadata: { name: "nosecret", namespace: "default" },
+    status: { initialization: { infrastructureProvisioned: true } },
+  }, { keepStatus: true });
+  await eventually(
+    () => f.cache.getHealthCheckingState(key("nosecret")).consecutiveFailures >= 1,
+    "a failed connect",
+  );
+  const state = f.cache.getConnectionState(key("nosecret"));
+  assert.equal(
+    state.lastConnectionError,
+    'error creating REST config: error getting kubeconfig secret: Secret "nosecret-kubeconfig" not found',
+  );
+  const health = f.cache.getHealthCheckingState(key("nosecret"));
+  assert.equal(health.lastProbeSuccessTime, 0, "a failed connect leaves the last success alone");
+  const failedAt = health.lastProbeTime;
+  f.fleet.refreshKubeconfigSecret("nosecret");
+  // The Secret's appearance triggers a reconcile, but the retry interval still holds it back.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(
+    f.cache.getConnectionState(key("nosecret")).connected,
+    false,
+    "no retry before the interval",
+  );
+  await f.connected("nosecret");
+  assert.ok(Date.now() - failedAt >= 750, "retried only after the interval");
+  void server;
+});
+
+Deno.test("a deleted Cluster is disconnected and forgotten: accessor, health state and source bookkeeping", async () => {
+  await using f = await fixture({ clusters: 2 });
+  const source = f.cache.getClusterSource("test", (c) => [c.metadata!.name!]);
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  await eventually(() => source.lastEventSent("default/workload-1") > 0, "a connect event");
+  await f.fleet.removeCluster("workload-1");
+  await eventually(
+    () => !f.cache.clusters().some((c) => c.name === "workload-1"),
+    "the cluster to be forgotten",
+  );
+  assert.deepEqual(f.cache.getHealthCheckingState(key("workload-1")), {
+    lastProbeTime: 0,
+    lastProbeSuccessTime: 0,
+    consecutiveFailures: 0,
+  });
+  assert.equal(source.lastEventSent("default/workload-1"), 0);
+  await assert.rejects(client.list({ apiVersion: "v1", kind: "Node" }), ClusterNotConnectedError);
+  await assert.rejects(
+    f.cache.getClientCertificatePrivateKey(key("workload-1")),
+    /private key was not generated yet/,
+  );
+  const metrics = await f.cache.metrics.registry.metrics();
+  assert.ok(!metrics.includes('cluster_name="workload-1"'), "the cluster's metric series are gone");
+  assert.ok(metrics.includes('cluster_name="workload-2"'));
+  source.close();
+});
+
+Deno.test("watchFilterValue: only Clusters labelled with it are connected", async () => {
+  await using f = await fixture({}, { watchFilterValue: "team-a" });
+  await f.fleet.addCluster("mine", { labels: { "cluster.x-k8s.io/watch-filter": "team-a" } });
+  await f.fleet.addCluster("theirs", { labels: { "cluster.x-k8s.io/watch-filter": "team-b" } });
+  await f.fleet.addCluster("unlabelled");
+  await f.connected("mine");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(f.cache.clusters().map((c) => c.name), ["mine"]);
+  // Relabelling out of the filter disconnects and forgets.
+  f.fleet.setClusterLabels("mine", { "cluster.x-k8s.io/watch-filter": "team-b" });
+  await eventually(() => f.cache.clusters().length === 0, "the relabelled cluster to be forgotten");
+});
+
+Deno.test("clusterFilter returning false disconnects and forgets the Cluster", async () => {
+  let allow = true;
+  await using f = await fixture({ clusters: 2 }, {
+    clusterFilter: (c) => allow || c.metadata?.name !== "workload-1",
+  });
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  allow = false;
+  f.fleet.setClusterLabels("workload-1", { touched: "yes" }); // any change triggers a reconcile
+  await eventually(
+    () => !f.cache.clusters().some((c) => c.name === "workload-1"),
+    "workload-1 to be forgotten",
+  );
+  assert.ok(f.cache.getConnectionState(key("workload-2")).connected);
+});
+
+Deno.test("a rotated kubeconfig Secret is picked up without waiting for a failed probe", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    healthProbe: { intervalMs: 60_000, timeoutMs: 500, failureThreshold: 3 },
+  });
+  await f.connected("workload-1");
+  const source = f.cache.getClusterSource("rotation", (c) => [c.metadata!.name!]);
+  const events: string[] = [];
+  source.subscribe((_r, e) => events.push(e.reasons.join("+")));
+  const before = f.cache.getRESTConfig(key("workload-1")).clientCertificatePem;
+  await f.fleet.cluster("workload-1").rotateCredentials(); // also rewrites the Secret
+  await eventually(
+    () =>
+      f.cache.getConnectionState(key("workload-1")).connected &&
+      f.cache.getRESTConfig(key("workload-1")).clientCertificatePem !== before,
+    "a reconnect with the new credentials",
+  );
+  assert.deepEqual(events, ["connect+disconnect"]);
+  const nodes = await f.cache.getClient(key("workload-1")).list({ apiVersion: "v1", kind: "Node" });
+  assert.equal(nodes.items.length, 1);
+  source.close();
+});
