@@ -118,7 +118,10 @@ export class WorkerClient implements Client {
   }
 
   /** {@inheritDoc Client.create} */
-  async create<T extends KubeObject = KubeObject>(object: T, options?: WriteOptions): Promise<T> {
+  async create<T extends KubeObject = KubeObject>(
+    object: NoInfer<T>,
+    options?: WriteOptions,
+  ): Promise<T> {
     checkObject(object, "create");
     const operation = `error creating ${object.kind}`;
     return await this.#host.connection(operation).worker.call(
@@ -128,7 +131,10 @@ export class WorkerClient implements Client {
   }
 
   /** {@inheritDoc Client.update} */
-  async update<T extends KubeObject = KubeObject>(object: T, options?: WriteOptions): Promise<T> {
+  async update<T extends KubeObject = KubeObject>(
+    object: NoInfer<T>,
+    options?: WriteOptions,
+  ): Promise<T> {
     checkObject(object, "update");
     const operation = `error updating ${object.kind}`;
     return await this.#host.connection(operation).worker.call(

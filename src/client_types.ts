@@ -110,9 +110,9 @@ export interface Reader {
 /** Reads (see {@linkcode Reader}) and writes objects of a workload cluster. Writes always go live. */
 export interface Client extends Reader {
   /** Creates an object (its `apiVersion` and `kind` say which kind). */
-  create<T extends KubeObject = KubeObject>(object: T, options?: WriteOptions): Promise<T>;
+  create<T extends KubeObject = KubeObject>(object: NoInfer<T>, options?: WriteOptions): Promise<T>;
   /** Replaces an object; a stale `metadata.resourceVersion` fails with 409 Conflict. */
-  update<T extends KubeObject = KubeObject>(object: T, options?: WriteOptions): Promise<T>;
+  update<T extends KubeObject = KubeObject>(object: NoInfer<T>, options?: WriteOptions): Promise<T>;
   /** Patches an object. */
   patch<T extends KubeObject = KubeObject>(
     kind: KindRef,

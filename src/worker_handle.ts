@@ -56,6 +56,13 @@ interface Pending {
 
 const WORKER_URL = new URL("../workers/cluster_worker.ts", import.meta.url);
 
+let liveWorkers = 0;
+
+/** Workers started and not yet terminated in this process (for leak checks). */
+export function liveWorkerCount(): number {
+  return liveWorkers;
+}
+
 /** One worker. */
 export class WorkerHandle {
   readonly cluster: ObjectKey;
@@ -81,6 +88,7 @@ export class WorkerHandle {
       name: `clustercache ${formatObjectKey(cluster)}`,
       ...(permissions === "inherit" ? {} : { deno: { permissions } }),
     });
+    liveWorkers++;
     this.#outbox = new Outbox<MainMessage>((message) => this.#worker.postMessage(message));
     this.#worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(event.data);
     this.#worker.onerror = (event: ErrorEvent) => {
@@ -205,6 +213,7 @@ export class WorkerHandle {
   #stop(error: Error): void {
     this.#outbox.close();
     this.#worker.terminate();
+    liveWorkers--;
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
   }
 

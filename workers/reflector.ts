@@ -54,11 +54,12 @@ export interface ReflectorLog {
   warn(message: string, properties?: Record<string, unknown>): void;
 }
 
-type WatchOutcome = {
-  end: "closed" | "idle" | "expired" | "regressed";
-  rv: string;
-  events: number;
-};
+type WatchOutcome = { end: "closed" | "idle" | "expired" | "regressed"; events: number };
+
+/** Where the reflector is: the last resourceVersion it has seen, or `undefined` (must list). */
+interface Progress {
+  rv: string | undefined;
+}
 
 /** Keeps one kind in sync. */
 export class Reflector {
@@ -96,23 +97,24 @@ export class Reflector {
   /** Runs until `signal` aborts. Never throws. */
   async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.#options.backoff.initialMs, this.#options.backoff.maxMs);
-    let rv: string | undefined;
+    // Shared with #watch, so versions seen on a stream that later breaks are not lost.
+    const progress: Progress = { rv: undefined };
     let checkServerVersion = false;
     let failures = 0;
     while (!signal.aborted) {
       try {
         const mapping = await this.#mapper.mapping(this.#kind, signal);
-        if (rv === undefined) {
-          rv = await this.#list(mapping, signal);
+        if (progress.rv === undefined) {
+          progress.rv = await this.#list(mapping, signal);
         } else if (checkServerVersion) {
           const current = await this.#serverVersion(mapping, signal);
-          if (compareResourceVersions(current, rv) < 0) {
+          if (compareResourceVersions(current, progress.rv) < 0) {
             this.#log.warn("The server's resourceVersion went backwards; relisting", {
               kind: this.#kind.kind,
-              cached: rv,
+              cached: progress.rv,
               server: current,
             });
-            rv = undefined;
+            progress.rv = undefined;
             continue;
           }
         }
@@ -122,16 +124,15 @@ export class Reflector {
           failures = 0;
         }
         const started = performance.now();
-        const outcome = await this.#watch(mapping, rv, signal);
+        const outcome = await this.#watch(mapping, progress, signal);
         this.#sink.count("watchRestart");
-        rv = outcome.rv;
         if (outcome.end === "expired" || outcome.end === "regressed") {
           if (outcome.end === "regressed") {
             this.#log.warn("A watch event went back in resourceVersion; relisting", {
               kind: this.#kind.kind,
             });
           }
-          rv = undefined;
+          progress.rv = undefined;
         } else if (outcome.end === "idle") {
           this.#log.debug("Watch idle; restarting it", { kind: this.#kind.kind });
           checkServerVersion = true;
@@ -150,16 +151,16 @@ export class Reflector {
           this.#log.warn("Informer list or watch failed; retrying with backoff", properties);
         } else this.#log.debug("Informer list or watch failed again", properties);
         if (isExpired(error)) {
-          rv = undefined;
+          progress.rv = undefined;
           continue;
         }
         if (
           isNotFound(error) || (error instanceof ClusterCacheError && error.code === "NoKindMatch")
         ) {
           this.#mapper.invalidate(this.#kind.apiVersion);
-          rv = undefined;
+          progress.rv = undefined;
         }
-        checkServerVersion = rv !== undefined;
+        checkServerVersion = progress.rv !== undefined;
         const retryAfterMs =
           error instanceof KubernetesApiError && error.retryAfterSeconds !== undefined
             ? error.retryAfterSeconds * 1000
@@ -222,16 +223,20 @@ export class Reflector {
     return page?.metadata?.resourceVersion ?? "0";
   }
 
-  async #watch(mapping: ResourceMapping, from: string, signal: AbortSignal): Promise<WatchOutcome> {
+  async #watch(
+    mapping: ResourceMapping,
+    progress: Progress,
+    signal: AbortSignal,
+  ): Promise<WatchOutcome> {
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    const outcome: WatchOutcome = { end: "closed", rv: from, events: 0 };
+    const outcome: WatchOutcome = { end: "closed", events: 0 };
     try {
       const body = await this.#transport.stream(resourcePath(mapping, undefined), {
         query: {
           watch: 1,
-          resourceVersion: from,
+          resourceVersion: progress.rv,
           allowWatchBookmarks: true,
           timeoutSeconds: 300 + Math.floor(Math.random() * 300),
           ...this.#selectors(),
@@ -254,7 +259,7 @@ export class Reflector {
         }
         const rv = (event.object.metadata as { resourceVersion?: string } | undefined)
           ?.resourceVersion;
-        if (rv && compareResourceVersions(rv, outcome.rv) < 0) {
+        if (rv && progress.rv && compareResourceVersions(rv, progress.rv) < 0) {
           outcome.end = "regressed";
           return false;
         }
@@ -268,7 +273,7 @@ export class Reflector {
           );
           return false;
         }
-        if (rv) outcome.rv = rv;
+        if (rv) progress.rv = rv;
       });
       if (failure) throw failure;
       if (end === "idle") outcome.end = "idle";

@@ -112,12 +112,12 @@ export class SimulatedFleet {
 
   /** Workload clusters, in creation order. */
   get clusters(): SimulatedApiServer[] {
-    return [...this.#clusters.values()];
+    return [...this.#clusters.values()].filter((c) => c !== undefined);
   }
 
   /** A workload cluster by name. @throws {RangeError} When there is none. */
   cluster(name: string): SimulatedApiServer {
-    const cluster = this.#clusters.get(name);
+    const cluster = this.#clusters.get(name) as SimulatedApiServer | undefined;
     if (!cluster) throw new RangeError(`No simulated workload cluster named "${name}"`);
     return cluster;
   }
@@ -130,7 +130,15 @@ export class SimulatedFleet {
   async addCluster(name: string, options: AddClusterOptions = {}): Promise<SimulatedApiServer> {
     if (this.#closed) throw new Error("The fleet is closed");
     if (this.#clusters.has(name)) throw new RangeError(`Workload cluster "${name}" already exists`);
-    const server = await SimulatedApiServer.start({ ...(this.#options.server ?? {}), name });
+    // Reserve the slot now so the fleet keeps the order clusters were asked for, not the order they started.
+    this.#clusters.set(name, undefined as unknown as SimulatedApiServer);
+    let server: SimulatedApiServer;
+    try {
+      server = await SimulatedApiServer.start({ ...(this.#options.server ?? {}), name });
+    } catch (error) {
+      this.#clusters.delete(name);
+      throw error;
+    }
     this.#clusters.set(name, server);
     seedWorkloadCluster(server);
     for (const object of options.objects ?? []) {

@@ -1,0 +1,299 @@
+/**
+ * An in-memory {@linkcode Client} with the API server's semantics (resourceVersions, UIDs, generation,
+ * conflicts, finalizers, selectors, patches), built on the simulated API server's store. For unit
+ * tests of controllers, together with {@linkcode FakeClusterCache}.
+ *
+ * @module
+ */
+
+import type {
+  CallOptions,
+  Client,
+  DeleteOptions,
+  ListOptions,
+  ObjectRef,
+  Patch,
+  WriteOptions,
+} from "../src/client_types.ts";
+import { ClusterCacheError, KubernetesApiError } from "../src/errors.ts";
+import {
+  type KindRef,
+  type KubeList,
+  type KubeObject,
+  splitApiVersion,
+} from "../src/kube_object.ts";
+import { ObjectStore } from "./sim/object_store.ts";
+import {
+  BUILTIN_TYPES,
+  CLUSTER_TYPE,
+  groupVersion,
+  type ResourceType,
+} from "./sim/resource_types.ts";
+import {
+  admit,
+  matches,
+  parseSelectors,
+  patch as applyPatch,
+  toServedVersion,
+} from "./sim/rest.ts";
+import { StatusError } from "./sim/status.ts";
+
+/** A kind the fake client should know besides the built-ins and Cluster API's `Cluster`. */
+export interface FakeKind {
+  apiVersion: string;
+  kind: string;
+  /** Lower-case plural; default: kind lower-cased plus "s". */
+  plural?: string;
+  namespaced: boolean;
+}
+
+/** Options of {@linkcode FakeClient}. */
+export interface FakeClientOptions {
+  /** Objects present from the start (namespaces are created as needed). */
+  objects?: KubeObject[];
+  /** Extra kinds. */
+  kinds?: FakeKind[];
+}
+
+function rethrow(error: unknown): never {
+  if (error instanceof StatusError) {
+    throw new KubernetesApiError(error.status, error.retryAfterSeconds);
+  }
+  throw error;
+}
+
+/**
+ * An in-memory client.
+ *
+ * @example A controller's unit test
+ * ```ts
+ * import { FakeClient } from "./fake_client.ts";
+ * const client = new FakeClient({
+ *   objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a", namespace: "default" } }],
+ * });
+ * const cm = await client.get({ apiVersion: "v1", kind: "ConfigMap" }, { namespace: "default", name: "a" });
+ * console.assert(cm.metadata?.resourceVersion !== undefined);
+ * ```
+ */
+export class FakeClient implements Client {
+  /** The backing store (read it to assert on state). */
+  readonly store: ObjectStore = new ObjectStore(10_000);
+  readonly #types: ResourceType[];
+
+  /** @param options Initial objects and extra kinds. */
+  constructor(options: FakeClientOptions = {}) {
+    this.#types = [
+      ...BUILTIN_TYPES,
+      CLUSTER_TYPE,
+      ...(options.kinds ?? []).map((k): ResourceType => {
+        const { group, version } = splitApiVersion(k.apiVersion);
+        return {
+          group,
+          versions: [version],
+          storageVersion: version,
+          kind: k.kind,
+          listKind: `${k.kind}List`,
+          plural: k.plural ?? `${k.kind.toLowerCase()}s`,
+          singular: k.kind.toLowerCase(),
+          namespaced: k.namespaced,
+          shortNames: [],
+          statusSubresource: false,
+          extraFieldSelectors: [],
+        };
+      }),
+    ];
+    const namespace = this.#type({ apiVersion: "v1", kind: "Namespace" })!;
+    for (const object of options.objects ?? []) {
+      const ns = object.metadata?.namespace;
+      if (ns && !this.store.get(namespace, "", ns)) {
+        this.store.create(namespace, { metadata: { name: ns } });
+      }
+      const type = this.#require(object as KindRef);
+      try {
+        this.store.create(
+          type,
+          admit(type, splitApiVersion(object.apiVersion!).version, object, ns ?? "", undefined),
+          {
+            keepStatus: true,
+          },
+        );
+      } catch (error) {
+        rethrow(error);
+      }
+    }
+  }
+
+  #type(kind: KindRef): ResourceType | undefined {
+    const { group, version } = splitApiVersion(kind.apiVersion);
+    return this.#types.find((t) =>
+      t.group === group && t.kind === kind.kind && t.versions.includes(version)
+    );
+  }
+
+  #require(kind: KindRef): ResourceType {
+    if (typeof kind?.apiVersion !== "string" || typeof kind.kind !== "string") {
+      throw new TypeError(`Invalid kind: ${JSON.stringify(kind)}`);
+    }
+    const type = this.#type(kind);
+    if (!type) {
+      throw new ClusterCacheError(
+        "NoKindMatch",
+        `no matches for kind "${kind.kind}" in version "${kind.apiVersion}"`,
+      );
+    }
+    return type;
+  }
+
+  #out(type: ResourceType, version: string, object: KubeObject): KubeObject {
+    return structuredClone(toServedVersion(type, object, version));
+  }
+
+  /** {@inheritDoc Reader.get} */
+  get<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    key: ObjectRef,
+    _options?: CallOptions,
+  ): Promise<T> {
+    const type = this.#require(kind);
+    const object = this.store.get(type, key.namespace ?? "", key.name);
+    if (!object) {
+      return Promise.reject(
+        new KubernetesApiError({
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: `${
+            type.group ? `${type.plural}.${type.group}` : type.plural
+          } "${key.name}" not found`,
+          reason: "NotFound",
+          code: 404,
+        }),
+      );
+    }
+    return Promise.resolve(this.#out(type, splitApiVersion(kind.apiVersion).version, object) as T);
+  }
+
+  /** {@inheritDoc Reader.list} */
+  list<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    options: ListOptions = {},
+  ): Promise<KubeList<T>> {
+    try {
+      const type = this.#require(kind);
+      const selectors = parseSelectors(
+        type,
+        options.labelSelector ?? null,
+        options.fieldSelector ?? null,
+      );
+      const version = splitApiVersion(kind.apiVersion).version;
+      const items = this.store.list(type, options.namespace || undefined)
+        .filter((o) => matches(o, options.namespace || undefined, selectors))
+        .map((o) => this.#out(type, version, o) as T);
+      return Promise.resolve({
+        apiVersion: groupVersion(type.group, version),
+        kind: type.listKind,
+        metadata: { resourceVersion: String(this.store.resourceVersion) },
+        items,
+      });
+    } catch (error) {
+      return Promise.reject(
+        error instanceof StatusError ? new KubernetesApiError(error.status) : error,
+      );
+    }
+  }
+
+  #write<T>(fn: () => KubeObject, type: ResourceType, version: string): Promise<T> {
+    try {
+      return Promise.resolve(this.#out(type, version, fn()) as T);
+    } catch (error) {
+      return Promise.reject(
+        error instanceof StatusError ? new KubernetesApiError(error.status) : error,
+      );
+    }
+  }
+
+  /** {@inheritDoc Client.create} */
+  create<T extends KubeObject = KubeObject>(
+    object: NoInfer<T>,
+    options: WriteOptions = {},
+  ): Promise<T> {
+    const type = this.#require(object as KindRef);
+    const version = splitApiVersion(object.apiVersion!).version;
+    return this.#write(
+      () =>
+        this.store.create(
+          type,
+          admit(type, version, object, object.metadata?.namespace ?? "", undefined),
+          { dryRun: !!options.dryRun },
+        ),
+      type,
+      version,
+    );
+  }
+
+  /** {@inheritDoc Client.update} */
+  update<T extends KubeObject = KubeObject>(
+    object: NoInfer<T>,
+    options: WriteOptions = {},
+  ): Promise<T> {
+    const type = this.#require(object as KindRef);
+    const version = splitApiVersion(object.apiVersion!).version;
+    return this.#write(
+      () =>
+        this.store.update(
+          type,
+          admit(type, version, object, object.metadata?.namespace ?? "", object.metadata?.name),
+          {
+            dryRun: !!options.dryRun,
+            ...(options.subresource ? { subresource: options.subresource } : {}),
+          },
+        ),
+      type,
+      version,
+    );
+  }
+
+  /** {@inheritDoc Client.patch} */
+  patch<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    key: ObjectRef,
+    patch: Patch,
+    options: WriteOptions = {},
+  ): Promise<T> {
+    const type = this.#require(kind);
+    const version = splitApiVersion(kind.apiVersion).version;
+    return this.#write(
+      () =>
+        applyPatch(
+          this.store,
+          type,
+          version,
+          key.namespace ?? "",
+          key.name,
+          patch.type,
+          JSON.stringify(patch.patch),
+          patch.type === "apply" ? patch.fieldManager : options.fieldManager ?? null,
+          {
+            dryRun: !!options.dryRun,
+            ...(options.subresource ? { subresource: options.subresource } : {}),
+          },
+        ),
+      type,
+      version,
+    );
+  }
+
+  /** {@inheritDoc Client.delete} */
+  async delete(kind: KindRef, key: ObjectRef, options: DeleteOptions = {}): Promise<void> {
+    const type = this.#require(kind);
+    await this.#write(
+      () =>
+        this.store.delete(type, key.namespace ?? "", key.name, options.preconditions ?? {}, {
+          dryRun: !!options.dryRun,
+        }),
+      type,
+      splitApiVersion(kind.apiVersion).version,
+    );
+  }
+}

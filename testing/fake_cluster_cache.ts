@@ -1,0 +1,185 @@
+/**
+ * A fake ClusterCache for unit tests of controllers (Cluster API's `NewFakeClusterCache`): one
+ * connected cluster backed by a client you give it, pre-seeded watches, and cluster-source events you
+ * trigger by hand. No workers, no management cluster.
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { HealthCheckingState } from "../src/accessor.ts";
+import type { Client, Reader } from "../src/client_types.ts";
+import type { ClusterCacheApi, WatchInput } from "../src/cluster_cache.ts";
+import { ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
+import { kubeConfigFromRESTConfig } from "../src/kubeconfig.ts";
+import type { RESTConfig } from "../src/rest_config.ts";
+
+/** Options of {@linkcode FakeClusterCache}. */
+export interface FakeClusterCacheOptions {
+  /** Watch names already added (watching them again is a no-op). */
+  watches?: string[];
+  /** Returned by `getRESTConfig` (and used by `getKubeConfig`); without it those throw. */
+  restConfig?: RESTConfig;
+  /** The Cluster object handed to cluster sources' map functions. Default: a bare Cluster with the key. */
+  cluster?: KubeObject;
+}
+
+/**
+ * One connected cluster, backed by `client`.
+ *
+ * @example Testing a controller that reads through the ClusterCache
+ * ```ts
+ * import { FakeClient, FakeClusterCache } from "../testing/mod.ts";
+ * const key = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), key);
+ * const nodes = await cache.getClient(key).list({ apiVersion: "v1", kind: "Node" });
+ * console.assert(nodes.items.length === 0);
+ * ```
+ */
+export class FakeClusterCache implements ClusterCacheApi {
+  readonly #client: Client;
+  readonly #key: ObjectKey;
+  readonly #options: FakeClusterCacheOptions;
+  readonly #watches: Set<string>;
+  readonly #sources: {
+    source: ClusterSource<unknown>;
+    mapFn: (cluster: KubeObject) => unknown[];
+  }[] = [];
+  readonly #health: HealthCheckingState;
+  #privateKey: Promise<CryptoKeyPair> | undefined;
+
+  /**
+   * @param client Serves every client call.
+   * @param cluster The one connected cluster.
+   * @param options Watches, REST config, Cluster object.
+   */
+  constructor(client: Client, cluster: ObjectKey, options: FakeClusterCacheOptions = {}) {
+    this.#client = client;
+    this.#key = cluster;
+    this.#options = options;
+    this.#watches = new Set(options.watches ?? []);
+    const now = Date.now();
+    this.#health = { lastProbeTime: now, lastProbeSuccessTime: now, consecutiveFailures: 0 };
+  }
+
+  /** Names watched so far. */
+  get watches(): readonly string[] {
+    return [...this.#watches];
+  }
+
+  #check(cluster: ObjectKey, operation: string): void {
+    if (formatObjectKey(cluster) !== formatObjectKey(this.#key)) {
+      throw new ClusterNotConnectedError(operation, cluster);
+    }
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getClient} */
+  getClient(cluster: ObjectKey): Client {
+    this.#check(cluster, "error getting client");
+    return this.#client;
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getReader} */
+  getReader(cluster: ObjectKey): Reader {
+    this.#check(cluster, "error getting client reader");
+    return this.#client;
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getUncachedClient} */
+  getUncachedClient(cluster: ObjectKey): Client {
+    this.#check(cluster, "error getting uncached client");
+    return this.#client;
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getRESTConfig} */
+  getRESTConfig(cluster: ObjectKey): RESTConfig {
+    this.#check(cluster, "error getting REST config");
+    if (!this.#options.restConfig) {
+      throw new ClusterCacheError("Internal", "the FakeClusterCache was given no restConfig");
+    }
+    return structuredClone(this.#options.restConfig);
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getKubeConfig} */
+  getKubeConfig(cluster: ObjectKey): KubeConfig {
+    return kubeConfigFromRESTConfig(this.getRESTConfig(cluster), formatObjectKey(cluster));
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getClientCertificatePrivateKey} */
+  getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined> {
+    this.#check(cluster, "error getting client certificate private key");
+    this.#privateKey ??= crypto.subtle.generateKey(
+      {
+        name: "RSASSA-PKCS1-v1_5",
+        modulusLength: 2048,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: "SHA-256",
+      },
+      true,
+      ["sign", "verify"],
+    );
+    return this.#privateKey;
+  }
+
+  /** Records the watch name (no events are delivered). */
+  watch<T extends KubeObject = KubeObject>(
+    cluster: ObjectKey,
+    input: WatchInput<T>,
+  ): Promise<void> {
+    try {
+      this.#check(
+        cluster,
+        `error creating watch ${input.name} for ${input.kind.apiVersion} ${input.kind.kind}`,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!input.name) return Promise.reject(new TypeError("watch name cannot be empty"));
+    this.#watches.add(input.name);
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp} */
+  getLastProbeSuccessTimestamp(cluster: ObjectKey): number {
+    return formatObjectKey(cluster) === formatObjectKey(this.#key)
+      ? this.#health.lastProbeSuccessTime
+      : 0;
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getHealthCheckingState} */
+  getHealthCheckingState(cluster: ObjectKey): HealthCheckingState {
+    return formatObjectKey(cluster) === formatObjectKey(this.#key)
+      ? { ...this.#health }
+      : { lastProbeTime: 0, lastProbeSuccessTime: 0, consecutiveFailures: 0 };
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getClusterSource} */
+  getClusterSource<R = ObjectKey>(
+    controllerName: string,
+    mapFn: (cluster: KubeObject) => R[],
+    options: ClusterSourceOptions = {},
+  ): ClusterSource<R> {
+    const source = new ClusterSource<R>(controllerName, options);
+    this.#sources.push({ source: source as ClusterSource<unknown>, mapFn });
+    return source;
+  }
+
+  /** Delivers an event (e.g. `["connect"]`) to every cluster source, as a reconcile would. */
+  trigger(reasons: string[]): void {
+    const cluster = this.#options.cluster ?? {
+      apiVersion: "cluster.x-k8s.io/v1beta2",
+      kind: "Cluster",
+      metadata: { namespace: this.#key.namespace, name: this.#key.name },
+    };
+    const time = Date.now();
+    for (const { source, mapFn } of this.#sources) {
+      source.deliver(formatObjectKey(this.#key), mapFn(cluster), {
+        cluster: this.#key,
+        reasons,
+        time,
+      });
+    }
+  }
+}

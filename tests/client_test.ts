@@ -1,0 +1,252 @@
+import assert from "node:assert/strict";
+import * as k8s from "@kubernetes/client-node";
+import {
+  ClusterCacheError,
+  ClusterNotConnectedError,
+  isConflict,
+  isNotFound,
+  type KubeObject,
+  NodeProviderIDIndex,
+} from "../mod.ts";
+import { eventually, fixture, key } from "./helpers/fixture.ts";
+
+const CM = { apiVersion: "v1", kind: "ConfigMap" };
+const NODE = { apiVersion: "v1", kind: "Node" };
+const DEPLOY = { apiVersion: "apps/v1", kind: "Deployment" };
+const fixtures = new URL("./fixtures/indexes.ts", import.meta.url).href;
+
+Deno.test("cached reads return what the server holds: get, list, label and field selectors, indexes", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    cache: {
+      indexes: [
+        NodeProviderIDIndex,
+        { kind: CM, field: "dataKey", extract: { module: fixtures, export: "dataKeys" } },
+      ],
+    },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  const cmType = server.typeOf("", "configmaps")!;
+  server.store.create(server.typeOf("", "namespaces")!, { metadata: { name: "team" } });
+  server.store.create(cmType, {
+    metadata: { name: "a", namespace: "default", labels: { app: "web" } },
+    data: { color: "blue" },
+  });
+  server.store.create(cmType, {
+    metadata: { name: "b", namespace: "team", labels: { app: "db" } },
+    data: { size: "L" },
+  });
+  const reader = f.cache.getReader(key("workload-1"));
+
+  const a = await reader.get(CM, { namespace: "default", name: "a" });
+  assert.equal(
+    a.apiVersion,
+    "v1",
+    "cached objects carry apiVersion and kind even from typed lists",
+  );
+  assert.equal(a.kind, "ConfigMap");
+  assert.deepEqual(a.data, { color: "blue" });
+  const names = (list: { items: KubeObject[] }) => list.items.map((o) => o.metadata!.name).sort();
+  assert.deepEqual(names(await reader.list(CM)), ["a", "b"]);
+  assert.deepEqual(names(await reader.list(CM, { namespace: "team" })), ["b"]);
+  assert.deepEqual(names(await reader.list(CM, { labelSelector: "app in (web)" })), ["a"]);
+  assert.deepEqual(names(await reader.list(CM, { fieldSelector: "metadata.name=b" })), ["b"]);
+  assert.deepEqual(names(await reader.list(CM, { fieldSelector: "dataKey=size" })), ["b"]);
+  const node = await reader.list(NODE, {
+    fieldSelector: "spec.providerID=sim://workload-1/workload-1-control-plane",
+  });
+  assert.deepEqual(names(node), ["workload-1-control-plane"]);
+  await assert.rejects(reader.list(CM, { fieldSelector: "data.color=blue" }), (e: Error) => {
+    assert.ok(e instanceof ClusterCacheError && e.code === "NotIndexed", String(e));
+    return true;
+  });
+  await assert.rejects(reader.get(CM, { namespace: "default", name: "missing" }), (e: Error) => {
+    assert.ok(isNotFound(e));
+    assert.equal(e.message, 'configmaps "missing" not found');
+    return true;
+  });
+});
+
+Deno.test("writes go live and show up in the cache; stale updates conflict", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  await client.list(DEPLOY); // start the informer
+  const created = await client.create({
+    ...DEPLOY,
+    metadata: { name: "web", namespace: "default" },
+    spec: { replicas: 1 },
+  });
+  assert.equal(created.metadata!.generation, 1);
+  await eventually(
+    async () => (await client.list(DEPLOY)).items.length === 1,
+    "the create to reach the cache",
+  );
+  const updated = await client.update({ ...created, spec: { replicas: 2 } });
+  assert.equal(updated.metadata!.generation, 2);
+  await assert.rejects(
+    client.update({ ...created, spec: { replicas: 3 } }),
+    (e: Error) => isConflict(e),
+  );
+  const status = await client.update({ ...updated, status: { readyReplicas: 2 } }, {
+    subresource: "status",
+  });
+  assert.deepEqual(status.status, { readyReplicas: 2 });
+  const json = await client.patch(DEPLOY, { namespace: "default", name: "web" }, {
+    type: "json",
+    patch: [{ op: "replace", path: "/spec/replicas", value: 5 }],
+  });
+  assert.equal((json.spec as { replicas: number }).replicas, 5);
+  const applied = await client.patch(CM, { namespace: "default", name: "applied" }, {
+    type: "apply",
+    fieldManager: "tests",
+    patch: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "applied", namespace: "default" },
+      data: { a: "1" },
+    },
+  });
+  assert.deepEqual(applied.data, { a: "1" });
+  const dry = await client.create({ ...DEPLOY, metadata: { name: "dry", namespace: "default" } }, {
+    dryRun: true,
+  });
+  assert.equal(dry.metadata!.name, "dry");
+  await client.delete(DEPLOY, { namespace: "default", name: "web" });
+  await eventually(
+    async () => (await client.list(DEPLOY)).items.length === 0,
+    "the delete to reach the cache",
+  );
+  await assert.rejects(
+    client.get(DEPLOY, { namespace: "default", name: "dry" }),
+    (e: Error) => isNotFound(e),
+  );
+});
+
+Deno.test("the uncached client reads live; disableFor kinds are read live even through getClient", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    cache: { byObject: [{ kind: CM, transform: { module: fixtures, export: "markCached" } }] },
+    client: {
+      userAgent: "tests",
+      timeoutMs: 2_000,
+      cache: { disableFor: [{ apiVersion: "v1", kind: "Secret" }] },
+    },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  server.store.create(server.typeOf("", "configmaps")!, {
+    metadata: { name: "c", namespace: "default" },
+  });
+  const cached = await f.cache.getClient(key("workload-1")).get(CM, {
+    namespace: "default",
+    name: "c",
+  });
+  const live = await f.cache.getUncachedClient(key("workload-1")).get(CM, {
+    namespace: "default",
+    name: "c",
+  });
+  assert.equal(cached.metadata!.labels?.cached, "yes");
+  assert.equal(live.metadata!.labels?.cached, undefined);
+  assert.equal(live.kind, "ConfigMap");
+  server.store.create(server.typeOf("", "secrets")!, {
+    metadata: { name: "s", namespace: "default" },
+  });
+  const secret = await f.cache.getClient(key("workload-1")).get({
+    apiVersion: "v1",
+    kind: "Secret",
+  }, { namespace: "default", name: "s" });
+  assert.equal(secret.metadata!.name, "s");
+  const stats = server.requestsSince(0).filter((r) => r.watch && r.path.includes("secrets"));
+  assert.equal(stats.length, 0, "no informer was started for a kind in disableFor");
+});
+
+Deno.test("a kind the cluster does not serve is a NoKindMatch error; bad arguments are TypeErrors", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  await assert.rejects(
+    client.list({ apiVersion: "example.com/v1", kind: "Widget" }),
+    (e: Error) => {
+      assert.ok(e instanceof ClusterCacheError && e.code === "NoKindMatch");
+      assert.equal(e.message, 'no matches for kind "Widget" in version "example.com/v1"');
+      return true;
+    },
+  );
+  await assert.rejects(client.get(CM, { name: "" }), TypeError);
+  await assert.rejects(
+    client.get({ apiVersion: "v1" } as { apiVersion: string; kind: string }, { name: "x" }),
+    TypeError,
+  );
+  await assert.rejects(client.create({ metadata: { name: "x" } }), TypeError);
+  await assert.rejects(
+    client.create({ ...CM, metadata: { name: "x" } }),
+    /without metadata.namespace/,
+  );
+  assert.throws(
+    () => f.cache.getClient({ namespace: "default" } as { namespace: string; name: string }),
+    TypeError,
+  );
+});
+
+Deno.test("getRESTConfig() and getKubeConfig() describe the cluster; client-node works with the KubeConfig", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const rest = f.cache.getRESTConfig(key("workload-1"));
+  const server = f.fleet.cluster("workload-1");
+  assert.equal(rest.server, server.url);
+  assert.equal(rest.userAgent, "clustercache-tests");
+  assert.deepEqual([rest.timeoutMs, rest.qps, rest.burst], [2_000, 20, 30]);
+  assert.equal(rest.caPem, server.credentials().caPem);
+  const kc = f.cache.getKubeConfig(key("workload-1"));
+  const namespaces = await kc.makeApiClient(k8s.CoreV1Api).listNamespace();
+  assert.ok(namespaces.items.some((n) => n.metadata?.name === "kube-system"));
+  assert.throws(() => f.cache.getRESTConfig(key("nope")), ClusterNotConnectedError);
+  assert.throws(
+    () => f.cache.getKubeConfig(key("nope")),
+    /error getting kubeconfig: connection to the workload cluster is down/,
+  );
+  // client-node leaves keep-alive sockets and their timers behind; let them run out.
+  await new Promise((r) => setTimeout(r, 1500));
+});
+
+Deno.test("the private key is RSA-2048, kept across reconnects, and absent before the first connect", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.fleet.addCluster("never", { infrastructureReady: false });
+  await f.connected("workload-1");
+  const first = await f.cache.getClientCertificatePrivateKey(key("workload-1"));
+  assert.ok(first);
+  const algorithm = first.privateKey.algorithm as RsaHashedKeyAlgorithm;
+  assert.equal(algorithm.name, "RSASSA-PKCS1-v1_5");
+  assert.equal(algorithm.modulusLength, 2048);
+  const before = f.cache.getRESTConfig(key("workload-1")).clientCertificatePem;
+  await f.fleet.cluster("workload-1").rotateCredentials(); // forces a reconnect
+  await eventually(() => {
+    const state = f.cache.getConnectionState(key("workload-1"));
+    return state.connected &&
+      f.cache.getRESTConfig(key("workload-1")).clientCertificatePem !== before;
+  }, "a reconnect with new credentials");
+  assert.equal(await f.cache.getClientCertificatePrivateKey(key("workload-1")), first);
+  await eventually(
+    () => f.cache.clusters().some((c) => c.name === "never"),
+    "the accessor of the unready cluster",
+  );
+  assert.equal(await f.cache.getClientCertificatePrivateKey(key("never")), undefined);
+});
+
+Deno.test("getUncachedClient(), getReader() and getRESTConfig() fail with Cluster API's prefixes when disconnected", async () => {
+  await using f = await fixture();
+  const cases: [() => unknown, string][] = [
+    [() => f.cache.getClient(key("x")), "error getting client"],
+    [() => f.cache.getReader(key("x")), "error getting client reader"],
+    [() => f.cache.getUncachedClient(key("x")), "error getting uncached client"],
+    [() => f.cache.getRESTConfig(key("x")), "error getting REST config"],
+  ];
+  for (const [call, prefix] of cases) {
+    assert.throws(
+      call,
+      (e: Error) =>
+        e instanceof ClusterNotConnectedError &&
+        e.message === `${prefix}: connection to the workload cluster is down`,
+    );
+  }
+});

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { ClusterNotConnectedError, isConflict, isNotFound } from "../mod.ts";
+import { FakeClient, FakeClusterCache } from "../testing/mod.ts";
+
+const CM = { apiVersion: "v1", kind: "ConfigMap" };
+const cluster = { namespace: "default", name: "workload-1" };
+
+Deno.test("FakeClient has API server semantics: versions, conflicts, selectors, patches, finalizers", async () => {
+  const client = new FakeClient({
+    objects: [{
+      ...CM,
+      metadata: { name: "a", namespace: "team", labels: { app: "web" } },
+      data: { x: "1" },
+    }],
+  });
+  const a = await client.get(CM, { namespace: "team", name: "a" });
+  assert.equal(a.kind, "ConfigMap");
+  assert.ok(a.metadata!.uid);
+  await client.update({ ...a, data: { x: "2" } });
+  await assert.rejects(client.update({ ...a, data: { x: "3" } }), (e: Error) => isConflict(e));
+  assert.equal((await client.list(CM, { labelSelector: "app=web" })).items.length, 1);
+  assert.equal((await client.list(CM, { labelSelector: "app=db" })).items.length, 0);
+  const patched = await client.patch(CM, { namespace: "team", name: "a" }, {
+    type: "merge",
+    patch: { data: { y: "1" } },
+  });
+  assert.deepEqual(patched.data, { x: "2", y: "1" });
+  await client.create({ ...CM, metadata: { name: "f", namespace: "team", finalizers: ["keep"] } });
+  await client.delete(CM, { namespace: "team", name: "f" });
+  assert.ok((await client.get(CM, { namespace: "team", name: "f" })).metadata!.deletionTimestamp);
+  await client.delete(CM, { namespace: "team", name: "a" });
+  await assert.rejects(
+    client.get(CM, { namespace: "team", name: "a" }),
+    (e: Error) => isNotFound(e),
+  );
+  await assert.rejects(
+    client.list({ apiVersion: "example.com/v1", kind: "Widget" }),
+    /no matches for kind/,
+  );
+});
+
+Deno.test("FakeClient knows extra kinds when told", async () => {
+  const client = new FakeClient({
+    kinds: [{ apiVersion: "example.com/v1", kind: "Widget", namespaced: false }],
+  });
+  await client.create({
+    apiVersion: "example.com/v1",
+    kind: "Widget",
+    metadata: { name: "w" },
+    spec: { size: 1 },
+  });
+  assert.equal(
+    (await client.list({ apiVersion: "example.com/v1", kind: "Widget" })).items.length,
+    1,
+  );
+});
+
+Deno.test("FakeClusterCache serves one connected cluster, pre-seeded watches and triggered events", async () => {
+  const client = new FakeClient();
+  const cache = new FakeClusterCache(client, cluster, { watches: ["nodes"] });
+  assert.equal(cache.getClient(cluster), client);
+  assert.throws(
+    () => cache.getClient({ namespace: "default", name: "other" }),
+    ClusterNotConnectedError,
+  );
+  assert.ok(cache.getHealthCheckingState(cluster).lastProbeSuccessTime > 0);
+  await cache.watch(cluster, {
+    name: "pods",
+    kind: { apiVersion: "v1", kind: "Pod" },
+    handler: () => {},
+  });
+  assert.deepEqual([...cache.watches].sort(), ["nodes", "pods"]);
+  const source = cache.getClusterSource("c", (c) => [c.metadata!.name!]);
+  const seen: string[] = [];
+  source.subscribe((r, e) => seen.push(`${r} ${e.reasons.join("+")}`));
+  cache.trigger(["connect"]);
+  assert.deepEqual(seen, ["workload-1 connect"]);
+  assert.throws(() => cache.getRESTConfig(cluster), /no restConfig/);
+  source.close();
+});

@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import type { RESTConfig } from "../src/rest_config.ts";
+import { Transport } from "../workers/http_transport.ts";
+import { Informer } from "../workers/informer.ts";
+import { RestMapper } from "../workers/rest_mapper.ts";
+import type { Delta } from "../workers/store.ts";
+import { SimulatedApiServer, type SimulatedApiServerOptions } from "../testing/sim/api_server.ts";
+import { assertConverged, converged } from "./helpers/converge.ts";
+import { eventually } from "./helpers/fixture.ts";
+
+const CM = { apiVersion: "v1", kind: "ConfigMap" };
+
+interface Rig extends AsyncDisposable {
+  server: SimulatedApiServer;
+  informer: Informer;
+  deltas: Delta[];
+  logs: string[];
+  counts: { list: number; watchRestart: number; error: number };
+  create(name: string, data?: Record<string, string>): void;
+}
+
+async function rig(
+  serverOptions: Partial<SimulatedApiServerOptions> = {},
+  informerOptions: { idleMs?: number; pageSize?: number } = {},
+): Promise<Rig> {
+  const server = await SimulatedApiServer.start({ name: "reflector", ...serverOptions });
+  const c = server.credentials();
+  const rest: RESTConfig = {
+    server: server.url,
+    caPem: c.caPem,
+    clientCertificatePem: c.clientCertificatePem,
+    clientKeyPem: c.clientKeyPem,
+    userAgent: "reflector-test",
+    timeoutMs: 2_000,
+    qps: 1_000,
+    burst: 1_000,
+  };
+  const transport = new Transport(rest, 64 * 1024 * 1024);
+  const deltas: Delta[] = [];
+  const logs: string[] = [];
+  const counts = { list: 0, watchRestart: 0, error: 0 };
+  const informer = new Informer(
+    CM,
+    new RestMapper(transport),
+    transport,
+    {
+      pageSize: informerOptions.pageSize ?? 500,
+      watchRequestTimeoutMs: 30_000,
+      watchIdleTimeoutMs: informerOptions.idleMs ?? 10_000,
+      backoff: { initialMs: 50, maxMs: 400 },
+      indexes: [],
+    },
+    { debug: (m) => logs.push(m), warn: (m) => logs.push(m) },
+    (event) => counts[event]++,
+  );
+  informer.subscribe(1, {}, (d) => deltas.push(d));
+  const type = server.typeOf("", "configmaps")!;
+  return {
+    server,
+    informer,
+    deltas,
+    logs,
+    counts,
+    create: (name, data = {}) =>
+      void server.store.create(type, { metadata: { name, namespace: "default" }, data }),
+    async [Symbol.asyncDispose]() {
+      informer.stop();
+      transport.close();
+      await server.close();
+    },
+  };
+}
+
+async function synced(r: Rig): Promise<void> {
+  r.informer.start();
+  await r.informer.waitForSync(AbortSignal.timeout(5_000));
+}
+
+Deno.test("the reflector lists in pages and then follows changes", async () => {
+  await using r = await rig({}, { pageSize: 3 });
+  for (let i = 0; i < 10; i++) r.create(`cm-${i}`);
+  const since = Date.now();
+  await synced(r);
+  assert.equal(r.informer.store.size, 10);
+  const lists = r.server.requestsSince(since).filter((q) => q.path.endsWith("/configmaps"));
+  assert.equal(lists.length, 4, "10 objects in pages of 3");
+  r.create("late");
+  await eventually(() => r.informer.store.size === 11, "the watch to deliver the add");
+  assertConverged(r.informer.store.values(), r.server, "", "configmaps");
+});
+
+Deno.test("a cleanly closed watch is resumed from the last resourceVersion, without relisting", async () => {
+  await using r = await rig();
+  await synced(r);
+  r.server.dropWatches("close");
+  r.create("after-close");
+  await eventually(() => r.informer.store.size === 1, "the event after the re-watch");
+  assert.equal(r.counts.list, 1);
+});
+
+Deno.test("a 410 on re-watch relists and converges with deletes for what vanished", async () => {
+  await using r = await rig({ historySize: 5 });
+  r.create("doomed");
+  await synced(r);
+  r.server.setFaults({ silenceWatches: true });
+  const type = r.server.typeOf("", "configmaps")!;
+  r.server.store.delete(type, "default", "doomed");
+  for (let i = 0; i < 10; i++) r.create(`n-${i}`);
+  r.server.setFaults({ silenceWatches: false });
+  r.server.dropWatches("close");
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after 410",
+  );
+  assert.equal(r.counts.list, 2, "exactly one relist");
+  assert.ok(r.deltas.some((d) => d.type === "delete" && d.object.metadata!.name === "doomed"));
+});
+
+Deno.test("a silent watch is restarted by the idle watchdog and converges", async () => {
+  await using r = await rig({}, { idleMs: 300 });
+  await synced(r);
+  r.server.setFaults({ silenceWatches: true });
+  r.create("while-silent");
+  await new Promise((res) => setTimeout(res, 100));
+  r.server.setFaults({ silenceWatches: false });
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after idle restart",
+  );
+  assert.ok(r.logs.includes("Watch idle; restarting it"));
+  assert.equal(r.counts.list, 1, "a resumed watch, not a relist");
+});
+
+Deno.test("a server restart that resets resourceVersions is detected and relisted (new UIDs)", async () => {
+  await using r = await rig();
+  for (let i = 0; i < 3; i++) r.create(`r-${i}`);
+  await synced(r);
+  const type = r.server.typeOf("", "configmaps")!;
+  for (let i = 0; i < 20; i++) {
+    r.server.store.update(type, {
+      ...r.server.store.get(type, "default", "r-0")!,
+      data: { i: String(i) },
+    });
+  }
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence before",
+  );
+  await r.server.restart("reset");
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after the reset",
+    15_000,
+  );
+  assert.ok(r.logs.some((l) => l.includes("went backwards")), r.logs.join("\n"));
+});
+
+Deno.test("a server restart that jumps resourceVersions ahead gets 410 and relists", async () => {
+  await using r = await rig();
+  r.create("j");
+  await synced(r);
+  await r.server.restart("jump");
+  r.create("after-jump");
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after the jump",
+    15_000,
+  );
+  assert.ok(r.counts.list >= 2);
+});
+
+Deno.test("errors back off (Retry-After honoured) instead of hot-looping, and the informer recovers", async () => {
+  await using r = await rig();
+  r.create("x");
+  r.server.setFaults({ errorRate: { rate: 1, codes: [503], retryAfterSeconds: 1 } });
+  const since = Date.now();
+  r.informer.start();
+  await new Promise((res) => setTimeout(res, 2_500));
+  const attempts = r.server.requestsSince(since).length;
+  assert.ok(attempts <= 5, `${attempts} requests in 2.5 s with Retry-After: 1`);
+  assert.equal(r.informer.synced, false);
+  assert.match(r.informer.lastError ?? "", /503 ServiceUnavailable/);
+  await r.server.clearFaults();
+  await r.informer.waitForSync(AbortSignal.timeout(5_000));
+  assertConverged(r.informer.store.values(), r.server, "", "configmaps");
+});
+
+Deno.test("a refused kind (403) fails sync waiters at once while the informer keeps retrying", async () => {
+  await using r = await rig();
+  r.server.setFaults({ forbiddenKinds: ["configmaps"] });
+  r.informer.start();
+  await assert.rejects(r.informer.waitForSync(AbortSignal.timeout(5_000)), /forbidden/);
+  r.server.setFaults({ forbiddenKinds: [] });
+  await eventually(() => r.informer.synced, "the informer to sync once allowed");
+});

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { ClusterNotConnectedError, predicates, type WatchEvent } from "../mod.ts";
+import { eventually, fixture, key } from "./helpers/fixture.ts";
+
+const CM = { apiVersion: "v1", kind: "ConfigMap" };
+const cm = (
+  name: string,
+  labels: Record<string, string> = {},
+  data: Record<string, string> = {},
+) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace: "default", labels },
+  data,
+});
+
+Deno.test("watch() delivers existing objects as adds, then changes in order", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  await client.create(cm("before"));
+  const events: string[] = [];
+  await f.cache.watch(key("workload-1"), {
+    name: "cms",
+    kind: CM,
+    handler: (e) => void events.push(`${e.type} ${e.object.metadata!.name}`),
+  });
+  assert.deepEqual(events, ["add before"], "existing objects arrive before watch() resolves");
+  await client.create(cm("a"));
+  await client.patch(CM, { namespace: "default", name: "a" }, {
+    type: "merge",
+    patch: { data: { x: "1" } },
+  });
+  await client.delete(CM, { namespace: "default", name: "a" });
+  await eventually(() => events.length === 4, "three more events");
+  assert.deepEqual(events, ["add before", "add a", "update a", "delete a"]);
+});
+
+Deno.test("a watch name already watched on the connection is a no-op; a reconnect forgets it", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  let first = 0;
+  let second = 0;
+  await f.cache.watch(key("workload-1"), { name: "same", kind: CM, handler: () => void first++ });
+  await f.cache.watch(key("workload-1"), { name: "same", kind: CM, handler: () => void second++ });
+  await f.cache.getClient(key("workload-1")).create(cm("x"));
+  await eventually(() => first === 1, "the first handler to see the add");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(second, 0, "the second watch with the same name was not added");
+
+  // Reconnect (credentials rotated: the Secret changes, the cache reconnects).
+  const source = f.cache.getClusterSource("reconnects", (c) => [c.metadata!.name!]);
+  let reconnected = false;
+  source.subscribe((_r, e) =>
+    reconnected ||= e.reasons.includes("disconnect") && e.reasons.includes("connect")
+  );
+  await f.fleet.cluster("workload-1").rotateCredentials();
+  await eventually(() => reconnected, "a reconnect");
+  source.close();
+  await f.cache.watch(key("workload-1"), { name: "same", kind: CM, handler: () => void second++ });
+  await eventually(() => second === 1, "the re-added watch to receive the existing object");
+});
+
+Deno.test("watch() on a cluster that is not connected names the watch and the kind", async () => {
+  await using f = await fixture();
+  await assert.rejects(
+    f.cache.watch(key("nope"), { name: "w", kind: CM, handler: () => {} }),
+    (e: Error) => {
+      assert.ok(e instanceof ClusterNotConnectedError);
+      assert.equal(
+        e.message,
+        "error creating watch w for v1 ConfigMap: connection to the workload cluster is down",
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("watch() with an empty name is refused", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  await assert.rejects(
+    f.cache.watch(key("workload-1"), { name: "", kind: CM, handler: () => {} }),
+    {
+      name: "TypeError",
+      message: "watch name cannot be empty",
+    },
+  );
+});
+
+Deno.test("declarative predicates run in the worker; function predicates on the main thread", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  const seen: string[] = [];
+  await f.cache.watch(key("workload-1"), {
+    name: "web-only",
+    kind: CM,
+    predicates: [
+      predicates.labelSelector("app=web"),
+      (e: WatchEvent) => e.object.metadata!.name !== "skip-me",
+    ],
+    handler: (e) => void seen.push(`${e.type} ${e.object.metadata!.name}`),
+  });
+  await client.create(cm("w1", { app: "web" }));
+  await client.create(cm("db", { app: "db" }));
+  await client.create(cm("skip-me", { app: "web" }));
+  await client.create(cm("w2", { app: "web" }));
+  await eventually(() => seen.length === 2, "two matching adds");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(seen, ["add w1", "add w2"]);
+});
+
+Deno.test("generationChanged() passes spec changes only", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  const DEPLOY = { apiVersion: "apps/v1", kind: "Deployment" };
+  await client.create({
+    ...DEPLOY,
+    metadata: { name: "d", namespace: "default" },
+    spec: { replicas: 1 },
+  });
+  const seen: string[] = [];
+  await f.cache.watch(key("workload-1"), {
+    name: "deployments",
+    kind: DEPLOY,
+    predicates: [predicates.generationChanged()],
+    handler: (e) => void seen.push(`${e.type} gen=${e.object.metadata!.generation}`),
+  });
+  const at = { namespace: "default", name: "d" };
+  await client.patch(DEPLOY, at, { type: "merge", patch: { metadata: { labels: { a: "b" } } } });
+  await client.patch(DEPLOY, at, { type: "merge", patch: { spec: { replicas: 2 } } });
+  await eventually(() => seen.length === 2, "the add and the spec change");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(seen, ["add gen=1", "update gen=2"]);
+});
+
+Deno.test("an async handler holds back later events of its watch; a throwing handler does not stop the watch", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  const order: string[] = [];
+  let active = 0;
+  let maxActive = 0;
+  await f.cache.watch(key("workload-1"), {
+    name: "slow",
+    kind: CM,
+    handler: async (e) => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await new Promise((r) => setTimeout(r, 20));
+      active--;
+      order.push(e.object.metadata!.name!);
+      if (e.object.metadata!.name === "b") throw new Error("handler failure");
+    },
+  });
+  for (const name of ["a", "b", "c", "d"]) await client.create(cm(name));
+  await eventually(() => order.length === 4, "all four events");
+  assert.deepEqual(order, ["a", "b", "c", "d"]);
+  assert.equal(maxActive, 1);
+});

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+
+/** The modules a worker loads at runtime, per `deno info` (type-only imports are not loaded). */
+async function runtimeGraph(entry: string): Promise<{ modules: string[]; npm: string[] }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    stdout: "piped",
+    stderr: "piped",
+    cwd: new URL("..", import.meta.url).pathname,
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: {
+      specifier: string;
+      kind: string;
+      dependencies?: { specifier: string; code?: { specifier: string } }[];
+    }[];
+  };
+  // Type-only imports appear as dependencies with a `type` but no `code` specifier: not loaded.
+  const modules = info.modules.map((m) => m.specifier).filter((s) => !s.startsWith("npm:"));
+  const npm = info.modules.flatMap((m) =>
+    (m.dependencies ?? []).map((d) => d.code?.specifier ?? "")
+  )
+    .filter((s) => s.startsWith("npm:"));
+  return { modules, npm };
+}
+
+Deno.test("the worker imports nothing from @kubernetes/client-node (or any npm package) at runtime", async () => {
+  const { modules, npm } = await runtimeGraph("workers/cluster_worker.ts");
+  assert.ok(modules.length > 5);
+  assert.deepEqual(npm, [], `npm packages in the worker's runtime graph: ${npm.join(", ")}`);
+  for (const specifier of modules) {
+    assert.match(
+      specifier,
+      /^file:\/\/.*\/(workers|src)\/[a-z_]+\.ts$/,
+      `unexpected module in the worker: ${specifier}`,
+    );
+  }
+});
+
+Deno.test("the import check flags a runtime import of client-node but not a type-only one", async () => {
+  const dir = new URL("../tmp/", import.meta.url).pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  const probe = `${dir}worker_import_probe.ts`;
+  await Deno.writeTextFile(
+    probe,
+    `import type { V1Pod } from "@kubernetes/client-node";\nimport { KubeConfig } from "@kubernetes/client-node";\nexport const x: V1Pod | KubeConfig | undefined = undefined;\n`,
+  );
+  try {
+    const { npm } = await runtimeGraph(probe);
+    assert.ok(npm.some((s) => s.includes("@kubernetes/client-node")), "the runtime import is seen");
+    await Deno.writeTextFile(
+      probe,
+      `import type { V1Pod } from "@kubernetes/client-node";\nexport const x: V1Pod | undefined = undefined;\n`,
+    );
+    assert.deepEqual((await runtimeGraph(probe)).npm, [], "a type-only import is free");
+  } finally {
+    await Deno.remove(probe);
+  }
+});
