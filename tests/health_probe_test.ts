@@ -121,9 +121,9 @@ Deno.test("an uncaught error in a worker is contained: the cluster disconnects a
   source.subscribe((request, e) => events.push(`${request} ${e.reasons.join("+")}`));
   const client = f.cache.getClient(key("workload-1"));
   await client.list(CONFIGMAP); // starts the informer with the transform
-  await client.create({
-    apiVersion: "v1",
-    kind: "ConfigMap",
+  // Planted on the server directly: a create through the dying worker could itself be cut off.
+  const server = f.fleet.cluster("workload-1");
+  server.store.create(server.typeOf("", "configmaps")!, {
     metadata: { name: "crash", namespace: "default" },
   });
   await eventually(
@@ -131,11 +131,7 @@ Deno.test("an uncaught error in a worker is contained: the cluster disconnects a
     "a disconnect and reconnect of workload-1",
   );
   // The reconnected worker meets the object again and crashes again: remove it, and all is well.
-  await f.fleet.cluster("workload-1").store.delete(
-    f.fleet.cluster("workload-1").typeOf("", "configmaps")!,
-    "default",
-    "crash",
-  );
+  server.store.delete(server.typeOf("", "configmaps")!, "default", "crash");
   await f.connected("workload-1");
   assert.ok(!events.some((e) => e.startsWith("workload-2")), "the other cluster never noticed");
   const list = await f.cache.getClient(key("workload-2")).list(CONFIGMAP);
