@@ -161,6 +161,7 @@ export class ManagementCluster {
         byObject: [{ kind: SECRET_KIND, labelSelector: CLUSTER_NAME_LABEL }],
         indexes: [],
         disableFor: [],
+        defaultTransform: "stripManagedFields",
       },
     };
     const fresh = {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { ClusterNotConnectedError } from "../mod.ts";
-import { eventually, fixture, key } from "./helpers/fixture.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { ClusterCache, ClusterNotConnectedError } from "../mod.ts";
+import { SimulatedFleet } from "../testing/mod.ts";
+import { eventually, FAST, fixture, key } from "./helpers/fixture.ts";
 
 Deno.test("connects every registered Cluster whose infrastructure is ready, and reads from it", async () => {
   await using f = await fixture({ clusters: 2 });
@@ -150,4 +152,31 @@ Deno.test("a rotated kubeconfig Secret is picked up without waiting for a failed
   const nodes = await f.cache.getClient(key("workload-1")).list({ apiVersion: "v1", kind: "Node" });
   assert.equal(nodes.items.length, 1);
   source.close();
+});
+
+Deno.test("running on the workload cluster (Pod found with our UID) switches to the in-cluster address", async () => {
+  await using fleet = await SimulatedFleet.start();
+  const mine = await fleet.addCluster("mine");
+  const elsewhere = await fleet.addCluster("elsewhere");
+  const pod = { metadata: { name: "operator-0", namespace: "kube-system" }, spec: {} };
+  const ours = mine.store.create(mine.typeOf("", "pods")!, pod);
+  elsewhere.store.create(elsewhere.typeOf("", "pods")!, pod); // same name, another UID: not us
+  const management = new KubeConfig();
+  management.loadFromString(fleet.managementKubeconfig());
+  await using cache = await ClusterCache.setup({
+    ...FAST,
+    management,
+    podIdentity: { namespace: "kube-system", name: "operator-0", uid: ours.metadata!.uid! },
+    // localhost is in the serving certificate's SANs, so the switch is observable and still verified.
+    inClusterConfig: { server: `https://localhost:${mine.port}`, caPem: mine.credentials().caPem },
+  });
+  await eventually(() => cache.getConnectionState(key("mine")).connected, "mine to connect");
+  await eventually(
+    () => cache.getConnectionState(key("elsewhere")).connected,
+    "elsewhere to connect",
+  );
+  assert.equal(cache.getRESTConfig(key("mine")).server, `https://localhost:${mine.port}`);
+  assert.equal(cache.getRESTConfig(key("elsewhere")).server, elsewhere.url);
+  const nodes = await cache.getClient(key("mine")).list({ apiVersion: "v1", kind: "Node" });
+  assert.equal(nodes.items.length, 1);
 });

@@ -791,9 +791,16 @@ export class SimulatedApiServer {
     const isWatch = watchPath || params.get("watch") === "true" || params.get("watch") === "1";
     const table = TABLE_MEDIA.test(req.headers.accept ?? "");
     const dryRun = params.getAll("dryRun").includes("All");
+    const manager = params.get("fieldManager") ??
+      (req.headers["user-agent"] ?? "unknown").split("/")[0]!;
     const writeOptions = {
       ...(subresource === "status" ? { subresource: "status" as const } : {}),
       ...(dryRun ? { dryRun: true } : {}),
+      fieldManager: manager,
+      ...(method === "PATCH" &&
+          (req.headers["content-type"] ?? "").startsWith("application/apply-patch")
+        ? { operation: "Apply" as const }
+        : {}),
     };
 
     if (name === undefined) {

@@ -33,6 +33,26 @@ export interface WriteOptions {
   keepStatus?: boolean;
   /** Persist nothing (`dryRun=All`). */
   dryRun?: boolean;
+  /** Who writes: recorded in `metadata.managedFields`, as kube-apiserver does (absent: not recorded). */
+  fieldManager?: string;
+  /** `"Apply"` for server-side apply, else `"Update"`. */
+  operation?: "Apply" | "Update";
+}
+
+function managedBy(meta: ObjectMeta, type: ResourceType, options: WriteOptions): void {
+  if (!options.fieldManager) return;
+  const entry = {
+    manager: options.fieldManager,
+    operation: options.operation ?? "Update",
+    apiVersion: groupVersion(type.group, type.storageVersion),
+    time: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    fieldsType: "FieldsV1",
+    fieldsV1: { "f:metadata": {} },
+    ...(options.subresource ? { subresource: options.subresource } : {}),
+  };
+  const others = ((meta.managedFields ?? []) as { manager?: string; operation?: string }[])
+    .filter((m) => m.manager !== entry.manager || m.operation !== entry.operation);
+  meta.managedFields = [...others, entry];
 }
 
 /** Preconditions of a delete. */
@@ -234,6 +254,7 @@ export class ObjectStore {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     delete meta.managedFields;
+    managedBy(meta, type, options);
     meta.uid = crypto.randomUUID();
     meta.creationTimestamp = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(
       ".000Z",
@@ -323,7 +344,8 @@ export class ObjectStore {
       if (currentMeta[field] === undefined) delete meta[field];
       else (meta as Record<string, unknown>)[field] = currentMeta[field];
     }
-    delete meta.managedFields;
+    if (currentMeta.managedFields) meta.managedFields = currentMeta.managedFields;
+    else delete meta.managedFields;
     meta.resourceVersion = currentMeta.resourceVersion!;
     let next = this.#stamp(body, type, meta);
     if (withoutVolatile(next) === withoutVolatile(current)) return current;
@@ -331,6 +353,7 @@ export class ObjectStore {
     if (type.statusSubresource && specOf(next) !== specOf(current)) {
       meta.generation = (currentMeta.generation ?? 0) + 1;
     }
+    managedBy(meta, type, options);
     meta.resourceVersion = String(++this.#rv);
     next = this.#stamp(body, type, meta);
     if (currentMeta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {

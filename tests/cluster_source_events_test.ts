@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import type { ClusterEvent } from "../mod.ts";
+import { eventually, fixture, key } from "./helpers/fixture.ts";
+
+Deno.test("watchForProbeFailure: one event per duration once the probe has not succeeded for longer", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    // A high threshold keeps the cluster connected while its probes fail.
+    healthProbe: { intervalMs: 100, timeoutMs: 150, failureThreshold: 1_000 },
+  });
+  const short: ClusterEvent[] = [];
+  const long: ClusterEvent[] = [];
+  const plain: ClusterEvent[] = [];
+  const a = f.cache.getClusterSource("short", (c) => [c.metadata!.name!], {
+    watchForProbeFailure: [800],
+  });
+  const b = f.cache.getClusterSource("long", (c) => [c.metadata!.name!], {
+    watchForProbeFailure: [60_000],
+  });
+  const c = f.cache.getClusterSource("plain", (c) => [c.metadata!.name!]);
+  a.subscribe((_r, e) => short.push(e));
+  b.subscribe((_r, e) => long.push(e));
+  c.subscribe((_r, e) => plain.push(e));
+  await f.connected("workload-1");
+  await eventually(
+    () => short.length === 1 && long.length === 1 && plain.length === 1,
+    "the connect events",
+  );
+  await f.fleet.cluster("workload-1").hang(true);
+  await eventually(() => short.length === 2, "the probe-failure event", 5_000);
+  assert.deepEqual(short[1]!.reasons, ["health probe didn't succeed since more than 800ms"]);
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal(short.length, 2, "one event, not one per reconcile");
+  assert.equal(long.length, 1, "a longer duration has not passed");
+  assert.equal(plain.length, 1, "a source without durations only hears connects and disconnects");
+  assert.ok(f.cache.getConnectionState(key("workload-1")).connected);
+  for (const s of [a, b, c]) s.close();
+});
+
+Deno.test("every getClusterSource call adds a source, even with a repeated name; each hears each connect", async () => {
+  await using f = await fixture({ clusters: 2 });
+  const seen: string[][] = [[], []];
+  const sources = [0, 1].map((i) => {
+    const s = f.cache.getClusterSource("same-name", (c) => [c.metadata!.name!]);
+    s.subscribe((r) => seen[i]!.push(r));
+    return s;
+  });
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  await eventually(() => seen.every((s) => s.length === 2), "both sources to hear both clusters");
+  assert.deepEqual(seen.map((s) => s.sort()), [["workload-1", "workload-2"], [
+    "workload-1",
+    "workload-2",
+  ]]);
+  for (const s of sources) s.close();
+});
+
+Deno.test("a never-consumed source does not hold back the reconciler", async () => {
+  await using f = await fixture({ clusters: 3 });
+  const idle = f.cache.getClusterSource("nobody-reads", (c) => [c.metadata!.name!]);
+  for (const name of ["workload-1", "workload-2", "workload-3"]) await f.connected(name);
+  assert.equal(idle.pending, 3);
+  idle.close();
+});
