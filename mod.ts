@@ -65,6 +65,12 @@ export {
 } from "./src/errors.ts";
 export type { JsonPatchOperation, JsonValue } from "./src/json_patch.ts";
 export type {
+  KubeConfigCluster,
+  KubeConfigContext,
+  KubeConfigLike,
+  KubeConfigUser,
+} from "./src/kube_config_like.ts";
+export type {
   KindRef,
   KubeList,
   KubeObject,
@@ -73,7 +79,7 @@ export type {
   Status,
 } from "./src/kube_object.ts";
 export { SelectorParseError } from "./src/label_selector.ts";
-export { ClusterCacheMetrics } from "./src/metrics.ts";
+export { ClusterCacheMetrics, type MetricsRegistry } from "./src/metrics.ts";
 export type {
   ClientOptions,
   ClusterCacheOptions,

@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import { ClusterAccessor, type ConnectContext, type HealthCheckingState } from "./accessor.ts";
 import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
 import type { Client, Reader, WatchEvent } from "./client_types.ts";
@@ -14,6 +13,7 @@ import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
 import { type ClusterEvent, ClusterSource, type ClusterSourceOptions } from "./cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
 import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import type { KubeConfigLike } from "./kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import { ManagementCluster } from "./management.ts";
@@ -56,8 +56,8 @@ export interface ClusterCacheApi {
   getUncachedClient(cluster: ObjectKey): Client;
   /** The cluster's REST config (with credentials: never log it). @throws {ClusterNotConnectedError} */
   getRESTConfig(cluster: ObjectKey): RESTConfig;
-  /** A client-node KubeConfig for the cluster. @throws {ClusterNotConnectedError} */
-  getKubeConfig(cluster: ObjectKey): KubeConfig;
+  /** A client-node `KubeConfig` for the cluster. @throws {ClusterNotConnectedError} */
+  getKubeConfig(cluster: ObjectKey): KubeConfigLike;
   /** The cluster's RSA-2048 key pair for client certificates; `undefined` before its first connect. */
   getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined>;
   /** Adds a watch on the current connection. @throws {ClusterNotConnectedError} */
@@ -291,7 +291,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   }
 
   /** {@inheritDoc ClusterCacheApi.getKubeConfig} */
-  getKubeConfig(cluster: ObjectKey): KubeConfig {
+  getKubeConfig(cluster: ObjectKey): KubeConfigLike {
     const connection = this.#accessorFor(cluster, "error getting kubeconfig").require(
       "error getting kubeconfig",
     );

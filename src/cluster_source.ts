@@ -60,6 +60,8 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
   #dropped = 0;
 
   /**
+   * Creates a source (use `ClusterCache.getClusterSource` rather than this).
+   *
    * @param controllerName Name of the consuming controller (for logs).
    * @param options Probe-failure durations and queue limit.
    * @param hooks Called when requests are dropped or a subscriber throws.

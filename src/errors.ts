@@ -28,6 +28,7 @@ export const CLUSTER_NOT_CONNECTED_MESSAGE = "connection to the workload cluster
  * ```
  */
 export class ClusterNotConnectedError extends Error {
+  /** Always `"ClusterNotConnectedError"`. */
   override name = "ClusterNotConnectedError";
   /** What was being attempted, e.g. `"error getting client"`. */
   readonly operation: string;
@@ -35,6 +36,8 @@ export class ClusterNotConnectedError extends Error {
   readonly cluster: ObjectKey | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param operation The message prefix naming the operation.
    * @param cluster The cluster.
    */
@@ -59,6 +62,7 @@ export class ClusterNotConnectedError extends Error {
  * ```
  */
 export class KubernetesApiError extends Error {
+  /** Always `"KubernetesApiError"`. */
   override name = "KubernetesApiError";
   /** The Status body. */
   readonly status: Status;
@@ -66,6 +70,8 @@ export class KubernetesApiError extends Error {
   readonly retryAfterSeconds: number | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param status The Status the server sent (or one built from the HTTP status).
    * @param retryAfterSeconds From the `Retry-After` header or `details.retryAfterSeconds`.
    */
@@ -120,11 +126,14 @@ export type ClusterCacheErrorCode =
  * ```
  */
 export class ClusterCacheError extends Error {
+  /** Always `"ClusterCacheError"`. */
   override name = "ClusterCacheError";
   /** The kind of failure. */
   readonly code: ClusterCacheErrorCode;
 
   /**
+   * Creates the error.
+   *
    * @param code The kind of failure.
    * @param message What happened; never includes credentials.
    * @param options `cause`.

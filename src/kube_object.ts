@@ -8,18 +8,31 @@
 
 /** Object metadata, as the API server serialises it. */
 export interface ObjectMeta {
+  /** Name, unique within the namespace (or the cluster, for cluster-scoped kinds). */
   name?: string;
+  /** Prefix the server completes into a unique name on create. */
   generateName?: string;
+  /** Namespace; absent for cluster-scoped objects. */
   namespace?: string;
+  /** Unique ID the server assigns on create. */
   uid?: string;
+  /** Opaque version of this state, for optimistic concurrency and watches. */
   resourceVersion?: string;
+  /** Incremented by the server on every spec change. */
   generation?: number;
+  /** When the object was created (RFC 3339). */
   creationTimestamp?: string;
+  /** When deletion was requested (RFC 3339); the object stays while finalizers remain. */
   deletionTimestamp?: string;
+  /** Grace period of a requested deletion. */
   deletionGracePeriodSeconds?: number;
+  /** Labels, for selection. */
   labels?: Record<string, string>;
+  /** Annotations, for arbitrary metadata. */
   annotations?: Record<string, string>;
+  /** Finalizers that must be removed before a deleted object goes away. */
   finalizers?: string[];
+  /** Objects this object belongs to. */
   ownerReferences?: {
     apiVersion: string;
     kind: string;
@@ -28,23 +41,33 @@ export interface ObjectMeta {
     controller?: boolean;
     blockOwnerDeletion?: boolean;
   }[];
+  /** Who manages which fields (server-side apply). */
   managedFields?: unknown[];
+  /** Any other metadata field. */
   [key: string]: unknown;
 }
 
 /** Any Kubernetes object in its JSON form. */
 export interface KubeObject {
+  /** `group/version`, or `v1` for the core group. */
   apiVersion?: string;
+  /** The kind, e.g. `Pod`. */
   kind?: string;
+  /** Metadata. */
   metadata?: ObjectMeta;
+  /** `spec`, `status`, `data` and the rest. */
   [key: string]: unknown;
 }
 
 /** A list of objects, as returned by list calls. */
 export interface KubeList<T extends KubeObject = KubeObject> {
+  /** `group/version` of the list. */
   apiVersion?: string;
+  /** The list kind, e.g. `PodList`. */
   kind?: string;
+  /** List metadata: the list's resourceVersion, and for live paged lists the continue token. */
   metadata: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
+  /** The objects. */
   items: T[];
 }
 
@@ -58,24 +81,35 @@ export interface KubeList<T extends KubeObject = KubeObject> {
  * ```
  */
 export interface ObjectKey {
+  /** Namespace, or `""`. */
   namespace: string;
+  /** Name. */
   name: string;
 }
 
 /** Names a kind by API version and kind, e.g. `{ apiVersion: "apps/v1", kind: "Deployment" }`. */
 export interface KindRef {
+  /** `group/version`, or `v1` for the core group. */
   apiVersion: string;
+  /** The kind. */
   kind: string;
 }
 
 /** The `Status` object the API server returns for errors. */
 export interface Status {
+  /** Always `"Status"`. */
   kind: "Status";
+  /** Always `"v1"`. */
   apiVersion: "v1";
+  /** List metadata (usually empty). */
   metadata: Record<string, unknown>;
+  /** `"Failure"` for errors. */
   status: "Success" | "Failure";
+  /** Human-readable description. */
   message?: string;
+  /** Machine-readable reason: `NotFound`, `Conflict`, `Expired`, `Unauthorized`, ... */
   reason?: string;
+  /** More about the object concerned. */
   details?: {
     name?: string;
     group?: string;
@@ -84,6 +118,7 @@ export interface Status {
     causes?: { reason?: string; message?: string; field?: string }[];
     retryAfterSeconds?: number;
   };
+  /** The HTTP status code. */
   code: number;
 }
 

@@ -12,6 +12,7 @@
 import { X509Certificate } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import { ClusterCacheError } from "./errors.ts";
+import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { RESTConfig } from "./rest_config.ts";
 
 /** The connection part of a REST config (client settings come from the options). */
@@ -52,7 +53,7 @@ function pemBlock(text: string, field: string, label: RegExp): string {
  *
  * @throws {ClusterCacheError} `InvalidKubeconfig`, with a message that quotes nothing from the file.
  */
-export function parseKubeconfig(text: string): KubeConfig {
+export function parseKubeconfig(text: string): KubeConfigLike {
   if (typeof text !== "string" || text.trim() === "") {
     throw invalid("error parsing kubeconfig: the kubeconfig is empty");
   }
@@ -139,7 +140,7 @@ function hasVersionField(der: Uint8Array): boolean {
  * @throws {ClusterCacheError} `InvalidKubeconfig`.
  */
 export function restTargetFromKubeConfig(
-  kc: KubeConfig,
+  kc: KubeConfigLike,
   options: { allowTokenFile?: boolean } = {},
 ): RESTTarget {
   if (!kc.currentContext) throw invalid("error parsing kubeconfig: no current-context");
@@ -241,7 +242,7 @@ function base64(text: string): string {
  * @param config The cluster's REST config.
  * @param name Name of the cluster, user and context.
  */
-export function kubeConfigFromRESTConfig(config: RESTConfig, name: string): KubeConfig {
+export function kubeConfigFromRESTConfig(config: RESTConfig, name: string): KubeConfigLike {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{

@@ -60,6 +60,7 @@ export function labelValueError(value: string): string | undefined {
 
 /** Raised for a label selector that cannot be parsed; the message names the offending part. */
 export class SelectorParseError extends TypeError {
+  /** Always `"SelectorParseError"`. */
   override name = "SelectorParseError";
 }
 

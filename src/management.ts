@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { WatchEvent } from "./client_types.ts";
 import { ClusterCacheError, isNotFound, isUnauthorized } from "./errors.ts";
 import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
@@ -132,7 +131,7 @@ export class ManagementCluster {
   }
 
   #restConfig(): RESTConfig {
-    const target = restTargetFromKubeConfig(this.#options.management as KubeConfig, {
+    const target = restTargetFromKubeConfig(this.#options.management, {
       allowTokenFile: true,
     });
     return {

@@ -15,46 +15,68 @@ function labels(key: ObjectKey): { cluster_name: string; cluster_namespace: stri
   return { cluster_name: key.name, cluster_namespace: key.namespace };
 }
 
-/** The metrics of one ClusterCache, in their own registry. */
+/**
+ * A Prometheus registry: what serving `/metrics` needs. It is a `prom-client` `Registry`; cast it to
+ * one to merge it with others (`Registry.merge`).
+ */
+export interface MetricsRegistry {
+  /** The metrics in the Prometheus text exposition format. */
+  metrics(): Promise<string>;
+  /** The `Content-Type` of that text. */
+  readonly contentType: string;
+}
+
+/**
+ * The metrics of one ClusterCache, in their own registry.
+ *
+ * @example Serving `/metrics`
+ * ```ts ignore
+ * Deno.serve({ port: 9090 }, async () =>
+ *   new Response(await cache.metrics.registry.metrics(), {
+ *     headers: { "content-type": cache.metrics.registry.contentType },
+ *   }));
+ * ```
+ */
 export class ClusterCacheMetrics {
-  /** The registry holding every series below; serve it with `await registry.metrics()`. */
-  readonly registry: Registry = new Registry();
+  readonly #registry = new Registry();
+  /** The registry holding every series below. */
+  readonly registry: MetricsRegistry = this.#registry;
   readonly #healthcheck = new Gauge({
     name: "capi_cluster_cache_healthcheck",
     help: "Result of the last health check of the workload cluster (1 success, 0 failure).",
     labelNames: CLUSTER_LABELS,
-    registers: [this.registry],
+    registers: [this.#registry],
   });
   readonly #healthchecks = new Counter({
     name: "capi_cluster_cache_healthchecks_total",
     help: "Health checks of workload clusters, by status.",
     labelNames: [...CLUSTER_LABELS, "status"],
-    registers: [this.registry],
+    registers: [this.#registry],
   });
   readonly #connectionUp = new Gauge({
     name: "capi_cluster_cache_connection_up",
     help: "Whether the connection to the workload cluster is up (1) or down (0).",
     labelNames: CLUSTER_LABELS,
-    registers: [this.registry],
+    registers: [this.#registry],
   });
   readonly #roundTrip = new Histogram({
     name: "clustercache_worker_call_duration_seconds",
     help: "Round trip of calls from the main thread to cluster workers, by operation.",
     labelNames: ["op"],
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
-    registers: [this.registry],
+    registers: [this.#registry],
   });
   readonly #informerEvents = new Counter({
     name: "clustercache_informer_events_total",
     help: "Informer lists, watch restarts and list/watch errors, by cluster and kind.",
     labelNames: [...CLUSTER_LABELS, "kind", "event"],
-    registers: [this.registry],
+    registers: [this.#registry],
   });
   readonly #workerHeap = new Gauge({
     name: "clustercache_worker_heap_bytes",
     help: "V8 heap used by a cluster's worker.",
     labelNames: CLUSTER_LABELS,
-    registers: [this.registry],
+    registers: [this.#registry],
   });
   readonly #kinds = new Map<string, Set<string>>();
 

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { CacheOptions } from "./cache_options.ts";
+import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
 import type { PodIdentity } from "./protocol.ts";
 
@@ -52,8 +52,11 @@ export interface SecretReader {
 
 /** Options of {@linkcode ClusterCache.setup}. */
 export interface ClusterCacheOptions {
-  /** The management cluster, which holds the `Cluster` objects and kubeconfig Secrets. */
-  management: KubeConfig;
+  /**
+   * The management cluster, which holds the `Cluster` objects and kubeconfig Secrets: a client-node
+   * `KubeConfig` (in-cluster service-account credentials work; exec plugins do not).
+   */
+  management: KubeConfigLike;
   /** Replaces how kubeconfig Secrets are read. */
   secretReader?: SecretReader;
   /** Only Clusters whose `cluster.x-k8s.io/watch-filter` label equals this are served (empty: all). */
@@ -100,7 +103,7 @@ export interface ClusterCacheOptions {
 
 /** Options with every default applied. */
 export interface ResolvedOptions {
-  management: KubeConfig;
+  management: KubeConfigLike;
   secretReader: SecretReader | undefined;
   watchFilterValue: string;
   clusterFilter: ((cluster: KubeObject) => boolean) | undefined;

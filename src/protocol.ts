@@ -38,8 +38,11 @@ export const PROTOCOL_VERSION = 1;
 
 /** The Pod this process runs as, for detecting that it runs inside a workload cluster. */
 export interface PodIdentity {
+  /** The Pod's namespace (`POD_NAMESPACE`). */
   namespace: string;
+  /** The Pod's name (`POD_NAME`). */
   name: string;
+  /** The Pod's UID (`POD_UID`). */
   uid: string;
 }
 

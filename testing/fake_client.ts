@@ -40,10 +40,13 @@ import { StatusError } from "./sim/status.ts";
 
 /** A kind the fake client should know besides the built-ins and Cluster API's `Cluster`. */
 export interface FakeKind {
+  /** `group/version`. */
   apiVersion: string;
+  /** The kind. */
   kind: string;
   /** Lower-case plural; default: kind lower-cased plus "s". */
   plural?: string;
+  /** Whether objects live in namespaces. */
   namespaced: boolean;
 }
 
@@ -80,7 +83,11 @@ export class FakeClient implements Client {
   readonly store: ObjectStore = new ObjectStore(10_000);
   readonly #types: ResourceType[];
 
-  /** @param options Initial objects and extra kinds. */
+  /**
+   * Creates a client holding `options.objects`.
+   *
+   * @param options Initial objects and extra kinds.
+   */
   constructor(options: FakeClientOptions = {}) {
     this.#types = [
       ...BUILTIN_TYPES,

@@ -6,13 +6,13 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { HealthCheckingState } from "../src/accessor.ts";
 import type { Client, Reader } from "../src/client_types.ts";
 import type { ClusterCacheApi, WatchInput } from "../src/cluster_cache.ts";
 import { ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
+import type { KubeConfigLike } from "../src/kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "../src/kubeconfig.ts";
 import type { RESTConfig } from "../src/rest_config.ts";
 
@@ -51,6 +51,8 @@ export class FakeClusterCache implements ClusterCacheApi {
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
   /**
+   * Creates a fake with one connected cluster.
+   *
    * @param client Serves every client call.
    * @param cluster The one connected cluster.
    * @param options Watches, REST config, Cluster object.
@@ -103,7 +105,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   }
 
   /** {@inheritDoc ClusterCacheApi.getKubeConfig} */
-  getKubeConfig(cluster: ObjectKey): KubeConfig {
+  getKubeConfig(cluster: ObjectKey): KubeConfigLike {
     return kubeConfigFromRESTConfig(this.getRESTConfig(cluster), formatObjectKey(cluster));
   }
 

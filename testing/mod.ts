@@ -28,6 +28,7 @@ export {
   SimulatedApiServer,
   type SimulatedApiServerOptions,
 } from "./sim/api_server.ts";
+export type { IssuedCertificate } from "./sim/certs.ts";
 export { type AddClusterOptions, SimulatedFleet, type SimulatedFleetOptions } from "./sim/fleet.ts";
 export type {
   DeletePreconditions,

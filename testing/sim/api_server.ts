@@ -71,9 +71,13 @@ export interface SimulatedApiServerOptions {
 
 /** The credentials a client needs for a simulated cluster. */
 export interface ClusterCredentials {
+  /** The cluster's CA (PEM). */
   readonly caPem: string;
+  /** The admin client certificate (PEM). */
   readonly clientCertificatePem: string;
+  /** Its private key (PEM). */
   readonly clientKeyPem: string;
+  /** The admin bearer token. */
   readonly token: string;
 }
 
@@ -95,9 +99,13 @@ export interface FaultSettings {
 
 /** One request, as remembered for tests that check request rates. */
 export interface RequestRecord {
+  /** When it arrived (epoch ms). */
   readonly time: number;
+  /** HTTP method. */
   readonly method: string;
+  /** URL path (no query). */
   readonly path: string;
+  /** Whether it was a watch. */
   readonly watch: boolean;
 }
 

@@ -23,7 +23,9 @@ export interface CertificateAuthority {
 
 /** A certificate and its private key, both PEM. */
 export interface IssuedCertificate {
+  /** The certificate (PEM). */
   readonly certPem: string;
+  /** Its private key (PKCS #8 PEM). */
   readonly keyPem: string;
   /** SHA-256 fingerprint of the DER certificate, upper-case hex with colons (as Node reports it). */
   readonly fingerprint256: string;

@@ -15,7 +15,9 @@ import { errors } from "./status.ts";
 
 /** One change, as watches see it. */
 export interface StoreEvent {
+  /** The version the change was stamped with. */
   readonly resourceVersion: number;
+  /** What happened. */
   readonly type: "ADDED" | "MODIFIED" | "DELETED";
   /** `group/plural` of the changed object. */
   readonly resource: string;
@@ -57,7 +59,9 @@ function managedBy(meta: ObjectMeta, type: ResourceType, options: WriteOptions):
 
 /** Preconditions of a delete. */
 export interface DeletePreconditions {
+  /** Delete only the object with this UID. */
   uid?: string;
+  /** Delete only at this resourceVersion. */
   resourceVersion?: string;
 }
 
@@ -93,6 +97,8 @@ export class ObjectStore {
   readonly #listeners = new Set<(event: StoreEvent) => void>();
 
   /**
+   * Creates an empty store.
+   *
    * @param historySize How many events watches and continuations can reach back (older → 410).
    */
   constructor(historySize = 1000) {

@@ -16,12 +16,17 @@ export interface ResourceType {
   readonly versions: readonly string[];
   /** The version objects are stored in. */
   readonly storageVersion: string;
+  /** The kind, e.g. `Pod`. */
   readonly kind: string;
+  /** The list kind, e.g. `PodList`. */
   readonly listKind: string;
   /** Lower-case plural, the URL segment. */
   readonly plural: string;
+  /** Lower-case singular. */
   readonly singular: string;
+  /** Whether objects live in namespaces. */
   readonly namespaced: boolean;
+  /** kubectl short names (`po`, `cm`). */
   readonly shortNames: readonly string[];
   /** Whether `status` is only writable through the `/status` subresource (and `generation` tracks spec). */
   readonly statusSubresource: boolean;
