@@ -14,7 +14,8 @@
  * ```
  *
  * Messages posted in one turn of an event loop travel together as a `batch`, so pipelined calls pay
- * the postMessage overhead once. Every request carries a deadline (epoch ms) after which the worker
+ * the postMessage overhead once. Objects read from a cluster travel as JSON text, stringified on the
+ * worker's core, because `JSON.parse` is the cheapest way to hand the main thread a fresh copy. Every request carries a deadline (epoch ms) after which the worker
  * aborts it; the main thread also gives up at the deadline, so an unresponsive worker can never hold
  * a caller. Errors travel as {@linkcode WireError} so their class survives.
  *
@@ -180,6 +181,10 @@ export type WorkerLogLevel = "debug" | "info" | "warning" | "error";
 /** Messages from a worker to the main thread. */
 export type WorkerMessage =
   | { type: "response"; id: number; ok: true; value: unknown }
+  /** Objects travel as JSON text: parsing it costs the main thread less than deserialising a clone. */
+  | { type: "response"; id: number; ok: true; json: string }
+  /** Several JSON responses of one turn, as one JSON array (one parse for all). */
+  | { type: "responses"; ids: number[]; json: string }
   | { type: "response"; id: number; ok: false; error: WireError }
   | { type: "events"; watchId: number; events: WatchEvent[] }
   | { type: "log"; level: WorkerLogLevel; message: string; properties: Record<string, unknown> }

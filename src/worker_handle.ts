@@ -8,6 +8,7 @@
  */
 
 import type { WatchEvent } from "./client_types.ts";
+import { Deadlines } from "./deadlines.ts";
 import { ClusterCacheError, ClusterNotConnectedError, fromWireError } from "./errors.ts";
 import { formatObjectKey, type ObjectKey } from "./kube_object.ts";
 import { Outbox } from "./outbox.ts";
@@ -49,9 +50,12 @@ export interface CallOptions {
 interface Pending {
   op: OpName;
   started: number;
+  operation: string;
+  timeoutMs: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
-  cleanup(): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 const WORKER_URL = new URL("../workers/cluster_worker.ts", import.meta.url);
@@ -70,6 +74,17 @@ export class WorkerHandle {
   readonly #hooks: WorkerHandleHooks;
   readonly #outbox: Outbox<MainMessage>;
   readonly #pending = new Map<number, Pending>();
+  readonly #deadlines = new Deadlines((id) => {
+    const pending = this.#settle(id);
+    if (!pending) return;
+    pending.reject(
+      new DOMException(
+        `${pending.operation}: no answer within ${pending.timeoutMs}ms`,
+        "TimeoutError",
+      ),
+    );
+    this.#outbox.post({ type: "cancel", id });
+  });
   #nextId = 1;
   #state: "alive" | "failed" | "terminated" = "alive";
 
@@ -135,30 +150,25 @@ export class WorkerHandle {
     if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     const id = this.#nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<ResponseOf<O>>();
-    const timer = setTimeout(() => {
-      this.#settle(id)?.reject(
-        new DOMException(
-          `${options.operation}: no answer within ${options.timeoutMs}ms`,
-          "TimeoutError",
-        ),
-      );
-      this.#outbox.post({ type: "cancel", id });
-    }, options.timeoutMs);
-    const onAbort = () => {
-      this.#settle(id)?.reject(options.signal!.reason);
-      this.#outbox.post({ type: "cancel", id });
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    this.#pending.set(id, {
+    const pending: Pending = {
       op: request.op,
       started: performance.now(),
+      operation: options.operation,
+      timeoutMs: options.timeoutMs,
       resolve: resolve as (value: unknown) => void,
       reject,
-      cleanup: () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-      },
-    });
+      signal: options.signal,
+      onAbort: undefined,
+    };
+    if (options.signal) {
+      pending.onAbort = () => {
+        this.#settle(id)?.reject(options.signal!.reason);
+        this.#outbox.post({ type: "cancel", id });
+      };
+      options.signal.addEventListener("abort", pending.onAbort, { once: true });
+    }
+    this.#pending.set(id, pending);
+    this.#deadlines.set(id, Date.now() + options.timeoutMs);
     this.#outbox.post({
       type: "request",
       v: PROTOCOL_VERSION,
@@ -173,7 +183,8 @@ export class WorkerHandle {
     const pending = this.#pending.get(id);
     if (!pending) return undefined;
     this.#pending.delete(id);
-    pending.cleanup();
+    this.#deadlines.delete(id);
+    if (pending.onAbort) pending.signal!.removeEventListener("abort", pending.onAbort);
     return pending;
   }
 
@@ -186,8 +197,19 @@ export class WorkerHandle {
         const pending = this.#settle(message.id);
         if (!pending) return;
         this.#hooks.onRoundTrip?.(pending.op, (performance.now() - pending.started) / 1000);
-        if (message.ok) pending.resolve(message.value);
-        else pending.reject(fromWireError(message.error));
+        if (!message.ok) pending.reject(fromWireError(message.error));
+        else if ("json" in message) pending.resolve(JSON.parse(message.json));
+        else pending.resolve(message.value);
+        return;
+      }
+      case "responses": {
+        const values = JSON.parse(message.json) as unknown[];
+        message.ids.forEach((id, i) => {
+          const pending = this.#settle(id);
+          if (!pending) return;
+          this.#hooks.onRoundTrip?.(pending.op, (performance.now() - pending.started) / 1000);
+          pending.resolve(values[i]);
+        });
         return;
       }
       case "events":
@@ -215,6 +237,7 @@ export class WorkerHandle {
     this.#worker.terminate();
     liveWorkers--;
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
+    this.#deadlines.stop();
   }
 
   /**

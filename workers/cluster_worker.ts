@@ -11,6 +11,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
+import { Deadlines } from "../src/deadlines.ts";
 import { ClusterCacheError, toWireError } from "../src/errors.ts";
 import { Outbox } from "../src/outbox.ts";
 import {
@@ -23,9 +24,33 @@ import { ClusterRuntime } from "./cluster_runtime.ts";
 import { describe } from "./reflector.ts";
 import { workerLog } from "./worker_log.ts";
 
-const outbox = new Outbox<WorkerMessage>((message) => self.postMessage(message));
+/** Merges a turn's JSON responses into one JSON array, so the main thread parses once. */
+function mergeJsonResponses(queue: WorkerMessage[]): WorkerMessage[] {
+  const ids: number[] = [];
+  const parts: string[] = [];
+  const rest: WorkerMessage[] = [];
+  for (const message of queue) {
+    if (message.type === "response" && message.ok && "json" in message) {
+      ids.push(message.id);
+      parts.push(message.json);
+    } else {
+      rest.push(message);
+    }
+  }
+  if (ids.length < 2) return queue;
+  rest.push({ type: "responses", ids, json: `[${parts.join(",")}]` });
+  return rest;
+}
+
+const outbox = new Outbox<WorkerMessage>(
+  (message) => self.postMessage(message),
+  mergeJsonResponses,
+);
 const log = workerLog(outbox);
 const inflight = new Map<number, AbortController>();
+const deadlines = new Deadlines((id) =>
+  inflight.get(id)?.abort(new DOMException("the request's deadline passed", "TimeoutError"))
+);
 let runtime: ClusterRuntime | undefined;
 
 function requireRuntime(): ClusterRuntime {
@@ -109,17 +134,19 @@ async function handle(message: Extract<MainMessage, { type: "request" }>): Promi
   }
   const abort = new AbortController();
   inflight.set(id, abort);
-  const timer = setTimeout(
-    () => abort.abort(new DOMException("the request's deadline passed", "TimeoutError")),
-    Math.max(0, message.deadline - Date.now()),
-  );
+  deadlines.set(id, message.deadline);
   try {
     const value = await dispatch(message.request, abort.signal);
-    outbox.post({ type: "response", id, ok: true, value });
+    const op = message.request.op;
+    if (op === "get" || op === "create" || op === "update" || op === "patch") {
+      outbox.post({ type: "response", id, ok: true, json: JSON.stringify(value) });
+    } else {
+      outbox.post({ type: "response", id, ok: true, value });
+    }
   } catch (error) {
     outbox.post({ type: "response", id, ok: false, error: toWireError(error) });
   } finally {
-    clearTimeout(timer);
+    deadlines.delete(id);
     inflight.delete(id);
   }
 }

@@ -10,7 +10,7 @@
  * | `DELETE clusters/<name>` | deregister and stop it |
  * | `GET clusters/<name>/kubeconfig[?auth=token]` | its kubeconfig |
  * | `PATCH clusters/<name>/faults` (partial `FaultSettings`) | latency, slow body, error rate, silenced watches, 403/removed kinds |
- * | `POST clusters/<name>/<action>` | `stop`, `start`, `hang`, `unhang`, `drop-watches?mode=close\|reset`, `rotate-credentials`, `rotate-ca`, `restart?mode=reset\|jump`, `flood?count=N`, `clear-faults`, `infrastructure-ready?value=true\|false` |
+ * | `POST clusters/<name>/<action>` | `stop`, `start`, `hang`, `unhang`, `drop-watches?mode=close\|reset`, `rotate-credentials`, `rotate-ca`, `restart?mode=reset\|jump`, `flood?count=N&bytes=B&namespace=ns&kind=pods`, `clear-faults`, `infrastructure-ready?value=true\|false` |
  *
  * @module
  */
@@ -125,10 +125,20 @@ export function serveAdmin(fleet: SimulatedFleet): AdminServer {
           break;
         case "flood": {
           const count = Number(url.searchParams.get("count") ?? "1000");
+          const bytes = Number(url.searchParams.get("bytes") ?? "64");
           if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
             return json({ error: "count must be an integer from 1 to 1000000" }, 400);
           }
-          return json({ created: (await server.flood({ count })).length });
+          if (!Number.isInteger(bytes) || bytes < 0 || bytes > 1_000_000) {
+            return json({ error: "bytes must be an integer from 0 to 1000000" }, 400);
+          }
+          const names = await server.flood({
+            count,
+            payloadBytes: bytes,
+            namespace: url.searchParams.get("namespace") ?? "default",
+            kind: url.searchParams.get("kind") === "pods" ? "pods" : "configmaps",
+          });
+          return json({ created: names.length });
         }
         case "clear-faults":
           await server.clearFaults();

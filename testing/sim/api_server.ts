@@ -150,6 +150,108 @@ function closeServer(server: net.Server | undefined): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/** A Pod shaped like a real workload's (about 2 KB of JSON), for load and benchmarks. */
+export function realisticPod(namespace: string, index: number): KubeObject {
+  const app = `app-${index % 50}`;
+  return {
+    metadata: {
+      generateName: `${app}-7d9f8c6b5-`,
+      namespace,
+      labels: {
+        app,
+        "pod-template-hash": "7d9f8c6b5",
+        tier: index % 2 ? "backend" : "frontend",
+        flood: "true",
+      },
+      annotations: {
+        "sim/created-at": String(Date.now()),
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9090",
+      },
+      ownerReferences: [{
+        apiVersion: "apps/v1",
+        kind: "ReplicaSet",
+        name: `${app}-7d9f8c6b5`,
+        uid: "5f0a6f0e-1c2d-4b5a-9e8f-0a1b2c3d4e5f",
+        controller: true,
+        blockOwnerDeletion: true,
+      }],
+    },
+    spec: {
+      nodeName: `node-${index % 20}`,
+      serviceAccountName: "default",
+      restartPolicy: "Always",
+      terminationGracePeriodSeconds: 30,
+      containers: [{
+        name: "server",
+        image: `registry.example.com/${app}:v1.${index % 10}.0`,
+        ports: [{ containerPort: 8080, name: "http", protocol: "TCP" }, {
+          containerPort: 9090,
+          name: "metrics",
+          protocol: "TCP",
+        }],
+        env: [
+          { name: "LOG_LEVEL", value: "info" },
+          { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        ],
+        resources: {
+          requests: { cpu: "100m", memory: "128Mi" },
+          limits: { cpu: "500m", memory: "256Mi" },
+        },
+        readinessProbe: { httpGet: { path: "/healthz", port: 8080 }, periodSeconds: 10 },
+        livenessProbe: {
+          httpGet: { path: "/livez", port: 8080 },
+          periodSeconds: 20,
+          failureThreshold: 3,
+        },
+        volumeMounts: [{
+          name: "kube-api-access",
+          mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+          readOnly: true,
+        }],
+      }],
+      volumes: [{
+        name: "kube-api-access",
+        projected: {
+          sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: "token" } }],
+        },
+      }],
+      tolerations: [{
+        key: "node.kubernetes.io/not-ready",
+        operator: "Exists",
+        effect: "NoExecute",
+        tolerationSeconds: 300,
+      }],
+    },
+    status: {
+      phase: "Running",
+      podIP: `10.0.${index % 250}.${(index * 7) % 250}`,
+      hostIP: `192.168.0.${index % 20}`,
+      conditions: [
+        { type: "Initialized", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" },
+        { type: "Ready", status: "True", lastTransitionTime: "2026-01-01T00:00:05Z" },
+        { type: "ContainersReady", status: "True", lastTransitionTime: "2026-01-01T00:00:05Z" },
+        { type: "PodScheduled", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" },
+      ],
+      containerStatuses: [{
+        name: "server",
+        ready: true,
+        restartCount: 0,
+        image: `registry.example.com/${app}:v1.${index % 10}.0`,
+        imageID:
+          "registry.example.com/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        containerID:
+          "containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        started: true,
+        state: { running: { startedAt: "2026-01-01T00:00:04Z" } },
+      }],
+      qosClass: "Burstable",
+      startTime: "2026-01-01T00:00:00Z",
+    },
+  };
+}
+
 /** A simulated kube-apiserver for one cluster. */
 export class SimulatedApiServer {
   /** The cluster's name. */
@@ -506,22 +608,39 @@ export class SimulatedApiServer {
   }
 
   /**
-   * Creates `count` ConfigMaps as fast as possible (yielding now and then so streams flow).
+   * Creates `count` objects as fast as possible (yielding now and then so streams flow), in
+   * `namespace` (created if missing): ConfigMaps carrying `payloadBytes` of data, or realistic Pods
+   * of about 2 KB (labels, owner, containers, probes, status). Each carries the epoch ms of its
+   * creation (ConfigMaps in `data.t`, Pods in the `sim/created-at` annotation) so receivers can
+   * measure delivery latency.
    *
    * @returns The names created.
    */
   async flood(
-    options: { count: number; namespace?: string; payloadBytes?: number },
+    options: {
+      count: number;
+      namespace?: string;
+      payloadBytes?: number;
+      kind?: "configmaps" | "pods";
+    },
   ): Promise<string[]> {
     const namespace = options.namespace ?? "default";
-    const type = this.#type("", "configmaps")!;
+    if (!this.store.get(NAMESPACE_TYPE, "", namespace)) {
+      this.store.create(NAMESPACE_TYPE, { metadata: { name: namespace } });
+    }
+    const pods = options.kind === "pods";
+    const type = this.#type("", pods ? "pods" : "configmaps")!;
     const payload = "x".repeat(options.payloadBytes ?? 64);
     const names: string[] = [];
     for (let i = 0; i < options.count; i++) {
-      const object = this.store.create(type, {
-        metadata: { generateName: "flood-", namespace, labels: { flood: "true" } },
-        data: { payload },
-      });
+      const object = this.store.create(
+        type,
+        pods ? realisticPod(namespace, i) : {
+          metadata: { generateName: "flood-", namespace, labels: { flood: "true" } },
+          data: { payload, t: String(Date.now()) },
+        },
+        { keepStatus: true },
+      );
       names.push(object.metadata!.name!);
       if (i % 250 === 249) await sleep(0, this.#lifetime.signal);
     }

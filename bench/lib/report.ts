@@ -1,0 +1,108 @@
+/** Benchmark results: the table on stdout, `bench/results/latest.json`, and SVG charts. */
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  ratio?: number;
+  goal?: string;
+  note?: string;
+}
+
+export function figure(
+  name: string,
+  value: number,
+  unit: string,
+  extra: { baseline?: number; goal?: string; note?: string; ratio?: number } = {},
+): Figure {
+  const f: Figure = { name, value: round(value), unit };
+  if (extra.baseline !== undefined) {
+    f.baseline = round(extra.baseline);
+    f.ratio = round(extra.ratio ?? value / extra.baseline);
+  } else if (extra.ratio !== undefined) {
+    f.ratio = round(extra.ratio);
+  }
+  if (extra.goal) f.goal = extra.goal;
+  if (extra.note) f.note = extra.note;
+  return f;
+}
+
+function round(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const digits = Math.abs(x) >= 100 ? 1 : Math.abs(x) >= 1 ? 3 : 4;
+  return Number(x.toFixed(digits));
+}
+
+export function printTable(figures: Figure[]): void {
+  const rows = figures.map((f) => [
+    f.name,
+    `${f.value} ${f.unit}`,
+    f.baseline === undefined ? "" : String(f.baseline),
+    f.ratio === undefined ? "" : String(f.ratio),
+    f.goal ?? "",
+  ]);
+  const header = ["figure", "value", "baseline", "ratio", "goal"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+  console.log(line(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows) console.log(line(row));
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+}
+
+/** A grouped horizontal bar chart. */
+export function barChart(
+  title: string,
+  unit: string,
+  groups: { label: string; bars: { name: string; value: number }[] }[],
+): string {
+  const colors = ["#2f6fde", "#d9822b", "#3aa655", "#9b59b6"];
+  const names = [...new Set(groups.flatMap((g) => g.bars.map((b) => b.name)))];
+  const max = Math.max(
+    1e-9,
+    ...groups.flatMap((g) => g.bars.map((b) => (Number.isFinite(b.value) ? b.value : 0))),
+  );
+  const barH = 16;
+  const rowH = names.length * barH + 14;
+  const left = 190;
+  const width = 720;
+  const height = 60 + groups.length * rowH + 24;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">${escape(title)}</text>`,
+  ];
+  names.forEach((n, i) => {
+    parts.push(
+      `<rect x="${left + i * 140}" y="32" width="12" height="12" fill="${
+        colors[i % colors.length]
+      }"/>`,
+    );
+    parts.push(`<text x="${left + i * 140 + 16}" y="43">${escape(n)}</text>`);
+  });
+  groups.forEach((g, gi) => {
+    const y0 = 56 + gi * rowH;
+    parts.push(`<text x="10" y="${y0 + (names.length * barH) / 2 + 4}">${escape(g.label)}</text>`);
+    g.bars.forEach((b) => {
+      const i = names.indexOf(b.name);
+      const w = Number.isFinite(b.value) ? Math.max(1, ((width - left - 90) * b.value) / max) : 0;
+      const y = y0 + i * barH;
+      parts.push(
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 3}" fill="${
+          colors[i % colors.length]
+        }"/>`,
+      );
+      parts.push(
+        `<text x="${left + w + 4}" y="${y + barH - 5}">${
+          Number.isFinite(b.value) ? round(b.value) : "n/a"
+        } ${escape(unit)}</text>`,
+      );
+    });
+  });
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}

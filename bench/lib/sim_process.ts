@@ -1,0 +1,66 @@
+/**
+ * Runs the simulated fleet in its own process (`deno task sim`), so the simulator's CPU does not
+ * disturb the latencies measured in the benchmark process, and drives its switchboard over HTTP.
+ */
+import { KubeConfig } from "@kubernetes/client-node";
+
+export interface SimProcess extends AsyncDisposable {
+  dir: string;
+  adminUrl: string;
+  management: KubeConfig;
+  kubeconfig(cluster: string): Promise<string>;
+  admin(path: string, init?: RequestInit): Promise<unknown>;
+  pid: number;
+}
+
+export async function startSim(clusters: number, extraArgs: string[] = []): Promise<SimProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "clustercache-bench-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--max-old-space-size=8192",
+      new URL("../../testing/sim_main.ts", import.meta.url).pathname,
+      "--clusters",
+      String(clusters),
+      "--out",
+      dir,
+      ...extraArgs,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the simulator exited before it was ready: ${text}`);
+    text += value;
+  }
+  void (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })().catch(() => {});
+  const adminUrl = (await Deno.readTextFile(`${dir}/admin-url`)).trim();
+  const management = new KubeConfig();
+  management.loadFromString(await Deno.readTextFile(`${dir}/management.kubeconfig`));
+  return {
+    dir,
+    adminUrl,
+    management,
+    pid: child.pid,
+    kubeconfig: (cluster) => Deno.readTextFile(`${dir}/${cluster}.kubeconfig`),
+    async admin(path, init) {
+      const response = await fetch(adminUrl + path, init);
+      const body = await response.text();
+      if (!response.ok) throw new Error(`admin ${path}: ${response.status} ${body}`);
+      return body ? JSON.parse(body) : undefined;
+    },
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * Isolation: p50/p99 latency of cached reads on healthy clusters, quiet and while one other cluster
+ * (a) relists a huge kind, (b) floods events, (c) hangs; ours (a worker per cluster) vs the naive
+ * design (client-node informers on the main thread). Reads are issued open-loop on a schedule, so a
+ * blocked event loop shows up as latency.
+ */
+import { ClusterCache, type ObjectKey } from "../../mod.ts";
+import { type Figure, figure } from "../lib/report.ts";
+import { naiveInformer } from "../lib/naive.ts";
+import { startSim } from "../lib/sim_process.ts";
+import { openLoop, percentile, sleep, waitFor } from "../lib/stats.ts";
+
+const CM = { apiVersion: "v1", kind: "ConfigMap" };
+
+export interface IsolationResult {
+  figures: Figure[];
+  chart: { label: string; bars: { name: string; value: number }[] }[];
+}
+
+interface Phases {
+  quiet: number[];
+  relist: number[];
+  flood: number[];
+  hang: number[];
+}
+
+interface Setup {
+  healthy: number;
+  bulk: number;
+  floodCount: number;
+  phaseMs: number;
+  rate: number;
+}
+
+async function seed(sim: Awaited<ReturnType<typeof startSim>>, setup: Setup): Promise<void> {
+  for (let i = 2; i <= setup.healthy + 1; i++) {
+    await sim.admin(`clusters/workload-${i}/flood?count=200&bytes=2000&namespace=app`, {
+      method: "POST",
+    });
+  }
+  // The victim's bulk kind, created in chunks so the simulator stays responsive.
+  for (let done = 0; done < setup.bulk; done += 10_000) {
+    const count = Math.min(10_000, setup.bulk - done);
+    await sim.admin(`clusters/workload-1/flood?count=${count}&bytes=2000&namespace=bulk`, {
+      method: "POST",
+    });
+  }
+}
+
+async function namesOf(
+  sim: Awaited<ReturnType<typeof startSim>>,
+  setup: Setup,
+): Promise<{ cluster: string; names: string[] }[]> {
+  // Names are read once through a fresh client-node informer-free call: the simulator's list.
+  const out: { cluster: string; names: string[] }[] = [];
+  for (let i = 2; i <= setup.healthy + 1; i++) {
+    const { KubeConfig, CoreV1Api } = await import("@kubernetes/client-node");
+    const kc = new KubeConfig();
+    kc.loadFromString(await sim.kubeconfig(`workload-${i}`));
+    const list = await kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: "app" });
+    out.push({ cluster: `workload-${i}`, names: list.items.map((o) => o.metadata!.name!) });
+  }
+  return out;
+}
+
+async function ours(setup: Setup, log: (m: string) => void): Promise<Phases> {
+  await using sim = await startSim(setup.healthy + 1);
+  await seed(sim, setup);
+  const targets = await namesOf(sim, setup);
+  await using cache = await ClusterCache.setup({
+    management: sim.management,
+    client: { userAgent: "bench-isolation", qps: 1000, burst: 1000 },
+    healthProbe: { intervalMs: 2_000, timeoutMs: 2_000, failureThreshold: 1_000 },
+  });
+  const key = (name: string): ObjectKey => ({ namespace: "default", name });
+  await waitFor(
+    () => targets.every((t) => cache.getConnectionState(key(t.cluster)).connected),
+    "connects",
+    60_000,
+  );
+  for (const t of targets) await cache.getReader(key(t.cluster)).list(CM, { namespace: "app" });
+  let n = 0;
+  const read = () => {
+    const t = targets[n++ % targets.length]!;
+    return cache.getReader(key(t.cluster)).get(CM, {
+      namespace: "app",
+      name: t.names[n % t.names.length]!,
+    });
+  };
+  await openLoop(setup.rate, 500, read); // warm-up
+  const phases: Phases = { quiet: [], relist: [], flood: [], hang: [] };
+  phases.quiet = await openLoop(setup.rate, setup.phaseMs, read);
+  log("ours: quiet done; relisting the victim's bulk kind");
+  const victim = cache.getReader(key("workload-1"));
+  const started = performance.now();
+  const relist = victim.list(CM, { namespace: "bulk" }).then(() => performance.now() - started);
+  phases.relist = await openLoop(setup.rate, setup.phaseMs, read);
+  log(`ours: victim relist took ${((await relist) / 1000).toFixed(1)} s`);
+  const flood = sim.admin(
+    `clusters/workload-1/flood?count=${setup.floodCount}&bytes=256&namespace=flood`,
+    { method: "POST" },
+  );
+  phases.flood = await openLoop(setup.rate, setup.phaseMs, read);
+  await flood;
+  await sim.admin("clusters/workload-1/hang", { method: "POST" });
+  const stuck = victim.get(CM, { namespace: "bulk", name: "nope" }).catch(() => {});
+  phases.hang = await openLoop(setup.rate, setup.phaseMs, read);
+  await sim.admin("clusters/workload-1/unhang", { method: "POST" });
+  await Promise.race([stuck, sleep(5_000)]);
+  return phases;
+}
+
+async function naive(setup: Setup, log: (m: string) => void): Promise<Phases> {
+  await using sim = await startSim(setup.healthy + 1);
+  await seed(sim, setup);
+  const targets = await namesOf(sim, setup);
+  const informers = await Promise.all(
+    targets.map(async (t) => ({
+      ...t,
+      c: await naiveInformer(await sim.kubeconfig(t.cluster), t.cluster, "configmaps", "app"),
+    })),
+  );
+  let n = 0;
+  const read = () => {
+    const t = informers[n++ % informers.length]!;
+    return t.c.get("app", t.names[n % t.names.length]!);
+  };
+  await openLoop(setup.rate, 500, read);
+  const phases: Phases = { quiet: [], relist: [], flood: [], hang: [] };
+  phases.quiet = await openLoop(setup.rate, setup.phaseMs, read);
+  log("naive: quiet done; relisting the victim's bulk kind on the main thread");
+  const started = performance.now();
+  const victimText = await sim.kubeconfig("workload-1");
+  const victim = naiveInformer(victimText, "workload-1", "configmaps").then((v) => {
+    log(`naive: victim relist took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return v;
+  });
+  phases.relist = await openLoop(setup.rate, setup.phaseMs, read);
+  const v = await victim;
+  const flood = sim.admin(
+    `clusters/workload-1/flood?count=${setup.floodCount}&bytes=256&namespace=flood`,
+    { method: "POST" },
+  );
+  phases.flood = await openLoop(setup.rate, setup.phaseMs, read);
+  await flood;
+  await sim.admin("clusters/workload-1/hang", { method: "POST" });
+  phases.hang = await openLoop(setup.rate, setup.phaseMs, read);
+  await sim.admin("clusters/workload-1/unhang", { method: "POST" });
+  await v.informer.stop();
+  for (const i of informers) await i.c.informer.stop();
+  return phases;
+}
+
+export async function isolation(
+  quick: boolean,
+  log: (m: string) => void,
+): Promise<IsolationResult> {
+  const setup: Setup = quick
+    ? { healthy: 3, bulk: 10_000, floodCount: 10_000, phaseMs: 2_000, rate: 400 }
+    : { healthy: 8, bulk: 50_000, floodCount: 50_000, phaseMs: 8_000, rate: 500 };
+  const a = await ours(setup, log);
+  const b = await naive(setup, log);
+  const figures: Figure[] = [];
+  const chart: IsolationResult["chart"] = [];
+  for (
+    const [label, p] of [["quiet", a.quiet], ["relist", a.relist], ["flood", a.flood], [
+      "hang",
+      a.hang,
+    ]] as const
+  ) {
+    void p;
+    const oursP99 = percentile(a[label], 99);
+    const naiveP99 = percentile(b[label], 99);
+    chart.push({
+      label: `${label} p99`,
+      bars: [{ name: "ours (workers)", value: oursP99 }, {
+        name: "naive (main thread)",
+        value: naiveP99,
+      }],
+    });
+    figures.push(
+      figure(`isolation_${label}_p50_ms`, percentile(a[label], 50), "ms", {
+        baseline: percentile(b[label], 50),
+      }),
+    );
+    figures.push(figure(`isolation_${label}_p99_ms`, oursP99, "ms", { baseline: naiveP99 }));
+  }
+  const note =
+    `${setup.healthy} healthy clusters, victim with ${setup.bulk} x 2 KB objects, ${setup.rate} reads/s open loop`;
+  for (const phase of ["relist", "hang", "flood"] as const) {
+    const oursRatio = percentile(a[phase], 99) / percentile(a.quiet, 99);
+    const naiveRatio = percentile(b[phase], 99) / percentile(b.quiet, 99);
+    figures.push(figure(`isolation_${phase}_p99_ratio`, oursRatio, "x", { goal: "<= 1.5", note }));
+    figures.push(figure(`isolation_${phase}_p99_ratio_naive`, naiveRatio, "x", { note }));
+  }
+  return { figures, chart };
+}
