@@ -79,6 +79,7 @@ Deno.test("a deleted Cluster is disconnected and forgotten: accessor, health sta
   await using f = await fixture({ clusters: 2 });
   const source = f.cache.getClusterSource("test", (c) => [c.metadata!.name!]);
   await f.connected("workload-1");
+  await f.connected("workload-2");
   const client = f.cache.getClient(key("workload-1"));
   await eventually(() => source.lastEventSent("default/workload-1") > 0, "a connect event");
   await f.fleet.removeCluster("workload-1");
