@@ -401,6 +401,25 @@ Deno.test("fault: a hung server accepts connections and never answers", async ()
   });
 });
 
+Deno.test("fault: hang() returns at once even with keep-alive connections open", async () => {
+  await withServer(async (server, http) => {
+    assert.equal((await http.get("/")).status, 200); // leaves a pooled keep-alive connection
+    const started = performance.now();
+    await server.hang(true);
+    assert.ok(performance.now() - started < 1_000, "hang(true) did not wait for open connections");
+    // The pooled connection may be dropped as idle; a fresh one is accepted and never answered.
+    await http.request("GET", "/", { timeoutMs: 300 }).catch(() => {});
+    await using other = new SimHttp(server);
+    await assert.rejects(
+      other.request("GET", "/", { timeoutMs: 300 }),
+      (e: Error) => e.name === "TimeoutError",
+    );
+    await server.hang(false);
+    await using fresh = new SimHttp(server);
+    assert.equal((await fresh.get("/")).status, 200);
+  });
+});
+
 Deno.test("fault: latency delays headers; slow bodies trickle", async () => {
   await withServer(async (server, http) => {
     server.setFaults({ latencyMs: 200 });

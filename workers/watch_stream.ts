@@ -38,15 +38,13 @@ export async function readWatchEvents(
   const decoder = new TextDecoder();
   let buffer = "";
   let idle = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      idle = true;
-      abort.abort(new DOMException("watch idle", "TimeoutError"));
-    }, idleTimeoutMs);
-  };
-  arm();
+  // One interval per stream instead of re-arming a timer per chunk (watch streams carry many).
+  let lastByte = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - lastByte < idleTimeoutMs) return;
+    idle = true;
+    abort.abort(new DOMException("watch idle", "TimeoutError"));
+  }, Math.max(10, Math.min(1_000, idleTimeoutMs / 4)));
   try {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -57,7 +55,7 @@ export async function readWatchEvents(
         throw error;
       }
       if (chunk.done) return "closed";
-      arm();
+      lastByte = Date.now();
       buffer += decoder.decode(chunk.value, { stream: true });
       let newline: number;
       while ((newline = buffer.indexOf("\n")) >= 0) {
@@ -83,7 +81,7 @@ export async function readWatchEvents(
       }
     }
   } finally {
-    clearTimeout(timer);
+    clearInterval(timer);
     await reader.cancel().catch(() => {});
   }
 }

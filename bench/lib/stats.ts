@@ -41,6 +41,10 @@ export async function openLoop(
   const pending: Promise<void>[] = [];
   let issued = 0;
   const { promise, resolve } = Promise.withResolvers<void>();
+  let completed = 0;
+  const debug = Deno.env.get("BENCH_DEBUG")
+    ? setInterval(() => console.error("openLoop issued", issued, "completed", completed), 1000)
+    : undefined;
   const timer = setInterval(() => {
     const now = performance.now();
     while (issued * interval <= now - start && issued * interval < durationMs) {
@@ -48,6 +52,7 @@ export async function openLoop(
       issued++;
       pending.push((async () => {
         await op();
+        completed++;
         latencies.push(performance.now() - due);
       })());
     }
@@ -58,5 +63,6 @@ export async function openLoop(
   }, 1);
   await promise;
   await Promise.all(pending);
+  clearInterval(debug);
   return latencies;
 }

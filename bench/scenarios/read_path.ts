@@ -38,7 +38,7 @@ async function pipelined(
 }
 
 export async function readPath(quick: boolean): Promise<Figure[]> {
-  const ms = quick ? 1_500 : 5_000;
+  const ms = quick ? 1_000 : 5_000;
   await using sim = await startSim(1);
   await sim.admin("clusters/workload-1/flood?count=1000&kind=pods&namespace=app", {
     method: "POST",

@@ -484,7 +484,8 @@ export class SimulatedApiServer {
     if (on) {
       if (this.#state !== "serving") return;
       this.#state = "hung";
-      await closeServer(this.#https);
+      // Stop accepting at once; close()'s callback would wait for the open connections a hang keeps.
+      if (this.#https?.listening) this.#https.close();
       this.#raw = net.createServer((socket) => {
         this.#rawSockets.add(socket);
         socket.on("close", () => this.#rawSockets.delete(socket));

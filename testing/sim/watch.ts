@@ -53,7 +53,11 @@ type EventType = "ADDED" | "MODIFIED" | "DELETED";
 
 /** A live watch stream. */
 export class WatchSession {
+  /** What the client asked for. */
   readonly request: WatchRequest;
+  // Lines of one turn go out in one write (one TLS record), as kube-apiserver's buffered writer does.
+  #lines: string[] = [];
+  #flushQueued = false;
   readonly #store: ObjectStore;
   readonly #sink: WatchSink;
   readonly #settings: WatchSettings;
@@ -176,6 +180,20 @@ export class WatchSession {
     return true;
   }
 
+  #write(line: string): void {
+    this.#lines.push(line);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#lines.length === 0 || this.#state !== "open") return;
+    this.#sink.write(this.#lines.join(""));
+    this.#lines = [];
+  }
+
   #send(type: EventType, stored: KubeObject, version?: number): void {
     if (!this.#writable()) return;
     const object = toServedVersion(this.request.type, stored, this.request.version);
@@ -187,7 +205,7 @@ export class WatchSession {
         this.request.includeObject,
       )
       : object;
-    this.#sink.write(JSON.stringify({ type, object: payload }) + "\n");
+    this.#write(JSON.stringify({ type, object: payload }) + "\n");
     this.#lastSentVersion = Math.max(
       this.#lastSentVersion,
       version ?? Number(object.metadata?.resourceVersion ?? 0),
@@ -204,7 +222,7 @@ export class WatchSession {
     const metadata: Record<string, unknown> = { resourceVersion: String(version) };
     if (initialEventsEnd) metadata.annotations = { "k8s.io/initial-events-end": "true" };
     this.#lastSentVersion = version;
-    this.#sink.write(
+    this.#write(
       JSON.stringify({
         type: "BOOKMARK",
         object: {
@@ -218,7 +236,7 @@ export class WatchSession {
 
   #error(code: number, reason: string, message: string): void {
     if (!this.#writable()) return;
-    this.#sink.write(
+    this.#write(
       JSON.stringify({
         type: "ERROR",
         object: {
@@ -250,6 +268,7 @@ export class WatchSession {
   /** Ends the stream cleanly (a timeout, a dropped slow watcher, a removed kind, an admin). */
   close(): void {
     if (this.#state === "closed") return;
+    if (this.#state === "open") this.#flush();
     this.#state = "closed";
     this.#stopTimers();
     this.#sink.end();

@@ -1,0 +1,65 @@
+/**
+ * Child process of the memory and cold-start benchmarks: connects `--clusters N` clusters of a running
+ * simulated fleet, ours or naive, each with one synced Node informer, and prints what it measured as
+ * JSON. A process per measurement keeps every RSS figure clean.
+ */
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { ClusterCache } from "../../mod.ts";
+import { naiveInformer } from "./naive.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    mode: { type: "string" },
+    clusters: { type: "string" },
+    dir: { type: "string" },
+    settle: { type: "string" },
+  },
+});
+const n = Number(values.clusters);
+const dir = values.dir!;
+const settle = () => new Promise((r) => setTimeout(r, Number(values.settle ?? "3000")));
+
+if (values.mode === "ours") {
+  const management = new KubeConfig();
+  management.loadFromString(await Deno.readTextFile(`${dir}/management.kubeconfig`));
+  const before = Deno.memoryUsage().rss;
+  const started = performance.now();
+  const cache = await ClusterCache.setup({ management, client: { userAgent: "bench-memory" } });
+  const keys = Array.from(
+    { length: n },
+    (_, i) => ({ namespace: "default", name: `workload-${i + 1}` }),
+  );
+  while (!keys.every((k) => cache.getConnectionState(k).connected)) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const connectedS = (performance.now() - started) / 1000;
+  await Promise.all(keys.map((k) => cache.getReader(k).list({ apiVersion: "v1", kind: "Node" })));
+  const syncedS = (performance.now() - started) / 1000;
+  await settle();
+  const after = Deno.memoryUsage().rss;
+  console.log(JSON.stringify({ before, after, connectedS, syncedS }));
+  await cache.close();
+} else {
+  const texts = await Promise.all(
+    Array.from({ length: n }, (_, i) => Deno.readTextFile(`${dir}/workload-${i + 1}.kubeconfig`)),
+  );
+  new KubeConfig(); // client-node loaded before the baseline reading, as it is for ours
+  const before = Deno.memoryUsage().rss;
+  const started = performance.now();
+  const informers = [];
+  for (let i = 0; i < n; i += 50) {
+    informers.push(
+      ...await Promise.all(
+        texts.slice(i, i + 50).map((t, j) => naiveInformer(t, `workload-${i + j + 1}`, "nodes")),
+      ),
+    );
+  }
+  const syncedS = (performance.now() - started) / 1000;
+  await settle();
+  const after = Deno.memoryUsage().rss;
+  console.log(JSON.stringify({ before, after, connectedS: syncedS, syncedS }));
+  for (const i of informers) await i.informer.stop();
+}
+Deno.exit(0);

@@ -1,0 +1,100 @@
+/**
+ * Memory: RSS per connected, idle cluster (one synced Node informer each) at several fleet sizes,
+ * ours vs naive, each in a fresh process; and cold start (setup until N clusters are connected and
+ * synced), from the same runs.
+ */
+import { type Figure, figure } from "../lib/report.ts";
+import { startSim } from "../lib/sim_process.ts";
+
+interface Probe {
+  before: number;
+  after: number;
+  connectedS: number;
+  syncedS: number;
+}
+
+async function probe(
+  mode: "ours" | "naive",
+  clusters: number,
+  dir: string,
+  settleMs: number,
+): Promise<Probe> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--max-old-space-size=16384",
+      new URL("../lib/memory_probe.ts", import.meta.url).pathname,
+      "--mode",
+      mode,
+      "--clusters",
+      String(clusters),
+      "--dir",
+      dir,
+      "--settle",
+      String(settleMs),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
+  if (out.code !== 0 || !text.startsWith("{")) {
+    throw new Error(
+      `memory probe (${mode}, ${clusters}) failed: ${
+        new TextDecoder().decode(out.stderr).slice(-2000)
+      }`,
+    );
+  }
+  return JSON.parse(text);
+}
+
+export interface MemoryResult {
+  figures: Figure[];
+  chart: { label: string; bars: { name: string; value: number }[] }[];
+}
+
+export async function memory(quick: boolean, log: (m: string) => void): Promise<MemoryResult> {
+  const sizes = quick ? [10, 100] : [10, 100, 1000];
+  const figures: Figure[] = [];
+  const chart: MemoryResult["chart"] = [];
+  for (const n of sizes) {
+    await using sim = await startSim(n, ["--bookmark-interval-ms", "60000"]);
+    const settleMs = quick ? 1_500 : 3_000;
+    const ours = await probe("ours", n, sim.dir, settleMs);
+    const naive = n <= 100 || !quick ? await probe("naive", n, sim.dir, settleMs) : undefined;
+    const oursMb = (ours.after - ours.before) / n / 1e6;
+    const naiveMb = naive ? (naive.after - naive.before) / n / 1e6 : Number.NaN;
+    log(
+      `memory at ${n} clusters: ours ${oursMb.toFixed(2)} MB/cluster, naive ${
+        naiveMb.toFixed(2)
+      } MB/cluster`,
+    );
+    chart.push({
+      label: `${n} clusters`,
+      bars: [{ name: "ours (workers)", value: oursMb }, {
+        name: "naive (main thread)",
+        value: naiveMb,
+      }],
+    });
+    const suffix = n === 100 ? "" : `_at_${n}`;
+    figures.push(figure(`rss_per_cluster_mb${suffix}`, oursMb, "MB", {
+      ...(naive ? { baseline: naiveMb } : {}),
+      ...(n === 100 ? { goal: "<= 10" } : {}),
+      note: `connected, one synced Node informer per cluster; process RSS ${
+        (ours.after / 1e6).toFixed(0)
+      } MB at ${n}`,
+    }));
+    if (naive) figures.push(figure(`rss_per_cluster_mb_naive${suffix}`, naiveMb, "MB"));
+    if (n === 100 || n === 1000) {
+      figures.push(figure(`cold_start_${n}_s`, ours.syncedS, "s", {
+        ...(naive ? { baseline: naive.syncedS } : {}),
+        ...(n === 1000 ? { goal: "<= 60" } : {}),
+        note:
+          `setup until ${n} clusters are connected and a Node informer is synced in each (connected after ${
+            ours.connectedS.toFixed(1)
+          } s)`,
+      }));
+    }
+  }
+  return { figures, chart };
+}
