@@ -13,6 +13,7 @@ import { kubeconfigHash, parseKubeconfig, restTargetFromKubeConfig } from "./kub
 import type { ResolvedOptions } from "./options.ts";
 import type { WorkerConfig } from "./protocol.ts";
 import type { RESTConfig } from "./rest_config.ts";
+import type { Semaphore } from "./semaphore.ts";
 import { WorkerHandle, type WorkerHandleHooks, type WorkerPermissions } from "./worker_handle.ts";
 
 /**
@@ -50,6 +51,8 @@ export interface ConnectContext {
   permissions(rest: RESTConfig): WorkerPermissions;
   /** Lifetime signal of the ClusterCache. */
   signal: AbortSignal;
+  /** Limits how many workers start at once (start-up is CPU work on a shared main thread). */
+  startups: Semaphore;
 }
 
 let connectionIds = 0;
@@ -198,7 +201,18 @@ export class ClusterAccessor {
       ...(options.podIdentity ? { podIdentity: options.podIdentity } : {}),
       ...(options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),
     };
-    const worker = new WorkerHandle(this.key, context.permissions(rest), context.hooks(this));
+    const release = await context.startups.acquire();
+    let worker: WorkerHandle;
+    try {
+      worker = new WorkerHandle(this.key, context.permissions(rest), context.hooks(this));
+      // Bounded: a worker that never reports ready is not worth holding a start-up slot for.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => timer = setTimeout(resolve, 10_000));
+      await Promise.race([worker.ready.catch(() => {}), late]);
+      clearTimeout(timer);
+    } finally {
+      release();
+    }
     try {
       const init = await worker.call({ op: "init", config }, {
         // probe + discovery + pod check, each bounded in the worker; this is the outer bound.

@@ -22,6 +22,7 @@ import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "
 import { type Predicate, splitPredicates } from "./predicates.ts";
 import type { RESTConfig } from "./rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
+import { Semaphore } from "./semaphore.ts";
 import { shouldSendEvent } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
 import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
@@ -197,6 +198,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   readonly #watches = new Map<number, WatchRegistration>();
   readonly #lifetime = new AbortController();
   readonly #queue: WorkQueue;
+  // Worker start-ups are CPU work on this thread: a few at a time keep it responsive for everyone.
+  readonly #startups = new Semaphore(Math.max(2, navigator.hardwareConcurrency ?? 2));
   #management: ManagementCluster | undefined;
   #nextWatchId = 1;
   #closed: Promise<void> | undefined;
@@ -506,6 +509,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       hooks: (a) => this.#hooks(key, a),
       permissions: (rest) => this.#permissions(rest),
       signal: this.#lifetime.signal,
+      startups: this.#startups,
     };
   }
 

@@ -189,6 +189,8 @@ export type WorkerMessage =
   | { type: "events"; watchId: number; events: WatchEvent[] }
   | { type: "log"; level: WorkerLogLevel; message: string; properties: Record<string, unknown> }
   | { type: "informer"; kind: string; event: "list" | "watchRestart" | "error" }
+  /** The worker's modules are loaded: its start-up is over. */
+  | { type: "ready" }
   | { type: "batch"; messages: WorkerMessage[] };
 
 /** Canonical string of a kind, `apps/v1 Deployment`. */

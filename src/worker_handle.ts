@@ -87,6 +87,7 @@ export class WorkerHandle {
   });
   #nextId = 1;
   #state: "alive" | "failed" | "terminated" = "alive";
+  readonly #ready = Promise.withResolvers<void>();
 
   /**
    * Starts a worker.
@@ -116,6 +117,14 @@ export class WorkerHandle {
         `the worker for cluster ${formatObjectKey(cluster)} sent a message that cannot be read`,
       );
     };
+  }
+
+  /**
+   * Resolves when the worker has loaded its modules (the CPU-heavy part of starting one); rejects
+   * if it fails first.
+   */
+  get ready(): Promise<void> {
+    return this.#ready.promise;
   }
 
   /** Whether the worker is running and answering is possible. */
@@ -221,6 +230,9 @@ export class WorkerHandle {
       case "informer":
         this.#hooks.onInformer(message.kind, message.event);
         return;
+      case "ready":
+        this.#ready.resolve();
+        return;
     }
   }
 
@@ -233,6 +245,8 @@ export class WorkerHandle {
   }
 
   #stop(error: Error): void {
+    this.#ready.reject(error);
+    this.#ready.promise.catch(() => {}); // nobody may be waiting
     this.#outbox.close();
     this.#worker.terminate();
     liveWorkers--;

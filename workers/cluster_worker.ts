@@ -166,6 +166,7 @@ function receive(message: MainMessage): void {
 }
 
 self.onmessage = (event: MessageEvent<MainMessage>) => receive(event.data);
+self.postMessage({ type: "ready" } satisfies WorkerMessage);
 
 // A stray rejection must not take the worker down (and with it, unhandled, the whole process).
 self.addEventListener("unhandledrejection", (event) => {
