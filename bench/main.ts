@@ -77,8 +77,12 @@ console.log(
 );
 printTable(figures);
 const json = JSON.stringify(figures, null, 2) + "\n";
-const kept = quick ? "quick.json" : "full.json"; // the README quotes full.json
 await Deno.writeTextFile(new URL("latest.json", results), json);
-await Deno.writeTextFile(new URL(kept, results), json);
-console.log(`\nwrote bench/results/latest.json and ${kept}, isolation.svg, memory.svg`);
+if (only) {
+  console.log("\nwrote bench/results/latest.json (a partial run: quick.json and full.json are kept)");
+} else {
+  const kept = quick ? "quick.json" : "full.json"; // the README quotes full.json
+  await Deno.writeTextFile(new URL(kept, results), json);
+  console.log(`\nwrote bench/results/latest.json and ${kept}, isolation.svg, memory.svg`);
+}
 if (figures.some((f) => f.name.endsWith("_failed"))) Deno.exit(1);

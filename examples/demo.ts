@@ -29,7 +29,7 @@ if (values.help) {
   );
   Deno.exit(0);
 }
-const clusterCount = Math.max(4, Number(values.clusters ?? 20));
+const clusterCount = Math.max(6, Number(values.clusters ?? 20));
 const durationS = Math.max(20, Number(values.duration ?? 90));
 if (!Number.isFinite(clusterCount) || !Number.isFinite(durationS)) {
   console.error("--clusters and --duration take numbers");
@@ -159,8 +159,9 @@ const story = {
   },
 };
 const at = (fraction: number) => durationS * fraction * 1000;
-const pick = (i: number) => `workload-${Math.min(clusterCount, i)}`;
-const [hung, rotated, flooded, deleted, refused] = [pick(3), pick(5), pick(7), pick(9), pick(2)];
+// Five clusters with a part in the story, all different.
+const [hung, rotated, flooded, deleted, refused] = (clusterCount >= 9 ? [3, 5, 7, 9, 2] : [3, 4, 5, 6, 2])
+  .map((i) => `workload-${i}`);
 const newcomer = `workload-${clusterCount + 1}`;
 const steps: [number, () => Promise<void> | void][] = [
   [
