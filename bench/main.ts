@@ -79,7 +79,9 @@ printTable(figures);
 const json = JSON.stringify(figures, null, 2) + "\n";
 await Deno.writeTextFile(new URL("latest.json", results), json);
 if (only) {
-  console.log("\nwrote bench/results/latest.json (a partial run: quick.json and full.json are kept)");
+  console.log(
+    "\nwrote bench/results/latest.json (a partial run: quick.json and full.json are kept)",
+  );
 } else {
   const kept = quick ? "quick.json" : "full.json"; // the README quotes full.json
   await Deno.writeTextFile(new URL(kept, results), json);

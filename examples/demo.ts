@@ -160,8 +160,9 @@ const story = {
 };
 const at = (fraction: number) => durationS * fraction * 1000;
 // Five clusters with a part in the story, all different.
-const [hung, rotated, flooded, deleted, refused] = (clusterCount >= 9 ? [3, 5, 7, 9, 2] : [3, 4, 5, 6, 2])
-  .map((i) => `workload-${i}`);
+const [hung, rotated, flooded, deleted, refused] =
+  (clusterCount >= 9 ? [3, 5, 7, 9, 2] : [3, 4, 5, 6, 2])
+    .map((i) => `workload-${i}`) as [string, string, string, string, string];
 const newcomer = `workload-${clusterCount + 1}`;
 const steps: [number, () => Promise<void> | void][] = [
   [
