@@ -12,6 +12,7 @@ import { Deadlines } from "./deadlines.ts";
 import { ClusterCacheError, ClusterNotConnectedError, fromWireError } from "./errors.ts";
 import { formatObjectKey, type ObjectKey } from "./kube_object.ts";
 import { Outbox } from "./outbox.ts";
+import { redact } from "./redact.ts";
 import {
   type MainMessage,
   type OpName,
@@ -110,7 +111,9 @@ export class WorkerHandle {
     this.#worker.onerror = (event: ErrorEvent) => {
       // Without preventDefault an uncaught error in a worker terminates the whole process.
       event.preventDefault();
-      this.#fail(`the worker for cluster ${formatObjectKey(cluster)} crashed: ${event.message}`);
+      this.#fail(
+        `the worker for cluster ${formatObjectKey(cluster)} crashed: ${redact(event.message)}`,
+      );
     };
     this.#worker.onmessageerror = () => {
       this.#fail(

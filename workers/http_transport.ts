@@ -11,6 +11,7 @@
 import { ClusterCacheError, KubernetesApiError } from "../src/errors.ts";
 import type { Status } from "../src/kube_object.ts";
 import type { RESTConfig } from "../src/rest_config.ts";
+import { redact } from "../src/redact.ts";
 import { TokenBucket } from "../src/token_bucket.ts";
 
 /** Options of one request. */
@@ -55,7 +56,7 @@ function networkCause(error: unknown): string {
     text = current.message;
     current = current.cause;
   }
-  return text.replace(/\s+/g, " ").trim() || String(error);
+  return redact(text.replace(/\s+/g, " ").trim() || String(error));
 }
 
 /** Parses `Retry-After` (seconds or an HTTP date). */
@@ -128,7 +129,9 @@ export class Transport {
       // The message may quote what was wrong with a certificate, never its bytes.
       throw new ClusterCacheError(
         "InvalidKubeconfig",
-        `cannot use the kubeconfig's certificates: ${(error as Error).message.split("\n")[0]}`,
+        `cannot use the kubeconfig's certificates: ${
+          redact((error as Error).message.split("\n")[0] ?? "")
+        }`,
       );
     }
     this.#server = config.server.replace(/\/+$/, "");

@@ -21,6 +21,7 @@
 import { Backoff, sleep } from "../src/backoff.ts";
 import { ClusterCacheError, isExpired, isNotFound, KubernetesApiError } from "../src/errors.ts";
 import type { KindRef, KubeList, KubeObject, Status } from "../src/kube_object.ts";
+import { redact } from "../src/redact.ts";
 import { compareResourceVersions } from "../src/resource_version.ts";
 import type { Transport } from "./http_transport.ts";
 import { type ResourceMapping, resourcePath, type RestMapper } from "./rest_mapper.ts";
@@ -293,7 +294,9 @@ export class Reflector {
 
 /** A short, credential-free description of an error for logs. */
 export function describe(error: unknown): string {
-  if (error instanceof KubernetesApiError) return `${error.code} ${error.reason}: ${error.message}`;
-  if (error instanceof Error) return error.message;
-  return String(error);
+  if (error instanceof KubernetesApiError) {
+    return redact(`${error.code} ${error.reason}: ${error.message}`);
+  }
+  if (error instanceof Error) return redact(error.message);
+  return redact(String(error));
 }

@@ -65,6 +65,8 @@ export interface SimulatedApiServerOptions {
   continueTtlMs?: number;
   /** Largest accepted request body. Default 3 MiB. */
   maxRequestBodyBytes?: number;
+  /** Caps the `timeoutSeconds` clients ask for (a server-side policy), so routine timeouts happen. */
+  watchTimeoutCapSeconds?: number;
   /** Port to listen on; 0 (default) picks a free one. */
   port?: number;
 }
@@ -91,6 +93,10 @@ export interface FaultSettings {
   errorRate: { rate: number; codes: number[]; retryAfterSeconds: number } | null;
   /** Watch streams stay open but never write again (no events, no bookmarks, no close). */
   silenceWatches: boolean;
+  /** Watch streams carry a line that is not JSON before each batch of events. */
+  garbleWatchLines: boolean;
+  /** Non-watch answers are an HTML error page with status 200 (a broken proxy in the way). */
+  garbleBodies: boolean;
   /** Kinds answered with 403, as `group/plural` (`pods`, `apps/deployments`). */
   forbiddenKinds: string[];
   /** Kinds gone from discovery and answered with 404. */
@@ -118,6 +124,8 @@ const DEFAULT_FAULTS: FaultSettings = {
   slowBody: null,
   errorRate: null,
   silenceWatches: false,
+  garbleWatchLines: false,
+  garbleBodies: false,
   forbiddenKinds: [],
   removedKinds: [],
 };
@@ -295,6 +303,7 @@ export class SimulatedApiServer {
       tooLargeResourceVersionWaitMs: options.tooLargeResourceVersionWaitMs ?? 3000,
       continueTtlMs: options.continueTtlMs ?? 5 * 60_000,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
+      watchTimeoutCapSeconds: options.watchTimeoutCapSeconds ?? Infinity,
     };
     this.#types = [...BUILTIN_TYPES, ...(options.extraTypes ?? [])];
     this.store = new ObjectStore(this.#options.historySize);
@@ -765,6 +774,14 @@ export class SimulatedApiServer {
     body: unknown,
     retryAfterSeconds?: number,
   ): Promise<void> {
+    if (this.#faults.garbleBodies) {
+      return this.#send(
+        res,
+        200,
+        { "content-type": "text/html" },
+        "<html><body>502 Bad Gateway</body></html>",
+      );
+    }
     const text = JSON.stringify(body);
     const headers: Record<string, string | number> = {
       "content-type": "application/json",
@@ -1145,9 +1162,10 @@ export class SimulatedApiServer {
     }
     const timeoutText = params.get("timeoutSeconds");
     const min = this.#options.watchMinTimeoutSeconds;
-    const timeoutMs = timeoutText !== null && Number(timeoutText) > 0
+    const requestedMs = timeoutText !== null && Number(timeoutText) > 0
       ? Number(timeoutText) * 1000
       : (min + Math.random() * min) * 1000;
+    const timeoutMs = Math.min(requestedMs, this.#options.watchTimeoutCapSeconds * 1000);
     res.writeHead(200, {
       "content-type": "application/json",
       "cache-control": "no-cache, private",
@@ -1178,6 +1196,7 @@ export class SimulatedApiServer {
         bookmarkIntervalMs: this.#options.bookmarkIntervalMs,
         maxBufferedBytes: this.#options.maxWatchBufferBytes,
         isSilenced: () => this.#state !== "serving" || this.#faults.silenceWatches,
+        isGarbled: () => this.#faults.garbleWatchLines,
       },
       () => this.#watches.delete(session),
     );

@@ -47,6 +47,8 @@ export interface WatchSettings {
   maxBufferedBytes: number;
   /** Read before every write: a silenced or hung server writes nothing, ever again, on this stream. */
   isSilenced: () => boolean;
+  /** Read before every write: a garbled stream sends a line that is not JSON first. */
+  isGarbled?: () => boolean;
 }
 
 type EventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -190,6 +192,7 @@ export class WatchSession {
   #flush(): void {
     this.#flushQueued = false;
     if (this.#lines.length === 0 || this.#state !== "open") return;
+    if (this.#settings.isGarbled?.()) this.#lines.unshift("{this is not json\n");
     this.#sink.write(this.#lines.join(""));
     this.#lines = [];
   }

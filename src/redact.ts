@@ -1,0 +1,21 @@
+/**
+ * Removes credentials that could ride along in text from lower layers (a proxy URL's user and
+ * password, a bearer token) before it reaches a log line or an error message.
+ *
+ * @module
+ */
+
+/**
+ * Redacts `scheme://user:password@` and `Bearer <token>` in `text`.
+ *
+ * @example
+ * ```ts
+ * import { redact } from "./redact.ts";
+ * console.assert(redact("proxy http://u:p@h:1 refused") === "proxy http://***@h:1 refused");
+ * ```
+ */
+export function redact(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1***@")
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, "$1 ***");
+}

@@ -1,0 +1,173 @@
+/**
+ * Security: no credential in any log record, error message or metric; workers can reach their own
+ * API server and nothing else.
+ */
+import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { eventually, fixture, key } from "./helpers/fixture.ts";
+
+const MARKER = "S3CR3T-MARKER-1b9e";
+const b64 = (text: string) => btoa(text);
+
+Deno.test("no credential reaches a log record, an error message or a metric, whatever fails", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    sinks: { capture: (record) => records.push(record) },
+    loggers: [
+      { category: ["clustercache"], lowestLevel: "debug", sinks: ["capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    await using f = await fixture({ clusters: 1 }, { connectionCreationRetryIntervalMs: 300 });
+    await f.connected("workload-1");
+    const real = f.fleet.cluster("workload-1");
+    const c = real.credentials();
+    const kubeconfig = (user: Record<string, unknown>, cluster: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{
+          name: "c",
+          cluster: { server: real.url, "certificate-authority-data": b64(c.caPem), ...cluster },
+        }],
+        users: [{ name: "u", user }],
+        contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+        "current-context": "x",
+      });
+    const cases: Record<string, string> = {
+      "yaml": `apiVersion: v1\nusers:\n- name: u\n  user:\n    token: ${MARKER}\n   broken: [\n`,
+      "exec": kubeconfig({
+        exec: { command: "get-token", args: [MARKER], env: [{ name: "T", value: MARKER }] },
+      }),
+      "provider": kubeconfig({ "auth-provider": { name: "oidc", config: { "id-token": MARKER } } }),
+      "token": kubeconfig({ token: MARKER }), // refused by the server: 401
+      "proxy": kubeconfig({ token: MARKER }, { "proxy-url": `http://user:${MARKER}@127.0.0.1:1` }),
+      "ca": kubeconfig({ token: "x" }, {
+        "certificate-authority-data": b64(
+          `-----BEGIN CERTIFICATE-----\n${MARKER}\n-----END CERTIFICATE-----\n`,
+        ),
+      }),
+      "key": kubeconfig({
+        "client-certificate-data": b64(c.clientCertificatePem),
+        "client-key-data": b64(
+          `-----BEGIN PRIVATE KEY-----\n${MARKER}\n-----END PRIVATE KEY-----\n`,
+        ),
+      }),
+      "skip": kubeconfig({ token: MARKER }, { "insecure-skip-tls-verify": true }),
+    };
+    const secrets = f.fleet.management.typeOf("", "secrets")!;
+    for (const [name, text] of Object.entries(cases)) {
+      await f.fleet.addCluster(`bad-${name}`);
+      const current = f.fleet.management.store.get(secrets, "default", `bad-${name}-kubeconfig`)!;
+      f.fleet.management.store.update(secrets, { ...current, data: { value: b64(text) } });
+    }
+    const errors: string[] = [];
+    await eventually(
+      () =>
+        Object.keys(cases).every((n) =>
+          f.cache.getConnectionState(key(`bad-${n}`)).lastConnectionError
+        ),
+      "every bad cluster to fail",
+      15_000,
+    );
+    for (const name of Object.keys(cases)) {
+      errors.push(f.cache.getConnectionState(key(`bad-${name}`)).lastConnectionError!);
+      try {
+        f.cache.getClient(key(`bad-${name}`));
+      } catch (error) {
+        errors.push((error as Error).message);
+      }
+    }
+    // A working cluster whose token is then refused: the 401 path of a connected cluster.
+    await real.rotateCredentials({ notify: false });
+    await eventually(
+      () => /401/.test(f.cache.getConnectionState(key("workload-1")).lastConnectionError ?? ""),
+      "the 401 disconnect and a refused reconnect",
+    );
+    errors.push(f.cache.getConnectionState(key("workload-1")).lastConnectionError!);
+    const metrics = await f.cache.metrics.registry.metrics();
+    const logged = records.map((r) =>
+      JSON.stringify({ message: r.message, properties: r.properties })
+    );
+    assert.ok(logged.length > 10, "there were log records to check");
+    assert.ok(errors.every((e) => e.length > 0));
+    for (const text of [...errors, ...logged, metrics]) {
+      assert.ok(!text.includes(MARKER), `a credential leaked: ${text.slice(0, 300)}`);
+      assert.ok(
+        !text.includes("BEGIN CERTIFICATE") && !text.includes("PRIVATE KEY"),
+        `PEM leaked: ${text.slice(0, 300)}`,
+      );
+      assert.ok(!text.includes(c.token), "a real token leaked");
+    }
+    // The messages still say what was wrong.
+    const joined = errors.join("\n");
+    for (
+      const expected of [
+        /invalid YAML/,
+        /ExecProvider/,
+        /AuthProvider/,
+        /401/,
+        /insecure-skip-tls-verify/,
+        /not a PEM|certificates/,
+      ]
+    ) {
+      assert.match(joined, expected);
+    }
+  } finally {
+    await reset();
+  }
+});
+
+Deno.test("a worker reaches its own API server and nothing else (least privilege)", async () => {
+  await using f = await fixture({ clusters: 2 }, {
+    cache: {
+      byObject: [{
+        kind: { apiVersion: "v1", kind: "ConfigMap" },
+        transform: {
+          module: new URL("./fixtures/network_probe.ts", import.meta.url).href,
+          export: "probe",
+        },
+      }],
+    },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  const other = f.fleet.cluster("workload-2");
+  const type = server.typeOf("", "configmaps")!;
+  server.store.create(type, {
+    metadata: { name: "own", namespace: "default" },
+    data: { target: `${server.url}/version` },
+  });
+  server.store.create(type, {
+    metadata: { name: "other", namespace: "default" },
+    data: { target: `${other.url}/version` },
+  });
+  server.store.create(type, {
+    metadata: { name: "internet", namespace: "default" },
+    data: { target: "https://198.51.100.7/" },
+  });
+  const reader = f.cache.getReader(key("workload-1"));
+  const outcome = async (name: string) =>
+    (await reader.get({ apiVersion: "v1", kind: "ConfigMap" }, { namespace: "default", name }))
+      .metadata?.annotations?.["probe/outcome"];
+  await reader.list({ apiVersion: "v1", kind: "ConfigMap" }); // starts the informer (and the probes)
+  await new Promise((r) => setTimeout(r, 300));
+  for (const name of ["own", "other", "internet"]) {
+    const current = server.store.get(type, "default", name)!;
+    server.store.update(type, { ...current, data: { ...current.data as object, touch: "1" } }); // re-run the transform
+  }
+  await eventually(
+    async () => !(await outcome("other"))?.startsWith("pending"),
+    "the probes to finish",
+  );
+  assert.equal(
+    await outcome("other"),
+    "failed NotCapable",
+    "another cluster's server is out of reach",
+  );
+  assert.equal(await outcome("internet"), "failed NotCapable", "so is everything else");
+  // Its own server is reachable (this fetch has no client certificate or CA, so TLS fails; but not
+  // because of permissions).
+  assert.notEqual(await outcome("own"), "failed NotCapable");
+});
