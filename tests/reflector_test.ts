@@ -152,7 +152,29 @@ Deno.test("a server restart that resets resourceVersions is detected and reliste
     "convergence after the reset",
     15_000,
   );
-  assert.ok(r.logs.some((l) => l.includes("went backwards")), r.logs.join("\n"));
+  assert.ok(r.counts.list >= 2, "relisted after the restart");
+});
+
+Deno.test("an event contradicting the cache (another UID under a known name) triggers a relist", async () => {
+  await using r = await rig();
+  for (let i = 0; i < 3; i++) r.create(`u-${i}`);
+  await synced(r);
+  const type = r.server.typeOf("", "configmaps")!;
+  // The server loses its state (new UIDs, versions restart) while this stream stays connected but
+  // silent, and writes race past the cache's last version: no version check can notice.
+  r.server.setFaults({ silenceWatches: true });
+  r.server.store.restart("reset");
+  for (let i = 0; i < 30; i++) {
+    const current = r.server.store.get(type, "default", "u-0")!;
+    r.server.store.update(type, { ...current, data: { n: String(i) } });
+  }
+  r.server.setFaults({ silenceWatches: false });
+  r.server.dropWatches("close"); // a clean close: resume from the cache's version
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence",
+  );
+  assert.ok(r.logs.some((l) => l.includes("contradicts the cache")), r.logs.join("\n"));
 });
 
 Deno.test("a server restart that jumps resourceVersions ahead gets 410 and relists", async () => {
@@ -167,6 +189,26 @@ Deno.test("a server restart that jumps resourceVersions ahead gets 410 and relis
     15_000,
   );
   assert.ok(r.counts.list >= 2);
+});
+
+Deno.test("a watch started against a hung server gives up on its headers within the request timeout", async () => {
+  // The rig's watch requests may last 30 s, its ordinary requests 2 s, its idle watchdog 400 ms.
+  await using r = await rig({}, { idleMs: 400 });
+  await synced(r);
+  await r.server.hang(true); // the open watch goes silent; the next one never gets headers
+  await new Promise((res) => setTimeout(res, 1_500));
+  r.create("after-hang");
+  const unhungAt = Date.now();
+  await r.server.hang(false);
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence",
+    8_000,
+  );
+  assert.ok(
+    Date.now() - unhungAt < 8_000,
+    "recovered in seconds, not after the 30 s watch timeout",
+  );
 });
 
 Deno.test("errors back off (Retry-After honoured) instead of hot-looping, and the informer recovers", async () => {

@@ -160,24 +160,60 @@ export class Transport {
     return url.href;
   }
 
-  async #fetch(method: string, path: string, options: RequestOptions): Promise<Response> {
+  async #fetch(
+    method: string,
+    path: string,
+    options: RequestOptions & { headersTimeoutMs?: number },
+  ): Promise<Response> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    // Streams get a shorter deadline for their response headers than for the whole stream.
+    const headers = new AbortController();
+    const headersTimer = options.headersTimeoutMs === undefined ? undefined : setTimeout(
+      () => headers.abort(new DOMException("no response headers", "TimeoutError")),
+      options.headersTimeoutMs,
+    );
+    const signal = AbortSignal.any([
+      timeout,
+      headers.signal,
+      ...(options.signal ? [options.signal] : []),
+    ]);
+    try {
+      return await this.#send(
+        method,
+        path,
+        options,
+        signal,
+        timeout,
+        headersTimer === undefined ? timeoutMs : options.headersTimeoutMs!,
+      );
+    } finally {
+      clearTimeout(headersTimer);
+    }
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    signal: AbortSignal,
+    timeout: AbortSignal,
+    timeoutMs: number,
+  ): Promise<Response> {
     if (options.limited ?? true) await this.#limiter.take(signal).catch(() => {});
     if (options.signal?.aborted) throw options.signal.reason;
-    const headers: Record<string, string> = { ...this.#headers };
+    const requestHeaders: Record<string, string> = { ...this.#headers };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
-      headers["content-type"] = options.contentType ?? "application/json";
+      requestHeaders["content-type"] = options.contentType ?? "application/json";
     }
     this.#requests++;
     try {
       if (timeout.aborted) throw timeout.reason;
       return await fetch(this.#url(path, options.query), {
         method,
-        headers,
+        headers: requestHeaders,
         ...(body === undefined ? {} : { body }),
         client: this.#client,
         signal,
@@ -278,7 +314,12 @@ export class Transport {
    * @throws As {@linkcode Transport.json} does, for a failed start.
    */
   async stream(path: string, options: RequestOptions): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.#fetch("GET", path, options);
+    // The stream may last its long timeout; its headers must come within the ordinary one, or a
+    // hung server would hold the watch for the whole long timeout before the idle watchdog starts.
+    const response = await this.#fetch("GET", path, {
+      ...options,
+      headersTimeoutMs: this.#timeoutMs,
+    });
     if (!response.ok) {
       const text = await this.#readBody(response, "GET", path).catch(() => "");
       throw apiErrorFrom(

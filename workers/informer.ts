@@ -225,13 +225,25 @@ export class Informer {
     for (const delta of deltas) this.#fanOut(delta);
   }
 
-  #apply(type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): void {
+  /**
+   * Applies a watch event; returns `false` (and changes nothing) when the event contradicts the store:
+   * a modification of an object it does not hold, or a different object (UID) under a known name.
+   * A consistent server never sends those; they mean the server lost state, and only a relist helps.
+   */
+  #apply(type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): boolean {
     this.#lastError = undefined;
     const prepared = this.#prepare(object);
+    const stored = this.store.get(storeKey(prepared));
+    const uid = prepared.metadata?.uid;
+    if (type === "MODIFIED" && !stored) return false;
+    if (type !== "DELETED" && stored?.metadata?.uid && uid && stored.metadata.uid !== uid) {
+      return false;
+    }
     const deltas = type === "DELETED"
       ? this.store.remove(storeKey(prepared), prepared)
       : this.store.upsert(prepared);
     for (const delta of deltas) this.#fanOut(delta);
+    return true;
   }
 
   #failed(error: unknown): void {

@@ -41,8 +41,8 @@ export interface ReflectorOptions {
 export interface ReflectorSink {
   /** A complete, consistent list replaced the previous content. */
   replace(items: KubeObject[]): void;
-  /** One watch event. */
-  apply(type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): void;
+  /** One watch event; `false` when it contradicts the store (the server lost state: relist). */
+  apply(type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): boolean;
   /** A list or watch attempt failed (the reflector retries by itself). */
   failed(error: unknown): void;
   /** Counters, for metrics. */
@@ -55,7 +55,10 @@ export interface ReflectorLog {
   warn(message: string, properties?: Record<string, unknown>): void;
 }
 
-type WatchOutcome = { end: "closed" | "idle" | "expired" | "regressed"; events: number };
+type WatchOutcome = {
+  end: "closed" | "idle" | "expired" | "regressed" | "inconsistent";
+  events: number;
+};
 
 /** Where the reflector is: the last resourceVersion it has seen, or `undefined` (must list). */
 interface Progress {
@@ -127,11 +130,16 @@ export class Reflector {
         const started = performance.now();
         const outcome = await this.#watch(mapping, progress, signal);
         this.#sink.count("watchRestart");
-        if (outcome.end === "expired" || outcome.end === "regressed") {
-          if (outcome.end === "regressed") {
-            this.#log.warn("A watch event went back in resourceVersion; relisting", {
-              kind: this.#kind.kind,
-            });
+        if (
+          outcome.end === "expired" || outcome.end === "regressed" || outcome.end === "inconsistent"
+        ) {
+          if (outcome.end !== "expired") {
+            this.#log.warn(
+              outcome.end === "regressed"
+                ? "A watch event went back in resourceVersion; relisting"
+                : "A watch event contradicts the cache (the server lost state); relisting",
+              { kind: this.#kind.kind },
+            );
           }
           progress.rv = undefined;
         } else if (outcome.end === "idle") {
@@ -159,6 +167,11 @@ export class Reflector {
           isNotFound(error) || (error instanceof ClusterCacheError && error.code === "NoKindMatch")
         ) {
           this.#mapper.invalidate(this.#kind.apiVersion);
+          progress.rv = undefined;
+        }
+        if (connectionLost(error)) {
+          // Like client-go: a lost connection may be a restarted server whose state (and versions)
+          // moved on while writes raced ahead of any check, so start again from a consistent list.
           progress.rv = undefined;
         }
         checkServerVersion = progress.rv !== undefined;
@@ -233,6 +246,7 @@ export class Reflector {
     const onAbort = () => abort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     const outcome: WatchOutcome = { end: "closed", events: 0 };
+    let streaming = false;
     try {
       const body = await this.#transport.stream(resourcePath(mapping, undefined), {
         query: {
@@ -245,6 +259,7 @@ export class Reflector {
         timeoutMs: this.#options.watchRequestTimeoutMs,
         signal: abort.signal,
       });
+      streaming = true;
       let failure: unknown;
       const end = await readWatchEvents(body, this.#options.watchIdleTimeoutMs, abort, (event) => {
         if (event.type === "ERROR") {
@@ -265,7 +280,10 @@ export class Reflector {
           return false;
         }
         if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
-          this.#sink.apply(event.type, this.#withKind(event.object as KubeObject));
+          if (!this.#sink.apply(event.type, this.#withKind(event.object as KubeObject))) {
+            outcome.end = "inconsistent";
+            return false;
+          }
           outcome.events++;
         } else if (event.type !== "BOOKMARK") {
           failure = new ClusterCacheError(
@@ -281,15 +299,27 @@ export class Reflector {
       return outcome;
     } catch (error) {
       if (signal.aborted) return outcome;
-      // The whole-request timeout ends a watch like a server-side timeout would: re-watch.
-      if (error instanceof ClusterCacheError && error.code === "Timeout") return outcome;
-      if (error instanceof DOMException && error.name === "TimeoutError") return outcome;
+      // Once streaming, the whole-request timeout ends a watch like a server-side timeout would:
+      // re-watch. Before the headers came, a timeout is a failure (backoff, version check).
+      const timedOut = (error instanceof ClusterCacheError && error.code === "Timeout") ||
+        (error instanceof DOMException && error.name === "TimeoutError");
+      if (streaming && timedOut) return outcome;
       throw error;
     } finally {
       signal.removeEventListener("abort", onAbort);
       abort.abort();
     }
   }
+}
+
+/**
+ * Whether an error means the connection to the server was lost (refused, reset, unreachable), as
+ * opposed to an answer from a live server (a Status error, a timeout, a malformed line).
+ */
+export function connectionLost(error: unknown): boolean {
+  if (error instanceof ClusterCacheError) return error.code === "Unreachable";
+  // A stream cut mid-body surfaces from fetch as a TypeError ("error reading a body from connection").
+  return error instanceof TypeError;
 }
 
 /** A short, credential-free description of an error for logs. */

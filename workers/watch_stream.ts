@@ -38,22 +38,29 @@ export async function readWatchEvents(
   const decoder = new TextDecoder();
   let buffer = "";
   let idle = false;
+  // Resolves when the watchdog fires: a pending read is raced against it, so ending an idle stream
+  // does not depend on the abort reaching a read stuck on a dead connection.
+  const { promise: idleFired, resolve: fireIdle } = Promise.withResolvers<
+    ReadableStreamReadResult<Uint8Array>
+  >();
   // One interval per stream instead of re-arming a timer per chunk (watch streams carry many).
   let lastByte = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - lastByte < idleTimeoutMs) return;
     idle = true;
     abort.abort(new DOMException("watch idle", "TimeoutError"));
+    fireIdle({ done: true } as ReadableStreamReadResult<Uint8Array>);
   }, Math.max(10, Math.min(1_000, idleTimeoutMs / 4)));
   try {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
-        chunk = await reader.read();
+        chunk = await Promise.race([reader.read(), idleFired]);
       } catch (error) {
         if (idle) return "idle";
         throw error;
       }
+      if (idle) return "idle";
       if (chunk.done) return "closed";
       lastByte = Date.now();
       buffer += decoder.decode(chunk.value, { stream: true });
