@@ -165,7 +165,14 @@ let writeErrors = 0;
 let injected = 0;
 const active = new Set<Promise<unknown>>();
 const end = Date.now() + minutes * 60_000;
-const samples: { t: number; rss: number; heap: number; workers: number; connected: number }[] = [];
+const samples: {
+  t: number;
+  rss: number;
+  heap: number;
+  workerHeap: number;
+  workers: number;
+  connected: number;
+}[] = [];
 let seq = 0;
 
 async function writer(): Promise<void> {
@@ -218,11 +225,20 @@ async function chaos(): Promise<void> {
   }
 }
 
-const sampler = setInterval(() => {
+/** Sum of the worker heaps the last probes reported (`clustercache_worker_heap_bytes`). */
+async function workerHeaps(): Promise<number> {
+  let sum = 0;
+  for (const line of (await cache.metrics.registry.metrics()).split("\n")) {
+    if (line.startsWith("clustercache_worker_heap_bytes{")) sum += Number(line.split(" ").at(-1));
+  }
+  return sum;
+}
+const sampler = setInterval(async () => {
   samples.push({
     t: (performance.now() - started) / 1000,
     rss: Deno.memoryUsage().rss,
     heap: Deno.memoryUsage().heapUsed,
+    workerHeap: await workerHeaps(),
     workers: liveWorkerCount(),
     connected: names.filter((c) => cache.getConnectionState(key(c)).connected).length,
   });
@@ -308,6 +324,8 @@ const median = (xs: number[]) =>
 const third = Math.max(1, Math.floor(samples.length / 3));
 const rssEarly = median(samples.slice(0, third).map((x) => x.rss));
 const rssLate = median(samples.slice(-third).map((x) => x.rss));
+const workerHeapEarly = median(samples.slice(0, third).map((x) => x.workerHeap));
+const workerHeapLate = median(samples.slice(-third).map((x) => x.workerHeap));
 const figures: Figure[] = [
   figure("soak_minutes", minutes, "min", {
     note: `${n} clusters, probes every ${probeMs} ms, 8 writers`,
@@ -323,6 +341,16 @@ const figures: Figure[] = [
   figure("soak_rss_growth_pct", ((rssLate - rssEarly) / rssEarly) * 100, "%", {
     goal: "flat (< 10)",
   }),
+  figure("soak_worker_heaps_first_third_mb", workerHeapEarly / 1e6, "MB", {
+    note: "sum of the V8 heaps the workers report with each probe",
+  }),
+  figure("soak_worker_heaps_last_third_mb", workerHeapLate / 1e6, "MB"),
+  figure(
+    "soak_worker_heap_growth_pct",
+    ((workerHeapLate - workerHeapEarly) / workerHeapEarly) * 100,
+    "%",
+    { goal: "flat (< 10)" },
+  ),
   figure("soak_rss_after_verification_mb", rssEnd / 1e6, "MB", {
     note: `RSS ${
       (rssStart / 1e6).toFixed(0)
@@ -348,6 +376,7 @@ await Deno.writeTextFile(
         ...s,
         rss: Math.round(s.rss / 1e6),
         heap: Math.round(s.heap / 1e6),
+        workerHeap: Math.round(s.workerHeap / 1e6),
       })),
     },
     null,

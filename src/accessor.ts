@@ -262,20 +262,32 @@ export class ClusterAccessor {
    * Probes the cluster (`GET /` with the probe timeout, in the worker). An unanswered or failed call
    * is a failure; so is a worker that crashed.
    *
-   * @returns Whether failures reached the threshold, and whether the failure was a 401.
+   * @returns Whether failures reached the threshold, whether the failure was a 401, and the
+   *   worker's heap size when the probe succeeded.
    */
   async healthCheck(
     options: ResolvedOptions,
-  ): Promise<{ tooManyFailures: boolean; unauthorized: boolean; ok: boolean }> {
+  ): Promise<
+    {
+      tooManyFailures: boolean;
+      unauthorized: boolean;
+      ok: boolean;
+      heapUsedBytes: number | undefined;
+    }
+  > {
     const connection = this.#connection;
-    if (!connection) return { tooManyFailures: false, unauthorized: false, ok: false };
+    if (!connection) {
+      return { tooManyFailures: false, unauthorized: false, ok: false, heapUsedBytes: undefined };
+    }
     let unauthorized = false;
     let ok = false;
+    let heapUsedBytes: number | undefined;
     try {
-      await connection.worker.call({ op: "probe", timeoutMs: options.healthProbe.timeoutMs }, {
+      const probe = { op: "probe", timeoutMs: options.healthProbe.timeoutMs } as const;
+      ({ heapUsedBytes } = await connection.worker.call(probe, {
         timeoutMs: options.healthProbe.timeoutMs + 1_000,
         operation: "error probing",
-      });
+      }));
       ok = true;
     } catch (error) {
       unauthorized = isUnauthorized(error);
@@ -291,6 +303,7 @@ export class ClusterAccessor {
       tooManyFailures: this.health.consecutiveFailures >= options.healthProbe.failureThreshold,
       unauthorized,
       ok,
+      heapUsedBytes,
     };
   }
 

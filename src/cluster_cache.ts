@@ -420,7 +420,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    *
    * Every call adds a new source (even with a repeated name). After each reconcile a source gets at
    * most one event per cluster, for the reasons `"connect"`, `"disconnect"` and, per duration `d` of
-   * `watchForProbeFailure`, "health probe didn't succeed since more than d".
+   * `watchForProbeFailure`, "health probe didn't succeed since more than d". Clusters already
+   * connected when the source is created get a `"connect"` event at once.
    */
   getClusterSource<R = ObjectKey>(
     controllerName: string,
@@ -446,7 +447,14 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       onSubscriberError: (error) =>
         log.error("A cluster source subscriber threw", { controllerName, error: String(error) }),
     });
-    this.#sources.push({ source: source as ClusterSource<unknown>, mapFn });
+    const entry = { source: source as ClusterSource<unknown>, mapFn };
+    this.#sources.push(entry);
+    // Clusters connected before the source existed get their connect event now: no other will come.
+    const now = Date.now();
+    for (const [key, accessor] of this.#accessors) {
+      const cluster = accessor.connected ? this.#management?.cluster(key) : undefined;
+      if (cluster) this.#deliver(entry, key, cluster, ["connect"], now);
+    }
     return source;
   }
 
@@ -630,6 +638,9 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       } else {
         const result = await accessor.healthCheck(options);
         this.metrics.probe(accessor.key, result.ok);
+        if (result.heapUsedBytes !== undefined) {
+          this.metrics.workerHeap(accessor.key, result.heapUsedBytes);
+        }
         if (result.unauthorized || result.tooManyFailures) {
           this.#log.warn("Disconnecting from workload cluster", {
             cluster: key,
@@ -682,26 +693,35 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         },
         source.probeFailureDurations,
       );
-      if (reasons.length === 0) continue;
-      let requests: unknown[];
-      try {
-        requests = mapFn(cluster);
-      } catch (error) {
-        this.#log.error("A cluster source's mapFn threw", {
-          cluster: key,
-          controller: source.controllerName,
-          error: String(error),
-        });
-        continue;
-      }
-      const event: ClusterEvent = { cluster: parseClusterKey(key), reasons, time: now };
-      this.#log.debug("Sending cluster event", {
+      if (reasons.length > 0) this.#deliver({ source, mapFn }, key, cluster, reasons, now);
+    }
+  }
+
+  #deliver(
+    { source, mapFn }: SourceEntry,
+    key: string,
+    cluster: KubeObject,
+    reasons: string[],
+    now: number,
+  ): void {
+    let requests: unknown[];
+    try {
+      requests = mapFn(cluster);
+    } catch (error) {
+      this.#log.error("A cluster source's mapFn threw", {
         cluster: key,
         controller: source.controllerName,
-        reasons,
+        error: String(error),
       });
-      source.deliver(key, Array.isArray(requests) ? requests : [], event);
+      return;
     }
+    const event: ClusterEvent = { cluster: parseClusterKey(key), reasons, time: now };
+    this.#log.debug("Sending cluster event", {
+      cluster: key,
+      controller: source.controllerName,
+      reasons,
+    });
+    source.deliver(key, Array.isArray(requests) ? requests : [], event);
   }
 
   // ------------------------------------------------------------------------- lifecycle

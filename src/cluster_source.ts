@@ -49,7 +49,7 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
   readonly controllerName: string;
   /** Probe-failure durations (ms) this source watches for. */
   readonly probeFailureDurations: readonly number[];
-  readonly #queue = new Map<string, R>();
+  readonly #queue = new Map<string, { request: R; event: ClusterEvent }>();
   readonly #limit: number;
   readonly #subscribers = new Set<(request: R, event: ClusterEvent) => void>();
   readonly #waiters: ((result: IteratorResult<R>) => void)[] = [];
@@ -105,28 +105,28 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
   }
 
   /**
-   * Delivers an event: its requests go to every subscriber at once and into the queue for iterators
-   * (merged with identical requests already waiting). Never blocks.
+   * Delivers an event: its requests go to every subscriber at once or, when there is none, to a
+   * waiting iterator or into the queue (merged with identical requests already waiting). Never
+   * blocks.
    */
   deliver(clusterKey: string, requests: readonly R[], event: ClusterEvent): void {
     if (this.#closed) return;
     this.#lastSent.set(clusterKey, event.time);
     for (const request of requests) {
-      for (const subscriber of this.#subscribers) {
-        try {
-          subscriber(request, event);
-        } catch (error) {
-          this.#onSubscriberError(error);
-        }
+      if (this.#subscribers.size > 0) {
+        for (const subscriber of this.#subscribers) this.#call(subscriber, request, event);
+        continue;
       }
       const waiter = this.#waiters.shift();
       if (waiter) {
         waiter({ value: request, done: false });
         continue;
       }
+      // Merged with an identical waiting request, which keeps its place but takes the latest event.
       const id = JSON.stringify(request);
-      if (this.#queue.has(id)) continue;
-      this.#queue.set(id, request);
+      const merged = this.#queue.has(id);
+      this.#queue.set(id, { request, event });
+      if (merged) continue;
       if (this.#queue.size > this.#limit) {
         this.#queue.delete(this.#queue.keys().next().value!);
         this.#dropped++;
@@ -137,11 +137,24 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
 
   /**
    * Calls `handler` for every request as it is produced (synchronously, inside the reconcile; keep
-   * it short). Returns a function that unsubscribes.
+   * it short). Requests that arrived while no one listened are handed to it first, before this
+   * returns, so none is lost between creating the source and subscribing. While a subscriber is
+   * registered, requests go to subscribers only. Returns a function that unsubscribes.
    */
   subscribe(handler: (request: R, event: ClusterEvent) => void): () => void {
     this.#subscribers.add(handler);
+    const waiting = [...this.#queue.values()];
+    this.#queue.clear();
+    for (const { request, event } of waiting) this.#call(handler, request, event);
     return () => this.#subscribers.delete(handler);
+  }
+
+  #call(handler: (request: R, event: ClusterEvent) => void, request: R, event: ClusterEvent): void {
+    try {
+      handler(request, event);
+    } catch (error) {
+      this.#onSubscriberError(error);
+    }
   }
 
   /** Iterates requests as they arrive, until {@linkcode ClusterSource.close}. */
@@ -151,7 +164,7 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
         const first = this.#queue.entries().next();
         if (!first.done) {
           this.#queue.delete(first.value[0]);
-          return Promise.resolve({ value: first.value[1], done: false });
+          return Promise.resolve({ value: first.value[1].request, done: false });
         }
         if (this.#closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.#waiters.push(resolve));

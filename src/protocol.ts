@@ -133,7 +133,8 @@ export type WireDeleteOptions = Omit<DeleteOptions, "signal">;
 /** Every operation: its request fields and its response. */
 export interface Operations {
   init: { request: { config: WorkerConfig }; response: InitResult };
-  probe: { request: { timeoutMs: number }; response: null };
+  /** Answers with the worker's V8 heap size (for metrics), or fails like the probe did. */
+  probe: { request: { timeoutMs: number }; response: { heapUsedBytes: number } };
   get: { request: { kind: KindRef; key: ObjectKey; cached: boolean }; response: KubeObject };
   list: {
     request: { kind: KindRef; options: WireListOptions; cached: boolean };

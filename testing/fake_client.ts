@@ -52,7 +52,7 @@ export interface FakeKind {
 
 /** Options of {@linkcode FakeClient}. */
 export interface FakeClientOptions {
-  /** Objects present from the start (namespaces are created as needed). */
+  /** Objects present from the start (namespaces are created as needed; `default` always exists). */
   objects?: KubeObject[];
   /** Extra kinds. */
   kinds?: FakeKind[];
@@ -110,6 +110,8 @@ export class FakeClient implements Client {
       }),
     ];
     const namespace = this.#type({ apiVersion: "v1", kind: "Namespace" })!;
+    // Like every real cluster; a fake without it would fail creates a real cluster accepts.
+    this.store.create(namespace, { metadata: { name: "default" } });
     for (const object of options.objects ?? []) {
       const ns = object.metadata?.namespace;
       if (ns && !this.store.get(namespace, "", ns)) {

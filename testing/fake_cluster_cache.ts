@@ -26,6 +26,11 @@ export interface FakeClusterCacheOptions {
   cluster?: KubeObject;
 }
 
+interface SourceEntry {
+  source: ClusterSource<unknown>;
+  mapFn: (cluster: KubeObject) => unknown[];
+}
+
 /**
  * One connected cluster, backed by `client`.
  *
@@ -43,10 +48,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   readonly #key: ObjectKey;
   readonly #options: FakeClusterCacheOptions;
   readonly #watches: Set<string>;
-  readonly #sources: {
-    source: ClusterSource<unknown>;
-    mapFn: (cluster: KubeObject) => unknown[];
-  }[] = [];
+  readonly #sources: SourceEntry[] = [];
   readonly #health: HealthCheckingState;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
@@ -164,24 +166,29 @@ export class FakeClusterCache implements ClusterCacheApi {
     options: ClusterSourceOptions = {},
   ): ClusterSource<R> {
     const source = new ClusterSource<R>(controllerName, options);
-    this.#sources.push({ source: source as ClusterSource<unknown>, mapFn });
+    const entry = { source: source as ClusterSource<unknown>, mapFn };
+    this.#sources.push(entry);
+    // Like ClusterCache: the (always connected) cluster's connect reaches a new source at once.
+    this.#deliver(entry, ["connect"], Date.now());
     return source;
   }
 
-  /** Delivers an event (e.g. `["connect"]`) to every cluster source, as a reconcile would. */
+  /** Delivers an event (e.g. `["disconnect"]`) to every cluster source, as a reconcile would. */
   trigger(reasons: string[]): void {
+    const time = Date.now();
+    for (const entry of this.#sources) this.#deliver(entry, reasons, time);
+  }
+
+  #deliver(entry: SourceEntry, reasons: string[], time: number): void {
     const cluster = this.#options.cluster ?? {
       apiVersion: "cluster.x-k8s.io/v1beta2",
       kind: "Cluster",
       metadata: { namespace: this.#key.namespace, name: this.#key.name },
     };
-    const time = Date.now();
-    for (const { source, mapFn } of this.#sources) {
-      source.deliver(formatObjectKey(this.#key), mapFn(cluster), {
-        cluster: this.#key,
-        reasons,
-        time,
-      });
-    }
+    entry.source.deliver(formatObjectKey(this.#key), entry.mapFn(cluster), {
+      cluster: this.#key,
+      reasons,
+      time,
+    });
   }
 }

@@ -61,3 +61,16 @@ Deno.test("a never-consumed source does not hold back the reconciler", async () 
   assert.equal(idle.pending, 3);
   idle.close();
 });
+
+Deno.test("a source created after clusters connected hears a connect for each of them, once", async () => {
+  await using f = await fixture({ clusters: 2 });
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const late = f.cache.getClusterSource("late", (c) => [c.metadata!.name!]);
+  const seen: string[] = [];
+  late.subscribe((r, e) => seen.push(`${r} ${e.reasons.join("+")}`));
+  assert.deepEqual(seen.sort(), ["workload-1 connect", "workload-2 connect"]);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(seen.length, 2, "no second connect from the next reconciles");
+  late.close();
+});

@@ -73,3 +73,18 @@ Deno.test("lastEventSent() is tracked per cluster and forgotten on request", () 
   assert.equal(source.lastEventSent("ns/a"), 0);
   source.close();
 });
+
+Deno.test("a new subscriber first gets the requests that waited for one; later ones skip the queue", () => {
+  const source = new ClusterSource<string>("c");
+  source.deliver("ns/a", ["a"], event("a", ["connect"]));
+  source.deliver("ns/a", ["a"], event("a", ["disconnect"]));
+  source.deliver("ns/b", ["b"], event("b"));
+  assert.equal(source.pending, 2, "identical requests are merged, keeping the latest event");
+  const seen: string[] = [];
+  source.subscribe((request, e) => seen.push(`${request}:${e.reasons.join("+")}`));
+  assert.deepEqual(seen, ["a:disconnect", "b:connect"]);
+  source.deliver("ns/c", ["c"], event("c"));
+  assert.deepEqual(seen, ["a:disconnect", "b:connect", "c:connect"]);
+  assert.equal(source.pending, 0);
+  source.close();
+});

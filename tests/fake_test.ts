@@ -73,8 +73,9 @@ Deno.test("FakeClusterCache serves one connected cluster, pre-seeded watches and
   const source = cache.getClusterSource("c", (c) => [c.metadata!.name!]);
   const seen: string[] = [];
   source.subscribe((r, e) => seen.push(`${r} ${e.reasons.join("+")}`));
-  cache.trigger(["connect"]);
-  assert.deepEqual(seen, ["workload-1 connect"]);
+  assert.deepEqual(seen, ["workload-1 connect"], "the connected cluster, at once");
+  cache.trigger(["disconnect"]);
+  assert.deepEqual(seen, ["workload-1 connect", "workload-1 disconnect"]);
   assert.throws(() => cache.getRESTConfig(cluster), /no restConfig/);
   source.close();
 });

@@ -27,7 +27,7 @@ let written = 0;
 
 /**
  * One cluster, its ConfigMap informer started, a source recording events. The source is added after
- * the first connect, so (by Cluster API's rules) it hears only what happens afterwards.
+ * the first connect: it hears that connect at once, and the rig starts recording after it.
  */
 async function rig(
   cacheOptions: Partial<ClusterCacheOptions> = {},
@@ -39,6 +39,7 @@ async function rig(
   const source = f.cache.getClusterSource("faults", (c) => [c.metadata!.name!]);
   const events: string[] = [];
   source.subscribe((_r, e: ClusterEvent) => events.push(e.reasons.join("+")));
+  assert.deepEqual(events.splice(0), ["connect"], "a late source hears the earlier connect");
   const type = s.typeOf("", "configmaps")!;
   const write = (count = 1) => {
     for (let i = 0; i < count; i++) {

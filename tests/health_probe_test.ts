@@ -41,6 +41,11 @@ Deno.test("a successful probe resets failures to 0 and sets the last success to 
     metrics,
     /capi_cluster_cache_connection_up\{cluster_name="workload-1",cluster_namespace="default"\} 1/,
   );
+  const heap = metrics.match(
+    /clustercache_worker_heap_bytes\{cluster_name="workload-1",cluster_namespace="default"\} (\d+)/,
+  );
+  assert.ok(heap, "a successful probe reports the worker's heap");
+  assert.ok(Number(heap[1]) > 1_000_000, `a worker heap of ${heap[1]} bytes is implausibly small`);
 });
 
 Deno.test("failures reaching the threshold disconnect; reconnects wait for the retry interval", async () => {
@@ -119,6 +124,7 @@ Deno.test("an uncaught error in a worker is contained: the cluster disconnects a
   const source = f.cache.getClusterSource("crash", (c) => [c.metadata!.name!]);
   const events: string[] = [];
   source.subscribe((request, e) => events.push(`${request} ${e.reasons.join("+")}`));
+  assert.deepEqual(events.splice(0).sort(), ["workload-1 connect", "workload-2 connect"]);
   const client = f.cache.getClient(key("workload-1"));
   await client.list(CONFIGMAP); // starts the informer with the transform
   // Planted on the server directly: a create through the dying worker could itself be cut off.

@@ -141,6 +141,7 @@ Deno.test("a rotated kubeconfig Secret is picked up without waiting for a failed
   const source = f.cache.getClusterSource("rotation", (c) => [c.metadata!.name!]);
   const events: string[] = [];
   source.subscribe((_r, e) => events.push(e.reasons.join("+")));
+  assert.deepEqual(events.splice(0), ["connect"]);
   const before = f.cache.getRESTConfig(key("workload-1")).clientCertificatePem;
   await f.fleet.cluster("workload-1").rotateCredentials(); // also rewrites the Secret
   await eventually(

@@ -155,10 +155,10 @@ export class ClusterRuntime {
     }
   }
 
-  /** `GET /` within `timeoutMs`, outside the QPS limiter. */
-  async probe(timeoutMs: number, signal: AbortSignal): Promise<null> {
+  /** `GET /` within `timeoutMs`, outside the QPS limiter; reports this worker's heap size too. */
+  async probe(timeoutMs: number, signal: AbortSignal): Promise<{ heapUsedBytes: number }> {
     await this.#transport.json("GET", "/", { timeoutMs, signal, limited: false });
-    return null;
+    return { heapUsedBytes: Deno.memoryUsage().heapUsed };
   }
 
   // ------------------------------------------------------------------ cache
