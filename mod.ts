@@ -3,21 +3,32 @@
  * probes for Kubernetes fleet operators, in the manner of Cluster API's `ClusterCache`, with every
  * workload cluster in its own Web Worker so one hung, slow or huge API server cannot stall the others.
  *
- * @example Read Nodes of every connected workload cluster as clusters connect
- * ```ts ignore
+ * @example Read Nodes of every workload cluster as it connects
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { KubeConfig } from "@kubernetes/client-node";
- * import { ClusterCache } from "jsr:@fleetkit/clustercache";
+ * import { ClusterCache } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
  *
+ * // A simulated management cluster with three workload clusters; in production,
+ * // `management.loadFromDefault()` or `loadFromCluster()` instead.
+ * await using fleet = await SimulatedFleet.start({ clusters: 3 });
  * const management = new KubeConfig();
- * management.loadFromDefault();
+ * management.loadFromString(fleet.managementKubeconfig());
+ *
  * await using cache = await ClusterCache.setup({ management, client: { userAgent: "my-operator" } });
  * const source = cache.getClusterSource("nodes", (cluster) => [
  *   { namespace: cluster.metadata!.namespace!, name: cluster.metadata!.name! },
  * ]);
+ * const seen = new Set<string>();
  * for await (const cluster of source) {
+ *   // Served from the cluster's informer cache, in the cluster's own worker.
  *   const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
  *   console.log(`${cluster.name}: ${nodes.items.length} nodes`);
+ *   seen.add(cluster.name);
+ *   if (seen.size === 3) break; // a controller keeps going until shutdown
  * }
+ * assert.equal(seen.size, 3);
  * ```
  *
  * @module

@@ -18,6 +18,18 @@ import { WorkerHandle, type WorkerHandleHooks, type WorkerPermissions } from "./
 
 /**
  * The health-checking state of a cluster (times are epoch ms; 0 = never).
+ *
+ * @example Reporting a cluster's health on a status page
+ * ```ts
+ * import type { HealthCheckingState } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), cluster); // or a ClusterCache
+ * const state: HealthCheckingState = cache.getHealthCheckingState(cluster);
+ * const healthy = state.consecutiveFailures === 0 && state.lastProbeSuccessTime > 0;
+ * console.log(`${cluster.name}: ${healthy ? "healthy" : `${state.consecutiveFailures} failed probes`}`);
+ * ```
  */
 export interface HealthCheckingState {
   /** When the last probe (or connection attempt) ran. */

@@ -10,9 +10,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Backoff } from "./backoff.ts";
  * const backoff = new Backoff(800, 30_000, 0);
- * console.assert(backoff.next() === 800 && backoff.next() === 1600);
+ * assert.ok(backoff.next() === 800 && backoff.next() === 1600);
  * ```
  */
 export class Backoff {

@@ -12,10 +12,15 @@ import type { KindRef } from "./kube_object.ts";
  * A function exported by a module, which the worker imports and calls. The module must not import
  * `@kubernetes/client-node` at runtime (each worker would pay ~70 MB for it).
  *
- * @example
+ * @example Naming an extractor that lives next to your controller
  * ```ts
- * import type { ModuleFunction } from "./cache_options.ts";
- * const extract: ModuleFunction = { module: new URL("./my_indexes.ts", import.meta.url).href, export: "byOwner" };
+ * import type { ModuleFunction } from "@fleetkit/clustercache";
+ *
+ * // ./indexes.ts exports `function byOwner(object: KubeObject): string[]`.
+ * const byOwner: ModuleFunction = {
+ *   module: new URL("./indexes.ts", import.meta.url).href,
+ *   export: "byOwner",
+ * };
  * ```
  */
 export interface ModuleFunction {
@@ -29,16 +34,56 @@ export interface ModuleFunction {
  * How a cache transforms objects before storing them: `"stripManagedFields"` drops
  * `metadata.managedFields` (usually most of an object's bytes); a {@linkcode ModuleFunction} receives
  * an object and returns the object to store.
+ *
+ * @example Dropping Secret payloads from the cache
+ * ```ts
+ * import type { CacheOptions, Transform } from "@fleetkit/clustercache";
+ *
+ * // Any module URL works; a data: URL keeps the example self-contained.
+ * const withoutData: Transform = {
+ *   module: "data:text/javascript,export const strip = ({ data, ...rest }) => rest;",
+ *   export: "strip",
+ * };
+ * const cache: CacheOptions = {
+ *   defaultTransform: "stripManagedFields",
+ *   byObject: [{ kind: { apiVersion: "v1", kind: "Secret" }, transform: withoutData }],
+ * };
+ * ```
  */
 export type Transform = "stripManagedFields" | ModuleFunction;
 
 /**
  * How an index computes its values from an object: a dotted field path (`spec.providerID`), or a
  * {@linkcode ModuleFunction} returning a string or an array of strings.
+ *
+ * @example A field path and a function
+ * ```ts
+ * import type { IndexExtractor } from "@fleetkit/clustercache";
+ *
+ * const byNode: IndexExtractor = { fieldPath: "spec.nodeName" };
+ * const byTeam: IndexExtractor = {
+ *   module: "data:text/javascript,export const team = (o) => o.metadata?.labels?.team ?? [];",
+ *   export: "team",
+ * };
+ * ```
  */
 export type IndexExtractor = { fieldPath: string } | ModuleFunction;
 
-/** An index added to the cache of one kind; list with `fieldSelector: "<field>=<value>"` to use it. */
+/**
+ * An index added to the cache of one kind; list with `fieldSelector: "<field>=<value>"` to use it.
+ *
+ * @example Pods by node
+ * ```ts
+ * import type { CacheIndex } from "@fleetkit/clustercache";
+ *
+ * const podsByNode: CacheIndex = {
+ *   kind: { apiVersion: "v1", kind: "Pod" },
+ *   field: "spec.nodeName",
+ *   extract: { fieldPath: "spec.nodeName" },
+ * };
+ * // Then: reader.list(Pod, { fieldSelector: "spec.nodeName=node-1" }) is answered by the index.
+ * ```
+ */
 export interface CacheIndex {
   /** The kind indexed. */
   kind: KindRef;
@@ -48,7 +93,20 @@ export interface CacheIndex {
   extract: IndexExtractor;
 }
 
-/** Restricts what the cache holds for one kind. */
+/**
+ * Restricts what the cache holds for one kind.
+ *
+ * @example Caching only the Secrets an operator owns
+ * ```ts
+ * import type { ByObject } from "@fleetkit/clustercache";
+ *
+ * const secrets: ByObject = {
+ *   kind: { apiVersion: "v1", kind: "Secret" },
+ *   labelSelector: "app.kubernetes.io/managed-by=my-operator",
+ *   fieldSelector: "metadata.namespace=my-operator-system",
+ * };
+ * ```
+ */
 export interface ByObject {
   /** The kind. */
   kind: KindRef;
@@ -60,7 +118,56 @@ export interface ByObject {
   transform?: Transform;
 }
 
-/** Options of the caches created per workload cluster. */
+/**
+ * Options of the caches created per workload cluster.
+ *
+ * @example Only labelled ConfigMaps, indexed by a label, listed through the index
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { type CacheOptions, ClusterCache } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * const ConfigMap = { apiVersion: "v1", kind: "ConfigMap" };
+ * const cacheOptions: CacheOptions = {
+ *   byObject: [{ kind: ConfigMap, labelSelector: "team" }],
+ *   indexes: [{
+ *     kind: ConfigMap,
+ *     field: "team",
+ *     extract: {
+ *       module: "data:text/javascript,export const team = (o) => o.metadata.labels.team;",
+ *       export: "team",
+ *     },
+ *   }],
+ *   defaultTransform: "stripManagedFields",
+ * };
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const server = fleet.cluster("workload-1");
+ * const type = server.typeOf("", "configmaps")!;
+ * for (const [name, team] of [["a", "blue"], ["b", "red"], ["c", undefined]] as const) {
+ *   const labels: Record<string, string> = team ? { team } : {};
+ *   server.store.create(type, { metadata: { namespace: "default", name, labels } });
+ * }
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({
+ *   management,
+ *   client: { userAgent: "docs" },
+ *   cache: cacheOptions,
+ * });
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [{
+ *   namespace: c.metadata!.namespace!,
+ *   name: c.metadata!.name!,
+ * }])) {
+ *   const reader = cache.getReader(cluster);
+ *   assert.equal((await reader.list(ConfigMap)).items.length, 2, "the unlabelled one is not cached");
+ *   const blue = await reader.list(ConfigMap, { fieldSelector: "team=blue" });
+ *   assert.deepEqual(blue.items.map((c) => c.metadata?.name), ["a"]);
+ *   break;
+ * }
+ * ```
+ */
 export interface CacheOptions {
   /**
    * Every this many ms, each cached object is delivered again to watch handlers as an update with
@@ -79,10 +186,31 @@ export interface CacheOptions {
  * Indexes Nodes by `spec.providerID`, so `list(Node, { fieldSelector: "spec.providerID=<id>" })`
  * is served from the cache.
  *
- * @example
+ * @example Finding the workload cluster's Node of a machine
  * ```ts
- * import { NodeProviderIDIndex } from "./cache_options.ts";
- * const cache = { indexes: [NodeProviderIDIndex] };
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, NodeProviderIDIndex } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({
+ *   management,
+ *   client: { userAgent: "docs" },
+ *   cache: { indexes: [NodeProviderIDIndex] },
+ * });
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [{
+ *   namespace: c.metadata!.namespace!,
+ *   name: c.metadata!.name!,
+ * }])) {
+ *   const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" }, {
+ *     fieldSelector: "spec.providerID=sim://workload-1/workload-1-control-plane",
+ *   });
+ *   assert.equal(nodes.items.length, 1);
+ *   break;
+ * }
  * ```
  */
 export const NodeProviderIDIndex: CacheIndex = {

@@ -27,7 +27,50 @@ import { shouldSendEvent } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
 import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
 
-/** What {@linkcode ClusterCache.watch} needs. */
+/**
+ * What {@linkcode ClusterCache.watch} needs.
+ *
+ * @example Hearing about ConfigMaps of one namespace in a workload cluster
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, predicates, type WatchEvent, type WatchInput } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ *
+ * const seen: string[] = [];
+ * const created = Promise.withResolvers<void>();
+ * const input: WatchInput = {
+ *   name: "configmaps-in-apps", // a second watch() with this name on the same connection is a no-op
+ *   kind: { apiVersion: "v1", kind: "ConfigMap" },
+ *   predicates: [predicates.fieldSelector("metadata.namespace=apps")], // filtered in the worker
+ *   handler: (event: WatchEvent) => {
+ *     seen.push(`${event.type} ${event.object.metadata?.name}`);
+ *     if (event.type === "add") created.resolve();
+ *   },
+ * };
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [{
+ *   namespace: c.metadata!.namespace!,
+ *   name: c.metadata!.name!,
+ * }])) {
+ *   await cache.watch(cluster, input); // resolves once the informer has synced
+ *   const client = cache.getClient(cluster);
+ *   await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } });
+ *   await client.create({
+ *     apiVersion: "v1",
+ *     kind: "ConfigMap",
+ *     metadata: { namespace: "apps", name: "settings" },
+ *   });
+ *   await created.promise;
+ *   break;
+ * }
+ * assert.deepEqual(seen, ["add settings"]);
+ * ```
+ */
 export interface WatchInput<T extends KubeObject = KubeObject> {
   /** Identifies the watch: a name already watched on the current connection is a no-op. */
   name: string;
@@ -47,6 +90,31 @@ export interface WatchInput<T extends KubeObject = KubeObject> {
 /**
  * What controllers use of a ClusterCache; {@linkcode ClusterCache} and the fake from `./testing`
  * both implement it, so controllers can be tested without workers or a management cluster.
+ *
+ * @example A reconcile function written against the interface, tested with the fake
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ClusterCacheApi, ClusterNotConnectedError, type ObjectKey } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * async function countNodes(cache: ClusterCacheApi, cluster: ObjectKey): Promise<number | undefined> {
+ *   try {
+ *     const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
+ *     return nodes.items.length;
+ *   } catch (error) {
+ *     if (error instanceof ClusterNotConnectedError) return undefined; // the connect event comes later
+ *     throw error;
+ *   }
+ * }
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const client = new FakeClient({
+ *   objects: [{ apiVersion: "v1", kind: "Node", metadata: { name: "node-1" } }],
+ * });
+ * const cache: ClusterCacheApi = new FakeClusterCache(client, cluster);
+ * assert.equal(await countNodes(cache, cluster), 1);
+ * assert.equal(await countNodes(cache, { namespace: "default", name: "workload-2" }), undefined);
+ * ```
  */
 export interface ClusterCacheApi {
   /** A client whose reads come from the cluster's cache. @throws {ClusterNotConnectedError} */
@@ -165,26 +233,33 @@ function hostPort(url: string): string {
  * Per-workload-cluster clients, caches, REST configs and health probes, each cluster in its own Web
  * Worker, kept in step with the management cluster's `Cluster` objects.
  *
- * @example Set up, read from a workload cluster, react to connects
- * ```ts ignore
+ * @example Set up, react to connects, read from each workload cluster
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { KubeConfig } from "@kubernetes/client-node";
- * import { ClusterCache, ClusterNotConnectedError } from "jsr:@fleetkit/clustercache";
+ * import { ClusterCache, ClusterNotConnectedError } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
  *
+ * // In production: management.loadFromDefault() or loadFromCluster().
+ * await using fleet = await SimulatedFleet.start({ clusters: 2 });
  * const management = new KubeConfig();
- * management.loadFromDefault();
+ * management.loadFromString(fleet.managementKubeconfig());
  * await using cache = await ClusterCache.setup({ management, client: { userAgent: "my-operator" } });
  *
  * const source = cache.getClusterSource("my-controller", (cluster) => [
  *   { namespace: cluster.metadata!.namespace!, name: cluster.metadata!.name! },
  * ]);
+ * const nodes = new Map<string, number>();
  * for await (const cluster of source) {
  *   try {
- *     const nodes = await cache.getClient(cluster).list({ apiVersion: "v1", kind: "Node" });
- *     console.log(cluster.name, nodes.items.length);
+ *     const list = await cache.getClient(cluster).list({ apiVersion: "v1", kind: "Node" });
+ *     nodes.set(cluster.name, list.items.length);
  *   } catch (error) {
  *     if (!(error instanceof ClusterNotConnectedError)) throw error; // wait for the connect event
  *   }
+ *   if (nodes.size === 2) break; // a controller would keep going
  * }
+ * assert.deepEqual(Object.fromEntries(nodes), { "workload-1": 1, "workload-2": 1 });
  * ```
  */
 export class ClusterCache implements ClusterCacheApi, AsyncDisposable {

@@ -9,7 +9,28 @@
 
 import type { ObjectKey } from "./kube_object.ts";
 
-/** Why a source was notified about a cluster. */
+/**
+ * Why a source was notified about a cluster.
+ *
+ * @example Keeping a set of connected clusters
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ClusterEvent } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cache = new FakeClusterCache(new FakeClient(), { namespace: "default", name: "workload-1" });
+ * const connected = new Set<string>();
+ * const source = cache.getClusterSource("status", (c) => [c.metadata!.name!]);
+ * source.subscribe((name: string, event: ClusterEvent) => {
+ *   if (event.reasons.includes("disconnect")) connected.delete(name);
+ *   else connected.add(name);
+ * });
+ * assert.deepEqual([...connected], ["workload-1"]);
+ * cache.trigger(["disconnect"]); // what a failed health probe causes
+ * assert.equal(connected.size, 0);
+ * source.close();
+ * ```
+ */
 export interface ClusterEvent {
   /** The cluster. */
   cluster: ObjectKey;
@@ -19,7 +40,23 @@ export interface ClusterEvent {
   time: number;
 }
 
-/** Options of {@linkcode ClusterSource}. */
+/**
+ * Options of {@linkcode ClusterSource}.
+ *
+ * @example Hearing about clusters whose probes failed for a minute
+ * ```ts
+ * import type { ClusterSourceOptions } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cache = new FakeClusterCache(new FakeClient(), { namespace: "default", name: "workload-1" });
+ * const options: ClusterSourceOptions = { watchForProbeFailure: [60_000], queueLimit: 10_000 };
+ * const source = cache.getClusterSource("machine-health", (c) => [c.metadata!.name!], options);
+ * source.subscribe((_name, event) => {
+ *   // event.reasons: ["health probe didn't succeed since more than 1m0s"] after a minute of failures
+ * });
+ * source.close();
+ * ```
+ */
 export interface ClusterSourceOptions {
   /**
    * Also notify when the health probe has not succeeded for each of these durations (ms), like Cluster
@@ -35,13 +72,29 @@ export interface ClusterSourceOptions {
  * {@linkcode ClusterSource.subscribe} to it.
  *
  * @example Reacting to connects
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, type ObjectKey } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ *
+ * const reconciled: string[] = [];
+ * async function reconcile(cluster: ObjectKey): Promise<void> {
+ *   reconciled.push(cluster.name); // e.g. watch again after a reconnect
+ * }
  * const source = cache.getClusterSource("machine-controller", (cluster) => [
  *   { namespace: cluster.metadata!.namespace!, name: cluster.metadata!.name! },
  * ]);
+ * setTimeout(() => source.close(), 2_000); // a controller runs until shutdown; this one briefly
  * for await (const request of source) {
- *   await reconcile(request); // e.g. watch again after a reconnect
+ *   await reconcile(request);
  * }
+ * assert.deepEqual(reconciled, ["workload-1"]);
  * ```
  */
 export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {

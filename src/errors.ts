@@ -21,10 +21,19 @@ export const CLUSTER_NOT_CONNECTED_MESSAGE = "connection to the workload cluster
  *
  * @example Telling "not connected" from other errors
  * ```ts
- * import { ClusterNotConnectedError } from "./errors.ts";
- * const error: unknown = new ClusterNotConnectedError("error getting client");
- * console.assert(error instanceof ClusterNotConnectedError);
- * console.assert((error as Error).message === "error getting client: connection to the workload cluster is down");
+ * import assert from "node:assert/strict";
+ * import { ClusterNotConnectedError } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cache = new FakeClusterCache(new FakeClient(), { namespace: "default", name: "workload-1" });
+ * try {
+ *   cache.getClient({ namespace: "default", name: "workload-2" });
+ *   assert.fail("workload-2 is not connected");
+ * } catch (error) {
+ *   // Not worth a retry: the cluster source's next "connect" event brings the cluster back.
+ *   assert.ok(error instanceof ClusterNotConnectedError);
+ *   assert.equal(error.message, "error getting client: connection to the workload cluster is down");
+ * }
  * ```
  */
 export class ClusterNotConnectedError extends Error {
@@ -51,14 +60,19 @@ export class ClusterNotConnectedError extends Error {
 /**
  * The API server answered with an error `Status` (or an HTTP error without one).
  *
- * @example Handling NotFound
+ * @example What the server said
  * ```ts
- * import { isNotFound, KubernetesApiError } from "./errors.ts";
- * const error = new KubernetesApiError({
- *   kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure",
- *   message: 'pods "web" not found', reason: "NotFound", code: 404,
- * });
- * console.assert(isNotFound(error));
+ * import assert from "node:assert/strict";
+ * import { KubernetesApiError } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const error = await new FakeClient()
+ *   .get({ apiVersion: "v1", kind: "Pod" }, { namespace: "default", name: "web" })
+ *   .catch((e) => e);
+ * assert.ok(error instanceof KubernetesApiError);
+ * assert.equal(error.code, 404);
+ * assert.equal(error.reason, "NotFound");
+ * assert.equal(error.message, 'pods "web" not found');
  * ```
  */
 export class KubernetesApiError extends Error {
@@ -92,7 +106,20 @@ export class KubernetesApiError extends Error {
   }
 }
 
-/** What went wrong, for a {@linkcode ClusterCacheError}. */
+/**
+ * What went wrong, for a {@linkcode ClusterCacheError}.
+ *
+ * @example Deciding what to do from the code
+ * ```ts
+ * import type { ClusterCacheErrorCode } from "@fleetkit/clustercache";
+ *
+ * function retryable(code: ClusterCacheErrorCode): boolean {
+ *   return code === "Unreachable" || code === "Timeout" || code === "CacheSyncTimeout" ||
+ *     code === "WorkerFailed";
+ * }
+ * retryable("NoKindMatch"); // false: the cluster does not serve the kind
+ * ```
+ */
 export type ClusterCacheErrorCode =
   /** The kubeconfig Secret is missing, lacks the `value` key, or its kubeconfig cannot be used. */
   | "InvalidKubeconfig"
@@ -118,11 +145,17 @@ export type ClusterCacheErrorCode =
 /**
  * A failure of the cache itself or of talking to a cluster: the `code` says which.
  *
- * @example
+ * @example A kind the cluster does not serve
  * ```ts
- * import { ClusterCacheError } from "./errors.ts";
- * const error = new ClusterCacheError("Unreachable", "cluster is not reachable: connection refused");
- * console.assert(error.code === "Unreachable");
+ * import assert from "node:assert/strict";
+ * import { ClusterCacheError } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const error = await new FakeClient()
+ *   .list({ apiVersion: "example.com/v1", kind: "Widget" })
+ *   .catch((e) => e);
+ * assert.ok(error instanceof ClusterCacheError);
+ * assert.equal(error.code, "NoKindMatch");
  * ```
  */
 export class ClusterCacheError extends Error {
@@ -149,38 +182,164 @@ function hasCode(error: unknown, code: number): boolean {
   return error instanceof KubernetesApiError && error.code === code;
 }
 
-/** Whether the API server said the object does not exist (404). */
+/**
+ * Whether the API server said the object does not exist (404).
+ *
+ * @example Reading something that may not exist
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isNotFound } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const client = new FakeClient();
+ * const kind = { apiVersion: "v1", kind: "ConfigMap" };
+ * const found = await client.get(kind, { namespace: "default", name: "missing" }).catch((error) => {
+ *   if (isNotFound(error)) return undefined;
+ *   throw error;
+ * });
+ * assert.equal(found, undefined);
+ * ```
+ */
 export function isNotFound(error: unknown): boolean {
   return hasCode(error, 404);
 }
 
-/** Whether a write lost a race (409 Conflict: stale resourceVersion). */
+/**
+ * Whether a write lost a race (409 Conflict: stale resourceVersion).
+ *
+ * @example Writing from a stale copy
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isConflict } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const kind = { apiVersion: "v1", kind: "ConfigMap" };
+ * const client = new FakeClient({ objects: [{ ...kind, metadata: { namespace: "default", name: "a" } }] });
+ * const copy = await client.get(kind, { namespace: "default", name: "a" });
+ * await client.update({ ...copy, data: { first: "yes" } });
+ * const error = await client.update({ ...copy, data: { second: "yes" } }).catch((e) => e);
+ * assert.ok(isConflict(error)); // read again and retry
+ * ```
+ */
 export function isConflict(error: unknown): boolean {
   return error instanceof KubernetesApiError && error.code === 409 && error.reason === "Conflict";
 }
 
-/** Whether a create found the object already there (409 AlreadyExists). */
+/**
+ * Whether a create found the object already there (409 AlreadyExists).
+ *
+ * @example Creating twice
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isAlreadyExists, isConflict } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "default", name: "a" } };
+ * const client = new FakeClient();
+ * await client.create(cm);
+ * const error = await client.create(cm).catch((e) => e);
+ * assert.ok(isAlreadyExists(error));
+ * assert.ok(!isConflict(error), "both are 409, but with different reasons");
+ * ```
+ */
 export function isAlreadyExists(error: unknown): boolean {
   return error instanceof KubernetesApiError && error.code === 409 &&
     error.reason === "AlreadyExists";
 }
 
-/** Whether credentials were refused (401). */
+/**
+ * Whether credentials were refused (401).
+ *
+ * @example Credentials the server no longer accepts
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isUnauthorized, KubernetesApiError } from "@fleetkit/clustercache";
+ *
+ * const error = new KubernetesApiError({
+ *   apiVersion: "v1",
+ *   kind: "Status",
+ *   metadata: {},
+ *   status: "Failure",
+ *   reason: "Unauthorized",
+ *   code: 401,
+ * });
+ * assert.ok(isUnauthorized(error));
+ * assert.ok(!isUnauthorized(new Error("something else")));
+ * ```
+ */
 export function isUnauthorized(error: unknown): boolean {
   return hasCode(error, 401);
 }
 
-/** Whether the request was not permitted (403). */
+/**
+ * Whether the request was not permitted (403).
+ *
+ * @example RBAC said no
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isForbidden, KubernetesApiError } from "@fleetkit/clustercache";
+ *
+ * const error = new KubernetesApiError({
+ *   apiVersion: "v1",
+ *   kind: "Status",
+ *   metadata: {},
+ *   status: "Failure",
+ *   reason: "Forbidden",
+ *   code: 403,
+ * });
+ * assert.ok(isForbidden(error));
+ * assert.ok(!isForbidden(new Error("something else")));
+ * ```
+ */
 export function isForbidden(error: unknown): boolean {
   return hasCode(error, 403);
 }
 
-/** Whether a resourceVersion or continue token is too old (410 Gone / Expired). */
+/**
+ * Whether a resourceVersion or continue token is too old (410 Gone / Expired).
+ *
+ * @example A continue token that expired
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isExpired, KubernetesApiError } from "@fleetkit/clustercache";
+ *
+ * const error = new KubernetesApiError({
+ *   apiVersion: "v1",
+ *   kind: "Status",
+ *   metadata: {},
+ *   status: "Failure",
+ *   reason: "Expired",
+ *   code: 410,
+ * });
+ * assert.ok(isExpired(error));
+ * assert.ok(!isExpired(new Error("something else")));
+ * ```
+ */
 export function isExpired(error: unknown): boolean {
   return hasCode(error, 410);
 }
 
-/** Whether the server asked to slow down (429). */
+/**
+ * Whether the server asked to slow down (429).
+ *
+ * @example The server asks to slow down
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isTooManyRequests, KubernetesApiError } from "@fleetkit/clustercache";
+ *
+ * const error = new KubernetesApiError({
+ *   apiVersion: "v1",
+ *   kind: "Status",
+ *   metadata: {},
+ *   status: "Failure",
+ *   reason: "TooManyRequests",
+ *   code: 429,
+ *   details: { retryAfterSeconds: 2 },
+ * });
+ * assert.ok(isTooManyRequests(error));
+ * assert.ok(!isTooManyRequests(new Error("something else")));
+ * ```
+ */
 export function isTooManyRequests(error: unknown): boolean {
   return hasCode(error, 429);
 }

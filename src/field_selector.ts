@@ -52,9 +52,10 @@ function unescape(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFieldSelector } from "./field_selector.ts";
  * const selector = parseFieldSelector("metadata.name=web,status.phase!=Running");
- * console.assert(selector.requirements.length === 2);
+ * assert.ok(selector.requirements.length === 2);
  * ```
  *
  * @param text The selector; empty matches everything. `\,`, `\=` and `\\` escape.

@@ -7,12 +7,41 @@
  * @module
  */
 
-/** A JSON value. */
+/**
+ * A JSON value.
+ *
+ * @example A value for a JSON Patch operation
+ * ```ts
+ * import type { JsonValue } from "@fleetkit/clustercache";
+ *
+ * const value: JsonValue = { replicas: 3, paused: false, labels: ["a", "b"], owner: null };
+ * ```
+ */
 export type JsonValue = null | boolean | number | string | JsonValue[] | {
   [key: string]: JsonValue;
 };
 
-/** One operation of an RFC 6902 JSON Patch. */
+/**
+ * One operation of an RFC 6902 JSON Patch.
+ *
+ * @example Test-and-set: change a field only if it still holds what was read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { JsonPatchOperation } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const kind = { apiVersion: "v1", kind: "ConfigMap" };
+ * const key = { namespace: "default", name: "a" };
+ * const client = new FakeClient({ objects: [{ ...kind, metadata: key, data: { mode: "blue" } }] });
+ * const flip: JsonPatchOperation[] = [
+ *   { op: "test", path: "/data/mode", value: "blue" },
+ *   { op: "replace", path: "/data/mode", value: "green" },
+ * ];
+ * await client.patch(kind, key, { type: "json", patch: flip });
+ * // The test now fails: the server refuses the whole patch.
+ * await assert.rejects(client.patch(kind, key, { type: "json", patch: flip }));
+ * ```
+ */
 export type JsonPatchOperation =
   | { op: "add" | "replace" | "test"; path: string; value: JsonValue }
   | { op: "remove"; path: string }
@@ -121,9 +150,10 @@ function removeAt(doc: JsonValue, pointer: string): JsonValue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyJsonPatch } from "./json_patch.ts";
  * const out = applyJsonPatch({ a: [1] }, [{ op: "add", path: "/a/-", value: 2 }]);
- * console.assert(JSON.stringify(out) === '{"a":[1,2]}');
+ * assert.ok(JSON.stringify(out) === '{"a":[1,2]}');
  * ```
  *
  * @param document The document to patch.
@@ -193,9 +223,10 @@ export function applyJsonPatch(document: JsonValue, operations: unknown): JsonVa
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyMergePatch } from "./json_patch.ts";
  * const out = applyMergePatch({ a: 1, b: { c: 2 } }, { a: null, b: { d: 3 } });
- * console.assert(JSON.stringify(out) === '{"b":{"c":2,"d":3}}');
+ * assert.ok(JSON.stringify(out) === '{"b":{"c":2,"d":3}}');
  * ```
  *
  * @param target The document to patch.

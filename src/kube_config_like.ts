@@ -6,7 +6,28 @@
  * @module
  */
 
-/** A kubeconfig cluster entry, as client-node parses it. */
+/**
+ * A kubeconfig cluster entry, as client-node parses it.
+ *
+ * @example The current context's cluster
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import type { KubeConfigCluster, KubeConfigLike } from "@fleetkit/clustercache";
+ *
+ * const kubeconfig = new KubeConfig();
+ * kubeconfig.loadFromOptions({
+ *   clusters: [{ name: "edge-1", server: "https://10.0.0.1:6443", skipTLSVerify: false }],
+ *   users: [{ name: "edge-1-admin", token: "example-token" }],
+ *   contexts: [{ name: "edge-1", cluster: "edge-1", user: "edge-1-admin", namespace: "apps" }],
+ *   currentContext: "edge-1",
+ * });
+ * const like: KubeConfigLike = kubeconfig; // a client-node KubeConfig is one
+ * const context = like.getContextObject(like.getCurrentContext())!;
+ * const cluster: KubeConfigCluster = like.getCluster(context.cluster)!;
+ * assert.equal(cluster.server, "https://10.0.0.1:6443");
+ * ```
+ */
 export interface KubeConfigCluster {
   /** Entry name. */
   readonly name: string;
@@ -24,7 +45,28 @@ export interface KubeConfigCluster {
   readonly proxyUrl?: string | undefined;
 }
 
-/** A kubeconfig user entry, as client-node parses it. */
+/**
+ * A kubeconfig user entry, as client-node parses it.
+ *
+ * @example The current context's user
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import type { KubeConfigUser, KubeConfigLike } from "@fleetkit/clustercache";
+ *
+ * const kubeconfig = new KubeConfig();
+ * kubeconfig.loadFromOptions({
+ *   clusters: [{ name: "edge-1", server: "https://10.0.0.1:6443", skipTLSVerify: false }],
+ *   users: [{ name: "edge-1-admin", token: "example-token" }],
+ *   contexts: [{ name: "edge-1", cluster: "edge-1", user: "edge-1-admin", namespace: "apps" }],
+ *   currentContext: "edge-1",
+ * });
+ * const like: KubeConfigLike = kubeconfig; // a client-node KubeConfig is one
+ * const context = like.getContextObject(like.getCurrentContext())!;
+ * const user: KubeConfigUser = like.getUser(context.user)!;
+ * assert.equal(user.exec, undefined, "exec plugins are refused");
+ * ```
+ */
 export interface KubeConfigUser {
   /** Entry name. */
   readonly name: string;
@@ -48,7 +90,27 @@ export interface KubeConfigUser {
   readonly password?: string | undefined;
 }
 
-/** A kubeconfig context entry. */
+/**
+ * A kubeconfig context entry.
+ *
+ * @example The current context
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import type { KubeConfigContext, KubeConfigLike } from "@fleetkit/clustercache";
+ *
+ * const kubeconfig = new KubeConfig();
+ * kubeconfig.loadFromOptions({
+ *   clusters: [{ name: "edge-1", server: "https://10.0.0.1:6443", skipTLSVerify: false }],
+ *   users: [{ name: "edge-1-admin", token: "example-token" }],
+ *   contexts: [{ name: "edge-1", cluster: "edge-1", user: "edge-1-admin", namespace: "apps" }],
+ *   currentContext: "edge-1",
+ * });
+ * const like: KubeConfigLike = kubeconfig; // a client-node KubeConfig is one
+ * const context: KubeConfigContext = like.getContextObject(like.getCurrentContext())!;
+ * assert.equal(context.namespace, "apps");
+ * ```
+ */
 export interface KubeConfigContext {
   /** Entry name. */
   readonly name: string;
@@ -64,12 +126,28 @@ export interface KubeConfigContext {
  * What this package needs of a client-node `KubeConfig`.
  *
  * @example Passing a client-node KubeConfig, and using the one `getKubeConfig` returns
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
- * const management = new KubeConfig();
- * management.loadFromDefault();
- * const cache = await ClusterCache.setup({ management, client: { userAgent: "op" } });
- * const api = cache.getKubeConfig({ namespace: "default", name: "w1" }).makeApiClient(CoreV1Api);
+ * import { ClusterCache, type KubeConfigLike } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management: KubeConfigLike = new KubeConfig();
+ * (management as KubeConfig).loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [{
+ *   namespace: c.metadata!.namespace!,
+ *   name: c.metadata!.name!,
+ * }])) {
+ *   // The workload cluster as a client-node KubeConfig, for what the cached clients do not cover:
+ *   // `core.listNamespace()`, `core.connectGetNamespacedPodExec(...)`, ...
+ *   const workload = cache.getKubeConfig(cluster);
+ *   const core = workload.makeApiClient(CoreV1Api);
+ *   const context = workload.getContextObject(workload.getCurrentContext())!;
+ *   assert.equal(workload.getCluster(context.cluster)?.server, fleet.cluster("workload-1").url);
+ *   break;
+ * }
  * ```
  */
 export interface KubeConfigLike {

@@ -6,7 +6,22 @@
  * @module
  */
 
-/** Object metadata, as the API server serialises it. */
+/**
+ * Object metadata, as the API server serialises it.
+ *
+ * @example What the server fills in on create
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ObjectMeta } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const metadata: ObjectMeta = { namespace: "default", generateName: "job-", labels: { app: "a" } };
+ * const created = await new FakeClient().create({ apiVersion: "v1", kind: "ConfigMap", metadata });
+ * assert.match(created.metadata!.name!, /^job-/);
+ * assert.ok(created.metadata!.uid && created.metadata!.resourceVersion);
+ * assert.ok(created.metadata!.creationTimestamp);
+ * ```
+ */
 export interface ObjectMeta {
   /** Name, unique within the namespace (or the cluster, for cluster-scoped kinds). */
   name?: string;
@@ -47,7 +62,27 @@ export interface ObjectMeta {
   [key: string]: unknown;
 }
 
-/** Any Kubernetes object in its JSON form. */
+/**
+ * Any Kubernetes object in its JSON form.
+ *
+ * @example Typing your own kinds
+ * ```ts
+ * import type { KubeObject } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * interface Deployment extends KubeObject {
+ *   spec?: { replicas?: number };
+ * }
+ * const client = new FakeClient();
+ * const created = await client.create<Deployment>({
+ *   apiVersion: "apps/v1",
+ *   kind: "Deployment",
+ *   metadata: { namespace: "default", name: "web" },
+ *   spec: { replicas: 2 },
+ * });
+ * const replicas: number | undefined = created.spec?.replicas;
+ * ```
+ */
 export interface KubeObject {
   /** `group/version`, or `v1` for the core group. */
   apiVersion?: string;
@@ -59,7 +94,33 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-/** A list of objects, as returned by list calls. */
+/**
+ * A list of objects, as returned by list calls.
+ *
+ * @example Paging through a live list
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { KubeList, KubeObject } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const objects = Array.from({ length: 5 }, (_, i) => ({
+ *   apiVersion: "v1",
+ *   kind: "ConfigMap",
+ *   metadata: { namespace: "default", name: `cm-${i}` },
+ * }));
+ * const client = new FakeClient({ objects });
+ * const all: KubeObject[] = [];
+ * let page: KubeList | undefined;
+ * do {
+ *   page = await client.list({ apiVersion: "v1", kind: "ConfigMap" }, {
+ *     limit: 2,
+ *     ...(page?.metadata.continue ? { continue: page.metadata.continue } : {}),
+ *   });
+ *   all.push(...page.items);
+ * } while (page.metadata.continue);
+ * assert.equal(all.length, 5);
+ * ```
+ */
 export interface KubeList<T extends KubeObject = KubeObject> {
   /** `group/version` of the list. */
   apiVersion?: string;
@@ -74,10 +135,15 @@ export interface KubeList<T extends KubeObject = KubeObject> {
 /**
  * Identifies an object (or a cluster) within its kind: `namespace` is `""` for cluster-scoped objects.
  *
- * @example
+ * @example Naming a workload cluster
  * ```ts
- * import type { ObjectKey } from "./kube_object.ts";
+ * import type { ObjectKey } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * // The Cluster object `workload-1` in the management cluster's `default` namespace.
  * const cluster: ObjectKey = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), cluster);
+ * const client = cache.getClient(cluster);
  * ```
  */
 export interface ObjectKey {
@@ -87,7 +153,18 @@ export interface ObjectKey {
   name: string;
 }
 
-/** Names a kind by API version and kind, e.g. `{ apiVersion: "apps/v1", kind: "Deployment" }`. */
+/**
+ * Names a kind by API version and kind, e.g. `{ apiVersion: "apps/v1", kind: "Deployment" }`.
+ *
+ * @example Kinds as constants
+ * ```ts
+ * import type { KindRef } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const Deployment: KindRef = { apiVersion: "apps/v1", kind: "Deployment" };
+ * const deployments = await new FakeClient().list(Deployment, { namespace: "default" });
+ * ```
+ */
 export interface KindRef {
   /** `group/version`, or `v1` for the core group. */
   apiVersion: string;
@@ -95,7 +172,24 @@ export interface KindRef {
   kind: string;
 }
 
-/** The `Status` object the API server returns for errors. */
+/**
+ * The `Status` object the API server returns for errors.
+ *
+ * @example Reading the causes of a refusal
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubernetesApiError, type Status } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const error = await new FakeClient()
+ *   .create({ apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "default", name: "Bad_Name" } })
+ *   .catch((e) => e);
+ * assert.ok(error instanceof KubernetesApiError);
+ * const status: Status = error.status;
+ * assert.equal(status.reason, "Invalid");
+ * assert.equal(status.code, 422);
+ * ```
+ */
 export interface Status {
   /** Always `"Status"`. */
   kind: "Status";

@@ -58,7 +58,28 @@ export function labelValueError(value: string): string | undefined {
   return undefined;
 }
 
-/** Raised for a label selector that cannot be parsed; the message names the offending part. */
+/**
+ * Raised for a label selector that cannot be parsed; the message names the offending part.
+ *
+ * @example A typo in a selector fails at once, before any request
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { predicates, SelectorParseError } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), cluster);
+ * await assert.rejects(
+ *   cache.watch(cluster, {
+ *     name: "web-pods",
+ *     kind: { apiVersion: "v1", kind: "Pod" },
+ *     predicates: [predicates.labelSelector("app in (web")],
+ *     handler: () => {},
+ *   }),
+ *   SelectorParseError,
+ * );
+ * ```
+ */
 export class SelectorParseError extends TypeError {
   /** Always `"SelectorParseError"`. */
   override name = "SelectorParseError";
@@ -72,9 +93,10 @@ export class SelectorParseError extends TypeError {
  *
  * @example Parse and match
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matchesLabels, parseLabelSelector } from "./label_selector.ts";
  * const selector = parseLabelSelector("app=web,tier in (front,back),!legacy");
- * console.assert(matchesLabels(selector, { app: "web", tier: "front" }));
+ * assert.ok(matchesLabels(selector, { app: "web", tier: "front" }));
  * ```
  *
  * @param text The selector string; empty or whitespace matches everything.

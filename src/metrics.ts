@@ -18,6 +18,21 @@ function labels(key: ObjectKey): { cluster_name: string; cluster_namespace: stri
 /**
  * A Prometheus registry: what serving `/metrics` needs. It is a `prom-client` `Registry`; cast it to
  * one to merge it with others (`Registry.merge`).
+ *
+ * @example Merging the cache's metrics with your own
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Counter, Registry } from "prom-client";
+ * import { ClusterCacheMetrics, type MetricsRegistry } from "@fleetkit/clustercache";
+ *
+ * const mine = new Registry();
+ * new Counter({ name: "my_operator_reconciles_total", help: "Reconciles.", registers: [mine] }).inc();
+ * const cacheRegistry: MetricsRegistry = new ClusterCacheMetrics().registry; // cache.metrics.registry
+ * const all = Registry.merge([mine, cacheRegistry as Registry]);
+ * const text = await all.metrics();
+ * assert.match(text, /my_operator_reconciles_total 1/);
+ * assert.match(text, /# TYPE capi_cluster_cache_connection_up gauge/);
+ * ```
  */
 export interface MetricsRegistry {
   /** The metrics in the Prometheus text exposition format. */
@@ -29,12 +44,31 @@ export interface MetricsRegistry {
 /**
  * The metrics of one ClusterCache, in their own registry.
  *
- * @example Serving `/metrics`
- * ```ts ignore
- * Deno.serve({ port: 9090 }, async () =>
- *   new Response(await cache.metrics.registry.metrics(), {
- *     headers: { "content-type": cache.metrics.registry.contentType },
- *   }));
+ * @example Serving `/metrics` with Deno.serve
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ *
+ * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) =>
+ *   new URL(request.url).pathname === "/metrics"
+ *     ? new Response(await cache.metrics.registry.metrics(), {
+ *       headers: { "content-type": cache.metrics.registry.contentType },
+ *     })
+ *     : new Response("not found", { status: 404 }));
+ *
+ * for await (const _cluster of cache.getClusterSource("docs", (c) => [c.metadata!.name!])) break;
+ * const response = await fetch(`http://127.0.0.1:${server.addr.port}/metrics`);
+ * assert.match(
+ *   await response.text(),
+ *   /capi_cluster_cache_connection_up\{cluster_name="workload-1",cluster_namespace="default"\} 1/,
+ * );
  * ```
  */
 export class ClusterCacheMetrics {

@@ -9,7 +9,22 @@ import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
 import type { PodIdentity } from "./protocol.ts";
 
-/** Options of the clients created per workload cluster. */
+/**
+ * Options of the clients created per workload cluster.
+ *
+ * @example A gentle client that never caches Secrets
+ * ```ts
+ * import type { ClientOptions } from "@fleetkit/clustercache";
+ *
+ * const client: ClientOptions = {
+ *   userAgent: "my-operator/1.4.0",
+ *   timeoutMs: 5_000,
+ *   qps: 5,
+ *   burst: 10,
+ *   cache: { disableFor: [{ apiVersion: "v1", kind: "Secret" }] },
+ * };
+ * ```
+ */
 export interface ClientOptions {
   /** `User-Agent` of every request to workload clusters. Required. */
   userAgent: string;
@@ -26,7 +41,17 @@ export interface ClientOptions {
   };
 }
 
-/** Health probe settings. */
+/**
+ * Health probe settings.
+ *
+ * @example Declaring a cluster dead after about 30 s of silence
+ * ```ts
+ * import type { HealthProbeOptions } from "@fleetkit/clustercache";
+ *
+ * // Probes every 5 s, each allowed 3 s; six failures in a row disconnect.
+ * const healthProbe: HealthProbeOptions = { intervalMs: 5_000, timeoutMs: 3_000, failureThreshold: 6 };
+ * ```
+ */
 export interface HealthProbeOptions {
   /** Time between probes of a connected cluster, in ms. Default 10,000. */
   intervalMs?: number;
@@ -39,6 +64,34 @@ export interface HealthProbeOptions {
 /**
  * Reads kubeconfig Secrets (`<cluster>-kubeconfig`, key `value`). The default watches Secrets labelled
  * `cluster.x-k8s.io/cluster-name` in the management cluster and reads unlabelled ones live.
+ *
+ * @example Kubeconfigs from somewhere else (here: the simulator's store, counting reads)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, type SecretReader } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * const secrets = fleet.management.typeOf("", "secrets")!;
+ * let reads = 0;
+ * const secretReader: SecretReader = {
+ *   get(key, signal) {
+ *     signal.throwIfAborted();
+ *     reads++;
+ *     return Promise.resolve(fleet.management.store.get(secrets, key.namespace, key.name));
+ *   },
+ * };
+ * await using cache = await ClusterCache.setup({
+ *   management,
+ *   secretReader,
+ *   client: { userAgent: "docs" },
+ * });
+ * for await (const _cluster of cache.getClusterSource("docs", (c) => [c.metadata!.name!])) break;
+ * assert.ok(reads > 0);
+ * ```
  */
 export interface SecretReader {
   /**
@@ -50,7 +103,36 @@ export interface SecretReader {
   get(key: ObjectKey, signal: AbortSignal): Promise<KubeObject | undefined>;
 }
 
-/** Options of {@linkcode ClusterCache.setup}. */
+/**
+ * Options of {@linkcode ClusterCache.setup}. Only `management` and `client.userAgent` are required;
+ * the defaults are Cluster API's.
+ *
+ * @example Serving only some clusters, with quicker probes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, type ClusterCacheOptions } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 2 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * const options: ClusterCacheOptions = {
+ *   management,
+ *   client: { userAgent: "my-operator/1.4.0", timeoutMs: 5_000 },
+ *   clusterFilter: (cluster) => cluster.metadata?.name !== "workload-2",
+ *   healthProbe: { intervalMs: 5_000, timeoutMs: 2_000, failureThreshold: 3 },
+ *   connectionCreationRetryIntervalMs: 10_000,
+ *   cache: { defaultTransform: "stripManagedFields" },
+ * };
+ * await using cache = await ClusterCache.setup(options);
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [c.metadata!.name!])) {
+ *   assert.equal(cluster, "workload-1");
+ *   break;
+ * }
+ * assert.deepEqual(cache.clusters().map((c) => c.name), ["workload-1"]);
+ * ```
+ */
 export interface ClusterCacheOptions {
   /**
    * The management cluster, which holds the `Cluster` objects and kubeconfig Secrets: a client-node

@@ -13,15 +13,17 @@ type Batchable<T> = T | { type: "batch"; messages: T[] };
 /**
  * A per-turn message batcher.
  *
- * @example
+ * @example Two posts in one turn, one message
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Outbox } from "./outbox.ts";
  * const sent: unknown[] = [];
  * const outbox = new Outbox<{ type: "ping" }>((m) => sent.push(m));
  * outbox.post({ type: "ping" });
  * outbox.post({ type: "ping" });
  * outbox.flush();
- * console.assert(sent.length === 1);
+ * assert.deepEqual(sent, [{ type: "batch", messages: [{ type: "ping" }, { type: "ping" }] }]);
+ * outbox.close();
  * ```
  */
 export class Outbox<T extends { type: string }> {

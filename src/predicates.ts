@@ -11,14 +11,47 @@ import type { KubeObject } from "./kube_object.ts";
 import { parseLabelSelector } from "./label_selector.ts";
 import type { PushdownFilters } from "./protocol.ts";
 
-/** A predicate evaluated in the worker. */
+/**
+ * A predicate evaluated in the worker: events it rejects never reach the main thread. Build them
+ * with {@linkcode predicates}.
+ *
+ * @example Literal form and helper form are the same
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type DeclarativePredicate, predicates } from "@fleetkit/clustercache";
+ *
+ * const literal: DeclarativePredicate = { labelSelector: "app=web" };
+ * assert.deepEqual(predicates.labelSelector("app=web"), literal);
+ * ```
+ */
 export type DeclarativePredicate =
   | { labelSelector: string }
   | { fieldSelector: string }
   | { generationChanged: true }
   | { resourceVersionChanged: true };
 
-/** A predicate: a function of the event (main thread), or a declarative one (worker). */
+/**
+ * A predicate: a function of the event (main thread), or a declarative one (worker).
+ *
+ * @example Mixing both kinds in a watch
+ * ```ts
+ * import { type KubeObject, type Predicate, predicates } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), cluster);
+ * const filters: Predicate<KubeObject>[] = [
+ *   predicates.generationChanged(), // in the worker
+ *   (event) => event.object.metadata?.namespace !== "kube-system", // here
+ * ];
+ * await cache.watch(cluster, {
+ *   name: "deployments",
+ *   kind: { apiVersion: "apps/v1", kind: "Deployment" },
+ *   predicates: filters,
+ *   handler: (event) => console.log(event.type, event.object.metadata?.name),
+ * });
+ * ```
+ */
 export type Predicate<T extends KubeObject = KubeObject> =
   | ((event: WatchEvent<T>) => boolean)
   | DeclarativePredicate;
@@ -28,7 +61,8 @@ export type Predicate<T extends KubeObject = KubeObject> =
  *
  * @example Only spec changes of labelled objects
  * ```ts
- * import { predicates } from "./predicates.ts";
+ * import { predicates } from "@fleetkit/clustercache";
+ *
  * const filters = [predicates.labelSelector("app=web"), predicates.generationChanged()];
  * ```
  */

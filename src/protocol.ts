@@ -37,7 +37,22 @@ import type { RESTConfig } from "./rest_config.ts";
 /** Bumped on any incompatible change; both sides check it. */
 export const PROTOCOL_VERSION = 1;
 
-/** The Pod this process runs as, for detecting that it runs inside a workload cluster. */
+/**
+ * The Pod this process runs as, for detecting that it runs inside a workload cluster (then the
+ * cache talks to that cluster's API server at its in-cluster address).
+ *
+ * @example Setting it explicitly instead of from the environment
+ * ```ts
+ * import type { ClusterCacheOptions, PodIdentity } from "@fleetkit/clustercache";
+ *
+ * const self: PodIdentity = {
+ *   namespace: "capi-system",
+ *   name: "capi-controller-manager-7d9c",
+ *   uid: "6c5a8f1e-3f0a-4c1e-9a59-0c0d6f2b7e11",
+ * };
+ * const options: Partial<ClusterCacheOptions> = { podIdentity: self };
+ * ```
+ */
 export interface PodIdentity {
   /** The Pod's namespace (`POD_NAMESPACE`). */
   namespace: string;

@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redact } from "./redact.ts";
- * console.assert(redact("proxy http://u:p@h:1 refused") === "proxy http://***@h:1 refused");
+ * assert.ok(redact("proxy http://u:p@h:1 refused") === "proxy http://***@h:1 refused");
  * ```
  */
 export function redact(text: string): string {

@@ -10,9 +10,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shouldRequeue } from "./requeue.ts";
- * console.assert(shouldRequeue(25_000, 20_000, 20_000).requeue === true);   // 15 s left
- * console.assert(shouldRequeue(40_000, 20_000, 20_000).requeue === false);  // interval over
+ * assert.ok(shouldRequeue(25_000, 20_000, 20_000).requeue === true);   // 15 s left
+ * assert.ok(shouldRequeue(40_000, 20_000, 20_000).requeue === false);  // interval over
  * ```
  *
  * @param now Current time (ms).

@@ -13,8 +13,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareResourceVersions } from "./resource_version.ts";
- * console.assert(compareResourceVersions("99", "100") < 0);
+ * assert.ok(compareResourceVersions("99", "100") < 0);
  * ```
  *
  * @param a A resourceVersion.

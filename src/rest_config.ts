@@ -9,7 +9,45 @@
  * @module
  */
 
-/** How to reach and authenticate to one cluster. */
+/**
+ * How to reach and authenticate to one cluster.
+ *
+ * @example Calling a workload cluster's API with Deno's own fetch
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, type RESTConfig } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [{
+ *   namespace: c.metadata!.namespace!,
+ *   name: c.metadata!.name!,
+ * }])) {
+ *   const rest: RESTConfig = cache.getRESTConfig(cluster);
+ *   using client = Deno.createHttpClient({
+ *     caCerts: rest.caPem ? [rest.caPem] : [],
+ *     ...(rest.clientCertificatePem && rest.clientKeyPem
+ *       ? { cert: rest.clientCertificatePem, key: rest.clientKeyPem }
+ *       : {}),
+ *   });
+ *   const response = await fetch(`${rest.server}/version`, {
+ *     client,
+ *     headers: {
+ *       "user-agent": rest.userAgent,
+ *       ...(rest.token ? { authorization: `Bearer ${rest.token}` } : {}),
+ *     },
+ *     signal: AbortSignal.timeout(rest.timeoutMs),
+ *   });
+ *   assert.equal(response.status, 200);
+ *   assert.ok((await response.json()).gitVersion);
+ *   break;
+ * }
+ * ```
+ */
 export interface RESTConfig {
   /** Base URL of the API server, e.g. `https://10.0.0.1:6443`. */
   server: string;
@@ -40,11 +78,12 @@ export interface RESTConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeRESTConfig } from "./rest_config.ts";
  * const text = describeRESTConfig({
  *   server: "https://127.0.0.1:6443", token: "s3cr3t", userAgent: "op", timeoutMs: 1, qps: 1, burst: 1,
  * });
- * console.assert(!text.includes("s3cr3t"));
+ * assert.ok(!text.includes("s3cr3t"));
  * ```
  *
  * @param config The config.

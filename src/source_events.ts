@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { goDuration } from "./source_events.ts";
- * console.assert(goDuration(300_000) === "5m0s" && goDuration(21_000) === "21s");
+ * assert.ok(goDuration(300_000) === "5m0s" && goDuration(21_000) === "21s");
  * ```
  */
 export function goDuration(ms: number): string {
@@ -54,13 +55,14 @@ export interface ReconcileOutcome {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shouldSendEvent } from "./source_events.ts";
  * const now = 1_000_000;
  * const reasons = shouldSendEvent(
  *   { now, lastEventSent: now - 40_000, lastProbeSuccess: now - 60_000, didConnect: false, didDisconnect: false },
  *   [21_000],
  * );
- * console.assert(reasons[0] === "health probe didn't succeed since more than 21s");
+ * assert.ok(reasons[0] === "health probe didn't succeed since more than 21s");
  * ```
  */
 export function shouldSendEvent(outcome: ReconcileOutcome, durations: readonly number[]): string[] {

@@ -38,7 +38,25 @@ import {
 } from "./sim/rest.ts";
 import { StatusError } from "./sim/status.ts";
 
-/** A kind the fake client should know besides the built-ins and Cluster API's `Cluster`. */
+/**
+ * A kind the fake client should know besides the built-ins and Cluster API's `Cluster`.
+ *
+ * @example A custom resource
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FakeClient, type FakeKind } from "@fleetkit/clustercache/testing";
+ *
+ * const widgets: FakeKind = { apiVersion: "example.com/v1", kind: "Widget", namespaced: true };
+ * const client = new FakeClient({ kinds: [widgets] });
+ * await client.create({
+ *   apiVersion: "example.com/v1",
+ *   kind: "Widget",
+ *   metadata: { namespace: "default", name: "w" },
+ * });
+ * const list = await client.list({ apiVersion: "example.com/v1", kind: "Widget" });
+ * assert.equal(list.items.length, 1);
+ * ```
+ */
 export interface FakeKind {
   /** `group/version`. */
   apiVersion: string;
@@ -50,7 +68,22 @@ export interface FakeKind {
   namespaced: boolean;
 }
 
-/** Options of {@linkcode FakeClient}. */
+/**
+ * Options of {@linkcode FakeClient}.
+ *
+ * @example Seeding objects in a namespace that does not exist yet
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FakeClient, type FakeClientOptions } from "@fleetkit/clustercache/testing";
+ *
+ * const options: FakeClientOptions = {
+ *   objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "apps", name: "a" } }],
+ * };
+ * const client = new FakeClient(options);
+ * await client.get({ apiVersion: "v1", kind: "Namespace" }, { name: "apps" }); // created for it
+ * assert.equal((await client.list({ apiVersion: "v1", kind: "ConfigMap" })).items.length, 1);
+ * ```
+ */
 export interface FakeClientOptions {
   /** Objects present from the start (namespaces are created as needed; `default` always exists). */
   objects?: KubeObject[];
@@ -70,12 +103,17 @@ function rethrow(error: unknown): never {
  *
  * @example A controller's unit test
  * ```ts
- * import { FakeClient } from "./fake_client.ts";
+ * import assert from "node:assert/strict";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const kind = { apiVersion: "v1", kind: "ConfigMap" };
  * const client = new FakeClient({
- *   objects: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a", namespace: "default" } }],
+ *   objects: [{ ...kind, metadata: { name: "a", namespace: "default" } }],
  * });
- * const cm = await client.get({ apiVersion: "v1", kind: "ConfigMap" }, { namespace: "default", name: "a" });
- * console.assert(cm.metadata?.resourceVersion !== undefined);
+ * const cm = await client.get(kind, { namespace: "default", name: "a" });
+ * assert.ok(cm.metadata?.resourceVersion);
+ * // Assert on state through the client, or on the backing store directly.
+ * assert.equal(client.store.resourceVersion, Number(cm.metadata.resourceVersion));
  * ```
  */
 export class FakeClient implements Client {

@@ -14,9 +14,39 @@ import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
 import type { KubeConfigLike } from "../src/kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "../src/kubeconfig.ts";
+import { splitPredicates } from "../src/predicates.ts";
 import type { RESTConfig } from "../src/rest_config.ts";
 
-/** Options of {@linkcode FakeClusterCache}. */
+/**
+ * Options of {@linkcode FakeClusterCache}.
+ *
+ * @example A Cluster with labels, for map functions that read them
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   FakeClient,
+ *   FakeClusterCache,
+ *   type FakeClusterCacheOptions,
+ * } from "@fleetkit/clustercache/testing";
+ *
+ * const key = { namespace: "default", name: "workload-1" };
+ * const options: FakeClusterCacheOptions = {
+ *   watches: ["nodes"],
+ *   cluster: {
+ *     apiVersion: "cluster.x-k8s.io/v1beta2",
+ *     kind: "Cluster",
+ *     metadata: { ...key, labels: { env: "prod" } },
+ *   },
+ * };
+ * const cache = new FakeClusterCache(new FakeClient(), key, options);
+ * const envs: string[] = [];
+ * const source = cache.getClusterSource("by-env", (c) => [c.metadata!.labels!.env!]);
+ * source.subscribe((env) => envs.push(env));
+ * assert.deepEqual(envs, ["prod"]);
+ * assert.deepEqual(cache.watches, ["nodes"]);
+ * source.close();
+ * ```
+ */
 export interface FakeClusterCacheOptions {
   /** Watch names already added (watching them again is a no-op). */
   watches?: string[];
@@ -36,11 +66,13 @@ interface SourceEntry {
  *
  * @example Testing a controller that reads through the ClusterCache
  * ```ts
- * import { FakeClient, FakeClusterCache } from "../testing/mod.ts";
+ * import assert from "node:assert/strict";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
  * const key = { namespace: "default", name: "workload-1" };
  * const cache = new FakeClusterCache(new FakeClient(), key);
  * const nodes = await cache.getClient(key).list({ apiVersion: "v1", kind: "Node" });
- * console.assert(nodes.items.length === 0);
+ * assert.equal(nodes.items.length, 0);
  * ```
  */
 export class FakeClusterCache implements ClusterCacheApi {
@@ -141,6 +173,11 @@ export class FakeClusterCache implements ClusterCacheApi {
       return Promise.reject(error);
     }
     if (!input.name) return Promise.reject(new TypeError("watch name cannot be empty"));
+    try {
+      splitPredicates(input.predicates); // malformed selectors fail here, as in ClusterCache
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#watches.add(input.name);
     return Promise.resolve();
   }

@@ -77,15 +77,20 @@ function sameData(a: Record<string, string> | undefined, b: Record<string, strin
 /**
  * Keeps `options.target` in every connected workload cluster equal to the desired data.
  *
- * @example Run it against a simulated fleet
- * ```ts ignore
- * const controller = new ConfigMapSyncController(cache, {
+ * @example Unit-testing a reconcile with the fakes of `./testing`
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ * import { ConfigMapSyncController } from "./controller.ts";
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const client = new FakeClient();
+ * await using controller = new ConfigMapSyncController(new FakeClusterCache(client, cluster), {
  *   target: { namespace: "default", name: "fleet-settings" },
  * });
  * controller.setDesired({ logLevel: "info" });
- * controller.start();
- * // ... later
- * await controller.close();
+ * assert.equal(await controller.reconcile(cluster), "created");
+ * assert.equal(await controller.reconcile(cluster), "unchanged");
  * ```
  */
 export class ConfigMapSyncController implements AsyncDisposable {

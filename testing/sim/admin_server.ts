@@ -18,7 +18,25 @@
 import type { FaultSettings, SimulatedApiServer } from "./api_server.ts";
 import type { SimulatedFleet } from "./fleet.ts";
 
-/** A running admin server. */
+/**
+ * A running admin server.
+ *
+ * @example Hanging a cluster over HTTP
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type AdminServer, serveAdmin, SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const admin: AdminServer = serveAdmin(fleet);
+ * try {
+ *   const response = await fetch(`${admin.url}clusters/workload-1/hang`, { method: "POST" });
+ *   await response.body?.cancel();
+ *   assert.equal(fleet.cluster("workload-1").listenerState, "hung");
+ * } finally {
+ *   await admin.close();
+ * }
+ * ```
+ */
 export interface AdminServer {
   /** Base URL including the capability prefix, ending in `/`. */
   readonly url: string;
@@ -48,6 +66,27 @@ function describe(server: SimulatedApiServer, role: "management" | "workload") {
 
 /**
  * Serves the switchboard for `fleet` on an ephemeral loopback port.
+ *
+ * @example Listing the fleet and setting a fault
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serveAdmin, SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 2 });
+ * const admin = serveAdmin(fleet);
+ * try {
+ *   const clusters = await (await fetch(`${admin.url}clusters`)).json();
+ *   assert.equal(clusters.length, 3, "the management cluster and two workload clusters");
+ *   const response = await fetch(`${admin.url}clusters/workload-2/faults`, {
+ *     method: "PATCH",
+ *     body: JSON.stringify({ latencyMs: 250 }),
+ *   });
+ *   await response.body?.cancel();
+ *   assert.equal(fleet.cluster("workload-2").faults.latencyMs, 250);
+ * } finally {
+ *   await admin.close();
+ * }
+ * ```
  *
  * @returns Its URL and a close function.
  */

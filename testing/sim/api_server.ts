@@ -42,7 +42,31 @@ import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
 import { sleep } from "../../src/backoff.ts";
 
-/** Options of {@linkcode SimulatedApiServer.start}. */
+/**
+ * Options of {@linkcode SimulatedApiServer.start}.
+ *
+ * @example A server whose history is short, to provoke 410 Expired
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   SimulatedApiServer,
+ *   type SimulatedApiServerOptions,
+ * } from "@fleetkit/clustercache/testing";
+ *
+ * const options: SimulatedApiServerOptions = {
+ *   name: "tiny-history",
+ *   historySize: 10,
+ *   bookmarkIntervalMs: 1_000,
+ *   watchTimeoutCapSeconds: 30,
+ * };
+ * await using server = await SimulatedApiServer.start(options);
+ * const configmaps = server.typeOf("", "configmaps")!;
+ * for (let i = 0; i < 20; i++) {
+ *   server.store.create(configmaps, { metadata: { namespace: "default", name: `cm-${i}` } });
+ * }
+ * assert.ok(server.store.oldestReachableVersion > 1, "watching from version 1 now gives 410");
+ * ```
+ */
 export interface SimulatedApiServerOptions {
   /** The cluster's name (certificate names, kubeconfig names). */
   name: string;
@@ -71,7 +95,26 @@ export interface SimulatedApiServerOptions {
   port?: number;
 }
 
-/** The credentials a client needs for a simulated cluster. */
+/**
+ * The credentials a client needs for a simulated cluster.
+ *
+ * @example Calling the simulator with Deno's fetch and the admin client certificate
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ClusterCredentials, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "edge-1" });
+ * const credentials: ClusterCredentials = server.credentials();
+ * using client = Deno.createHttpClient({
+ *   caCerts: [credentials.caPem],
+ *   cert: credentials.clientCertificatePem,
+ *   key: credentials.clientKeyPem,
+ * });
+ * const response = await fetch(`${server.url}/api/v1/namespaces`, { client });
+ * const namespaces = await response.json();
+ * assert.ok(namespaces.items.some((n: { metadata: { name: string } }) => n.metadata.name === "default"));
+ * ```
+ */
 export interface ClusterCredentials {
   /** The cluster's CA (PEM). */
   readonly caPem: string;
@@ -83,7 +126,26 @@ export interface ClusterCredentials {
   readonly token: string;
 }
 
-/** Faults that stay on until changed. */
+/**
+ * Faults that stay on until changed.
+ *
+ * @example A slow, flaky API server that refuses Secrets
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type FaultSettings, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "flaky" });
+ * const faults: Partial<FaultSettings> = {
+ *   latencyMs: 300,
+ *   errorRate: { rate: 0.1, codes: [429, 503], retryAfterSeconds: 1 },
+ *   forbiddenKinds: ["secrets"],
+ * };
+ * server.setFaults(faults);
+ * assert.deepEqual(server.faults.forbiddenKinds, ["secrets"]);
+ * await server.clearFaults();
+ * assert.equal(server.faults.latencyMs, 0);
+ * ```
+ */
 export interface FaultSettings {
   /** Delay before response headers, in ms. */
   latencyMs: number;
@@ -103,7 +165,27 @@ export interface FaultSettings {
   removedKinds: string[];
 }
 
-/** One request, as remembered for tests that check request rates. */
+/**
+ * One request, as remembered for tests that check request rates.
+ *
+ * @example Counting what a client sent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type RequestRecord, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "counted" });
+ * const since = Date.now();
+ * const { caPem, token } = server.credentials();
+ * using client = Deno.createHttpClient({ caCerts: [caPem] });
+ * const headers = { authorization: `Bearer ${token}` };
+ * for (let i = 0; i < 3; i++) {
+ *   await (await fetch(`${server.url}/api/v1/namespaces`, { client, headers })).body?.cancel();
+ * }
+ * const lists: RequestRecord[] = server.requestsSince(since)
+ *   .filter((r) => r.method === "GET" && r.path === "/api/v1/namespaces");
+ * assert.equal(lists.length, 3);
+ * ```
+ */
 export interface RequestRecord {
   /** When it arrived (epoch ms). */
   readonly time: number;
@@ -115,7 +197,26 @@ export interface RequestRecord {
   readonly watch: boolean;
 }
 
-/** Where the listener is. */
+/**
+ * Where the listener is.
+ *
+ * @example Stopping, hanging and serving again
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ListenerState, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "moody" });
+ * const states: ListenerState[] = [server.listenerState];
+ * await server.hang(true); // accepts connections, never answers
+ * states.push(server.listenerState);
+ * await server.hang(false);
+ * await server.stop(); // connection refused
+ * states.push(server.listenerState);
+ * await server.start(); // same port, same credentials
+ * states.push(server.listenerState);
+ * assert.deepEqual(states, ["serving", "hung", "stopped", "serving"]);
+ * ```
+ */
 export type ListenerState = "serving" | "stopped" | "hung";
 
 const TABLE_MEDIA = /as=Table/;
@@ -260,7 +361,33 @@ export function realisticPod(namespace: string, index: number): KubeObject {
   };
 }
 
-/** A simulated kube-apiserver for one cluster. */
+/**
+ * A simulated kube-apiserver for one cluster.
+ *
+ * @example Seeding objects, then watching a client see them
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "edge-1" });
+ * const pods = server.typeOf("", "pods")!;
+ * server.store.create(pods, {
+ *   metadata: { namespace: "default", name: "web" },
+ *   spec: { containers: [{ name: "web", image: "nginx" }] },
+ * });
+ * const { caPem, token } = server.credentials();
+ * using client = Deno.createHttpClient({ caCerts: [caPem] });
+ * const response = await fetch(`${server.url}/api/v1/namespaces/default/pods/web`, {
+ *   client,
+ *   headers: { authorization: `Bearer ${token}` },
+ * });
+ * assert.equal((await response.json()).metadata.name, "web");
+ * // Unauthenticated requests get a 401 Status, as from kube-apiserver.
+ * const anonymous = await fetch(`${server.url}/api/v1/pods`, { client });
+ * assert.equal(anonymous.status, 401);
+ * await anonymous.body?.cancel();
+ * ```
+ */
 export class SimulatedApiServer {
   /** The cluster's name. */
   readonly name: string;
@@ -322,10 +449,12 @@ export class SimulatedApiServer {
    *
    * @example Start a server and read its kubeconfig
    * ```ts
-   * import { SimulatedApiServer } from "./api_server.ts";
+   * import assert from "node:assert/strict";
+   * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+   *
    * await using server = await SimulatedApiServer.start({ name: "demo" });
    * const kubeconfig = server.kubeconfig();
-   * console.assert(kubeconfig.includes(server.url));
+   * assert.ok(kubeconfig.includes(server.url));
    * ```
    */
   static async start(options: SimulatedApiServerOptions): Promise<SimulatedApiServer> {

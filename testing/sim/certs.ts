@@ -21,7 +21,23 @@ export interface CertificateAuthority {
   readonly keys: CryptoKeyPair;
 }
 
-/** A certificate and its private key, both PEM. */
+/**
+ * A certificate and its private key, both PEM.
+ *
+ * @example An expired client certificate, for testing how a client reports it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type IssuedCertificate, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "edge-1" });
+ * const expired: IssuedCertificate = await server.issueClientCertificate({
+ *   notBefore: new Date(Date.now() - 2 * 86_400_000),
+ *   notAfter: new Date(Date.now() - 86_400_000),
+ * });
+ * assert.match(expired.certPem, /^-----BEGIN CERTIFICATE-----/);
+ * assert.match(expired.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+ * ```
+ */
 export interface IssuedCertificate {
   /** The certificate (PEM). */
   readonly certPem: string;

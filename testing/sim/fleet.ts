@@ -10,7 +10,27 @@ import type { KubeObject } from "../../src/kube_object.ts";
 import { SimulatedApiServer, type SimulatedApiServerOptions } from "./api_server.ts";
 import { BUILTIN_TYPES, CLUSTER_TYPE, groupVersion, type ResourceType } from "./resource_types.ts";
 
-/** Options of {@linkcode SimulatedFleet.start}. */
+/**
+ * Options of {@linkcode SimulatedFleet.start}.
+ *
+ * @example Token-authenticated clusters in their own namespace
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SimulatedFleet, type SimulatedFleetOptions } from "@fleetkit/clustercache/testing";
+ *
+ * const options: SimulatedFleetOptions = {
+ *   clusters: 2,
+ *   namespace: "fleet",
+ *   kubeconfigAuth: "token",
+ *   clusterVersions: ["v1beta1"],
+ *   server: { bookmarkIntervalMs: 5_000 },
+ * };
+ * await using fleet = await SimulatedFleet.start(options);
+ * const secrets = fleet.management.typeOf("", "secrets")!;
+ * const secret = fleet.management.store.get(secrets, "fleet", "workload-1-kubeconfig");
+ * assert.ok(secret, "kubeconfig Secrets live next to their Clusters");
+ * ```
+ */
 export interface SimulatedFleetOptions {
   /** Workload clusters to start, named `workload-1` … `workload-N`. Default 0. */
   clusters?: number;
@@ -26,7 +46,30 @@ export interface SimulatedFleetOptions {
   clusterVersions?: ("v1beta2" | "v1beta1")[];
 }
 
-/** Options of {@linkcode SimulatedFleet.addCluster}. */
+/**
+ * Options of {@linkcode SimulatedFleet.addCluster}.
+ *
+ * @example A cluster that is not provisioned yet, with a Deployment in it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type AddClusterOptions, SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start();
+ * const options: AddClusterOptions = {
+ *   infrastructureReady: false, // a ClusterCache does not connect until it is
+ *   labels: { env: "staging" },
+ *   objects: [{
+ *     apiVersion: "apps/v1",
+ *     kind: "Deployment",
+ *     metadata: { namespace: "default", name: "web" },
+ *     spec: { replicas: 2 },
+ *   }],
+ * };
+ * const server = await fleet.addCluster("staging-1", options);
+ * assert.ok(server.store.get(server.typeOf("apps", "deployments")!, "default", "web"));
+ * fleet.setInfrastructureReady("staging-1", true); // now it would connect
+ * ```
+ */
 export interface AddClusterOptions {
   /** Create the Cluster object and its kubeconfig Secret. Default true. */
   register?: boolean;
@@ -55,7 +98,37 @@ function base64(text: string): string {
   return btoa(binary);
 }
 
-/** A management cluster plus workload clusters. */
+/**
+ * A management cluster plus workload clusters.
+ *
+ * @example A fleet that changes under a ClusterCache
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ * const until = async (done: () => boolean) => {
+ *   for (const deadline = Date.now() + 10_000; !done(); await new Promise((r) => setTimeout(r, 20))) {
+ *     if (Date.now() > deadline) throw new Error("timed out");
+ *   }
+ * };
+ * const connected = new Set<string>();
+ * const source = cache.getClusterSource("docs", (c) => [c.metadata!.name!]);
+ * source.subscribe((name, event) => event.reasons.includes("connect") && connected.add(name));
+ *
+ * await fleet.addCluster("workload-2"); // a new Cluster and kubeconfig Secret
+ * await until(() => connected.has("workload-2"));
+ * await fleet.removeCluster("workload-1"); // the Cluster is deleted, the server stops
+ * await until(() => cache.clusters().every((c) => c.name !== "workload-1"));
+ * assert.deepEqual(cache.clusters().map((c) => c.name), ["workload-2"]);
+ * source.close();
+ * ```
+ */
 export class SimulatedFleet {
   /** The management cluster (serves `Cluster` objects in v1beta1 and v1beta2). */
   readonly management: SimulatedApiServer;
@@ -76,9 +149,11 @@ export class SimulatedFleet {
    *
    * @example A fleet of three clusters
    * ```ts
-   * import { SimulatedFleet } from "./fleet.ts";
+   * import assert from "node:assert/strict";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
    * await using fleet = await SimulatedFleet.start({ clusters: 3 });
-   * console.assert(fleet.clusters.length === 3);
+   * assert.deepEqual(fleet.clusters.map((c) => c.name), ["workload-1", "workload-2", "workload-3"]);
    * ```
    */
   static async start(options: SimulatedFleetOptions = {}): Promise<SimulatedFleet> {

@@ -13,13 +13,35 @@ import type { KubeObject, ObjectMeta } from "../../src/kube_object.ts";
 import { groupVersion, NAMESPACE_TYPE, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
 
-/** One change, as watches see it. */
+/**
+ * One change, as watches see it.
+ *
+ * @example Recording changes as they are persisted
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SimulatedApiServer, type StoreEvent } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "recorded" });
+ * const events: StoreEvent[] = [];
+ * const unsubscribe = server.store.subscribe((event) => events.push(event));
+ * const configmaps = server.typeOf("", "configmaps")!;
+ * const cm = server.store.create(configmaps, { metadata: { namespace: "default", name: "a" } });
+ * server.store.update(configmaps, { ...cm, data: { x: "1" } });
+ * server.store.delete(configmaps, "default", "a");
+ * unsubscribe();
+ * assert.deepEqual(events.map((e) => `${e.type} ${e.resource}`), [
+ *   "ADDED configmaps",
+ *   "MODIFIED configmaps",
+ *   "DELETED configmaps",
+ * ]);
+ * ```
+ */
 export interface StoreEvent {
   /** The version the change was stamped with. */
   readonly resourceVersion: number;
   /** What happened. */
   readonly type: "ADDED" | "MODIFIED" | "DELETED";
-  /** `group/plural` of the changed object. */
+  /** `group/plural` of the changed object (`plural` for the core group). */
   readonly resource: string;
   /** The object after the change; for DELETED, its last state stamped with the deletion version. */
   readonly object: KubeObject;
@@ -27,7 +49,25 @@ export interface StoreEvent {
   readonly previous?: KubeObject;
 }
 
-/** Options for writes. */
+/**
+ * Options for writes.
+ *
+ * @example Seeding an object with a status, as a controller would have written it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SimulatedApiServer, type WriteOptions } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "seeded" });
+ * const deployments = server.typeOf("apps", "deployments")!;
+ * const options: WriteOptions = { keepStatus: true, fieldManager: "kube-controller-manager" };
+ * const created = server.store.create(deployments, {
+ *   metadata: { namespace: "default", name: "web" },
+ *   spec: { replicas: 2 },
+ *   status: { readyReplicas: 2 },
+ * }, options);
+ * assert.deepEqual(created.status, { readyReplicas: 2 });
+ * ```
+ */
 export interface WriteOptions {
   /** `"status"` writes only `.status`; otherwise status changes are ignored for kinds with a status subresource. */
   subresource?: "status";
@@ -57,7 +97,22 @@ function managedBy(meta: ObjectMeta, type: ResourceType, options: WriteOptions):
   meta.managedFields = [...others, entry];
 }
 
-/** Preconditions of a delete. */
+/**
+ * Preconditions of a delete.
+ *
+ * @example Deleting only the object that was read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type DeletePreconditions, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "careful" });
+ * const configmaps = server.typeOf("", "configmaps")!;
+ * const read = server.store.create(configmaps, { metadata: { namespace: "default", name: "a" } });
+ * server.store.update(configmaps, { ...read, data: { changed: "yes" } });
+ * const preconditions: DeletePreconditions = { resourceVersion: read.metadata!.resourceVersion! };
+ * assert.throws(() => server.store.delete(configmaps, "default", "a", preconditions));
+ * ```
+ */
 export interface DeletePreconditions {
   /** Delete only the object with this UID. */
   uid?: string;
@@ -86,7 +141,22 @@ function withoutVolatile(object: KubeObject): string {
   return JSON.stringify({ ...object, metadata: meta });
 }
 
-/** A per-cluster object store with history. */
+/**
+ * A per-cluster object store with history.
+ *
+ * @example Changing a cluster's state without HTTP
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "direct" });
+ * const nodes = server.typeOf("", "nodes")!;
+ * const before = server.store.resourceVersion;
+ * server.store.create(nodes, { metadata: { name: "node-1" }, spec: { providerID: "sim://1" } });
+ * assert.equal(server.store.resourceVersion, before + 1);
+ * assert.equal(server.store.list(nodes).length, 1);
+ * ```
+ */
 export class ObjectStore {
   #rv = 0;
   #evictedUpTo = 0;

@@ -8,7 +8,20 @@
 
 import type { KubeObject } from "../../src/kube_object.ts";
 
-/** A resource the simulated server serves, possibly in several versions. */
+/**
+ * A resource the simulated server serves, possibly in several versions.
+ *
+ * @example Looking up a served resource
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ResourceType, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "types" });
+ * const deployments: ResourceType = server.typeOf("apps", "deployments")!;
+ * assert.equal(deployments.kind, "Deployment");
+ * assert.ok(deployments.namespaced && deployments.statusSubresource);
+ * ```
+ */
 export interface ResourceType {
   /** API group; `""` for core. */
   readonly group: string;
@@ -83,7 +96,18 @@ export const NAMESPACE_TYPE: ResourceType = builtin(
   ["status.phase"],
 );
 
-/** The built-in kinds every simulated cluster serves. */
+/**
+ * The built-in kinds every simulated cluster serves.
+ *
+ * @example What `kubectl api-resources` would list
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BUILTIN_TYPES } from "@fleetkit/clustercache/testing";
+ *
+ * const kinds = BUILTIN_TYPES.map((t) => t.kind);
+ * assert.ok(["Namespace", "Node", "Pod", "ConfigMap", "Secret", "Deployment"].every((k) => kinds.includes(k)));
+ * ```
+ */
 export const BUILTIN_TYPES: readonly ResourceType[] = [
   NAMESPACE_TYPE,
   builtin("", "v1", "Node", "nodes", false, ["no"], true, ["spec.unschedulable"]),
@@ -151,6 +175,25 @@ function convertCluster(object: KubeObject, toVersion: string): KubeObject {
 /**
  * Cluster API's `Cluster`, served as v1beta2 (storage) and v1beta1, converting
  * `status.infrastructureReady` to and from `status.initialization.infrastructureProvisioned`.
+ *
+ * @example A fake client that knows Clusters, in both versions
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CLUSTER_TYPE, FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * assert.deepEqual(CLUSTER_TYPE.versions, ["v1beta2", "v1beta1"]);
+ * const client = new FakeClient(); // serves CLUSTER_TYPE besides the built-ins
+ * await client.create({
+ *   apiVersion: "cluster.x-k8s.io/v1beta2",
+ *   kind: "Cluster",
+ *   metadata: { namespace: "default", name: "workload-1" },
+ * });
+ * const old = await client.get({ apiVersion: "cluster.x-k8s.io/v1beta1", kind: "Cluster" }, {
+ *   namespace: "default",
+ *   name: "workload-1",
+ * });
+ * assert.equal(old.apiVersion, "cluster.x-k8s.io/v1beta1");
+ * ```
  */
 export const CLUSTER_TYPE: ResourceType = {
   group: "cluster.x-k8s.io",
