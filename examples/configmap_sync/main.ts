@@ -141,7 +141,10 @@ if (import.meta.main) {
   });
   console.log(`syncing ${namespace}/${name} to every workload cluster; Ctrl-C stops`);
   const done = Promise.withResolvers<void>();
-  Deno.addSignalListener("SIGINT", () => done.resolve());
+  // Ctrl-C, or the SIGTERM a Pod gets when it is stopped.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => done.resolve());
+  }
   const report = setInterval(
     () => console.log(JSON.stringify(running.controller.outcomes)),
     10_000,
