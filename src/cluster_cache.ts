@@ -300,6 +300,23 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @throws {TypeError} For missing required options.
    * @throws {RangeError} For out-of-range options.
    * @throws {ClusterCacheError} When the management cluster cannot be read.
+   *
+   * @example Starting a cache over a management cluster
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * // In production: management.loadFromDefault() (or loadFromCluster() in a Pod).
+   * assert.deepEqual(cache.clusters(), [cluster]);
+   * ```
    */
   static async setup(options: ClusterCacheOptions): Promise<ClusterCache> {
     const cache = new ClusterCache(resolveOptions(options));
@@ -337,13 +354,54 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     };
   }
 
-  /** {@inheritDoc ClusterCacheApi.getClient} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getClient}
+   *
+   * @example Cached reads, live writes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const client = cache.getClient(cluster);
+   * const ConfigMap = { apiVersion: "v1", kind: "ConfigMap" };
+   * await client.create({ ...ConfigMap, metadata: { namespace: "default", name: "settings" } });
+   * const list = await client.list(ConfigMap, { namespace: "default" }); // from the worker's cache
+   * assert.ok(Array.isArray(list.items));
+   * ```
+   */
   getClient(cluster: ObjectKey): Client {
     this.#accessorFor(cluster, "error getting client").require("error getting client");
     return new WorkerClient(this.#host(cluster), true);
   }
 
-  /** {@inheritDoc ClusterCacheApi.getReader} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getReader}
+   *
+   * @example Reading Nodes from the cache
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
+   * assert.equal(nodes.items.length, 1);
+   * ```
+   */
   getReader(cluster: ObjectKey): Reader {
     this.#accessorFor(cluster, "error getting client reader").require(
       "error getting client reader",
@@ -352,7 +410,28 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     return { get: client.get.bind(client), list: client.list.bind(client) };
   }
 
-  /** {@inheritDoc ClusterCacheApi.getUncachedClient} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getUncachedClient}
+   *
+   * @example Reading what the server holds right now
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * // Live reads cost a request each; use them where a cache that is a moment behind is not good enough.
+   * const live = cache.getUncachedClient(cluster);
+   * const ns = await live.get({ apiVersion: "v1", kind: "Namespace" }, { name: "kube-system" });
+   * assert.equal(ns.metadata?.name, "kube-system");
+   * ```
+   */
   getUncachedClient(cluster: ObjectKey): Client {
     this.#accessorFor(cluster, "error getting uncached client").require(
       "error getting uncached client",
@@ -360,7 +439,27 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     return new WorkerClient(this.#host(cluster), false);
   }
 
-  /** {@inheritDoc ClusterCacheApi.getRESTConfig} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getRESTConfig}
+   *
+   * @example Where the cluster is and how the cache talks to it
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const rest = cache.getRESTConfig(cluster); // holds credentials: never log it
+   * assert.equal(rest.server, fleet.cluster("workload-1").url);
+   * assert.equal(rest.userAgent, "docs");
+   * ```
+   */
   getRESTConfig(cluster: ObjectKey): RESTConfig {
     const connection = this.#accessorFor(cluster, "error getting REST config").require(
       "error getting REST config",
@@ -368,7 +467,27 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     return structuredClone(connection.rest);
   }
 
-  /** {@inheritDoc ClusterCacheApi.getKubeConfig} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getKubeConfig}
+   *
+   * @example Handing the cluster to client-node
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const kubeconfig = cache.getKubeConfig(cluster); // a client-node KubeConfig
+   * const context = kubeconfig.getContextObject(kubeconfig.getCurrentContext())!;
+   * assert.equal(kubeconfig.getCluster(context.cluster)?.server, fleet.cluster("workload-1").url);
+   * ```
+   */
   getKubeConfig(cluster: ObjectKey): KubeConfigLike {
     const connection = this.#accessorFor(cluster, "error getting kubeconfig").require(
       "error getting kubeconfig",
@@ -384,6 +503,24 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    *
    * @throws {Error} "error getting client certificate private key: private key was not generated yet"
    *   when the cluster is unknown.
+   *
+   * @example Signing a certificate request for the cluster
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const keys = await cache.getClientCertificatePrivateKey(cluster);
+   * assert.equal(keys?.privateKey.algorithm.name, "RSASSA-PKCS1-v1_5");
+   * assert.equal(keys, await cache.getClientCertificatePrivateKey(cluster), "the same pair every time");
+   * ```
    */
   async getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined> {
     const accessor = this.#accessors.get(checkClusterKey(cluster));
@@ -404,6 +541,31 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @throws {ClusterNotConnectedError} "error creating watch <name> for <kind>: connection to the
    *   workload cluster is down".
    * @throws {TypeError} For an empty name, a bad kind, handler or predicate.
+   *
+   * @example Watching Pods, again on every connect
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const pods: string[] = [];
+   * await cache.watch(cluster, {
+   *   name: "pods",
+   *   kind: { apiVersion: "v1", kind: "Pod" },
+   *   handler: (event) => {
+   *     if (event.type === "add") pods.push(event.object.metadata!.name!);
+   *   },
+   * });
+   * // Resolved after the informer synced: existing Pods have been delivered as adds.
+   * assert.ok(pods.length > 0);
+   * ```
    */
   async watch<T extends KubeObject = KubeObject>(
     cluster: ObjectKey,
@@ -458,12 +620,51 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     }
   }
 
-  /** {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp}
+   *
+   * @example How fresh is what we know about the cluster
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const last = cache.getLastProbeSuccessTimestamp(cluster);
+   * assert.ok(last > 0 && last <= Date.now());
+   * ```
+   */
   getLastProbeSuccessTimestamp(cluster: ObjectKey): number {
     return this.#accessors.get(checkClusterKey(cluster))?.health.lastProbeSuccessTime ?? 0;
   }
 
-  /** {@inheritDoc ClusterCacheApi.getHealthCheckingState} */
+  /**
+   * {@inheritDoc ClusterCacheApi.getHealthCheckingState}
+   *
+   * @example Health on a status page
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const state = cache.getHealthCheckingState(cluster);
+   * assert.equal(state.consecutiveFailures, 0);
+   * assert.ok(state.lastProbeSuccessTime > 0);
+   * ```
+   */
   getHealthCheckingState(cluster: ObjectKey): HealthCheckingState {
     const health = this.#accessors.get(checkClusterKey(cluster))?.health;
     return health
@@ -474,6 +675,27 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   /**
    * Whether the cluster is connected, and why the last connection attempt failed (if it did): for
    * dashboards and the demo; controllers should use cluster sources instead of polling this.
+   *
+   * @example A cluster that cannot be reached
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await fleet.cluster("workload-1").stop(); // connection refused from now on
+   * // (A cache connected before keeps the connection until its probes fail; this one checks a new name.)
+   * assert.deepEqual(cache.getConnectionState({ namespace: "default", name: "nope" }), {
+   *   connected: false,
+   * });
+   * assert.equal(cache.getConnectionState(cluster).connected, true);
+   * ```
    */
   getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string } {
     const accessor = this.#accessors.get(checkClusterKey(cluster));
@@ -485,7 +707,25 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     };
   }
 
-  /** Keys of the clusters the cache currently tracks. */
+  /**
+   * Keys of the clusters the cache currently tracks: those it has reconciled (connected or not) and
+   * not yet forgotten.
+   *
+   * @example Which clusters the cache serves
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * assert.deepEqual(cache.clusters(), [{ namespace: "default", name: "workload-1" }]);
+   * ```
+   */
   clusters(): ObjectKey[] {
     return [...this.#accessors.keys()].map(parseClusterKey);
   }
@@ -497,6 +737,28 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * most one event per cluster, for the reasons `"connect"`, `"disconnect"` and, per duration `d` of
    * `watchForProbeFailure`, "health probe didn't succeed since more than d". Clusters already
    * connected when the source is created get a `"connect"` event at once.
+   *
+   * @example Hearing about hung clusters
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const events: string[] = [];
+   * const source = cache.getClusterSource("health", (c) => [c.metadata!.name!], {
+   *   watchForProbeFailure: [60_000],
+   * });
+   * source.subscribe((name, event) => events.push(`${name}: ${event.reasons.join(", ")}`));
+   * assert.deepEqual(events, ["workload-1: connect"]); // it was connected before the source existed
+   * source.close();
+   * ```
    */
   getClusterSource<R = ObjectKey>(
     controllerName: string,
@@ -804,6 +1066,30 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   /**
    * Stops everything: the reconciler, every worker (aborting their requests), the management
    * connection, timers, and cluster sources (their iterators end). Safe to call twice.
+   *
+   * @example Shutting down
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KubeConfig } from "@kubernetes/client-node";
+   * import { ClusterCache } from "@fleetkit/clustercache";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+   * const management = new KubeConfig();
+   * management.loadFromString(fleet.managementKubeconfig());
+   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * const source = cache.getClusterSource("loop", (c) => [c]);
+   * const loop = (async () => {
+   *   for await (const _request of source) {
+   *     // reconcile
+   *   }
+   * })();
+   * await cache.close(); // `await using` would also do it
+   * await loop; // the source's iterator ended
+   * assert.equal(cache.getConnectionState(cluster).connected, false);
+   * ```
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
