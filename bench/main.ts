@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { barChart, type Figure, printTable } from "./lib/report.ts";
 import { events } from "./scenarios/events.ts";
 import { isolation } from "./scenarios/isolation.ts";
+import { lite } from "./scenarios/lite.ts";
 import { memory } from "./scenarios/memory.ts";
 import { probes } from "./scenarios/probes.ts";
 import { readPath } from "./scenarios/read_path.ts";
@@ -66,6 +67,7 @@ await scenario("memory", async () => {
 });
 await scenario("probes", () => probes(quick, log));
 await scenario("events", () => events(quick));
+await scenario("lite", () => lite(quick, figures));
 await scenario("recovery", () => recovery(quick));
 await scenario("sim", () => simFleet(quick));
 

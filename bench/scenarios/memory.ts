@@ -18,12 +18,13 @@ async function probe(
   clusters: number,
   dir: string,
   settleMs: number,
+  v8Flags: string[] = [],
 ): Promise<Probe> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-all",
-      "--v8-flags=--max-old-space-size=16384",
+      `--v8-flags=${["--max-old-space-size=16384", ...v8Flags].join(",")}`,
       new URL("../lib/memory_probe.ts", import.meta.url).pathname,
       "--mode",
       mode,
@@ -85,6 +86,17 @@ export async function memory(quick: boolean, log: (m: string) => void): Promise<
       } MB at ${n}`,
     }));
     if (naive) figures.push(figure(`rss_per_cluster_mb_naive${suffix}`, naiveMb, "MB"));
+    if (n === 100) {
+      // V8's lite mode (no JIT, lazy feedback vectors) trades speed for memory in every isolate.
+      const lite = await probe("ours", n, sim.dir, settleMs, ["--lite-mode"]);
+      const liteMb = (lite.after - lite.before) / n / 1e6;
+      log(`memory at ${n} clusters with --v8-flags=--lite-mode: ${liteMb.toFixed(2)} MB/cluster`);
+      figures.push(figure("rss_per_cluster_mb_lite", liteMb, "MB", {
+        baseline: oursMb,
+        goal: "<= 10",
+        note: "as rss_per_cluster_mb, process run with --v8-flags=--lite-mode; baseline: without",
+      }));
+    }
     if (n === 100 || n === 1000) {
       figures.push(figure(`cold_start_${n}_s`, ours.syncedS, "s", {
         ...(naive ? { baseline: naive.syncedS } : {}),

@@ -1,0 +1,12 @@
+/**
+ * Runs the read-path and event scenarios and prints their figures as one JSON line: the bench starts
+ * it with `--v8-flags=--lite-mode` to measure what V8's lite mode costs in speed.
+ *
+ * Usage: lite_probe.ts [--quick]
+ */
+import { events } from "../scenarios/events.ts";
+import { readPath } from "../scenarios/read_path.ts";
+
+const quick = Deno.args.includes("--quick");
+const figures = [...await readPath(quick), ...await events(quick)];
+console.log(JSON.stringify(figures));
