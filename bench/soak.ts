@@ -107,6 +107,9 @@ const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const heapUsed = () => (collect(), Deno.memoryUsage().heapUsed);
 const heapStart = heapUsed();
 const workersStart = liveWorkerCount();
+/** Open file descriptors of this process (sockets, files, pipes): what leaked connections would grow. */
+const openDescriptors = () => [...Deno.readDirSync("/proc/self/fd")].length;
+const descriptorsStart = openDescriptors();
 log(
   `connected ${n} clusters; RSS ${
     (rssStart / 1e6).toFixed(0)
@@ -318,6 +321,7 @@ await sleep(5_000);
 const rssEnd = Deno.memoryUsage().rss;
 const heapEnd = heapUsed();
 const workersEnd = liveWorkerCount();
+const descriptorsEnd = openDescriptors();
 clearInterval(sampler);
 log(
   `converged: ${n - unconverged.length}/${n}; event mirrors exact: ${n - lostEvents.length}/${n}`,
@@ -386,6 +390,10 @@ const figures: Figure[] = [
   figure("soak_main_heap_start_mb", heapStart / 1e6, "MB"),
   figure("soak_main_heap_end_mb", heapEnd / 1e6, "MB", {
     note: "after the verification, which lists every cluster three times",
+  }),
+  figure("soak_open_descriptors_end", descriptorsEnd, "fds", {
+    goal: `about ${descriptorsStart}`,
+    note: `${descriptorsStart} once every cluster had connected, before the faults`,
   }),
   figure("soak_workers_end", workersEnd, "workers", {
     goal: `${workersStart}`,
