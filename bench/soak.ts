@@ -330,13 +330,21 @@ log(
 const median = (xs: number[]) =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const third = Math.max(1, Math.floor(samples.length / 3));
-const rssEarly = median(samples.slice(0, third).map((x) => x.rss));
-const rssMiddle = median(samples.slice(third, 2 * third).map((x) => x.rss));
-const rssLate = median(samples.slice(-third).map((x) => x.rss));
-const workerHeapEarly = median(samples.slice(0, third).map((x) => x.workerHeap));
-const workerHeapLate = median(samples.slice(-third).map((x) => x.workerHeap));
-const mainHeapEarly = median(samples.slice(0, third).map((x) => x.heap));
-const mainHeapLate = median(samples.slice(-third).map((x) => x.heap));
+type Series = "rss" | "workerHeap" | "heap";
+const early = (key: Series) => median(samples.slice(0, third).map((x) => x[key]));
+const middle = (key: Series) => median(samples.slice(third, 2 * third).map((x) => x[key]));
+const late = (key: Series) => median(samples.slice(-third).map((x) => x[key]));
+const growthPct = (from: number, to: number) => ((to - from) / from) * 100;
+
+/** Median of the first and last thirds of a sampled series, and the growth between them. */
+function trend(prefix: string, key: Series, note: string): Figure[] {
+  return [
+    figure(`${prefix}_first_third_mb`, early(key) / 1e6, "MB", { note }),
+    figure(`${prefix}_last_third_mb`, late(key) / 1e6, "MB"),
+    figure(`${prefix}_growth_pct`, growthPct(early(key), late(key)), "%", { goal: "flat (< 10)" }),
+  ];
+}
+
 const figures: Figure[] = [
   figure("soak_minutes", minutes, "min", {
     note: `${n} clusters, probes every ${probeMs} ms, 8 writers${
@@ -349,38 +357,22 @@ const figures: Figure[] = [
   figure("soak_writes", writes, "writes", { note: `${writeErrors} refused while faults lasted` }),
   figure("soak_clusters_converged", n - unconverged.length, "clusters", { goal: `${n}` }),
   figure("soak_clusters_with_lost_events", lostEvents.length, "clusters", { goal: "0" }),
-  figure("soak_rss_first_third_mb", rssEarly / 1e6, "MB", {
-    note: "median RSS while faults and writes run",
-  }),
-  figure("soak_rss_last_third_mb", rssLate / 1e6, "MB"),
-  figure("soak_rss_growth_pct", ((rssLate - rssEarly) / rssEarly) * 100, "%", {
-    goal: "flat (< 10)",
-  }),
+  ...trend("soak_rss", "rss", "median RSS while faults and writes run"),
   // The first minutes fill caches, connection pools and allocator arenas while every kind of fault
   // happens a first time; whether memory keeps growing after that is what tells a leak.
-  figure("soak_rss_growth_after_warmup_pct", ((rssLate - rssMiddle) / rssMiddle) * 100, "%", {
+  figure("soak_rss_growth_after_warmup_pct", growthPct(middle("rss"), late("rss")), "%", {
     goal: "flat (< 10)",
     note: "median RSS of the last third against the middle third",
   }),
-  figure("soak_worker_heaps_first_third_mb", workerHeapEarly / 1e6, "MB", {
-    note: "sum of the V8 heaps the workers report with each probe",
-  }),
-  figure("soak_worker_heaps_last_third_mb", workerHeapLate / 1e6, "MB"),
-  figure(
-    "soak_worker_heap_growth_pct",
-    ((workerHeapLate - workerHeapEarly) / workerHeapEarly) * 100,
-    "%",
-    { goal: "flat (< 10)" },
+  ...trend(
+    "soak_worker_heaps",
+    "workerHeap",
+    "sum of the V8 heaps the workers report with each probe",
   ),
-  figure("soak_main_heap_first_third_mb", mainHeapEarly / 1e6, "MB", {
-    note: "the main thread's V8 heap after a full GC (--expose-gc): a leak of ours would show here",
-  }),
-  figure("soak_main_heap_last_third_mb", mainHeapLate / 1e6, "MB"),
-  figure(
-    "soak_main_heap_growth_pct",
-    ((mainHeapLate - mainHeapEarly) / mainHeapEarly) * 100,
-    "%",
-    { goal: "flat (< 10)" },
+  ...trend(
+    "soak_main_heap",
+    "heap",
+    "the main thread's V8 heap after a full GC (--expose-gc): a leak of ours would show here",
   ),
   figure("soak_rss_after_verification_mb", rssEnd / 1e6, "MB", {
     note: `RSS ${
