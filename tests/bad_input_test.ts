@@ -8,13 +8,10 @@ import { createCertificateAuthority, issueCertificate } from "../testing/sim/cer
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
 import { converged } from "./helpers/converge.ts";
 import { eventually, type Fixture, fixture, key } from "./helpers/fixture.ts";
+import { b64, kubeconfigText } from "./helpers/kubeconfig_text.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const W1 = key("workload-1");
-
-function b64(text: string): string {
-  return btoa(text);
-}
 
 /** Replaces workload-1's kubeconfig Secret value (`undefined`: no `value` key). */
 function setSecret(f: Fixture, value: string | undefined): void {
@@ -73,21 +70,7 @@ async function kubeconfigFor(
   cluster: Record<string, unknown> = {},
 ): Promise<string> {
   const ca = await createCertificateAuthority("bad-input");
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{
-      name: "c",
-      cluster: {
-        server: "https://127.0.0.1:1",
-        "certificate-authority-data": b64(ca.certPem),
-        ...cluster,
-      },
-    }],
-    users: [{ name: "u", user }],
-    contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
-    "current-context": "x",
-  });
+  return kubeconfigText(ca.certPem, user, { server: "https://127.0.0.1:1", ...cluster });
 }
 
 Deno.test("bad input: exec and auth-provider users", async () => {

@@ -10,31 +10,14 @@ import {
 } from "../src/kubeconfig.ts";
 import { createCertificateAuthority, issueCertificate } from "../testing/sim/certs.ts";
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
+import { b64, kubeconfigText } from "./helpers/kubeconfig_text.ts";
 
 const SECRET = "SECRET-MARKER-7f3a";
 const ca = await createCertificateAuthority("kubeconfig-test");
 const client = await issueCertificate(ca, { subject: "CN=admin" });
 
-function b64(text: string): string {
-  return btoa(text);
-}
-
 function kubeconfig(user: Record<string, unknown>, cluster: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{
-      name: "c",
-      cluster: {
-        server: "https://127.0.0.1:6443",
-        "certificate-authority-data": b64(ca.certPem),
-        ...cluster,
-      },
-    }],
-    users: [{ name: "u", user }],
-    contexts: [{ name: "ctx", context: { cluster: "c", user: "u" } }],
-    "current-context": "ctx",
-  });
+  return kubeconfigText(ca.certPem, user, cluster);
 }
 
 function rejects(text: string, message: RegExp, options?: { allowTokenFile?: boolean }): void {
