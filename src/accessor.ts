@@ -13,7 +13,7 @@ import { kubeconfigHash, parseKubeconfig, restTargetFromKubeConfig } from "./kub
 import type { ResolvedOptions } from "./options.ts";
 import type { WorkerConfig } from "./protocol.ts";
 import type { RESTConfig } from "./rest_config.ts";
-import type { Semaphore } from "./semaphore.ts";
+import type { ConnectAdmission, ConnectOutcome } from "./connect_admission.ts";
 import { WorkerHandle, type WorkerHandleHooks, type WorkerPermissions } from "./worker_handle.ts";
 
 /**
@@ -63,11 +63,19 @@ export interface ConnectContext {
   permissions(rest: RESTConfig): WorkerPermissions;
   /** Lifetime signal of the ClusterCache. */
   signal: AbortSignal;
-  /** Limits how many workers start at once (start-up is CPU work on a shared main thread). */
-  startups: Semaphore;
+  /** Admits connection attempts at the rate the machine and the API servers sustain. */
+  admission: ConnectAdmission;
 }
 
 let connectionIds = 0;
+
+/** A worker that has not loaded its modules by then is not worth holding an admission for. */
+const WORKER_START_TIMEOUT_MS = 10_000;
+
+function isTimeout(error: unknown): boolean {
+  return (error instanceof ClusterCacheError && error.code === "Timeout") ||
+    (error instanceof DOMException && error.name === "TimeoutError");
+}
 
 /** Reads and decodes the kubeconfig of a Secret; errors say what is wrong, never what is in it. */
 export function kubeconfigFromSecret(secret: KubeObject | undefined, name: string): string {
@@ -111,6 +119,9 @@ export class ClusterAccessor {
   /** Why the last connection attempt failed (credential-free). */
   lastConnectionError: string | undefined;
   #connection: Connection | undefined;
+  /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
+  #spare: { worker: WorkerHandle; permissions: string } | undefined;
+  #lastAttemptTimedOut = false;
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
@@ -213,25 +224,42 @@ export class ClusterAccessor {
       ...(options.podIdentity ? { podIdentity: options.podIdentity } : {}),
       ...(options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),
     };
-    const release = await context.startups.acquire();
-    let worker: WorkerHandle;
+    const admission = await context.admission.acquire(context.signal);
+    let outcome: ConnectOutcome = "neutral";
     try {
-      worker = new WorkerHandle(this.key, context.permissions(rest), context.hooks(this));
-      // Bounded: a worker that never reports ready is not worth holding a start-up slot for.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => timer = setTimeout(resolve, 10_000));
-      await Promise.race([worker.ready.catch(() => {}), late]);
-      clearTimeout(timer);
-    } finally {
-      release();
-    }
-    try {
-      const init = await worker.call({ op: "init", config }, {
-        // probe + discovery + pod check, each bounded in the worker; this is the outer bound.
-        timeoutMs: options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000,
-        signal: context.signal,
-        operation: "error connecting",
-      });
+      const permissions = context.permissions(rest);
+      const worker = await this.#startWorker(context, permissions);
+      if (!worker) {
+        outcome = "overload";
+        throw new ClusterCacheError(
+          "Timeout",
+          `cluster is not reachable: its worker did not start within ${WORKER_START_TIMEOUT_MS}ms`,
+        );
+      }
+      let init;
+      try {
+        init = await worker.call({ op: "init", config }, {
+          // probe + discovery + pod check, each bounded in the worker; this is the outer bound.
+          timeoutMs: options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000,
+          signal: context.signal,
+          operation: "error connecting",
+        });
+      } catch (error) {
+        const timedOut = isTimeout(error);
+        // A cluster that timed out last time too is more likely hung than a victim of load.
+        if (timedOut && !this.#lastAttemptTimedOut) outcome = "overload";
+        this.#lastAttemptTimedOut = timedOut;
+        // A worker that answered can serve the next attempt: retries cost no new worker.
+        if (worker.alive && !(error instanceof DOMException) && !context.signal.aborted) {
+          this.#spare = { worker, permissions: JSON.stringify(permissions) };
+        } else worker.terminate("error connecting");
+        if (error instanceof DOMException && error.name === "TimeoutError") {
+          throw new ClusterCacheError("Timeout", `cluster is not reachable: ${error.message}`);
+        }
+        throw error;
+      }
+      this.#lastAttemptTimedOut = false;
+      outcome = "success";
       this.#connection = {
         id: ++connectionIds,
         worker,
@@ -242,13 +270,45 @@ export class ClusterAccessor {
         watches: new Set(),
         secretVersion: secret?.metadata?.resourceVersion,
       };
-    } catch (error) {
-      worker.terminate("error connecting");
-      if (error instanceof DOMException && error.name === "TimeoutError") {
-        throw new ClusterCacheError("Unreachable", `cluster is not reachable: ${error.message}`);
-      }
-      throw error;
+    } finally {
+      admission.release(outcome);
     }
+  }
+
+  /**
+   * The spare worker of a failed attempt when its permissions still fit, else a new one once it has
+   * loaded its modules; `undefined` when it did not load in time (the machine is overloaded).
+   */
+  async #startWorker(
+    context: ConnectContext,
+    permissions: WorkerPermissions,
+  ): Promise<WorkerHandle | undefined> {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare?.worker.alive && spare.permissions === JSON.stringify(permissions)) {
+      return spare.worker;
+    }
+    spare?.worker.terminate("error connecting");
+    const worker = new WorkerHandle(this.key, permissions, context.hooks(this));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), WORKER_START_TIMEOUT_MS);
+    });
+    const loaded = await Promise.race([worker.ready.then(() => true, () => true), late]);
+    clearTimeout(timer);
+    if (loaded && worker.alive) return worker;
+    worker.terminate("error connecting");
+    if (!loaded) return undefined;
+    throw new ClusterCacheError(
+      "WorkerFailed",
+      `error connecting: the worker for cluster ${formatObjectKey(this.key)} failed while starting`,
+    );
+  }
+
+  /** Stops the spare worker kept from a failed attempt (the cluster is forgotten, or the cache closes). */
+  dropSpare(): void {
+    this.#spare?.worker.terminate("the cluster was forgotten");
+    this.#spare = undefined;
   }
 
   /**

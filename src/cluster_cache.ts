@@ -11,6 +11,7 @@ import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
 import type { Client, Reader, WatchEvent } from "./client_types.ts";
 import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
 import { type ClusterEvent, ClusterSource, type ClusterSourceOptions } from "./cluster_source.ts";
+import { ConnectAdmission } from "./connect_admission.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
 import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
@@ -22,7 +23,6 @@ import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "
 import { type Predicate, splitPredicates } from "./predicates.ts";
 import type { RESTConfig } from "./rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
-import { Semaphore } from "./semaphore.ts";
 import { shouldSendEvent } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
 import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
@@ -273,8 +273,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   readonly #watches = new Map<number, WatchRegistration>();
   readonly #lifetime = new AbortController();
   readonly #queue: WorkQueue;
-  // Worker start-ups are CPU work on this thread: a few at a time keep it responsive for everyone.
-  readonly #startups = new Semaphore(Math.max(2, navigator.hardwareConcurrency ?? 2));
+  // Connects start workers (CPU) and handshake with API servers: admitted at the rate that succeeds.
+  readonly #admission = new ConnectAdmission({
+    initial: 2 * (navigator.hardwareConcurrency || 2),
+    min: 1,
+    max: 64,
+  });
   #management: ManagementCluster | undefined;
   #nextWatchId = 1;
   #closed: Promise<void> | undefined;
@@ -854,7 +858,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       hooks: (a) => this.#hooks(key, a),
       permissions: (rest) => this.#permissions(rest),
       signal: this.#lifetime.signal,
-      startups: this.#startups,
+      admission: this.#admission,
     };
   }
 
@@ -872,6 +876,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     if (accessor) {
       this.#log.info("Forgetting cluster", { cluster: key, reason: why });
       this.#disconnect(accessor);
+      accessor.dropSpare();
       this.#accessors.delete(key);
     }
     for (const { source } of this.#sources) source.forget(key);
@@ -1096,7 +1101,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       this.#lifetime.abort(new ClusterCacheError("Closed", "the ClusterCache was closed"));
       this.#management?.close();
       await this.#queue.stop();
-      for (const accessor of this.#accessors.values()) this.#disconnect(accessor);
+      for (const accessor of this.#accessors.values()) {
+        this.#disconnect(accessor);
+        accessor.dropSpare();
+      }
       this.#accessors.clear();
       this.#watches.clear();
       for (const { source } of this.#sources) source.close();

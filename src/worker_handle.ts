@@ -62,10 +62,16 @@ interface Pending {
 const WORKER_URL = new URL("../workers/cluster_worker.ts", import.meta.url);
 
 let liveWorkers = 0;
+let startedWorkers = 0;
 
 /** Workers started and not yet terminated in this process (for leak checks). */
 export function liveWorkerCount(): number {
   return liveWorkers;
+}
+
+/** Workers ever started in this process (for tests of what a retry costs). */
+export function startedWorkerCount(): number {
+  return startedWorkers;
 }
 
 /** One worker. */
@@ -106,6 +112,7 @@ export class WorkerHandle {
       ...(permissions === "inherit" ? {} : { deno: { permissions } }),
     });
     liveWorkers++;
+    startedWorkers++;
     this.#outbox = new Outbox<MainMessage>((message) => this.#worker.postMessage(message));
     this.#worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(event.data);
     this.#worker.onerror = (event: ErrorEvent) => {

@@ -103,7 +103,11 @@ export class ClusterRuntime {
     try {
       await this.probe(this.#config.probeTimeoutMs, signal);
     } catch (error) {
-      throw new ClusterCacheError("Unreachable", `cluster is not reachable: ${describe(error)}`);
+      // A timeout is told apart: connect admission reads it as overload.
+      throw new ClusterCacheError(
+        error instanceof ClusterCacheError && error.code === "Timeout" ? "Timeout" : "Unreachable",
+        `cluster is not reachable: ${describe(error)}`,
+      );
     }
     try {
       await this.#mapper.mapping({ apiVersion: "v1", kind: "Node" }, signal);

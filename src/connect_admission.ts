@@ -1,0 +1,147 @@
+/**
+ * Admission of connection attempts (main thread): how many clusters may be connecting at once, set
+ * by the attempts' own outcomes the way TCP sets its window (AIMD). Every completed connect widens
+ * the limit a little; a connect that timed out (the machine or the API servers are overloaded)
+ * halves it, once per episode. A fixed slot count either wastes a fast machine or, on a slow one,
+ * lets every attempt time out, fail and retry so that the load never drains.
+ *
+ * @module
+ */
+
+/** What a finished attempt says about the load: it widens, narrows or leaves the limit. */
+export type ConnectOutcome = "success" | "overload" | "neutral";
+
+/** Bounds of the limit. */
+export interface ConnectAdmissionOptions {
+  /** Attempts allowed at once before any outcome is known. */
+  initial: number;
+  /** The limit never falls below this (at least 1). */
+  min: number;
+  /** The limit never grows past this. */
+  max: number;
+  /** Clock (ms); injectable for tests. */
+  now?: () => number;
+}
+
+/** One admitted attempt; call `release` exactly once with its outcome. */
+export interface Admission {
+  /** When the attempt was admitted. */
+  readonly admittedAt: number;
+  /** Gives the slot back and adjusts the limit. Later calls are ignored. */
+  release(outcome: ConnectOutcome): void;
+}
+
+interface Waiter {
+  resolve(admission: Admission): void;
+  reject(reason: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * An AIMD concurrency limit with a FIFO queue of waiting attempts.
+ *
+ * @example Connects widen the limit; a timeout halves it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectAdmission } from "./connect_admission.ts";
+ *
+ * const admission = new ConnectAdmission({ initial: 4, min: 1, max: 64 });
+ * const first = await admission.acquire();
+ * first.release("success");
+ * assert.equal(admission.limit, 4.25);
+ * const second = await admission.acquire();
+ * second.release("overload");
+ * assert.equal(admission.limit, 2.125);
+ * ```
+ */
+export class ConnectAdmission {
+  readonly #min: number;
+  readonly #max: number;
+  readonly #now: () => number;
+  readonly #waiting: Waiter[] = [];
+  #limit: number;
+  #inFlight = 0;
+  #lastDecrease = Number.NEGATIVE_INFINITY;
+
+  /** @param options Bounds of the limit. */
+  constructor(options: ConnectAdmissionOptions) {
+    this.#min = Math.max(1, options.min);
+    this.#max = Math.max(this.#min, options.max);
+    this.#limit = Math.min(this.#max, Math.max(this.#min, options.initial));
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** The current limit (fractional: it grows by 1/limit per success). */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Attempts admitted and not yet released. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Attempts waiting for admission. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /**
+   * Waits for admission, in order of arrival.
+   *
+   * @throws `signal.reason` when `signal` aborts first (the place in the queue is given up).
+   */
+  acquire(signal?: AbortSignal): Promise<Admission> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#waiting.length === 0 && this.#inFlight < Math.floor(this.#limit)) {
+      return Promise.resolve(this.#admit());
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<Admission>();
+    const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+    if (signal) {
+      waiter.onAbort = () => {
+        const at = this.#waiting.indexOf(waiter);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
+    this.#waiting.push(waiter);
+    return promise;
+  }
+
+  #admit(): Admission {
+    this.#inFlight++;
+    const admittedAt = this.#now();
+    let released = false;
+    return {
+      admittedAt,
+      release: (outcome) => {
+        if (released) return;
+        released = true;
+        this.#inFlight--;
+        this.#adjust(outcome, admittedAt);
+        this.#pump();
+      },
+    };
+  }
+
+  #adjust(outcome: ConnectOutcome, admittedAt: number): void {
+    if (outcome === "success") {
+      this.#limit = Math.min(this.#max, this.#limit + 1 / this.#limit);
+    } else if (outcome === "overload" && admittedAt >= this.#lastDecrease) {
+      // Attempts admitted before the last decrease belong to the episode it already answered.
+      this.#limit = Math.max(this.#min, this.#limit / 2);
+      this.#lastDecrease = this.#now();
+    }
+  }
+
+  #pump(): void {
+    while (this.#waiting.length > 0 && this.#inFlight < Math.floor(this.#limit)) {
+      const waiter = this.#waiting.shift()!;
+      if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+      waiter.resolve(this.#admit());
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { ConnectAdmission } from "../src/connect_admission.ts";
+
+function clock() {
+  let now = 0;
+  return { now: () => now, advance: (ms: number) => now += ms };
+}
+
+Deno.test("admission: at most floor(limit) attempts at once, the rest wait in order", async () => {
+  const admission = new ConnectAdmission({ initial: 2, min: 1, max: 8 });
+  const first = await admission.acquire();
+  const second = await admission.acquire();
+  const order: string[] = [];
+  const third = admission.acquire().then((a) => (order.push("third"), a));
+  const fourth = admission.acquire().then((a) => (order.push("fourth"), a));
+  await Promise.resolve();
+  assert.equal(admission.inFlight, 2);
+  assert.equal(admission.waiting, 2);
+  first.release("neutral");
+  (await third).release("neutral");
+  second.release("neutral");
+  (await fourth).release("neutral");
+  assert.deepEqual(order, ["third", "fourth"]);
+  assert.equal(admission.inFlight, 0);
+  assert.equal(admission.limit, 2, "neutral outcomes leave the limit alone");
+});
+
+Deno.test("admission: successes widen the limit by 1/limit each, up to max", async () => {
+  const admission = new ConnectAdmission({ initial: 2, min: 1, max: 3 });
+  for (let i = 0; i < 2; i++) (await admission.acquire()).release("success");
+  assert.equal(admission.limit, 2 + 1 / 2 + 1 / 2.5);
+  for (let i = 0; i < 20; i++) (await admission.acquire()).release("success");
+  assert.equal(admission.limit, 3);
+});
+
+Deno.test("admission: an overload halves the limit once per episode, never below min", async () => {
+  const c = clock();
+  const admission = new ConnectAdmission({ initial: 16, min: 2, max: 64, now: c.now });
+  const episode = await Promise.all(Array.from({ length: 8 }, () => admission.acquire()));
+  c.advance(100);
+  episode[0]!.release("overload");
+  assert.equal(admission.limit, 8);
+  // Admitted before that decrease: the same episode, already answered.
+  for (const a of episode.slice(1)) a.release("overload");
+  assert.equal(admission.limit, 8);
+  c.advance(100);
+  (await admission.acquire()).release("overload");
+  assert.equal(admission.limit, 4);
+  c.advance(100);
+  (await admission.acquire()).release("overload");
+  c.advance(100);
+  (await admission.acquire()).release("overload");
+  assert.equal(admission.limit, 2, "min holds");
+});
+
+Deno.test("admission: a narrowed limit admits waiters only as attempts finish", async () => {
+  const c = clock();
+  const admission = new ConnectAdmission({ initial: 4, min: 1, max: 8, now: c.now });
+  const held = await Promise.all(Array.from({ length: 4 }, () => admission.acquire()));
+  let admitted = 0;
+  const waiters = Array.from({ length: 2 }, () => admission.acquire().then((a) => (admitted++, a)));
+  c.advance(10);
+  held[0]!.release("overload"); // limit 2, 3 still in flight
+  await Promise.resolve();
+  assert.equal(admitted, 0);
+  held[1]!.release("neutral");
+  held[2]!.release("neutral"); // 1 in flight: one waiter fits
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(admitted, 1);
+  held[3]!.release("neutral");
+  for (const w of waiters) (await w).release("neutral");
+  assert.equal(admitted, 2);
+});
+
+Deno.test("admission: an aborted wait gives up its place and rejects with the reason", async () => {
+  const admission = new ConnectAdmission({ initial: 1, min: 1, max: 1 });
+  const held = await admission.acquire();
+  const controller = new AbortController();
+  const waiting = admission.acquire(controller.signal);
+  const next = admission.acquire();
+  controller.abort(new Error("closed"));
+  await assert.rejects(waiting, /closed/);
+  assert.equal(admission.waiting, 1);
+  held.release("neutral");
+  (await next).release("neutral");
+  await assert.rejects(admission.acquire(controller.signal), /closed/);
+  assert.equal(admission.inFlight, 0);
+});
+
+Deno.test("admission: release is idempotent", async () => {
+  const admission = new ConnectAdmission({ initial: 1, min: 1, max: 4 });
+  const a = await admission.acquire();
+  a.release("success");
+  a.release("success");
+  assert.equal(admission.inFlight, 0);
+  assert.equal(admission.limit, 2);
+});
