@@ -193,3 +193,37 @@ Deno.test("example operator: reconcile decisions, unit-tested with FakeClusterCa
   await assert.rejects(client.get(CM, target), /not found/);
   assert.equal(await controller.reconcile(cluster), "unchanged");
 });
+
+Deno.test("example operator: a stale cached read never deletes a copy it no longer owns", async () => {
+  const cluster = { namespace: "default", name: "workload-1" };
+  const target = { namespace: "default", name: "settings" };
+  const client = new FakeClient();
+  const labelled = await client.create<ConfigMap>({
+    ...CM,
+    metadata: { ...target, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+    data: { a: "1" },
+  });
+  // Someone takes the copy over (removes our label); the cache has not seen it yet.
+  await client.update<ConfigMap>({
+    ...labelled,
+    metadata: { ...labelled.metadata, labels: {} },
+  });
+  // Reads see the stale labelled version; writes go to the server.
+  const staleCache = new FakeClusterCache(
+    {
+      ...client,
+      get: async () => structuredClone(labelled) as never,
+      list: client.list.bind(client),
+      create: client.create.bind(client),
+      update: client.update.bind(client),
+      patch: client.patch.bind(client),
+      delete: client.delete.bind(client),
+    },
+    cluster,
+  );
+  await using controller = new ConfigMapSyncController(staleCache, { target });
+  controller.setDesired(null);
+  assert.equal(await controller.reconcile(cluster), "retry");
+  const kept = await client.get<ConfigMap>(CM, target);
+  assert.deepEqual(kept.metadata?.labels, {}, "the unlabelled ConfigMap is still there");
+});

@@ -270,9 +270,13 @@ export class ConfigMapSyncController implements AsyncDisposable {
         if (!current || current.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) {
           return "unchanged";
         }
-        // The precondition keeps a copy someone re-created in between.
+        // The cache may be behind: delete only the version we saw labelled as ours. A copy someone
+        // re-created (uid) or changed since, say unlabelled (resourceVersion), is a 409: read again.
         await client.delete(CONFIGMAP, target, {
-          preconditions: { uid: current.metadata.uid! },
+          preconditions: {
+            uid: current.metadata.uid!,
+            resourceVersion: current.metadata.resourceVersion!,
+          },
         }).catch((error) => {
           if (!isNotFound(error)) throw error;
         });
