@@ -7,7 +7,10 @@ import process from "node:process";
 import { ClusterCache } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
 import { startSim } from "../lib/sim_process.ts";
-import { percentile, sleep, waitFor } from "../lib/stats.ts";
+import { percentile, sleep } from "../lib/stats.ts";
+
+/** How long the fleet may take to connect before probing is measured on what did. */
+const CONNECT_BUDGET_MS = 600_000;
 
 export async function probes(quick: boolean, log: (m: string) => void): Promise<Figure[]> {
   const n = quick ? 100 : 1000;
@@ -24,11 +27,15 @@ export async function probes(quick: boolean, log: (m: string) => void): Promise<
     { length: n },
     (_, i) => ({ namespace: "default", name: `workload-${i + 1}` }),
   );
-  await waitFor(
-    () => keys.every((k) => cache.getConnectionState(k).connected),
-    "connects",
-    180_000,
-  );
+  // A slow machine may not connect them all in time: measure those that did, and say so.
+  const connectStarted = performance.now();
+  const allConnected = () => keys.every((k) => cache.getConnectionState(k).connected);
+  while (!allConnected() && performance.now() - connectStarted < CONNECT_BUDGET_MS) {
+    await sleep(100);
+  }
+  const connectS = (performance.now() - connectStarted) / 1000;
+  const connected = keys.filter((k) => cache.getConnectionState(k).connected).length;
+  log(`probes: ${connected} of ${n} clusters connected after ${connectS.toFixed(1)} s`);
   await sleep(intervalMs * 1.5);
   const last = keys.map((k) => cache.getHealthCheckingState(k).lastProbeTime);
   const lateness: number[] = [];
@@ -49,20 +56,30 @@ export async function probes(quick: boolean, log: (m: string) => void): Promise<
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
   log(`probes: ${lateness.length} probes of ${n} clusters observed`);
 
+  const victim = keys.find((k) => cache.getConnectionState(k).connected)?.name ?? "workload-1";
   const source = cache.getClusterSource("bench", (c) => [c.metadata!.name!]);
   const { promise: disconnected, resolve } = Promise.withResolvers<number>();
   source.subscribe((request, event) => {
-    if (request === "workload-1" && event.reasons.includes("disconnect")) {
-      resolve(performance.now());
-    }
+    if (request === victim && event.reasons.includes("disconnect")) resolve(performance.now());
   });
   const hungAt = performance.now();
-  await sim.admin("clusters/workload-1/hang", { method: "POST" });
-  const detectS = ((await disconnected) - hungAt) / 1000;
+  await sim.admin(`clusters/${victim}/hang`, { method: "POST" });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const given = new Promise<number>((r) => timer = setTimeout(() => r(Number.NaN), 300_000));
+  const detectS = ((await Promise.race([disconnected, given])) - hungAt) / 1000;
+  clearTimeout(timer);
   source.close();
-  await sim.admin("clusters/workload-1/unhang", { method: "POST" });
+  await sim.admin(`clusters/${victim}/unhang`, { method: "POST" });
   const settings = `probe every ${intervalMs / 1000} s, timeout ${timeoutMs / 1000} s, threshold 3`;
   return [
+    figure(`probe_clusters_connected_at_${n}`, connected, "clusters", {
+      goal: `${n}`,
+      note: connected === n
+        ? `all connected ${connectS.toFixed(1)} s after setup, ${settings}`
+        : `only ${connected} of ${n} connected within ${
+          CONNECT_BUDGET_MS / 1000
+        } s; lateness is of those`,
+    }),
     figure("probe_lateness_p99_ms", percentile(lateness, 99), "ms", {
       goal: "< 1000 at 1,000 clusters",
       note: `${n} clusters, ${settings}; p50 ${
