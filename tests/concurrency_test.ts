@@ -34,12 +34,14 @@ Deno.test("100 clusters, 20 broken, 100 concurrent readers: good ones connected 
       60_000,
     );
 
+    // Readers run until they have done enough, not for a fixed time: a slow machine takes longer.
     let reads = 0;
     let refused = 0;
-    const until = Date.now() + 3_000;
+    const enough = () => reads > 1_000 && refused > 0;
+    const budget = Date.now() + 120_000;
     await Promise.all(Array.from({ length: 100 }, async (_, i) => {
-      while (Date.now() < until) {
-        const cluster = f.fleet.clusters[(i * 7 + reads) % 100]!;
+      while (!enough() && Date.now() < budget) {
+        const cluster = f.fleet.clusters[(i * 7 + reads + refused) % 100]!;
         try {
           const nodes = await f.cache.getClient(key(cluster.name)).list(NODE);
           assert.equal(nodes.items.length, 1);
@@ -61,12 +63,13 @@ Deno.test("100 clusters, 20 broken, 100 concurrent readers: good ones connected 
       const state = f.cache.getConnectionState(key(c.name));
       assert.ok(state.lastConnectionError, `${c.name} has a connection error`);
     }
-    for (const name of good) {
-      assert.ok(
-        Date.now() - f.cache.getLastProbeSuccessTimestamp(key(name)) < 5_000,
-        `${name} was probed recently`,
-      );
-    }
+    // Good clusters keep being probed: each succeeds again after this point.
+    const since = Date.now();
+    await eventually(
+      () => good.every((name) => f.cache.getLastProbeSuccessTimestamp(key(name)) >= since),
+      "every good cluster to be probed successfully again",
+      60_000,
+    );
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);
   }
