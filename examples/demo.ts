@@ -84,7 +84,7 @@ const view = (name: string): ClusterView => {
 // A tiny controller: on every connect, watch Pods and ConfigMaps again (watches end with a connection).
 const source = cache.getClusterSource("demo", (cluster) => [cluster.metadata!.name!]);
 source.subscribe((name, event) => {
-  if (!event.reasons.includes("connect")) return;
+  if (!event.connected || !event.reasons.includes("connect")) return;
   const v = view(name);
   v.pods.clear();
   v.configMaps.clear();

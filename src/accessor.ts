@@ -12,9 +12,15 @@ import { formatObjectKey, type KubeObject, type ObjectKey } from "./kube_object.
 import { kubeconfigHash, parseKubeconfig, restTargetFromKubeConfig } from "./kubeconfig.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { WorkerConfig } from "./protocol.ts";
+import { type ProbeVerdict, probeVerdict } from "./probe_verdict.ts";
 import type { RESTConfig } from "./rest_config.ts";
 import type { ConnectAdmission, ConnectOutcome } from "./connect_admission.ts";
-import { WorkerHandle, type WorkerHandleHooks, type WorkerPermissions } from "./worker_handle.ts";
+import {
+  isUnanswered,
+  WorkerHandle,
+  type WorkerHandleHooks,
+  type WorkerPermissions,
+} from "./worker_handle.ts";
 
 /**
  * The health-checking state of a cluster (times are epoch ms; 0 = never).
@@ -38,6 +44,16 @@ export interface HealthCheckingState {
   lastProbeSuccessTime: number;
   /** Failed probes since the last success. */
   consecutiveFailures: number;
+}
+
+/** What a health check found. */
+export interface HealthCheckResult {
+  /** `"crashed"`: the worker died while the probe was out (the caller counts it, once). */
+  verdict: ProbeVerdict | "crashed";
+  /** Failures reached the threshold. */
+  tooManyFailures: boolean;
+  /** The worker's heap, when the probe succeeded. */
+  heapUsedBytes?: number;
 }
 
 /** A live connection. */
@@ -73,8 +89,7 @@ let connectionIds = 0;
 const WORKER_START_TIMEOUT_MS = 10_000;
 
 function isTimeout(error: unknown): boolean {
-  return (error instanceof ClusterCacheError && error.code === "Timeout") ||
-    (error instanceof DOMException && error.name === "TimeoutError");
+  return error instanceof ClusterCacheError && error.code === "Timeout";
 }
 
 /** Reads and decodes the kubeconfig of a Secret; errors say what is wrong, never what is in it. */
@@ -249,12 +264,16 @@ export class ClusterAccessor {
         // A cluster that timed out last time too is more likely hung than a victim of load.
         if (timedOut && !this.#lastAttemptTimedOut) outcome = "overload";
         this.#lastAttemptTimedOut = timedOut;
-        // A worker that answered can serve the next attempt: retries cost no new worker.
-        if (worker.alive && !(error instanceof DOMException) && !context.signal.aborted) {
+        // A worker that answered can serve the next attempt: retries cost no new worker. One that
+        // did not answer in time may still be busy with this attempt.
+        if (worker.alive && !isUnanswered(error) && !context.signal.aborted) {
           this.#spare = { worker, permissions: JSON.stringify(permissions) };
         } else worker.terminate("error connecting");
-        if (error instanceof DOMException && error.name === "TimeoutError") {
-          throw new ClusterCacheError("Timeout", `cluster is not reachable: ${error.message}`);
+        if (isUnanswered(error)) {
+          throw new ClusterCacheError(
+            "Timeout",
+            `cluster is not reachable: ${(error as Error).message}`,
+          );
         }
         throw error;
       }
@@ -332,50 +351,50 @@ export class ClusterAccessor {
 
   /**
    * Probes the cluster (`GET /` with the probe timeout, in the worker). An unanswered or failed call
-   * is a failure; so is a worker that crashed.
+   * is a failure, unless this process was too starved of CPU to tell (then it is inconclusive: the
+   * probe time moves, the failure count does not). A crash is reported for the caller to count.
    *
-   * @returns Whether failures reached the threshold, whether the failure was a 401, and the
-   *   worker's heap size when the probe succeeded.
+   * @param mainLagSince The main thread's worst event-loop lag since a `performance.now()` time.
    */
   async healthCheck(
     options: ResolvedOptions,
-  ): Promise<
-    {
-      tooManyFailures: boolean;
-      unauthorized: boolean;
-      ok: boolean;
-      heapUsedBytes: number | undefined;
-    }
-  > {
+    mainLagSince: (since: number) => number,
+  ): Promise<HealthCheckResult> {
     const connection = this.#connection;
-    if (!connection) {
-      return { tooManyFailures: false, unauthorized: false, ok: false, heapUsedBytes: undefined };
-    }
-    let unauthorized = false;
-    let ok = false;
+    if (!connection) return { verdict: "failure", tooManyFailures: false };
+    const timeoutMs = options.healthProbe.timeoutMs;
+    const started = performance.now();
+    let verdict: ProbeVerdict;
     let heapUsedBytes: number | undefined;
     try {
-      const probe = { op: "probe", timeoutMs: options.healthProbe.timeoutMs } as const;
-      ({ heapUsedBytes } = await connection.worker.call(probe, {
-        timeoutMs: options.healthProbe.timeoutMs + 1_000,
+      ({ heapUsedBytes } = await connection.worker.call({ op: "probe", timeoutMs }, {
+        timeoutMs: timeoutMs + 1_000,
         operation: "error probing",
       }));
-      ok = true;
+      verdict = "success";
     } catch (error) {
-      unauthorized = isUnauthorized(error);
+      // A crash while the probe was out is one failure, counted where the crash is handled.
+      if (!connection.worker.alive) return { verdict: "crashed", tooManyFailures: false };
+      verdict = probeVerdict({
+        ok: false,
+        unauthorized: isUnauthorized(error),
+        workerStarved: error instanceof ClusterCacheError && error.code === "Overloaded",
+        unanswered: isUnanswered(error),
+        mainLagMs: mainLagSince(started),
+        timeoutMs,
+      });
     }
     this.health.lastProbeTime = Date.now();
-    if (ok) {
+    if (verdict === "success") {
       this.health.consecutiveFailures = 0;
       this.health.lastProbeSuccessTime = this.health.lastProbeTime;
-    } else {
+    } else if (verdict !== "inconclusive") {
       this.health.consecutiveFailures++;
     }
     return {
+      verdict,
       tooManyFailures: this.health.consecutiveFailures >= options.healthProbe.failureThreshold,
-      unauthorized,
-      ok,
-      heapUsedBytes,
+      ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }),
     };
   }
 

@@ -44,11 +44,6 @@ export class Backoff {
     return Math.max(0, Math.round(base + spread));
   }
 
-  /** How many delays were handed out since the last reset. */
-  get attempts(): number {
-    return this.#attempt;
-  }
-
   /** Starts over from the initial delay. */
   reset(): void {
     this.#attempt = 0;

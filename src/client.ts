@@ -78,14 +78,8 @@ export class WorkerClient implements Client {
     this.#cached = cached;
   }
 
-  #readTimeout(): number {
-    const { client, initialSyncTimeoutMs } = this.#host.options;
-    return this.#cached
-      ? initialSyncTimeoutMs + client.timeoutMs + GRACE_MS
-      : client.timeoutMs + GRACE_MS;
-  }
-
-  #writeTimeout(): number {
+  /** Every call, cached reads too, is bounded by the client timeout (plus the message's way back). */
+  #timeout(): number {
     return this.#host.options.client.timeoutMs + GRACE_MS;
   }
 
@@ -100,7 +94,7 @@ export class WorkerClient implements Client {
     const operation = `error getting ${kind.kind} ${k.namespace ? `${k.namespace}/` : ""}${k.name}`;
     return await this.#host.connection(operation).worker.call(
       { op: "get", kind, key: k, cached: this.#cached },
-      { timeoutMs: this.#readTimeout(), signal: options?.signal, operation },
+      { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
 
@@ -113,7 +107,7 @@ export class WorkerClient implements Client {
     const operation = `error listing ${kind.kind}`;
     return await this.#host.connection(operation).worker.call(
       { op: "list", kind, options: wire(options), cached: this.#cached },
-      { timeoutMs: this.#readTimeout(), signal: options?.signal, operation },
+      { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as KubeList<T>;
   }
 
@@ -126,7 +120,7 @@ export class WorkerClient implements Client {
     const operation = `error creating ${object.kind}`;
     return await this.#host.connection(operation).worker.call(
       { op: "create", object, options: wire(options) },
-      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+      { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
 
@@ -139,7 +133,7 @@ export class WorkerClient implements Client {
     const operation = `error updating ${object.kind}`;
     return await this.#host.connection(operation).worker.call(
       { op: "update", object, options: wire(options) },
-      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+      { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
 
@@ -161,7 +155,7 @@ export class WorkerClient implements Client {
     const operation = `error patching ${kind.kind} ${k.name}`;
     return await this.#host.connection(operation).worker.call(
       { op: "patch", kind, key: k, patch, options: wire(options) },
-      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+      { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
 
@@ -172,7 +166,7 @@ export class WorkerClient implements Client {
     const operation = `error deleting ${kind.kind} ${k.name}`;
     await this.#host.connection(operation).worker.call(
       { op: "delete", kind, key: k, options: wire(options) },
-      { timeoutMs: this.#writeTimeout(), signal: options?.signal, operation },
+      { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     );
   }
 }

@@ -17,13 +17,14 @@ import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
+import { LoopLagMonitor } from "./loop_lag.ts";
 import { ManagementCluster } from "./management.ts";
 import { ClusterCacheMetrics } from "./metrics.ts";
 import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { type Predicate, splitPredicates } from "./predicates.ts";
 import type { RESTConfig } from "./rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
-import { shouldSendEvent } from "./source_events.ts";
+import { shouldSendEvent, type Transition } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
 import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
 
@@ -146,6 +147,8 @@ export interface ClusterCacheApi {
 interface SourceEntry {
   source: ClusterSource<unknown>;
   mapFn: (cluster: KubeObject) => unknown[];
+  /** The connection (id) of each cluster this source was last told about. */
+  announced: Map<string, number>;
 }
 
 interface WatchRegistration {
@@ -279,6 +282,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     min: 1,
     max: 64,
   });
+  // Tells probes that time out because this process is starved from probes of a dead cluster.
+  readonly #lag = new LoopLagMonitor();
   #management: ManagementCluster | undefined;
   #nextWatchId = 1;
   #closed: Promise<void> | undefined;
@@ -324,6 +329,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    */
   static async setup(options: ClusterCacheOptions): Promise<ClusterCache> {
     const cache = new ClusterCache(resolveOptions(options));
+    cache.#lag.start();
     try {
       cache.#management = await ManagementCluster.start(
         cache.#options,
@@ -737,10 +743,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   /**
    * {@inheritDoc ClusterCacheApi.getClusterSource}
    *
-   * Every call adds a new source (even with a repeated name). After each reconcile a source gets at
-   * most one event per cluster, for the reasons `"connect"`, `"disconnect"` and, per duration `d` of
-   * `watchForProbeFailure`, "health probe didn't succeed since more than d". Clusters already
-   * connected when the source is created get a `"connect"` event at once.
+   * Every call adds a new source (even with a repeated name); a closed one is removed. After each
+   * reconcile a source gets at most one event per cluster, for the reasons `"connect"` and
+   * `"disconnect"` (both, in the order they happened, when a reconcile did both: use the event's
+   * `connected`) and, per duration `d` of `watchForProbeFailure`, "health probe didn't succeed since
+   * more than d". Clusters already connected when the source is created get one `"connect"` event
+   * at once. A source created after `close()` is closed.
    *
    * @example Hearing about hung clusters
    * ```ts
@@ -779,7 +787,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       }
     }
     const log = this.#log;
-    const source = new ClusterSource<R>(controllerName, options, {
+    const source: ClusterSource<R> = new ClusterSource<R>(controllerName, options, {
       onDrop: (dropped) =>
         log.warn("A cluster source's queue is full; dropped the oldest request", {
           controllerName,
@@ -787,14 +795,27 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         }),
       onSubscriberError: (error) =>
         log.error("A cluster source subscriber threw", { controllerName, error: String(error) }),
+      // A closed source is forgotten: its mapFn no longer runs on every reconcile.
+      onClose: () => {
+        const at = this.#sources.findIndex((e) => e.source === source);
+        if (at >= 0) this.#sources.splice(at, 1);
+      },
     });
-    const entry = { source: source as ClusterSource<unknown>, mapFn };
+    if (this.#closed) {
+      source.close(); // nothing will ever come: its iteration ends at once
+      return source;
+    }
+    const entry: SourceEntry = {
+      source: source as ClusterSource<unknown>,
+      mapFn: mapFn as (cluster: KubeObject) => unknown[],
+      announced: new Map(),
+    };
     this.#sources.push(entry);
     // Clusters connected before the source existed get their connect event now: no other will come.
     const now = Date.now();
     for (const [key, accessor] of this.#accessors) {
       const cluster = accessor.connected ? this.#management?.cluster(key) : undefined;
-      if (cluster) this.#deliver(entry, key, cluster, ["connect"], now);
+      if (cluster) this.#deliver(entry, key, cluster, ["connect"], now, accessor);
     }
     return source;
   }
@@ -879,7 +900,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       accessor.dropSpare();
       this.#accessors.delete(key);
     }
-    for (const { source } of this.#sources) source.forget(key);
+    for (const { source, announced } of this.#sources) {
+      source.forget(key);
+      announced.delete(key);
+    }
     this.metrics.forget(parseClusterKey(key));
   }
 
@@ -922,15 +946,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     }
     const options = this.#options;
     const requeues: number[] = [];
-    let didConnect = false;
-    let didDisconnect = false;
+    const transitions: Transition[] = [];
 
-    // A crashed worker is a failed probe that no later probe can fix: reconnect now.
     if (accessor.connection && !accessor.connection.worker.alive) {
-      accessor.recordFailedProbe();
-      this.metrics.probe(accessor.key, false);
-      this.#disconnect(accessor);
-      didDisconnect = true;
+      this.#crashed(accessor, transitions);
     }
     // A rotated kubeconfig is picked up without waiting for a failed probe.
     if (accessor.connection) {
@@ -942,7 +961,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       if (await accessor.kubeconfigChanged(secret)) {
         this.#log.info("The kubeconfig Secret changed; reconnecting", { cluster: key });
         this.#disconnect(accessor);
-        didDisconnect = true;
+        transitions.push("disconnect");
       }
     }
     if (!accessor.connected) {
@@ -956,7 +975,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       } else {
         try {
           await accessor.connect(this.#connectContext(key, accessor));
-          didConnect = true;
+          transitions.push("connect");
           this.metrics.connection(accessor.key, true);
           this.#log.info("Connected to workload cluster", { cluster: key });
         } catch (error) {
@@ -978,22 +997,33 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       if (wait.requeue) {
         requeues.push(wait.afterMs);
       } else {
-        const result = await accessor.healthCheck(options);
-        this.metrics.probe(accessor.key, result.ok);
+        const result = await accessor.healthCheck(options, (since) => this.#lag.maxLagSince(since));
+        if (result.verdict === "crashed") {
+          this.#crashed(accessor, transitions);
+          requeues.push(1);
+          return this.#finish(key, cluster, accessor, transitions, requeues);
+        }
+        if (result.verdict === "inconclusive") {
+          this.metrics.inconclusiveProbe(accessor.key);
+          this.#log.debug("Health probe inconclusive: this process was starved of CPU", {
+            cluster: key,
+          });
+        } else this.metrics.probe(accessor.key, result.verdict === "success");
         if (result.heapUsedBytes !== undefined) {
           this.metrics.workerHeap(accessor.key, result.heapUsedBytes);
         }
-        if (result.unauthorized || result.tooManyFailures) {
+        const unauthorized = result.verdict === "unauthorized";
+        if (unauthorized || result.tooManyFailures) {
           this.#log.warn("Disconnecting from workload cluster", {
             cluster: key,
-            reason: result.unauthorized ? "unauthorized" : "too many failed health probes",
+            reason: unauthorized ? "unauthorized" : "too many failed health probes",
             consecutiveFailures: accessor.health.consecutiveFailures,
           });
           this.#disconnect(accessor);
-          didDisconnect = true;
+          transitions.push("disconnect");
         }
         requeues.push(
-          result.unauthorized
+          unauthorized
             ? 1
             : result.tooManyFailures
             ? options.connectionCreationRetryIntervalMs
@@ -1001,51 +1031,68 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         );
       }
     }
+    return this.#finish(key, cluster, accessor, transitions, requeues);
+  }
+
+  /** A crashed worker is one failed probe that no later probe can fix: disconnect (and reconnect). */
+  #crashed(accessor: ClusterAccessor, transitions: Transition[]): void {
+    accessor.recordFailedProbe();
+    this.metrics.probe(accessor.key, false);
+    this.#disconnect(accessor);
+    transitions.push("disconnect");
+  }
+
+  #finish(
+    key: string,
+    cluster: KubeObject,
+    accessor: ClusterAccessor,
+    transitions: Transition[],
+    requeues: number[],
+  ): number | undefined {
     if (this.#lifetime.signal.aborted) {
       this.#disconnect(accessor);
       return undefined;
     }
-    this.#sendEvents(
-      key,
-      cluster,
-      Date.now(),
-      accessor.health.lastProbeSuccessTime,
-      didConnect,
-      didDisconnect,
-    );
-    return minDurationOrDefault(requeues, options.defaultRequeueAfterMs);
+    this.#sendEvents(key, cluster, accessor, transitions);
+    return minDurationOrDefault(requeues, this.#options.defaultRequeueAfterMs);
   }
 
   #sendEvents(
     key: string,
     cluster: KubeObject,
-    now: number,
-    lastProbeSuccess: number,
-    didConnect: boolean,
-    didDisconnect: boolean,
+    accessor: ClusterAccessor,
+    transitions: Transition[],
   ): void {
-    for (const { source, mapFn } of this.#sources) {
+    const now = Date.now();
+    const connectionId = accessor.connection?.id;
+    for (const entry of [...this.#sources]) { // a subscriber may close a source
+      // A source created after this connection was made has heard of it already.
+      const heard = connectionId !== undefined && entry.announced.get(key) === connectionId;
       const reasons = shouldSendEvent(
         {
           now,
-          lastEventSent: source.lastEventSent(key),
-          lastProbeSuccess,
-          didConnect,
-          didDisconnect,
+          lastEventSent: entry.source.lastEventSent(key),
+          lastProbeSuccess: accessor.health.lastProbeSuccessTime,
+          transitions: heard ? transitions.filter((t) => t !== "connect") : transitions,
         },
-        source.probeFailureDurations,
+        entry.source.probeFailureDurations,
       );
-      if (reasons.length > 0) this.#deliver({ source, mapFn }, key, cluster, reasons, now);
+      if (reasons.length > 0) this.#deliver(entry, key, cluster, reasons, now, accessor);
     }
   }
 
   #deliver(
-    { source, mapFn }: SourceEntry,
+    entry: SourceEntry,
     key: string,
     cluster: KubeObject,
     reasons: string[],
     now: number,
+    accessor: ClusterAccessor,
   ): void {
+    const { source, mapFn } = entry;
+    const connectionId = accessor.connection?.id;
+    if (connectionId === undefined) entry.announced.delete(key);
+    else entry.announced.set(key, connectionId);
     let requests: unknown[];
     try {
       requests = mapFn(cluster);
@@ -1057,7 +1104,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       });
       return;
     }
-    const event: ClusterEvent = { cluster: parseClusterKey(key), reasons, time: now };
+    const event: ClusterEvent = {
+      cluster: parseClusterKey(key),
+      reasons,
+      connected: accessor.connected,
+      time: now,
+    };
     this.#log.debug("Sending cluster event", {
       cluster: key,
       controller: source.controllerName,
@@ -1099,6 +1151,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#lifetime.abort(new ClusterCacheError("Closed", "the ClusterCache was closed"));
+      this.#lag.stop();
       this.#management?.close();
       await this.#queue.stop();
       for (const accessor of this.#accessors.values()) {
@@ -1107,7 +1160,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       }
       this.#accessors.clear();
       this.#watches.clear();
-      for (const { source } of this.#sources) source.close();
+      for (const { source } of [...this.#sources]) source.close();
     })();
     return this.#closed;
   }

@@ -22,8 +22,9 @@ import type { ObjectKey } from "./kube_object.ts";
  * const connected = new Set<string>();
  * const source = cache.getClusterSource("status", (c) => [c.metadata!.name!]);
  * source.subscribe((name: string, event: ClusterEvent) => {
- *   if (event.reasons.includes("disconnect")) connected.delete(name);
- *   else connected.add(name);
+ *   // Both "disconnect" and "connect" can be in one event (a rotated kubeconfig): use `connected`.
+ *   if (event.connected) connected.add(name);
+ *   else connected.delete(name);
  * });
  * assert.deepEqual([...connected], ["workload-1"]);
  * cache.trigger(["disconnect"]); // what a failed health probe causes
@@ -34,8 +35,14 @@ import type { ObjectKey } from "./kube_object.ts";
 export interface ClusterEvent {
   /** The cluster. */
   cluster: ObjectKey;
-  /** `"connect"`, `"disconnect"`, `"health probe didn't succeed since more than 5m0s"`, ... */
+  /**
+   * `"connect"`, `"disconnect"`, `"health probe didn't succeed since more than 5m0s"`, ...
+   * Connects and disconnects come in the order they happened; both can be in one event (a
+   * kubeconfig rotation or a crashed worker is `["disconnect", "connect"]`).
+   */
   reasons: readonly string[];
+  /** Whether the cluster is connected after the reconcile that sent this event. */
+  connected: boolean;
   /** When (epoch ms). */
   time: number;
 }
@@ -108,6 +115,7 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
   readonly #waiters: ((result: IteratorResult<R>) => void)[] = [];
   readonly #onDrop: (dropped: number) => void;
   readonly #onSubscriberError: (error: unknown) => void;
+  readonly #onClose: () => void;
   readonly #lastSent = new Map<string, number>();
   #closed = false;
   #dropped = 0;
@@ -117,19 +125,23 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
    *
    * @param controllerName Name of the consuming controller (for logs).
    * @param options Probe-failure durations and queue limit.
-   * @param hooks Called when requests are dropped or a subscriber throws.
+   * @param hooks Called when requests are dropped, a subscriber throws, or the source closes.
    */
   constructor(
     controllerName: string,
     options: ClusterSourceOptions = {},
-    hooks: { onDrop?: (dropped: number) => void; onSubscriberError?: (error: unknown) => void } =
-      {},
+    hooks: {
+      onDrop?: (dropped: number) => void;
+      onSubscriberError?: (error: unknown) => void;
+      onClose?: () => void;
+    } = {},
   ) {
     this.controllerName = controllerName;
     this.probeFailureDurations = [...(options.watchForProbeFailure ?? [])];
     this.#limit = Math.max(1, options.queueLimit ?? 100_000);
     this.#onDrop = hooks.onDrop ?? (() => {});
     this.#onSubscriberError = hooks.onSubscriberError ?? (() => {});
+    this.#onClose = hooks.onClose ?? (() => {});
   }
 
   /** Requests waiting to be consumed by iteration. */
@@ -229,12 +241,18 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
     };
   }
 
-  /** Ends iteration and drops waiting requests. */
+  /** Whether {@linkcode ClusterSource.close} was called (by its owner or by the cache closing). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Ends iteration and drops waiting requests; the cache stops producing for this source. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue.clear();
     this.#subscribers.clear();
     for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
+    this.#onClose();
   }
 }

@@ -133,6 +133,11 @@ export type ClusterCacheErrorCode =
   | "WorkerFailed"
   /** A request to the API server timed out. */
   | "Timeout"
+  /**
+   * This process, not the cluster, was too slow to tell: a probe whose timer fired late because
+   * the machine was starved of CPU. It counts as neither success nor failure.
+   */
+  | "Overloaded"
   /** A response was larger than allowed or not what the API server should send. */
   | "BadResponse"
   /** The field selector cannot be served from the cache (no index). */
@@ -349,7 +354,7 @@ export type WireError =
   | { kind: "ClusterNotConnectedError"; operation: string; cluster?: ObjectKey }
   | { kind: "KubernetesApiError"; status: Status; retryAfterSeconds?: number }
   | { kind: "ClusterCacheError"; code: ClusterCacheErrorCode; message: string }
-  | { kind: "DOMException"; name: "TimeoutError" | "AbortError"; message: string }
+  | { kind: "DOMException"; name: "AbortError"; message: string }
   | { kind: "TypeError" | "RangeError" | "Error"; message: string };
 
 /** Turns any thrown value into its wire shape. */
@@ -373,10 +378,12 @@ export function toWireError(error: unknown): WireError {
   if (error instanceof ClusterCacheError) {
     return { kind: "ClusterCacheError", code: error.code, message: error.message };
   }
-  if (
-    error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
-  ) {
-    return { kind: "DOMException", name: error.name, message: error.message };
+  // One timeout type reaches callers: a ClusterCacheError with code "Timeout".
+  if (error instanceof DOMException && error.name === "TimeoutError") {
+    return { kind: "ClusterCacheError", code: "Timeout", message: error.message };
+  }
+  if (error instanceof DOMException && error.name === "AbortError") {
+    return { kind: "DOMException", name: "AbortError", message: error.message };
   }
   if (error instanceof TypeError) return { kind: "TypeError", message: error.message };
   if (error instanceof RangeError) return { kind: "RangeError", message: error.message };

@@ -90,11 +90,6 @@ export class ManagementCluster {
     return management;
   }
 
-  /** The Cluster API version followed (`cluster.x-k8s.io/v1beta2` or `.../v1beta1`). */
-  get clusterApiVersion(): string | undefined {
-    return this.#clusterKind?.apiVersion;
-  }
-
   /** Keys (`ns/name`) of every known Cluster. */
   clusterKeys(): string[] {
     return [...this.#clusters.keys()];

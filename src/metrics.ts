@@ -112,12 +112,24 @@ export class ClusterCacheMetrics {
     labelNames: CLUSTER_LABELS,
     registers: [this.#registry],
   });
+  readonly #inconclusive = new Counter({
+    name: "clustercache_healthchecks_inconclusive_total",
+    help:
+      "Health checks that timed out because this process was starved of CPU (counted as neither success nor failure).",
+    labelNames: CLUSTER_LABELS,
+    registers: [this.#registry],
+  });
   readonly #kinds = new Map<string, Set<string>>();
 
   /** Records a probe result. */
   probe(key: ObjectKey, ok: boolean): void {
     this.#healthcheck.set(labels(key), ok ? 1 : 0);
     this.#healthchecks.inc({ ...labels(key), status: ok ? "success" : "error" });
+  }
+
+  /** Counts a probe that could not tell (this process was starved of CPU). */
+  inconclusiveProbe(key: ObjectKey): void {
+    this.#inconclusive.inc(labels(key));
   }
 
   /** Records the connection state. */
@@ -150,6 +162,7 @@ export class ClusterCacheMetrics {
     this.#healthcheck.remove(l);
     this.#connectionUp.remove(l);
     this.#workerHeap.remove(l);
+    this.#inconclusive.remove(l);
     for (const status of ["success", "error"]) this.#healthchecks.remove({ ...l, status });
     for (const kind of this.#kinds.get(formatObjectKey(key)) ?? []) {
       for (const event of ["list", "watchRestart", "error"]) {

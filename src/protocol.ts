@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { CacheIndex, ModuleFunction, Transform } from "./cache_options.ts";
+import type { CacheIndex, Transform } from "./cache_options.ts";
 import type {
   DeleteOptions,
   ListOptions,
@@ -120,24 +120,6 @@ export interface PushdownFilters {
   resourceVersionChanged?: boolean;
 }
 
-/** Per-kind informer statistics. */
-export interface InformerStats {
-  kind: string;
-  objects: number;
-  synced: boolean;
-  lists: number;
-  watchStarts: number;
-  lastError?: string;
-}
-
-/** What `stats` reports. */
-export interface WorkerStats {
-  informers: InformerStats[];
-  /** V8 heap of the worker's isolate, in bytes. */
-  heapUsedBytes: number;
-  requests: number;
-}
-
 /** Options of live calls as they travel (signals stay on the main thread). */
 export type WireListOptions = Omit<ListOptions, "signal">;
 /** Write options as they travel. */
@@ -167,7 +149,6 @@ export interface Operations {
   };
   watch: { request: { watchId: number; kind: KindRef; filters: PushdownFilters }; response: null };
   unwatch: { request: { watchId: number }; response: null };
-  stats: { request: Record<never, never>; response: WorkerStats };
 }
 
 /** An operation name. */
@@ -212,11 +193,4 @@ export type WorkerMessage =
 /** Canonical string of a kind, `apps/v1 Deployment`. */
 export function kindKey(kind: KindRef): string {
   return `${kind.apiVersion} ${kind.kind}`;
-}
-
-/** Whether a module function reference looks valid (absolute URL and export name). */
-export function isModuleFunction(value: unknown): value is ModuleFunction {
-  if (value === null || typeof value !== "object") return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.module === "string" && typeof v.export === "string";
 }

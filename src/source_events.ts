@@ -38,6 +38,9 @@ export function probeFailureReason(durationMs: number): string {
   return `health probe didn't succeed since more than ${goDuration(durationMs)}`;
 }
 
+/** A change of connection a reconcile made. */
+export type Transition = "connect" | "disconnect";
+
 /** What a reconcile observed, for deciding source events. */
 export interface ReconcileOutcome {
   now: number;
@@ -45,13 +48,14 @@ export interface ReconcileOutcome {
   lastEventSent: number;
   /** When the probe last succeeded (0: never). */
   lastProbeSuccess: number;
-  didConnect: boolean;
-  didDisconnect: boolean;
+  /** Connects and disconnects of this reconcile, in the order they happened. */
+  transitions: readonly Transition[];
 }
 
 /**
- * The reasons to send a source an event, in order: `"connect"`, `"disconnect"`, then one per
- * duration `d` with `lastEventSent < lastProbeSuccess + d < now` (both strict). Empty: no event.
+ * The reasons to send a source an event, in order: the connects and disconnects in the order they
+ * happened (a kubeconfig rotation is `"disconnect"` then `"connect"`), then one per duration `d`
+ * with `lastEventSent < lastProbeSuccess + d < now` (both strict). Empty: no event.
  *
  * @example
  * ```ts
@@ -59,16 +63,14 @@ export interface ReconcileOutcome {
  * import { shouldSendEvent } from "./source_events.ts";
  * const now = 1_000_000;
  * const reasons = shouldSendEvent(
- *   { now, lastEventSent: now - 40_000, lastProbeSuccess: now - 60_000, didConnect: false, didDisconnect: false },
+ *   { now, lastEventSent: now - 40_000, lastProbeSuccess: now - 60_000, transitions: [] },
  *   [21_000],
  * );
  * assert.ok(reasons[0] === "health probe didn't succeed since more than 21s");
  * ```
  */
 export function shouldSendEvent(outcome: ReconcileOutcome, durations: readonly number[]): string[] {
-  const reasons: string[] = [];
-  if (outcome.didConnect) reasons.push("connect");
-  if (outcome.didDisconnect) reasons.push("disconnect");
+  const reasons: string[] = [...outcome.transitions];
   for (const d of durations) {
     const threshold = outcome.lastProbeSuccess + d;
     if (outcome.lastEventSent < threshold && threshold < outcome.now) {

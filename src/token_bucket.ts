@@ -5,6 +5,16 @@
  * @module
  */
 
+import { ClusterCacheError } from "./errors.ts";
+
+/** One reserved token. */
+export interface Reservation {
+  /** How long to wait before using the token (ms). */
+  readonly waitMs: number;
+  /** Gives the token back (the caller will not use it). Later calls are ignored. */
+  cancel(): void;
+}
+
 /** A clock, injectable for tests. */
 export interface Clock {
   now(): number;
@@ -63,34 +73,57 @@ export class TokenBucket {
   }
 
   /**
-   * Reserves one token and returns how many ms the caller must wait before using it (0 when a
-   * token is available now). Reservations queue up: each waits behind the previous ones.
+   * Reserves one token: how many ms the caller must wait before using it (0 when one is available
+   * now), and how to give it back. Reservations queue up: each waits behind the previous ones.
    */
-  reserve(): number {
-    if (!Number.isFinite(this.#qps)) return 0;
+  reserve(): Reservation {
+    if (!Number.isFinite(this.#qps)) return { waitMs: 0, cancel: () => {} };
     const now = this.#clock.now();
     this.#tokens = refill(this.#tokens, this.#last, now, this.#qps, this.#burst);
     this.#last = now;
     this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.#qps) * 1000;
+    const waitMs = this.#tokens >= 0 ? 0 : (-this.#tokens / this.#qps) * 1000;
+    let cancelled = false;
+    return {
+      waitMs,
+      cancel: () => {
+        if (cancelled) return;
+        cancelled = true;
+        this.#tokens = Math.min(this.#burst, this.#tokens + 1);
+      },
+    };
   }
 
   /**
-   * Waits for a token.
+   * Waits for a token. Like client-go's limiter, a wait that would outlast `maxWaitMs` (the
+   * request's deadline) is refused at once, and an aborted wait gives its token back: a burst of
+   * calls that time out does not delay the ones after it.
    *
-   * @param signal Aborts the wait (the token is not given back: rare, and harmless).
+   * @throws {ClusterCacheError} `Timeout` when the wait would pass `maxWaitMs`; `signal.reason`
+   *   when `signal` aborts first.
    */
-  async take(signal?: AbortSignal): Promise<void> {
-    const wait = this.reserve();
-    if (wait <= 0) return;
+  async take(signal?: AbortSignal, maxWaitMs = Number.POSITIVE_INFINITY): Promise<void> {
+    if (signal?.aborted) throw signal.reason;
+    const reservation = this.reserve();
+    if (reservation.waitMs <= 0) return;
+    if (reservation.waitMs > maxWaitMs) {
+      reservation.cancel();
+      throw new ClusterCacheError(
+        "Timeout",
+        `client rate limiter: waiting ${
+          Math.ceil(reservation.waitMs)
+        }ms for a token would pass the request's deadline`,
+      );
+    }
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(done, wait);
+      const timer = setTimeout(done, reservation.waitMs);
       function done() {
         signal?.removeEventListener("abort", onAbort);
         resolve();
       }
       function onAbort() {
         clearTimeout(timer);
+        reservation.cancel();
         reject(signal!.reason);
       }
       signal?.addEventListener("abort", onAbort, { once: true });

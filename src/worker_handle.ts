@@ -62,6 +62,15 @@ interface Pending {
 const WORKER_URL = new URL("../workers/cluster_worker.ts", import.meta.url);
 
 let liveWorkers = 0;
+const unanswered = new WeakSet<Error>();
+
+/**
+ * Whether `error` is a call's deadline passing on this side: the worker never answered (it may
+ * still be working on the request), as opposed to the worker reporting a timeout of its own.
+ */
+export function isUnanswered(error: unknown): boolean {
+  return error instanceof Error && unanswered.has(error);
+}
 let startedWorkers = 0;
 
 /** Workers started and not yet terminated in this process (for leak checks). */
@@ -84,12 +93,12 @@ export class WorkerHandle {
   readonly #deadlines = new Deadlines((id) => {
     const pending = this.#settle(id);
     if (!pending) return;
-    pending.reject(
-      new DOMException(
-        `${pending.operation}: no answer within ${pending.timeoutMs}ms`,
-        "TimeoutError",
-      ),
+    const error = new ClusterCacheError(
+      "Timeout",
+      `${pending.operation}: no answer within ${pending.timeoutMs}ms`,
     );
+    unanswered.add(error);
+    pending.reject(error);
     this.#outbox.post({ type: "cancel", id });
   });
   #nextId = 1;
@@ -142,15 +151,10 @@ export class WorkerHandle {
     return this.#state === "alive";
   }
 
-  /** Calls still waiting for an answer. */
-  get pendingCalls(): number {
-    return this.#pending.size;
-  }
-
   /**
    * Sends a request and waits for its answer, at most `timeoutMs`.
    *
-   * @throws Whatever the worker's operation threw (class preserved); `TimeoutError` when the deadline
+   * @throws Whatever the worker's operation threw (class preserved); {@linkcode ClusterCacheError} `Timeout` when the deadline
    *   passes; `AbortError` when `signal` aborts; {@linkcode ClusterNotConnectedError} when the worker is
    *   terminated; {@linkcode ClusterCacheError} `WorkerFailed` when it crashed.
    */

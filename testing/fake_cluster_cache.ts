@@ -202,7 +202,12 @@ export class FakeClusterCache implements ClusterCacheApi {
     mapFn: (cluster: KubeObject) => R[],
     options: ClusterSourceOptions = {},
   ): ClusterSource<R> {
-    const source = new ClusterSource<R>(controllerName, options);
+    const source: ClusterSource<R> = new ClusterSource<R>(controllerName, options, {
+      onClose: () => {
+        const at = this.#sources.findIndex((e) => e.source === source);
+        if (at >= 0) this.#sources.splice(at, 1);
+      },
+    });
     const entry = { source: source as ClusterSource<unknown>, mapFn };
     this.#sources.push(entry);
     // Like ClusterCache: the (always connected) cluster's connect reaches a new source at once.
@@ -210,13 +215,21 @@ export class FakeClusterCache implements ClusterCacheApi {
     return source;
   }
 
-  /** Delivers an event (e.g. `["disconnect"]`) to every cluster source, as a reconcile would. */
-  trigger(reasons: string[]): void {
+  /**
+   * Delivers an event (e.g. `["disconnect"]`) to every cluster source, as a reconcile would.
+   *
+   * @param reasons The event's reasons.
+   * @param connected The event's `connected`; by default what the last of `"connect"` and
+   *   `"disconnect"` in `reasons` says (connected when neither is there).
+   */
+  trigger(reasons: string[], connected?: boolean): void {
     const time = Date.now();
-    for (const entry of this.#sources) this.#deliver(entry, reasons, time);
+    const last = reasons.findLast((r) => r === "connect" || r === "disconnect");
+    const state = connected ?? last !== "disconnect";
+    for (const entry of [...this.#sources]) this.#deliver(entry, reasons, time, state);
   }
 
-  #deliver(entry: SourceEntry, reasons: string[], time: number): void {
+  #deliver(entry: SourceEntry, reasons: string[], time: number, connected = true): void {
     const cluster = this.#options.cluster ?? {
       apiVersion: "cluster.x-k8s.io/v1beta2",
       kind: "Cluster",
@@ -225,6 +238,7 @@ export class FakeClusterCache implements ClusterCacheApi {
     entry.source.deliver(formatObjectKey(this.#key), entry.mapFn(cluster), {
       cluster: this.#key,
       reasons,
+      connected,
       time,
     });
   }

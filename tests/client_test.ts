@@ -250,3 +250,32 @@ Deno.test("getUncachedClient(), getReader() and getRESTConfig() fail with Cluste
     );
   }
 });
+
+Deno.test("a cached read of a kind that never syncs fails within the client timeout; the informer keeps syncing", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    client: { userAgent: "clustercache-tests", timeoutMs: 1_500 },
+    initialSyncTimeoutMs: 60_000,
+    // The fault fails probes too: keep the cluster connected through it.
+    healthProbe: { intervalMs: 200, timeoutMs: 500, failureThreshold: 1_000 },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  // Every answer is a 500 (a down aggregated API, a CRD whose list keeps failing): no sync, ever.
+  server.setFaults({ errorRate: { rate: 1, codes: [500], retryAfterSeconds: 0 } });
+  const reader = f.cache.getReader(key("workload-1"));
+  const started = performance.now();
+  await assert.rejects(
+    reader.list(CM),
+    (error: Error) =>
+      error instanceof ClusterCacheError && error.code === "CacheSyncTimeout" &&
+      /did not sync within 1500ms; it keeps syncing/.test(error.message),
+  );
+  const waited = performance.now() - started;
+  assert.ok(waited < 1_500 + 1_000, `waited ${waited.toFixed(0)} ms, not the sync timeout`);
+  await server.clearFaults();
+  await eventually(
+    () => reader.list(CM).then(() => true, () => false),
+    "the informer to sync in the background",
+    60_000,
+  );
+});

@@ -74,3 +74,55 @@ Deno.test("a source created after clusters connected hears a connect for each of
   assert.equal(seen.length, 2, "no second connect from the next reconciles");
   late.close();
 });
+
+Deno.test("a closed source is forgotten: its mapFn no longer runs; a source made after close() ends at once", async () => {
+  const f = await fixture({ clusters: 1 }, {
+    healthProbe: { intervalMs: 100, timeoutMs: 500, failureThreshold: 3 },
+  });
+  let mapped = 0;
+  const source = f.cache.getClusterSource("short-lived", (c) => {
+    mapped++;
+    return [c.metadata!.name!];
+  }, { watchForProbeFailure: [150] }); // a duration so every reconcile asks the source
+  source.subscribe(() => {});
+  await f.connected("workload-1");
+  await eventually(() => mapped >= 1, "the connect event");
+  source.close();
+  assert.equal(source.closed, true);
+  const after = mapped;
+  await f.fleet.cluster("workload-1").hang(true); // probe failures: events for open sources
+  const open = f.cache.getClusterSource("open", (c) => [c.metadata!.name!], {
+    watchForProbeFailure: [150],
+  });
+  const heard: string[] = [];
+  open.subscribe((_r, e) => heard.push(e.reasons.join("+")));
+  await eventually(() => heard.some((r) => r.startsWith("health probe")), "a probe-failure event");
+  assert.equal(mapped, after, "the closed source's mapFn did not run again");
+  open.close();
+  await f[Symbol.asyncDispose]();
+
+  const late = f.cache.getClusterSource("after-close", (c) => [c]);
+  assert.equal(late.closed, true);
+  const items = [];
+  for await (const item of late) items.push(item);
+  assert.deepEqual(items, []);
+});
+
+Deno.test("a source created while a connect is being announced hears that connect once", async () => {
+  await using f = await fixture({ clusters: 1 });
+  const nested: string[] = [];
+  let inner: ReturnType<typeof f.cache.getClusterSource<string>> | undefined;
+  const outer = f.cache.getClusterSource("outer", (c) => [c.metadata!.name!]);
+  outer.subscribe((_r, e) => {
+    if (inner || !e.reasons.includes("connect")) return;
+    // A controller that starts another one when it hears of a cluster.
+    inner = f.cache.getClusterSource("inner", (c) => [c.metadata!.name!]);
+    inner.subscribe((r, e2) => nested.push(`${r} ${e2.reasons.join("+")} ${e2.connected}`));
+  });
+  await f.connected("workload-1");
+  await eventually(() => inner !== undefined, "the inner source");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(nested, ["workload-1 connect true"]);
+  outer.close();
+  inner!.close();
+});

@@ -4,6 +4,7 @@ import { ClusterSource } from "../src/cluster_source.ts";
 const event = (name: string, reasons = ["connect"]) => ({
   cluster: { namespace: "ns", name },
   reasons,
+  connected: reasons.at(-1) !== "disconnect",
   time: Date.now(),
 });
 

@@ -34,7 +34,7 @@ Deno.test("errors keep their class and fields across the wire (structured clone)
     new ClusterNotConnectedError("error getting client", { namespace: "ns", name: "c" }),
     new KubernetesApiError(status(409, "Conflict"), 3),
     new ClusterCacheError("Unreachable", "cluster is not reachable: refused"),
-    new DOMException("late", "TimeoutError"),
+    new DOMException("stop", "AbortError"),
     new TypeError("bad kind"),
     new RangeError("out of range"),
   ];
@@ -44,6 +44,12 @@ Deno.test("errors keep their class and fields across the wire (structured clone)
     assert.equal(back.message, original.message);
     assert.equal(back.name, original.name);
   }
+  // One timeout type reaches callers.
+  const timeout = fromWireError(
+    structuredClone(toWireError(new DOMException("late", "TimeoutError"))),
+  );
+  assert.ok(timeout instanceof ClusterCacheError && timeout.code === "Timeout");
+  assert.equal(timeout.message, "late");
   const api = fromWireError(
     structuredClone(toWireError(new KubernetesApiError(status(409, "Conflict"), 3))),
   );

@@ -132,8 +132,9 @@ Deno.test("an uncaught error in a worker is contained: the cluster disconnects a
   server.store.create(server.typeOf("", "configmaps")!, {
     metadata: { name: "crash", namespace: "default" },
   });
+  // In the order it happened: the crash disconnected it, the same reconcile connected it again.
   await eventually(
-    () => events.includes("workload-1 connect+disconnect"),
+    () => events.includes("workload-1 disconnect+connect"),
     "a disconnect and reconnect of workload-1",
   );
   // The reconnected worker meets the object again and crashes again: remove it, and all is well.
@@ -187,4 +188,84 @@ Deno.test("an unresponsive worker fails its probes and is replaced, without stal
   );
   server.store.delete(server.typeOf("", "configmaps")!, "default", "hog");
   await f.connected("workload-1");
+});
+
+Deno.test("a worker crash is one failed probe, even with a probe in flight", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    // Slow answers and frequent probes: a probe is nearly always in flight when the crash comes.
+    healthProbe: { intervalMs: 50, timeoutMs: 3_000, failureThreshold: 10 },
+    cache: {
+      byObject: [{
+        kind: CONFIGMAP,
+        transform: {
+          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
+          export: "crashOnName",
+        },
+      }],
+    },
+  });
+  await f.connected("workload-1");
+  await f.cache.getClient(key("workload-1")).list(CONFIGMAP);
+  const server = f.fleet.cluster("workload-1");
+  const errors = async () =>
+    Number(
+      /capi_cluster_cache_healthchecks_total\{cluster_name="workload-1",cluster_namespace="default",status="error"\} (\d+)/
+        .exec(await f.cache.metrics.registry.metrics())?.[1] ?? 0,
+    );
+  const before = await errors();
+  server.setFaults({ latencyMs: 300 });
+  await new Promise((r) => setTimeout(r, 400));
+  const source = f.cache.getClusterSource("crash-count", (c) => [c.metadata!.name!]);
+  const events: string[] = [];
+  source.subscribe((_r, e) => events.push(e.reasons.join("+")));
+  server.store.create(server.typeOf("", "configmaps")!, {
+    metadata: { name: "crash", namespace: "default" },
+  });
+  await eventually(() => events.some((e) => e.includes("disconnect")), "the crash's disconnect");
+  server.store.delete(server.typeOf("", "configmaps")!, "default", "crash");
+  await server.clearFaults();
+  await f.connected("workload-1");
+  assert.equal(await errors() - before, 1, "one failed probe for one crash");
+  source.close();
+});
+
+Deno.test("a probe left unanswered while this process was starved is inconclusive, not a failure", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    healthProbe: { intervalMs: 50, timeoutMs: 200, failureThreshold: 3 },
+    connectionCreationRetryIntervalMs: 300,
+    cache: {
+      byObject: [{
+        kind: CONFIGMAP,
+        transform: {
+          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
+          export: "hogOnName",
+        },
+      }],
+    },
+  });
+  await f.connected("workload-1");
+  await f.cache.getClient(key("workload-1")).list(CONFIGMAP);
+  const metric = async (pattern: RegExp) =>
+    Number(pattern.exec(await f.cache.metrics.registry.metrics())?.[1] ?? 0);
+  const labels = `cluster_name="workload-1",cluster_namespace="default"`;
+  const inconclusive = () =>
+    metric(new RegExp(`clustercache_healthchecks_inconclusive_total\\{${labels}\\} (\\d+)`));
+  const server = f.fleet.cluster("workload-1");
+  // The worker stops answering (its event loop is busy for 30 s)...
+  server.store.create(server.typeOf("", "configmaps")!, {
+    metadata: { name: "hog", namespace: "default" },
+  });
+  await new Promise((r) => setTimeout(r, 300)); // a probe is out, unanswered
+  // ...and this thread is starved past that probe's deadline, as on an overloaded machine: the
+  // probe cannot tell whether the cluster answered.
+  const end = performance.now() + 2_500;
+  while (performance.now() < end) Math.sqrt(Math.random());
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok(await inconclusive() >= 1, "the starved probe was counted as inconclusive");
+  // With this thread responsive again, the silent worker fails its probes and is replaced.
+  server.store.delete(server.typeOf("", "configmaps")!, "default", "hog");
+  await eventually(
+    () => f.cache.getHealthCheckingState(key("workload-1")).consecutiveFailures >= 1,
+    "probes of the silent worker to fail",
+  );
 });

@@ -6,36 +6,23 @@ const base = {
   now,
   lastEventSent: 0,
   lastProbeSuccess: 0,
-  didConnect: false,
-  didDisconnect: false,
+  transitions: [] as ("connect" | "disconnect")[],
 };
 
 // Cluster API's TestShouldSentEvent.
-Deno.test("shouldSendEvent() gives connect and disconnect reasons", () => {
-  assert.deepEqual(
-    shouldSendEvent(
-      { ...base, lastEventSent: now - 1, lastProbeSuccess: now, didConnect: true },
-      [],
-    ),
-    ["connect"],
-  );
-  assert.deepEqual(
-    shouldSendEvent(
-      { ...base, lastEventSent: now - 1, lastProbeSuccess: now, didDisconnect: true },
-      [],
-    ),
-    ["disconnect"],
-  );
-  assert.deepEqual(
-    shouldSendEvent({
-      ...base,
-      lastEventSent: now - 1,
-      lastProbeSuccess: now,
-      didConnect: true,
-      didDisconnect: true,
-    }, []),
-    ["connect", "disconnect"],
-  );
+Deno.test("shouldSendEvent() gives connect and disconnect reasons, in the order they happened", () => {
+  const at = { ...base, lastEventSent: now - 1, lastProbeSuccess: now };
+  assert.deepEqual(shouldSendEvent({ ...at, transitions: ["connect"] }, []), ["connect"]);
+  assert.deepEqual(shouldSendEvent({ ...at, transitions: ["disconnect"] }, []), ["disconnect"]);
+  // A rotated kubeconfig or a crashed worker: disconnected, then connected again.
+  assert.deepEqual(shouldSendEvent({ ...at, transitions: ["disconnect", "connect"] }, []), [
+    "disconnect",
+    "connect",
+  ]);
+  assert.deepEqual(shouldSendEvent({ ...at, transitions: ["connect", "disconnect"] }, []), [
+    "connect",
+    "disconnect",
+  ]);
 });
 
 Deno.test("shouldSendEvent() reports a probe failure only when lastSent < lastSuccess + d < now (strict)", () => {

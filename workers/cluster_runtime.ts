@@ -7,6 +7,7 @@
 
 import type { ModuleFunction, Transform } from "../src/cache_options.ts";
 import type { Patch, WatchEvent } from "../src/client_types.ts";
+import { starved } from "../src/probe_verdict.ts";
 import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/errors.ts";
 import { parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/kube_object.ts";
@@ -19,7 +20,6 @@ import {
   type WireListOptions,
   type WireWriteOptions,
   type WorkerConfig,
-  type WorkerStats,
 } from "../src/protocol.ts";
 import { Transport } from "./http_transport.ts";
 import { Informer } from "./informer.ts";
@@ -104,8 +104,10 @@ export class ClusterRuntime {
       await this.probe(this.#config.probeTimeoutMs, signal);
     } catch (error) {
       // A timeout is told apart: connect admission reads it as overload.
+      const timedOut = error instanceof ClusterCacheError &&
+        (error.code === "Timeout" || error.code === "Overloaded");
       throw new ClusterCacheError(
-        error instanceof ClusterCacheError && error.code === "Timeout" ? "Timeout" : "Unreachable",
+        timedOut ? "Timeout" : "Unreachable",
         `cluster is not reachable: ${describe(error)}`,
       );
     }
@@ -159,9 +161,28 @@ export class ClusterRuntime {
     }
   }
 
-  /** `GET /` within `timeoutMs`, outside the QPS limiter; reports this worker's heap size too. */
+  /**
+   * `GET /` within `timeoutMs`, outside the QPS limiter; reports this worker's heap size too.
+   *
+   * @throws {ClusterCacheError} `Overloaded` when it timed out but this worker itself ran far
+   *   behind its timer (starved of CPU): the cluster may well have answered in time.
+   */
   async probe(timeoutMs: number, signal: AbortSignal): Promise<{ heapUsedBytes: number }> {
-    await this.#transport.json("GET", "/", { timeoutMs, signal, limited: false });
+    const started = performance.now();
+    try {
+      await this.#transport.json("GET", "/", { timeoutMs, signal, limited: false });
+    } catch (error) {
+      const late = performance.now() - started - timeoutMs;
+      if (
+        error instanceof ClusterCacheError && error.code === "Timeout" && starved(late, timeoutMs)
+      ) {
+        throw new ClusterCacheError(
+          "Overloaded",
+          `GET / timed out, but this worker ran ${Math.round(late)}ms behind its timer`,
+        );
+      }
+      throw error;
+    }
     return { heapUsedBytes: Deno.memoryUsage().heapUsed };
   }
 
@@ -262,10 +283,14 @@ export class ClusterRuntime {
     return informer;
   }
 
-  async #synced(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+  /**
+   * The kind's informer once synced, waiting at most `timeoutMs` (the informer keeps syncing after
+   * that: the next read may succeed).
+   */
+  async #synced(kind: KindRef, signal: AbortSignal, timeoutMs: number): Promise<Informer> {
     const informer = await this.#informer(kind, signal);
     if (informer.synced) return informer;
-    const timeout = AbortSignal.timeout(this.#config.cacheSyncTimeoutMs);
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
       await informer.waitForSync(AbortSignal.any([signal, timeout]));
     } catch (error) {
@@ -275,12 +300,20 @@ export class ClusterRuntime {
           "CacheSyncTimeout",
           `error when waiting for cache to sync: ${
             kindKey(kind)
-          } did not sync within ${this.#config.cacheSyncTimeoutMs}ms${last}`,
+          } did not sync within ${timeoutMs}ms; it keeps syncing${last}`,
         );
       }
       throw error;
     }
     return informer;
+  }
+
+  /**
+   * A cached read waits for the informer no longer than a live read would take (Cluster API wraps
+   * cached Get and List in the client timeout): a kind that never syncs must not hang reconciles.
+   */
+  #forRead(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+    return this.#synced(kind, signal, this.#config.rest.timeoutMs);
   }
 
   #cached(kind: KindRef, cached: boolean): boolean {
@@ -304,7 +337,7 @@ export class ClusterRuntime {
       );
       return this.#withKind(object, kind);
     }
-    const informer = await this.#synced(kind, signal);
+    const informer = await this.#forRead(kind, signal);
     const object = informer.store.get(key.namespace ? `${key.namespace}/${key.name}` : key.name);
     if (!object) throw notFound(await this.#mapper.mapping(kind, signal), key.name);
     return object;
@@ -336,7 +369,7 @@ export class ClusterRuntime {
       );
       return { ...listKind, ...list, items: list.items.map((o) => this.#withKind(o, kind)) };
     }
-    const informer = await this.#synced(kind, signal);
+    const informer = await this.#forRead(kind, signal);
     return { ...listKind, metadata: {}, items: this.#select(informer, options) };
   }
 
@@ -530,7 +563,7 @@ export class ClusterRuntime {
     filters: PushdownFilters,
     signal: AbortSignal,
   ): Promise<null> {
-    const informer = await this.#synced(kind, signal);
+    const informer = await this.#synced(kind, signal, this.#config.cacheSyncTimeoutMs);
     if (this.#watches.has(watchId)) throw new RangeError(`Watch ${watchId} already exists`);
     this.#watches.set(watchId, informer);
     informer.subscribe(watchId, filters, (delta) => this.#emit(watchId, delta));
@@ -542,15 +575,6 @@ export class ClusterRuntime {
     this.#watches.get(watchId)?.unsubscribe(watchId);
     this.#watches.delete(watchId);
     return null;
-  }
-
-  /** Statistics. */
-  stats(): WorkerStats {
-    return {
-      informers: [...this.#informers.values()].map((i) => i.stats()),
-      heapUsedBytes: Deno.memoryUsage().heapUsed,
-      requests: this.#transport.requests,
-    };
   }
 
   /** Stops every informer and closes the HTTP client. */

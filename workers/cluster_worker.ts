@@ -106,8 +106,6 @@ async function dispatch(request: WorkerRequest, signal: AbortSignal): Promise<un
       return await requireRuntime().watch(request.watchId, request.kind, request.filters, signal);
     case "unwatch":
       return requireRuntime().unwatch(request.watchId);
-    case "stats":
-      return requireRuntime().stats();
     default:
       throw new ClusterCacheError(
         "Internal",

@@ -110,7 +110,6 @@ export class Transport {
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #limiter: TokenBucket;
-  #requests = 0;
 
   /**
    * @param config Where and how to connect.
@@ -145,11 +144,6 @@ export class Transport {
   /** The server's base URL. */
   get server(): string {
     return this.#server;
-  }
-
-  /** Requests sent so far. */
-  get requests(): number {
-    return this.#requests;
   }
 
   #url(path: string, query: RequestOptions["query"]): string {
@@ -200,15 +194,19 @@ export class Transport {
     timeout: AbortSignal,
     timeoutMs: number,
   ): Promise<Response> {
-    if (options.limited ?? true) await this.#limiter.take(signal).catch(() => {});
-    if (options.signal?.aborted) throw options.signal.reason;
+    if (options.limited ?? true) {
+      try {
+        await this.#limiter.take(signal, timeoutMs);
+      } catch (error) {
+        throw this.#failure(error, method, path, timeoutMs, options.signal);
+      }
+    }
     const requestHeaders: Record<string, string> = { ...this.#headers };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       requestHeaders["content-type"] = options.contentType ?? "application/json";
     }
-    this.#requests++;
     try {
       if (timeout.aborted) throw timeout.reason;
       return await fetch(this.#url(path, options.query), {

@@ -9,7 +9,7 @@ import type { KindRef, KubeObject } from "../src/kube_object.ts";
 import { ClusterCacheError, isForbidden, isUnauthorized } from "../src/errors.ts";
 import { matchesFields, parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
 import { matchesLabels, parseLabelSelector } from "../src/label_selector.ts";
-import type { InformerStats, PushdownFilters } from "../src/protocol.ts";
+import type { PushdownFilters } from "../src/protocol.ts";
 import { kindKey } from "../src/protocol.ts";
 import type { Transport } from "./http_transport.ts";
 import { describe, Reflector, type ReflectorLog, type ReflectorOptions } from "./reflector.ts";
@@ -80,8 +80,6 @@ export class Informer {
   #resync: ReturnType<typeof setInterval> | undefined;
   #synced = false;
   #lastError: string | undefined;
-  #lists = 0;
-  #watchStarts = 0;
 
   /**
    * @param onCount Called for metrics on lists, watch restarts and errors.
@@ -111,11 +109,7 @@ export class Informer {
       replace: (items) => this.#replace(items),
       apply: (type, object) => this.#apply(type, object),
       failed: (error) => this.#failed(error),
-      count: (event) => {
-        if (event === "list") this.#lists++;
-        else this.#watchStarts++;
-        this.#onCount(event);
-      },
+      count: (event) => this.#onCount(event),
     }, log);
   }
 
@@ -196,18 +190,6 @@ export class Informer {
     }
     this.#waiters.clear();
     this.#subscriptions.clear();
-  }
-
-  /** Statistics. */
-  stats(): InformerStats {
-    return {
-      kind: kindKey(this.kind),
-      objects: this.store.size,
-      synced: this.#synced,
-      lists: this.#lists,
-      watchStarts: this.#watchStarts,
-      ...(this.#lastError ? { lastError: this.#lastError } : {}),
-    };
   }
 
   #prepare(object: KubeObject): KubeObject {

@@ -50,13 +50,15 @@ export class RestMapper {
     const path = group ? `/apis/${group}/${version}` : `/api/${version}`;
     let pending = this.#lists.get(path);
     if (!pending) {
-      pending = this.#transport.json<ApiResourceList>("GET", path, signal ? { signal } : {});
+      // Shared by every caller, so no caller's signal cancels it (the transport's timeout bounds
+      // it); each caller stops waiting on its own signal.
+      pending = this.#transport.json<ApiResourceList>("GET", path);
       this.#lists.set(path, pending);
       pending.catch(() => this.#lists.delete(path));
     }
     let list: ApiResourceList;
     try {
-      list = await pending;
+      list = await untilAborted(pending, signal);
     } catch (error) {
       if (isNotFound(error)) {
         throw new ClusterCacheError(
@@ -88,6 +90,17 @@ export class RestMapper {
     const { group, version } = splitApiVersion(apiVersion);
     this.#lists.delete(group ? `/apis/${group}/${version}` : `/api/${version}`);
   }
+}
+
+/** `promise`, or `signal`'s reason as soon as it aborts (the promise runs on for others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**

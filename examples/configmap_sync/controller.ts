@@ -149,11 +149,9 @@ export class ConfigMapSyncController implements AsyncDisposable {
   start(): void {
     if (this.#unsubscribe) return;
     this.#unsubscribe = this.#source.subscribe((cluster, event) => {
-      if (event.reasons.includes("disconnect")) {
-        this.#clusters.delete(keyOf(cluster));
-      } else {
-        this.#clusters.set(keyOf(cluster), cluster);
-      }
+      // A rotation is ["disconnect", "connect"] in one event: the state after it is what counts.
+      if (event.connected) this.#clusters.set(keyOf(cluster), cluster);
+      else this.#clusters.delete(keyOf(cluster));
       this.enqueue(cluster);
     });
   }

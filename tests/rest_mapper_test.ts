@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import type { RESTConfig } from "../src/rest_config.ts";
+import { Transport } from "../workers/http_transport.ts";
+import { RestMapper } from "../workers/rest_mapper.ts";
+import { SimulatedApiServer } from "../testing/sim/api_server.ts";
+
+Deno.test("shared in-flight discovery: one caller's abort does not fail the others", async () => {
+  await using server = await SimulatedApiServer.start({ name: "discovery" });
+  const c = server.credentials();
+  const rest: RESTConfig = {
+    server: server.url,
+    caPem: c.caPem,
+    clientCertificatePem: c.clientCertificatePem,
+    clientKeyPem: c.clientKeyPem,
+    userAgent: "rest-mapper-test",
+    timeoutMs: 5_000,
+    qps: 1_000,
+    burst: 1_000,
+  };
+  const transport = new Transport(rest, 1024 * 1024);
+  try {
+    server.setFaults({ latencyMs: 300 });
+    const mapper = new RestMapper(transport);
+    const impatient = new AbortController();
+    const first = mapper.mapping({ apiVersion: "v1", kind: "ConfigMap" }, impatient.signal);
+    const second = mapper.mapping({ apiVersion: "v1", kind: "Pod" }, new AbortController().signal);
+    const third = mapper.mapping({ apiVersion: "v1", kind: "Node" });
+    setTimeout(() => impatient.abort(new Error("the first caller gave up")), 50);
+    await assert.rejects(first, /the first caller gave up/);
+    assert.equal((await second).plural, "pods");
+    assert.equal((await third).namespaced, false);
+    const discoveries = server.requestsSince(0).filter((r) => r.path === "/api/v1");
+    assert.equal(discoveries.length, 1, "one request served them all");
+  } finally {
+    transport.close();
+  }
+});
