@@ -14,7 +14,7 @@ import type { ResolvedOptions } from "./options.ts";
 import type { WorkerConfig } from "./protocol.ts";
 import { type ProbeVerdict, probeVerdict } from "./probe_verdict.ts";
 import type { RESTConfig } from "./rest_config.ts";
-import type { ConnectAdmission, ConnectOutcome } from "./connect_admission.ts";
+import type { AimdLimit, AimdOutcome } from "./aimd_limit.ts";
 import {
   isUnanswered,
   WorkerHandle,
@@ -52,6 +52,11 @@ export interface HealthCheckResult {
   verdict: ProbeVerdict | "crashed";
   /** Failures reached the threshold. */
   tooManyFailures: boolean;
+  /**
+   * The probe says the machine or the API servers are overloaded: inconclusive, or a first timeout
+   * (a cluster whose previous probe timed out too is more likely hung).
+   */
+  overload: boolean;
   /** The worker's heap, when the probe succeeded. */
   heapUsedBytes?: number;
 }
@@ -80,7 +85,7 @@ export interface ConnectContext {
   /** Lifetime signal of the ClusterCache. */
   signal: AbortSignal;
   /** Admits connection attempts at the rate the machine and the API servers sustain. */
-  admission: ConnectAdmission;
+  admission: AimdLimit;
 }
 
 let connectionIds = 0;
@@ -137,6 +142,7 @@ export class ClusterAccessor {
   /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
   #spare: { worker: WorkerHandle; permissions: string } | undefined;
   #lastAttemptTimedOut = false;
+  #lastProbeTimedOut = false;
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
@@ -240,7 +246,7 @@ export class ClusterAccessor {
       ...(options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),
     };
     const admission = await context.admission.acquire(context.signal);
-    let outcome: ConnectOutcome = "neutral";
+    let outcome: AimdOutcome = "neutral";
     try {
       const permissions = context.permissions(rest);
       const worker = await this.#startWorker(context, permissions);
@@ -361,11 +367,12 @@ export class ClusterAccessor {
     mainLagSince: (since: number) => number,
   ): Promise<HealthCheckResult> {
     const connection = this.#connection;
-    if (!connection) return { verdict: "failure", tooManyFailures: false };
+    if (!connection) return { verdict: "failure", tooManyFailures: false, overload: false };
     const timeoutMs = options.healthProbe.timeoutMs;
     const started = performance.now();
     let verdict: ProbeVerdict;
     let heapUsedBytes: number | undefined;
+    let timedOut = false;
     try {
       ({ heapUsedBytes } = await connection.worker.call({ op: "probe", timeoutMs }, {
         timeoutMs: timeoutMs + 1_000,
@@ -374,7 +381,10 @@ export class ClusterAccessor {
       verdict = "success";
     } catch (error) {
       // A crash while the probe was out is one failure, counted where the crash is handled.
-      if (!connection.worker.alive) return { verdict: "crashed", tooManyFailures: false };
+      if (!connection.worker.alive) {
+        return { verdict: "crashed", tooManyFailures: false, overload: false };
+      }
+      timedOut = isTimeout(error) || isUnanswered(error);
       verdict = probeVerdict({
         ok: false,
         unauthorized: isUnauthorized(error),
@@ -391,8 +401,12 @@ export class ClusterAccessor {
     } else if (verdict !== "inconclusive") {
       this.health.consecutiveFailures++;
     }
+    const overload = verdict === "inconclusive" ||
+      (verdict === "failure" && timedOut && !this.#lastProbeTimedOut);
+    this.#lastProbeTimedOut = verdict === "failure" && timedOut;
     return {
       verdict,
+      overload,
       tooManyFailures: this.health.consecutiveFailures >= options.healthProbe.failureThreshold,
       ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }),
     };

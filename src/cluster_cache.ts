@@ -6,12 +6,17 @@
  * @module
  */
 
-import { ClusterAccessor, type ConnectContext, type HealthCheckingState } from "./accessor.ts";
+import {
+  ClusterAccessor,
+  type ConnectContext,
+  type HealthCheckingState,
+  type HealthCheckResult,
+} from "./accessor.ts";
 import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
 import type { Client, Reader, WatchEvent } from "./client_types.ts";
 import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
 import { type ClusterEvent, ClusterSource, type ClusterSourceOptions } from "./cluster_source.ts";
-import { ConnectAdmission } from "./connect_admission.ts";
+import { AimdLimit } from "./aimd_limit.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
 import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
@@ -157,27 +162,46 @@ interface WatchRegistration {
   dispatch: WatchDispatch;
 }
 
-/** Delivers events to a handler in order, honouring async handlers and main-thread predicates. */
+/**
+ * Backlog of a watch whose handler is behind at which its worker is told to hold its deltas (merged
+ * per object there, so bounded by the cluster's objects), and the level at which it resumes.
+ */
+export const WATCH_BACKLOG_HIGH = 10_000;
+const WATCH_BACKLOG_LOW = 1_000;
+
+/**
+ * Delivers events to a handler in order, honouring async handlers and main-thread predicates. A
+ * handler that falls behind pauses its watch in the worker (backpressure) instead of letting the
+ * backlog here grow without bound.
+ */
 class WatchDispatch {
   readonly #handler: (event: WatchEvent) => void | Promise<void>;
   readonly #predicates: ((event: WatchEvent) => boolean)[];
   readonly #onError: (error: unknown) => void;
+  readonly #onPressure: (paused: boolean) => void;
   #backlog: WatchEvent[] = [];
   #busy = false;
+  #paused = false;
 
   constructor(
     handler: (event: WatchEvent) => void | Promise<void>,
     predicates: ((event: WatchEvent) => boolean)[],
     onError: (error: unknown) => void,
+    onPressure: (paused: boolean) => void,
   ) {
     this.#handler = handler;
     this.#predicates = predicates;
     this.#onError = onError;
+    this.#onPressure = onPressure;
   }
 
   push(events: WatchEvent[]): void {
     if (this.#busy) {
       for (const event of events) this.#backlog.push(event);
+      if (!this.#paused && this.#backlog.length >= WATCH_BACKLOG_HIGH) {
+        this.#paused = true;
+        this.#onPressure(true);
+      }
       return;
     }
     this.#run(events, 0);
@@ -201,11 +225,19 @@ class WatchDispatch {
           this.#busy = false;
           const next = rest.concat(this.#backlog);
           this.#backlog = [];
+          if (next.length <= WATCH_BACKLOG_LOW) this.#resume();
           if (next.length > 0) this.push(next);
         });
         return;
       }
     }
+    this.#resume(); // caught up
+  }
+
+  #resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#onPressure(false);
   }
 }
 
@@ -277,11 +309,14 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   readonly #lifetime = new AbortController();
   readonly #queue: WorkQueue;
   // Connects start workers (CPU) and handshake with API servers: admitted at the rate that succeeds.
-  readonly #admission = new ConnectAdmission({
+  readonly #admission = new AimdLimit({
     initial: 2 * (navigator.hardwareConcurrency || 2),
     min: 1,
     max: 64,
   });
+  // Probes out at once: Cluster API's clustercache controller runs at most 100 reconciles at once;
+  // fewer while probes time out, so an overloaded machine or API server gets less to do, not more.
+  readonly #probes = new AimdLimit({ initial: 100, min: 1, max: 100 });
   // Tells probes that time out because this process is starved from probes of a dead cluster.
   readonly #lag = new LoopLagMonitor();
   #management: ManagementCluster | undefined;
@@ -611,6 +646,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
             watch: input.name,
             error: String(error),
           }),
+        (paused) => {
+          log.debug(paused ? "A watch handler is behind; pausing" : "Resuming a watch", {
+            cluster: key,
+            watch: input.name,
+          });
+          connection.worker.flow(watchId, paused);
+        },
       ),
     });
     try {
@@ -953,11 +995,11 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     }
     // A rotated kubeconfig is picked up without waiting for a failed probe.
     if (accessor.connection) {
-      const secret = await this.#connectContext(key, accessor)
-        .readSecret(
-          AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(options.client.timeoutMs)]),
-        )
-        .catch(() => undefined);
+      const secret = await management.secret(
+        { namespace: accessor.key.namespace, name: `${accessor.key.name}-kubeconfig` },
+        AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(options.client.timeoutMs)]),
+        false, // only what is mirrored: no live read per reconcile
+      ).catch(() => undefined);
       if (await accessor.kubeconfigChanged(secret)) {
         this.#log.info("The kubeconfig Secret changed; reconnecting", { cluster: key });
         this.#disconnect(accessor);
@@ -997,7 +1039,18 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       if (wait.requeue) {
         requeues.push(wait.afterMs);
       } else {
-        const result = await accessor.healthCheck(options, (since) => this.#lag.maxLagSince(since));
+        const slot = await this.#probes.acquire(this.#lifetime.signal).catch(() => undefined);
+        if (!slot) return this.#finish(key, cluster, accessor, transitions, requeues); // closed
+        let result: HealthCheckResult;
+        try {
+          result = await accessor.healthCheck(options, (since) => this.#lag.maxLagSince(since));
+        } catch (error) {
+          slot.release("neutral");
+          throw error;
+        }
+        slot.release(
+          result.verdict === "success" ? "success" : result.overload ? "overload" : "neutral",
+        );
         if (result.verdict === "crashed") {
           this.#crashed(accessor, transitions);
           requeues.push(1);

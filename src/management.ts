@@ -24,6 +24,9 @@ import { Backoff, sleep } from "./backoff.ts";
 /** The label Cluster API puts on a Cluster's Secrets. */
 export const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";
 
+/** The type of the Secrets Cluster API keeps kubeconfigs (and other cluster secrets) in. */
+export const KUBECONFIG_SECRET_TYPE = "cluster.x-k8s.io/secret";
+
 const CLUSTER_KINDS: KindRef[] = [
   { apiVersion: "cluster.x-k8s.io/v1beta2", kind: "Cluster" },
   { apiVersion: "cluster.x-k8s.io/v1beta1", kind: "Cluster" },
@@ -101,14 +104,16 @@ export class ManagementCluster {
   }
 
   /**
-   * A Secret: from the mirror when labelled, else read live (Secrets Cluster API did not label).
+   * A Secret: from the mirror (Secrets of Cluster API's type), else read live when `live` (a
+   * Secret someone made by hand, without the type): at connect, not on every reconcile.
    *
-   * @returns The Secret, or `undefined` when it does not exist.
+   * @returns The Secret, or `undefined` when it does not exist (or, with `live` off, is not
+   *   mirrored).
    */
-  async secret(key: ObjectKey, signal: AbortSignal): Promise<KubeObject | undefined> {
+  async secret(key: ObjectKey, signal: AbortSignal, live = true): Promise<KubeObject | undefined> {
     if (this.#options.secretReader) return await this.#options.secretReader.get(key, signal);
     const mirrored = this.#secrets.get(formatObjectKey(key));
-    if (mirrored) return mirrored;
+    if (mirrored || !live) return mirrored;
     const worker = this.#worker;
     if (!worker) {
       throw new ClusterCacheError("Unreachable", "the management cluster is not connected");
@@ -152,7 +157,9 @@ export class ManagementCluster {
       backoff: { initialMs: 800, maxMs: 30_000 },
       maxResponseBytes: options.maxResponseBytes,
       cache: {
-        byObject: [{ kind: SECRET_KIND, labelSelector: CLUSTER_NAME_LABEL }],
+        // By type, not by label: Cluster API types every kubeconfig Secret but did not always label
+        // them, and an unmirrored Secret would cost a live read per reconcile.
+        byObject: [{ kind: SECRET_KIND, fieldSelector: `type=${KUBECONFIG_SECRET_TYPE}` }],
         indexes: [],
         disableFor: [],
         defaultTransform: "stripManagedFields",

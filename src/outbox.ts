@@ -11,6 +11,13 @@ import type { WatchEvent } from "./client_types.ts";
 type Batchable<T> = T | { type: "batch"; messages: T[] };
 
 /**
+ * Events per message at most (about 1 MB of 2 KB Pods): a 50k-object watch crosses as ~100
+ * messages, each its own task on the other side, so that thread gets to run other work in between
+ * instead of cloning ~100 MB and calling 50k handlers in one turn.
+ */
+export const MAX_EVENTS_PER_MESSAGE = 512;
+
+/**
  * A per-turn message batcher.
  *
  * @example Two posts in one turn, one message
@@ -66,7 +73,10 @@ export class Outbox<T extends { type: string }> {
     const last = this.#queue[this.#queue.length - 1] as
       | { type: string; watchId?: number; events?: WatchEvent[] }
       | undefined;
-    if (last?.type === "events" && last.watchId === watchId && last.events) {
+    if (
+      last?.type === "events" && last.watchId === watchId && last.events &&
+      last.events.length < MAX_EVENTS_PER_MESSAGE
+    ) {
       last.events.push(event);
     } else {
       this.#queue.push(make(watchId, [event]));
@@ -81,13 +91,32 @@ export class Outbox<T extends { type: string }> {
     this.#tick.port2.postMessage(0);
   }
 
-  /** Sends everything queued now. */
+  /**
+   * Sends everything queued now: one message per turn, or several when events fill more than one
+   * (each at most {@linkcode MAX_EVENTS_PER_MESSAGE} events).
+   */
   flush(): void {
     this.#scheduled = false;
     if (this.#queue.length === 0) return;
     const queue = this.#coalesce(this.#queue);
     this.#queue = [];
-    this.#send(queue.length === 1 ? queue[0]! : { type: "batch", messages: queue });
+    let part: T[] = [];
+    let events = 0;
+    for (const message of queue) {
+      const count = (message as { events?: unknown[] }).events?.length ?? 0;
+      if (part.length > 0 && events + count > MAX_EVENTS_PER_MESSAGE) {
+        this.#sendPart(part);
+        part = [];
+        events = 0;
+      }
+      part.push(message);
+      events += count;
+    }
+    this.#sendPart(part);
+  }
+
+  #sendPart(part: T[]): void {
+    this.#send(part.length === 1 ? part[0]! : { type: "batch", messages: part });
   }
 
   /** Drops what is queued and refuses more (the other side is gone). */

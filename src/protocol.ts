@@ -170,6 +170,11 @@ export type MainMessage =
     request: WorkerRequest;
   }
   | { type: "cancel"; id: number }
+  /**
+   * Flow control of one watch: `paused` while the main thread is far behind on its handler; the
+   * worker then holds the watch's deltas, merged per object, until resumed.
+   */
+  | { type: "flow"; watchId: number; paused: boolean }
   | { type: "batch"; messages: MainMessage[] };
 
 /** Log levels forwarded from workers. */

@@ -202,6 +202,11 @@ export class WorkerHandle {
     return promise;
   }
 
+  /** Tells the worker to pause or resume a watch (no answer; ignored once the worker is gone). */
+  flow(watchId: number, paused: boolean): void {
+    if (this.#state === "alive") this.#outbox.post({ type: "flow", watchId, paused });
+  }
+
   #settle(id: number): Pending | undefined {
     const pending = this.#pending.get(id);
     if (!pending) return undefined;

@@ -6,6 +6,7 @@ import {
   isConflict,
   isNotFound,
   type KubeObject,
+  KubernetesApiError,
   NodeProviderIDIndex,
 } from "../mod.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
@@ -278,4 +279,82 @@ Deno.test("a cached read of a kind that never syncs fails within the client time
     "the informer to sync in the background",
     60_000,
   );
+});
+
+Deno.test("cached reads of cluster-scoped kinds ignore a namespace, as live reads do", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const cached = f.cache.getReader(key("workload-1"));
+  const live = f.cache.getUncachedClient(key("workload-1"));
+  const name = "workload-1-control-plane";
+  const fromLive = await live.get(NODE, { namespace: "default", name });
+  const fromCache = await cached.get(NODE, { namespace: "default", name });
+  assert.equal(fromCache.metadata!.uid, fromLive.metadata!.uid);
+  const listed = await cached.list(NODE, { namespace: "default" });
+  assert.deepEqual(listed.items.map((n) => n.metadata!.name), [name]);
+});
+
+Deno.test("cached lists page with limit and continue, in key order; a foreign token is a 400", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  const type = server.typeOf("", "configmaps")!;
+  for (const name of ["e", "b", "d", "a", "c"]) {
+    server.store.create(type, { metadata: { name, namespace: "default" } });
+  }
+  const reader = f.cache.getReader(key("workload-1"));
+  await eventually(
+    async () => (await reader.list(CM, { namespace: "default" })).items.length >= 5,
+    "sync",
+  );
+  const seen: string[] = [];
+  let token: string | undefined;
+  let pages = 0;
+  do {
+    const page = await reader.list(CM, {
+      namespace: "default",
+      limit: 2,
+      ...(token ? { continue: token } : {}),
+    });
+    assert.ok(page.items.length <= 2);
+    seen.push(...page.items.map((o) => o.metadata!.name!));
+    token = page.metadata?.continue;
+    pages++;
+  } while (token);
+  assert.deepEqual(seen.filter((n) => n.length === 1), ["a", "b", "c", "d", "e"]);
+  assert.equal(pages, Math.ceil(seen.length / 2));
+  await assert.rejects(
+    reader.list(CM, { limit: 2, continue: "not-ours" }),
+    (e: Error) => e instanceof KubernetesApiError && e.code === 400,
+  );
+});
+
+Deno.test("two module-fed indexed fields in one cached field selector", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    cache: {
+      indexes: [
+        { kind: CM, field: "dataKey", extract: { module: fixtures, export: "dataKeys" } },
+        { kind: CM, field: "dataValue", extract: { module: fixtures, export: "dataValues" } },
+      ],
+    },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  const type = server.typeOf("", "configmaps")!;
+  server.store.create(type, {
+    metadata: { name: "x", namespace: "default" },
+    data: { color: "blue" },
+  });
+  server.store.create(type, {
+    metadata: { name: "y", namespace: "default" },
+    data: { color: "red" },
+  });
+  server.store.create(type, {
+    metadata: { name: "z", namespace: "default" },
+    data: { size: "blue" },
+  });
+  const reader = f.cache.getReader(key("workload-1"));
+  await eventually(async () => (await reader.list(CM)).items.length >= 3, "sync");
+  const found = await reader.list(CM, { fieldSelector: "dataKey=color,dataValue=blue" });
+  assert.deepEqual(found.items.map((o) => o.metadata!.name), ["x"]);
 });

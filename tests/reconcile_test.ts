@@ -183,3 +183,33 @@ Deno.test("running on the workload cluster (Pod found with our UID) switches to 
   const nodes = await cache.getClient(key("mine")).list({ apiVersion: "v1", kind: "Node" });
   assert.equal(nodes.items.length, 1);
 });
+
+Deno.test("kubeconfig Secrets are watched by type: no live read per connected cluster per reconcile, labelled or not", async () => {
+  await using f = await fixture({ clusters: 3 }, {
+    healthProbe: { intervalMs: 100, timeoutMs: 500, failureThreshold: 3 },
+  });
+  const secrets = f.fleet.management.typeOf("", "secrets")!;
+  // Secrets Cluster API did not label (older clusters): still of its type.
+  for (const c of f.fleet.clusters) {
+    const secret = f.fleet.management.store.get(secrets, "default", `${c.name}-kubeconfig`)!;
+    f.fleet.management.store.update(secrets, {
+      ...secret,
+      metadata: { ...secret.metadata, labels: {} },
+    });
+  }
+  for (const c of f.fleet.clusters) await f.connected(c.name);
+  const since = Date.now();
+  await new Promise((r) => setTimeout(r, 1_500)); // ~15 reconciles per cluster
+  const reads = f.fleet.management.requestsSince(since)
+    .filter((r) => r.method === "GET" && r.path.includes("/secrets/"));
+  assert.deepEqual(reads.map((r) => r.path), [], "no Secret was read live");
+  // Rotation is still noticed from the watch.
+  const before = f.cache.getRESTConfig(key("workload-1")).clientCertificatePem;
+  await f.fleet.cluster("workload-1").rotateCredentials();
+  await eventually(
+    () =>
+      f.cache.getConnectionState(key("workload-1")).connected &&
+      f.cache.getRESTConfig(key("workload-1")).clientCertificatePem !== before,
+    "a reconnect with the rotated credentials",
+  );
+});

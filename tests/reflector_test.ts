@@ -47,6 +47,7 @@ async function rig(
       pageSize: informerOptions.pageSize ?? 500,
       watchRequestTimeoutMs: 30_000,
       watchIdleTimeoutMs: informerOptions.idleMs ?? 10_000,
+      maxEventBytes: 64 * 1024 * 1024,
       backoff: { initialMs: 50, maxMs: 400 },
       indexes: [],
     },

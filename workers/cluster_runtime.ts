@@ -22,6 +22,7 @@ import {
   type WorkerConfig,
 } from "../src/protocol.ts";
 import { Transport } from "./http_transport.ts";
+import { HeldDeltas } from "./held_deltas.ts";
 import { Informer } from "./informer.ts";
 import { describe } from "./reflector.ts";
 import { type ResourceMapping, resourcePath, RestMapper } from "./rest_mapper.ts";
@@ -60,6 +61,52 @@ function stripManagedFields(object: KubeObject): KubeObject {
   return { ...object, metadata };
 }
 
+/**
+ * One page of a cached list, as the API server pages: in key order (`namespace/name`), `limit`
+ * items at most, and a `continue` token naming the last key served.
+ *
+ * @throws {KubernetesApiError} 400 for a token this cache did not make, as the server answers.
+ */
+export function page(
+  items: KubeObject[],
+  options: { limit?: number; continue?: string },
+): { metadata: { continue?: string; remainingItemCount?: number }; items: KubeObject[] } {
+  if (!options.limit && !options.continue) return { metadata: {}, items };
+  const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+  const sorted = [...items].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  let after: string | undefined;
+  if (options.continue) {
+    try {
+      const decoded = JSON.parse(atob(options.continue)) as { after?: unknown };
+      if (typeof decoded.after !== "string") throw new Error("no key");
+      after = decoded.after;
+    } catch {
+      throw new KubernetesApiError({
+        apiVersion: "v1",
+        kind: "Status",
+        metadata: {},
+        status: "Failure",
+        message: "continue key is not valid: the token was not made by this cache",
+        reason: "BadRequest",
+        code: 400,
+      });
+    }
+  }
+  const start = after === undefined ? 0 : sorted.findIndex((o) => keyOf(o) > after!);
+  const from = start < 0 ? sorted.length : start;
+  const limit = options.limit && options.limit > 0 ? options.limit : sorted.length;
+  const pageItems = sorted.slice(from, from + limit);
+  const remaining = sorted.length - from - pageItems.length;
+  if (remaining <= 0) return { metadata: {}, items: pageItems };
+  return {
+    metadata: {
+      continue: btoa(JSON.stringify({ after: keyOf(pageItems.at(-1)!) })),
+      remainingItemCount: remaining,
+    },
+    items: pageItems,
+  };
+}
+
 function sameKind(a: KindRef, b: KindRef): boolean {
   return a.apiVersion === b.apiVersion && a.kind === b.kind;
 }
@@ -74,6 +121,7 @@ export class ClusterRuntime {
   #mapper: RestMapper;
   readonly #informers = new Map<string, Informer>();
   readonly #watches = new Map<number, Informer>();
+  readonly #held = new Map<number, HeldDeltas>();
   readonly #modules = new Map<string, Promise<ObjectFunction>>();
   #closed = false;
 
@@ -265,6 +313,7 @@ export class ClusterRuntime {
         pageSize: this.#config.pageSize,
         watchRequestTimeoutMs: this.#config.watchRequestTimeoutMs,
         watchIdleTimeoutMs: this.#config.watchIdleTimeoutMs,
+        maxEventBytes: this.#config.maxResponseBytes,
         backoff: this.#config.backoff,
         indexes,
         ...(byObject?.labelSelector ? { labelSelector: byObject.labelSelector } : {}),
@@ -338,8 +387,13 @@ export class ClusterRuntime {
       return this.#withKind(object, kind);
     }
     const informer = await this.#forRead(kind, signal);
-    const object = informer.store.get(key.namespace ? `${key.namespace}/${key.name}` : key.name);
-    if (!object) throw notFound(await this.#mapper.mapping(kind, signal), key.name);
+    const mapping = await this.#mapper.mapping(kind, signal);
+    // A namespace given for a cluster-scoped kind is ignored, as the API server (and a live get) do.
+    const storeKey = mapping.namespaced && key.namespace
+      ? `${key.namespace}/${key.name}`
+      : key.name;
+    const object = informer.store.get(storeKey);
+    if (!object) throw notFound(mapping, key.name);
     return object;
   }
 
@@ -370,7 +424,13 @@ export class ClusterRuntime {
       return { ...listKind, ...list, items: list.items.map((o) => this.#withKind(o, kind)) };
     }
     const informer = await this.#forRead(kind, signal);
-    return { ...listKind, metadata: {}, items: this.#select(informer, options) };
+    const mapping = await this.#mapper.mapping(kind, signal);
+    const { namespace, ...rest } = options;
+    const selected = this.#select(
+      informer,
+      mapping.namespaced && namespace ? { ...rest, namespace } : rest,
+    );
+    return { ...listKind, ...page(selected, options) };
   }
 
   #select(informer: Informer, options: WireListOptions): KubeObject[] {
@@ -406,7 +466,13 @@ export class ClusterRuntime {
     for (const object of candidates ?? informer.store.values()) {
       if (options.namespace && object.metadata?.namespace !== options.namespace) continue;
       if (labels && !matchesLabels(labels, object.metadata?.labels)) continue;
-      if (!rest.every((r) => readFieldPath(object, r.field) === r.value)) continue;
+      if (
+        !rest.every((r) =>
+          informer.store.hasIndex(r.field)
+            ? informer.store.indexedUnder(r.field, r.value, object)
+            : readFieldPath(object, r.field) === r.value
+        )
+      ) continue;
       out.push(object);
     }
     return out;
@@ -566,7 +632,11 @@ export class ClusterRuntime {
     const informer = await this.#synced(kind, signal, this.#config.cacheSyncTimeoutMs);
     if (this.#watches.has(watchId)) throw new RangeError(`Watch ${watchId} already exists`);
     this.#watches.set(watchId, informer);
-    informer.subscribe(watchId, filters, (delta) => this.#emit(watchId, delta));
+    informer.subscribe(watchId, filters, (delta) => {
+      const held = this.#held.get(watchId);
+      if (held) held.push(delta);
+      else this.#emit(watchId, delta);
+    });
     return null;
   }
 
@@ -574,7 +644,23 @@ export class ClusterRuntime {
   unwatch(watchId: number): null {
     this.#watches.get(watchId)?.unsubscribe(watchId);
     this.#watches.delete(watchId);
+    this.#held.delete(watchId);
     return null;
+  }
+
+  /**
+   * Pauses a watch (its deltas are held, merged per object: bounded by the number of objects) or
+   * resumes it (what was held goes out first, in order).
+   */
+  flow(watchId: number, paused: boolean): void {
+    if (!this.#watches.has(watchId)) return;
+    if (paused) {
+      if (!this.#held.has(watchId)) this.#held.set(watchId, new HeldDeltas());
+      return;
+    }
+    const held = this.#held.get(watchId);
+    this.#held.delete(watchId);
+    for (const delta of held?.drain() ?? []) this.#emit(watchId, delta);
   }
 
   /** Stops every informer and closes the HTTP client. */

@@ -160,6 +160,9 @@ function receive(message: MainMessage): void {
     case "request":
       void handle(message);
       break;
+    case "flow":
+      runtime?.flow(message.watchId, message.paused);
+      break;
   }
 }
 

@@ -32,6 +32,8 @@ export interface ReflectorOptions {
   pageSize: number;
   watchRequestTimeoutMs: number;
   watchIdleTimeoutMs: number;
+  /** The longest watch event line accepted (the client's `maxResponseBytes`). */
+  maxEventBytes: number;
   backoff: { initialMs: number; maxMs: number };
   labelSelector?: string;
   fieldSelector?: string;
@@ -261,7 +263,11 @@ export class Reflector {
       });
       streaming = true;
       let failure: unknown;
-      const end = await readWatchEvents(body, this.#options.watchIdleTimeoutMs, abort, (event) => {
+      const read = {
+        idleTimeoutMs: this.#options.watchIdleTimeoutMs,
+        maxEventBytes: this.#options.maxEventBytes,
+      };
+      const end = await readWatchEvents(body, read, abort, (event) => {
         if (event.type === "ERROR") {
           const status = event.object as unknown as Status;
           if (status.code === 410) outcome.end = "expired";

@@ -85,6 +85,11 @@ export class ObjectCache {
     return out;
   }
 
+  /** Whether `object` (as stored) is indexed under `value` in the `field` index. */
+  indexedUnder(field: string, value: string, object: KubeObject): boolean {
+    return this.#indexes.get(field)?.byValue.get(value)?.has(storeKey(object)) ?? false;
+  }
+
   #valuesOf(index: Index, object: KubeObject): string[] {
     try {
       return index.fn.values(object);

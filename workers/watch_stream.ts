@@ -17,45 +17,53 @@ export interface RawWatchEvent {
 /** Why a stream stopped. */
 export type StreamEnd = "closed" | "idle";
 
+/** How a stream is read. */
+export interface WatchReadOptions {
+  /** Abort after this long without a byte. */
+  idleTimeoutMs: number;
+  /** The longest event line accepted: a hostile endless line must not exhaust the heap. */
+  maxEventBytes: number;
+}
+
 /**
  * Calls `onEvent` for each event of `body` until the stream ends. The callback may return `false` to
  * stop early.
  *
  * @param body The response body.
- * @param idleTimeoutMs Abort after this long without a byte.
+ * @param options Idle timeout and the longest line.
  * @param abort Aborted on idle (and by the caller to stop).
  * @returns `"closed"` when the server ended the stream (or the callback stopped), `"idle"` when the
  *   watchdog fired.
- * @throws {ClusterCacheError} `BadResponse` for a line that is not a JSON event; any read error.
+ * @throws {ClusterCacheError} `BadResponse` for a line that is not a JSON event or is too long; any
+ *   read error.
  */
 export async function readWatchEvents(
   body: ReadableStream<Uint8Array>,
-  idleTimeoutMs: number,
+  options: WatchReadOptions,
   abort: AbortController,
   onEvent: (event: RawWatchEvent) => boolean | void,
 ): Promise<StreamEnd> {
+  const { idleTimeoutMs, maxEventBytes } = options;
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
   let idle = false;
-  // Resolves when the watchdog fires: a pending read is raced against it, so ending an idle stream
-  // does not depend on the abort reaching a read stuck on a dead connection.
-  const { promise: idleFired, resolve: fireIdle } = Promise.withResolvers<
-    ReadableStreamReadResult<Uint8Array>
-  >();
-  // One interval per stream instead of re-arming a timer per chunk (watch streams carry many).
+  // One interval per stream instead of re-arming a timer per chunk (watch streams carry many). On
+  // idle it cancels the reader, which ends the one pending read at once, even one stuck on a dead
+  // connection (a race against a watchdog promise would keep a reaction per chunk alive).
   let lastByte = Date.now();
   const timer = setInterval(() => {
     if (Date.now() - lastByte < idleTimeoutMs) return;
     idle = true;
+    clearInterval(timer);
     abort.abort(new DOMException("watch idle", "TimeoutError"));
-    fireIdle({ done: true } as ReadableStreamReadResult<Uint8Array>);
+    reader.cancel().catch(() => {});
   }, Math.max(10, Math.min(1_000, idleTimeoutMs / 4)));
   try {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
-        chunk = await Promise.race([reader.read(), idleFired]);
+        chunk = await reader.read();
       } catch (error) {
         if (idle) return "idle";
         throw error;
@@ -85,6 +93,14 @@ export async function readWatchEvents(
           throw new ClusterCacheError("BadResponse", "watch event without type or object");
         }
         if (onEvent(event) === false) return "closed";
+      }
+      // What is left is the start of the next line (its length in UTF-16 units never exceeds its
+      // size in bytes, so this never refuses a line within the limit).
+      if (buffer.length > maxEventBytes) {
+        throw new ClusterCacheError(
+          "BadResponse",
+          `a watch event is larger than ${maxEventBytes} bytes (maxResponseBytes)`,
+        );
       }
     }
   } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConnectAdmission } from "../src/connect_admission.ts";
+import { AimdLimit } from "../src/aimd_limit.ts";
 
 function clock() {
   let now = 0;
@@ -7,7 +7,7 @@ function clock() {
 }
 
 Deno.test("admission: at most floor(limit) attempts at once, the rest wait in order", async () => {
-  const admission = new ConnectAdmission({ initial: 2, min: 1, max: 8 });
+  const admission = new AimdLimit({ initial: 2, min: 1, max: 8 });
   const first = await admission.acquire();
   const second = await admission.acquire();
   const order: string[] = [];
@@ -26,7 +26,7 @@ Deno.test("admission: at most floor(limit) attempts at once, the rest wait in or
 });
 
 Deno.test("admission: successes widen the limit by 1/limit each, up to max", async () => {
-  const admission = new ConnectAdmission({ initial: 2, min: 1, max: 3 });
+  const admission = new AimdLimit({ initial: 2, min: 1, max: 3 });
   for (let i = 0; i < 2; i++) (await admission.acquire()).release("success");
   assert.equal(admission.limit, 2 + 1 / 2 + 1 / 2.5);
   for (let i = 0; i < 20; i++) (await admission.acquire()).release("success");
@@ -35,7 +35,7 @@ Deno.test("admission: successes widen the limit by 1/limit each, up to max", asy
 
 Deno.test("admission: an overload halves the limit once per episode, never below min", async () => {
   const c = clock();
-  const admission = new ConnectAdmission({ initial: 16, min: 2, max: 64, now: c.now });
+  const admission = new AimdLimit({ initial: 16, min: 2, max: 64, now: c.now });
   const episode = await Promise.all(Array.from({ length: 8 }, () => admission.acquire()));
   c.advance(100);
   episode[0]!.release("overload");
@@ -55,7 +55,7 @@ Deno.test("admission: an overload halves the limit once per episode, never below
 
 Deno.test("admission: a narrowed limit admits waiters only as attempts finish", async () => {
   const c = clock();
-  const admission = new ConnectAdmission({ initial: 4, min: 1, max: 8, now: c.now });
+  const admission = new AimdLimit({ initial: 4, min: 1, max: 8, now: c.now });
   const held = await Promise.all(Array.from({ length: 4 }, () => admission.acquire()));
   let admitted = 0;
   const waiters = Array.from({ length: 2 }, () => admission.acquire().then((a) => (admitted++, a)));
@@ -73,7 +73,7 @@ Deno.test("admission: a narrowed limit admits waiters only as attempts finish", 
 });
 
 Deno.test("admission: an aborted wait gives up its place and rejects with the reason", async () => {
-  const admission = new ConnectAdmission({ initial: 1, min: 1, max: 1 });
+  const admission = new AimdLimit({ initial: 1, min: 1, max: 1 });
   const held = await admission.acquire();
   const controller = new AbortController();
   const waiting = admission.acquire(controller.signal);
@@ -88,7 +88,7 @@ Deno.test("admission: an aborted wait gives up its place and rejects with the re
 });
 
 Deno.test("admission: release is idempotent", async () => {
-  const admission = new ConnectAdmission({ initial: 1, min: 1, max: 4 });
+  const admission = new AimdLimit({ initial: 1, min: 1, max: 4 });
   const a = await admission.acquire();
   a.release("success");
   a.release("success");

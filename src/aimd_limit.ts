@@ -1,18 +1,18 @@
 /**
- * Admission of connection attempts (main thread): how many clusters may be connecting at once, set
- * by the attempts' own outcomes the way TCP sets its window (AIMD). Every completed connect widens
- * the limit a little; a connect that timed out (the machine or the API servers are overloaded)
- * halves it, once per episode. A fixed slot count either wastes a fast machine or, on a slow one,
- * lets every attempt time out, fail and retry so that the load never drains.
+ * A concurrency limit set by outcomes (main thread), the way TCP sets its window (AIMD): how many
+ * connection attempts, and how many health probes, may be out at once. Every success widens the
+ * limit a little; an attempt that timed out (the machine or the API servers are overloaded) halves
+ * it, once per episode. A fixed count either wastes a fast machine or, on a slow one, lets every
+ * attempt time out, fail and retry so that the load never drains.
  *
  * @module
  */
 
 /** What a finished attempt says about the load: it widens, narrows or leaves the limit. */
-export type ConnectOutcome = "success" | "overload" | "neutral";
+export type AimdOutcome = "success" | "overload" | "neutral";
 
 /** Bounds of the limit. */
-export interface ConnectAdmissionOptions {
+export interface AimdLimitOptions {
   /** Attempts allowed at once before any outcome is known. */
   initial: number;
   /** The limit never falls below this (at least 1). */
@@ -28,7 +28,7 @@ export interface Admission {
   /** When the attempt was admitted. */
   readonly admittedAt: number;
   /** Gives the slot back and adjusts the limit. Later calls are ignored. */
-  release(outcome: ConnectOutcome): void;
+  release(outcome: AimdOutcome): void;
 }
 
 interface Waiter {
@@ -41,12 +41,12 @@ interface Waiter {
 /**
  * An AIMD concurrency limit with a FIFO queue of waiting attempts.
  *
- * @example Connects widen the limit; a timeout halves it
+ * @example Successes widen the limit; a timeout halves it
  * ```ts
  * import assert from "node:assert/strict";
- * import { ConnectAdmission } from "./connect_admission.ts";
+ * import { AimdLimit } from "./aimd_limit.ts";
  *
- * const admission = new ConnectAdmission({ initial: 4, min: 1, max: 64 });
+ * const admission = new AimdLimit({ initial: 4, min: 1, max: 64 });
  * const first = await admission.acquire();
  * first.release("success");
  * assert.equal(admission.limit, 4.25);
@@ -55,7 +55,7 @@ interface Waiter {
  * assert.equal(admission.limit, 2.125);
  * ```
  */
-export class ConnectAdmission {
+export class AimdLimit {
   readonly #min: number;
   readonly #max: number;
   readonly #now: () => number;
@@ -65,7 +65,7 @@ export class ConnectAdmission {
   #lastDecrease = Number.NEGATIVE_INFINITY;
 
   /** @param options Bounds of the limit. */
-  constructor(options: ConnectAdmissionOptions) {
+  constructor(options: AimdLimitOptions) {
     this.#min = Math.max(1, options.min);
     this.#max = Math.max(this.#min, options.max);
     this.#limit = Math.min(this.#max, Math.max(this.#min, options.initial));
@@ -127,7 +127,7 @@ export class ConnectAdmission {
     };
   }
 
-  #adjust(outcome: ConnectOutcome, admittedAt: number): void {
+  #adjust(outcome: AimdOutcome, admittedAt: number): void {
     if (outcome === "success") {
       this.#limit = Math.min(this.#max, this.#limit + 1 / this.#limit);
     } else if (outcome === "overload" && admittedAt >= this.#lastDecrease) {

@@ -1,0 +1,77 @@
+/**
+ * Deltas held back while the main thread is behind on a watch (worker side): merged per object the
+ * way client-go's DeltaFIFO compresses them, so what waits is bounded by the number of objects, not
+ * by the number of changes, and nothing the handler must see is lost: an object added and updated
+ * waits as one add of its latest state, one updated twice as one update, one added and deleted
+ * not at all, one deleted and added again as a delete then an add.
+ *
+ * @module
+ */
+
+import type { Delta } from "./store.ts";
+
+function keyOf(delta: Delta): string {
+  const metadata = delta.object.metadata;
+  return `${metadata?.namespace ?? ""}/${metadata?.name ?? ""}`;
+}
+
+/** Merges `next` into what waits for one object (at most two deltas: a delete, then an add). */
+function merge(waiting: Delta[], next: Delta): Delta[] {
+  const last = waiting.at(-1);
+  if (!last) return [next];
+  const before = waiting.slice(0, -1);
+  if (next.type === "update") {
+    if (last.type === "add") return [...before, { type: "add", object: next.object }];
+    if (last.type === "update") {
+      return [...before, { type: "update", object: next.object, oldObject: last.oldObject }];
+    }
+    return [...waiting, next]; // after a delete: not expected from an informer, kept as is
+  }
+  if (next.type === "delete") {
+    if (last.type === "add") return before; // never seen: nothing to tell
+    if (last.type === "update") return [...before, { type: "delete", object: next.object }];
+    return waiting; // deleted twice
+  }
+  // An add after a delete is a new object under the old name.
+  if (last.type === "delete") return [...waiting, next];
+  return [...before, next];
+}
+
+/**
+ * The deltas of one paused watch, merged per object, in the order objects first changed.
+ *
+ * @example An add and two updates wait as one add
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HeldDeltas } from "./held_deltas.ts";
+ * const held = new HeldDeltas();
+ * const v = (n: string) => ({ metadata: { name: "a", resourceVersion: n } });
+ * held.push({ type: "add", object: v("1") });
+ * held.push({ type: "update", object: v("2"), oldObject: v("1") });
+ * held.push({ type: "update", object: v("3"), oldObject: v("2") });
+ * assert.deepEqual(held.drain(), [{ type: "add", object: v("3") }]);
+ * ```
+ */
+export class HeldDeltas {
+  #byObject = new Map<string, Delta[]>();
+
+  /** Objects with something waiting. */
+  get size(): number {
+    return this.#byObject.size;
+  }
+
+  /** Holds a delta. */
+  push(delta: Delta): void {
+    const key = keyOf(delta);
+    const merged = merge(this.#byObject.get(key) ?? [], delta);
+    if (merged.length === 0) this.#byObject.delete(key);
+    else this.#byObject.set(key, merged);
+  }
+
+  /** Everything held, in order; empties the hold. */
+  drain(): Delta[] {
+    const out = [...this.#byObject.values()].flat();
+    this.#byObject = new Map();
+    return out;
+  }
+}
