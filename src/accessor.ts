@@ -231,6 +231,7 @@ export class ClusterAccessor {
       watchRequestTimeoutMs: options.watchRequestTimeoutMs,
       watchIdleTimeoutMs: options.watchIdleTimeoutMs,
       pageSize: options.listPageSize,
+      watchList: options.watchList,
       backoff: { initialMs: 800, maxMs: 30_000 },
       maxResponseBytes: options.maxResponseBytes,
       cache: {

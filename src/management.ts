@@ -154,6 +154,7 @@ export class ManagementCluster {
       watchRequestTimeoutMs: options.watchRequestTimeoutMs,
       watchIdleTimeoutMs: options.watchIdleTimeoutMs,
       pageSize: options.listPageSize,
+      watchList: options.watchList,
       backoff: { initialMs: 800, maxMs: 30_000 },
       maxResponseBytes: options.maxResponseBytes,
       cache: {

@@ -181,6 +181,12 @@ export interface ClusterCacheOptions {
   maxResponseBytes?: number;
   /** Page size of informer lists. Default 500. */
   listPageSize?: number;
+  /**
+   * Informers sync by streaming (WatchList: a watch with `sendInitialEvents`, as client-go does by
+   * default since 1.35), falling back to paged lists where the API server refuses it. `false`
+   * always lists in pages. Default `true`.
+   */
+  watchList?: boolean;
 }
 
 /** Options with every default applied. */
@@ -202,6 +208,7 @@ export interface ResolvedOptions {
   workerPermissions: "least" | "inherit";
   maxResponseBytes: number;
   listPageSize: number;
+  watchList: boolean;
 }
 
 function duration(
@@ -273,6 +280,9 @@ export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
       `options.workerPermissions must be "least" or "inherit", got ${String(permissions)}`,
     );
   }
+  if (options.watchList !== undefined && typeof options.watchList !== "boolean") {
+    throw new TypeError(`options.watchList must be a boolean, got ${typeof options.watchList}`);
+  }
   const pageSize = options.listPageSize ?? 500;
   if (!Number.isInteger(pageSize) || pageSize < 1) {
     throw new RangeError(`options.listPageSize must be a positive integer, got ${pageSize}`);
@@ -317,5 +327,6 @@ export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
     workerPermissions: permissions,
     maxResponseBytes: duration("maxResponseBytes", options.maxResponseBytes, 256 * 1024 * 1024),
     listPageSize: pageSize,
+    watchList: options.watchList ?? true,
   };
 }

@@ -76,6 +76,8 @@ export interface WorkerConfig {
   watchIdleTimeoutMs: number;
   /** Page size of informer lists. */
   pageSize: number;
+  /** Sync informers by streaming (WatchList) where the server supports it. */
+  watchList: boolean;
   /** Retry backoff of informers. */
   backoff: { initialMs: number; maxMs: number };
   /** Largest response body accepted. */

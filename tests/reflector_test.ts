@@ -21,7 +21,7 @@ interface Rig extends AsyncDisposable {
 
 async function rig(
   serverOptions: Partial<SimulatedApiServerOptions> = {},
-  informerOptions: { idleMs?: number; pageSize?: number } = {},
+  informerOptions: { idleMs?: number; pageSize?: number; watchList?: boolean } = {},
 ): Promise<Rig> {
   const server = await SimulatedApiServer.start({ name: "reflector", ...serverOptions });
   const c = server.credentials();
@@ -48,6 +48,7 @@ async function rig(
       watchRequestTimeoutMs: 30_000,
       watchIdleTimeoutMs: informerOptions.idleMs ?? 10_000,
       maxEventBytes: 64 * 1024 * 1024,
+      watchList: informerOptions.watchList ?? true,
       backoff: { initialMs: 50, maxMs: 400 },
       indexes: [],
     },
@@ -78,7 +79,7 @@ async function synced(r: Rig): Promise<void> {
 }
 
 Deno.test("the reflector lists in pages and then follows changes", async () => {
-  await using r = await rig({}, { pageSize: 3 });
+  await using r = await rig({}, { pageSize: 3, watchList: false });
   for (let i = 0; i < 10; i++) r.create(`cm-${i}`);
   const since = Date.now();
   await synced(r);
@@ -235,4 +236,81 @@ Deno.test("a refused kind (403) fails sync waiters at once while the informer ke
   await assert.rejects(r.informer.waitForSync(AbortSignal.timeout(5_000)), /forbidden/);
   r.server.setFaults({ forbiddenKinds: [] });
   await eventually(() => r.informer.synced, "the informer to sync once allowed");
+});
+
+Deno.test("an API server restart (refused, then versions that continue) costs no relist", async () => {
+  await using r = await rig();
+  r.create("before");
+  await synced(r);
+  const since = Date.now();
+  await r.server.stop(); // refused: the watch is cut, re-watches fail and back off
+  await new Promise((res) => setTimeout(res, 300));
+  await r.server.start();
+  r.create("after");
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after the restart",
+  );
+  assert.equal(r.counts.list, 1, "relists_after_server_restart is 0");
+  const watches = r.server.requestsSince(since, { includeWatches: true })
+    .filter((q) => q.watch && q.path.endsWith("/configmaps"));
+  assert.ok(watches.length >= 1);
+  assert.ok(
+    watches.every((q) => q.query.resourceVersion),
+    `re-watched from a resourceVersion: ${JSON.stringify(watches.map((q) => q.query))}`,
+  );
+});
+
+Deno.test("a 410 relists from the watch cache: resourceVersion=<last>, unpaged, after a backoff", async () => {
+  await using r = await rig({ historySize: 5 }, { watchList: false });
+  r.create("doomed");
+  await synced(r);
+  const since = Date.now();
+  r.server.setFaults({ silenceWatches: true });
+  for (let i = 0; i < 10; i++) r.create(`n-${i}`);
+  r.server.setFaults({ silenceWatches: false });
+  r.server.dropWatches("close");
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after 410",
+  );
+  const lists = r.server.requestsSince(since).filter((q) => q.path.endsWith("/configmaps"));
+  assert.equal(lists.length, 1, "one relist");
+  assert.ok(lists[0]!.query.resourceVersion, "at the last resourceVersion seen");
+  assert.equal(lists[0]!.query.limit, undefined, "not paged: the watch cache serves it whole");
+});
+
+Deno.test("WatchList: the informer syncs from one streaming watch at the initial-events-end bookmark", async () => {
+  await using r = await rig();
+  for (let i = 0; i < 20; i++) r.create(`cm-${i}`);
+  const since = Date.now();
+  await synced(r);
+  assert.equal(r.informer.store.size, 20);
+  const requests = r.server.requestsSince(since, { includeWatches: true })
+    .filter((q) => q.path.endsWith("/configmaps"));
+  assert.equal(requests.length, 1, "no list: one watch");
+  assert.equal(requests[0]!.query.sendInitialEvents, "true");
+  assert.equal(requests[0]!.query.resourceVersionMatch, "NotOlderThan");
+  assert.equal(requests[0]!.query.allowWatchBookmarks, "true");
+  r.create("late");
+  await eventually(() => r.informer.store.size === 21, "the same stream to go on as a watch");
+  assert.equal(r.counts.list, 1);
+});
+
+Deno.test("WatchList refused (422, the feature gate off): falls back to paged lists", async () => {
+  await using r = await rig({ watchList: false }, { pageSize: 5 });
+  for (let i = 0; i < 12; i++) r.create(`cm-${i}`);
+  const since = Date.now();
+  await synced(r);
+  assert.equal(r.informer.store.size, 12);
+  const requests = r.server.requestsSince(since, { includeWatches: true })
+    .filter((q) => q.path.endsWith("/configmaps"));
+  assert.deepEqual(
+    requests.slice(0, 4).map((
+      q,
+    ) => (q.watch ? (q.query.sendInitialEvents ? "stream" : "watch") : "list")),
+    ["stream", "list", "list", "list"],
+  );
+  r.create("late");
+  await eventually(() => r.informer.store.size === 13, "the watch after the fallback");
 });

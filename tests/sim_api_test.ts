@@ -330,11 +330,17 @@ Deno.test("a watch from a version history no longer covers gets a 410 ERROR even
   }, { historySize: 3 });
 });
 
-Deno.test("sendInitialEvents is served with the initial-events-end bookmark, or rejected with 400", async () => {
+Deno.test("sendInitialEvents is served with the initial-events-end bookmark, or rejected with 422", async () => {
   await withServer(async (_server, http) => {
     await createConfigMaps(http, 2);
+    // kube-apiserver validates ListOptions: 422 Invalid, as for any invalid ListOptions.
     const rejected = await http.get(`${CMS}?watch=true&sendInitialEvents=true`);
-    assert.equal(rejected.status, 400);
+    assert.equal(rejected.status, 422);
+    assert.equal(rejected.json.reason, "Invalid");
+    assert.match(
+      rejected.json.message,
+      /sendInitialEvents requires setting resourceVersionMatch to NotOlderThan/,
+    );
     const { events } = await http.watch(
       `${CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`,
       (e) => e.some((x) => x.type === "BOOKMARK"),

@@ -73,7 +73,10 @@ export function page(
 ): { metadata: { continue?: string; remainingItemCount?: number }; items: KubeObject[] } {
   if (!options.limit && !options.continue) return { metadata: {}, items };
   const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
-  const sorted = [...items].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  const sorted = [...items].sort((
+    a,
+    b,
+  ) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
   let after: string | undefined;
   if (options.continue) {
     try {
@@ -311,6 +314,7 @@ export class ClusterRuntime {
       this.#transport,
       {
         pageSize: this.#config.pageSize,
+        watchList: this.#config.watchList,
         watchRequestTimeoutMs: this.#config.watchRequestTimeoutMs,
         watchIdleTimeoutMs: this.#config.watchIdleTimeoutMs,
         maxEventBytes: this.#config.maxResponseBytes,

@@ -2,18 +2,24 @@
  * The reflector keeps a store in sync with one kind on the API server, the way client-go's does, and
  * never gives up:
  *
- * - paged list (`limit`/`continue`; an expired continue token restarts the list), then
- * - watch from the list's resourceVersion with `allowWatchBookmarks=true` and a random
- *   `timeoutSeconds` of 5-10 minutes, inside a longer request timeout;
- * - on a clean close, re-watch from the last resourceVersion seen (events or bookmarks);
- * - on 410 Expired (HTTP or ERROR event), relist;
+ * - sync by streaming (WatchList: a watch with `sendInitialEvents=true`,
+ *   `resourceVersionMatch=NotOlderThan`, synced at the bookmark annotated
+ *   `k8s.io/initial-events-end`), or, when the server refuses, by a paged list (`limit`/`continue`;
+ *   an expired continue token restarts the list);
+ * - watch from there with `allowWatchBookmarks=true` and a random `timeoutSeconds` of 5-10 minutes,
+ *   inside a longer request timeout;
+ * - on a clean close, and on a cut, reset or refused watch, re-watch from the last resourceVersion
+ *   seen (events or bookmarks): an API server restart or an idle reset of the connection costs no
+ *   relist;
+ * - on 410 Expired from a watch, relist with `resourceVersion=<last>`, unpaged (served from the
+ *   watch cache); when that list is 410 too, a consistent paged list; every relist after backoff;
  * - on a stream that goes silent past the idle timeout, re-watch;
  * - on any error (refused, reset, 5xx, 429, 401, 403, malformed lines), back off exponentially
  *   (honouring Retry-After) and retry; on 404 forget discovery and relist;
- * - after a broken connection or an idle stream, check the server's current resourceVersion first:
- *   if it went backwards (the server was restored or restarted with a new store) relist, because a
- *   watch from a version "in the future" would wait forever for events that never come. An event or
- *   bookmark older than the last one seen means the same and also relists.
+ * - after a failed or idle watch, check the server's current resourceVersion first: if it went
+ *   backwards (etcd restored from a backup, or a new store) relist, because a watch from a version
+ *   "in the future" would wait forever for events that never come. An event or bookmark older than
+ *   the last one seen, or one that contradicts the cache, means the same and also relists.
  *
  * @module
  */
@@ -25,6 +31,7 @@ import { redact } from "../src/redact.ts";
 import { compareResourceVersions } from "../src/resource_version.ts";
 import type { Transport } from "./http_transport.ts";
 import { type ResourceMapping, resourcePath, type RestMapper } from "./rest_mapper.ts";
+import { storeKey } from "./store.ts";
 import { readWatchEvents } from "./watch_stream.ts";
 
 /** Tuning of a reflector. */
@@ -37,6 +44,11 @@ export interface ReflectorOptions {
   backoff: { initialMs: number; maxMs: number };
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Sync by streaming (WatchList: a watch with `sendInitialEvents`, as client-go does by default
+   * since 1.35) instead of paged lists; falls back to lists when the server refuses. Default on.
+   */
+  watchList?: boolean;
 }
 
 /** Where a reflector writes. */
@@ -60,11 +72,18 @@ export interface ReflectorLog {
 type WatchOutcome = {
   end: "closed" | "idle" | "expired" | "regressed" | "inconsistent";
   events: number;
+  /** How long the watch ran. */
+  ms: number;
 };
+
+/** The annotation of the bookmark that ends a WatchList's initial events. */
+const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
 
 /** Where the reflector is: the last resourceVersion it has seen, or `undefined` (must list). */
 interface Progress {
   rv: string | undefined;
+  /** A WatchList stream reached its initial-events-end bookmark (the store was replaced). */
+  streamed: boolean;
 }
 
 /** Keeps one kind in sync. */
@@ -104,15 +123,19 @@ export class Reflector {
   async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.#options.backoff.initialMs, this.#options.backoff.maxMs);
     // Shared with #watch, so versions seen on a stream that later breaks are not lost.
-    const progress: Progress = { rv: undefined };
+    const progress: Progress = { rv: undefined, streamed: false };
+    // The next list, if one is due: "consistent" reads from etcd (paged, or streamed as a WatchList);
+    // "cached" asks for resourceVersion=<last> unpaged, which the API server serves from its watch
+    // cache (after a 410 on a watch: the history moved on, not the state).
+    let list: "consistent" | "cached" | undefined = "consistent";
+    let watchList = this.#options.watchList ?? true;
     let checkServerVersion = false;
     let failures = 0;
     while (!signal.aborted) {
+      let step: "list" | "watch" = "watch";
       try {
         const mapping = await this.#mapper.mapping(this.#kind, signal);
-        if (progress.rv === undefined) {
-          progress.rv = await this.#list(mapping, signal);
-        } else if (checkServerVersion) {
+        if (list === undefined && checkServerVersion && progress.rv !== undefined) {
           const current = await this.#serverVersion(mapping, signal);
           if (compareResourceVersions(current, progress.rv) < 0) {
             this.#log.warn("The server's resourceVersion went backwards; relisting", {
@@ -120,34 +143,60 @@ export class Reflector {
               cached: progress.rv,
               server: current,
             });
-            progress.rv = undefined;
+            list = "consistent";
             continue;
           }
         }
         checkServerVersion = false;
+        let outcome: WatchOutcome;
+        if (list === "consistent" && watchList) {
+          step = "list";
+          progress.streamed = false;
+          const streamed = await this.#watch(mapping, progress, signal, true);
+          if (streamed === "unsupported") {
+            this.#log.debug("The server does not stream lists (WatchList); listing in pages", {
+              kind: this.#kind.kind,
+            });
+            watchList = false;
+            continue;
+          }
+          list = undefined;
+          outcome = streamed;
+        } else {
+          if (list !== undefined) {
+            step = "list";
+            progress.rv = await this.#list(
+              mapping,
+              signal,
+              list === "cached" ? progress.rv : undefined,
+            );
+            list = undefined;
+          }
+          step = "watch";
+          outcome = await this.#watch(mapping, progress, signal, false) as WatchOutcome;
+        }
         if (failures > 0) {
           this.#log.debug("Informer recovered", { kind: this.#kind.kind, failures });
           failures = 0;
         }
-        const started = performance.now();
-        const outcome = await this.#watch(mapping, progress, signal);
         this.#sink.count("watchRestart");
-        if (
-          outcome.end === "expired" || outcome.end === "regressed" || outcome.end === "inconsistent"
-        ) {
-          if (outcome.end !== "expired") {
-            this.#log.warn(
-              outcome.end === "regressed"
-                ? "A watch event went back in resourceVersion; relisting"
-                : "A watch event contradicts the cache (the server lost state); relisting",
-              { kind: this.#kind.kind },
-            );
-          }
-          progress.rv = undefined;
+        if (outcome.end === "expired") {
+          // Like client-go: the watch cache's history moved past us; relist from it, after backoff.
+          list = progress.rv === undefined ? "consistent" : "cached";
+          await sleep(backoff.next(), signal);
+        } else if (outcome.end === "regressed" || outcome.end === "inconsistent") {
+          this.#log.warn(
+            outcome.end === "regressed"
+              ? "A watch event went back in resourceVersion; relisting"
+              : "A watch event contradicts the cache (the server lost state); relisting",
+            { kind: this.#kind.kind },
+          );
+          list = "consistent";
+          await sleep(backoff.next(), signal);
         } else if (outcome.end === "idle") {
           this.#log.debug("Watch idle; restarting it", { kind: this.#kind.kind });
           checkServerVersion = true;
-        } else if (outcome.events === 0 && performance.now() - started < 1000) {
+        } else if (outcome.events === 0 && outcome.ms < 1000) {
           // A server that closes watches at once must not make us spin.
           await sleep(backoff.next(), signal);
         } else {
@@ -161,22 +210,25 @@ export class Reflector {
         if (failures === 1) {
           this.#log.warn("Informer list or watch failed; retrying with backoff", properties);
         } else this.#log.debug("Informer list or watch failed again", properties);
-        if (isExpired(error)) {
-          progress.rv = undefined;
-          continue;
+        if (step === "list" && list === "consistent" && progress.streamed) {
+          // The stream had synced before it failed: what follows is a watch like any other.
+          list = undefined;
+          step = "watch";
         }
-        if (
+        if (isExpired(error)) {
+          // A watch too old for the history: list from the watch cache. A list too old for the
+          // watch cache: list from etcd.
+          list = step === "watch" && progress.rv !== undefined ? "cached" : "consistent";
+        } else if (
           isNotFound(error) || (error instanceof ClusterCacheError && error.code === "NoKindMatch")
         ) {
           this.#mapper.invalidate(this.#kind.apiVersion);
-          progress.rv = undefined;
+          list = "consistent";
+        } else if (list === undefined) {
+          // A cut, refused or failed watch resumes from the last resourceVersion (client-go does),
+          // after checking the server did not go back in time (an etcd restored from a backup).
+          checkServerVersion = true;
         }
-        if (connectionLost(error)) {
-          // Like client-go: a lost connection may be a restarted server whose state (and versions)
-          // moved on while writes raced ahead of any check, so start again from a consistent list.
-          progress.rv = undefined;
-        }
-        checkServerVersion = progress.rv !== undefined;
         const retryAfterMs =
           error instanceof KubernetesApiError && error.retryAfterSeconds !== undefined
             ? error.retryAfterSeconds * 1000
@@ -201,7 +253,15 @@ export class Reflector {
     };
   }
 
-  async #list(mapping: ResourceMapping, signal: AbortSignal): Promise<string> {
+  /**
+   * Lists: in pages from etcd (`resourceVersion` undefined), or unpaged at `resourceVersion`, which
+   * the API server serves from its watch cache.
+   */
+  async #list(
+    mapping: ResourceMapping,
+    signal: AbortSignal,
+    resourceVersion: string | undefined,
+  ): Promise<string> {
     const path = resourcePath(mapping, undefined);
     for (let attempt = 0;; attempt++) {
       const items: KubeObject[] = [];
@@ -210,7 +270,9 @@ export class Reflector {
       try {
         do {
           const page = await this.#transport.json<KubeList>("GET", path, {
-            query: { limit: this.#options.pageSize, continue: token, ...this.#selectors() },
+            query: resourceVersion === undefined
+              ? { limit: this.#options.pageSize, continue: token, ...this.#selectors() }
+              : { resourceVersion, ...this.#selectors() },
             signal,
           });
           if (!page || !Array.isArray(page.items)) {
@@ -239,28 +301,50 @@ export class Reflector {
     return page?.metadata?.resourceVersion ?? "0";
   }
 
+  /**
+   * One watch request. With `initial`, a WatchList: the current state arrives as ADDED events up to
+   * the bookmark annotated `k8s.io/initial-events-end`, which replaces the store (a sync), then the
+   * stream goes on as a plain watch.
+   *
+   * @returns How it ended, or `"unsupported"` when the server refuses WatchList (400 or 422) or ends
+   *   the stream before the initial events did.
+   */
   async #watch(
     mapping: ResourceMapping,
     progress: Progress,
     signal: AbortSignal,
-  ): Promise<WatchOutcome> {
+    initial: boolean,
+  ): Promise<WatchOutcome | "unsupported"> {
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    const outcome: WatchOutcome = { end: "closed", events: 0 };
+    const started = performance.now();
+    const outcome: WatchOutcome = { end: "closed", events: 0, ms: 0 };
+    // The initial state of a WatchList, by key, until its end bookmark.
+    let pending: Map<string, KubeObject> | undefined = initial ? new Map() : undefined;
     let streaming = false;
     try {
-      const body = await this.#transport.stream(resourcePath(mapping, undefined), {
-        query: {
-          watch: 1,
-          resourceVersion: progress.rv,
-          allowWatchBookmarks: true,
-          timeoutSeconds: 300 + Math.floor(Math.random() * 300),
-          ...this.#selectors(),
-        },
-        timeoutMs: this.#options.watchRequestTimeoutMs,
-        signal: abort.signal,
-      });
+      let body: ReadableStream<Uint8Array>;
+      try {
+        body = await this.#transport.stream(resourcePath(mapping, undefined), {
+          query: {
+            watch: 1,
+            allowWatchBookmarks: true,
+            timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+            ...(initial
+              ? { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan" }
+              : { resourceVersion: progress.rv }),
+            ...this.#selectors(),
+          },
+          timeoutMs: this.#options.watchRequestTimeoutMs,
+          signal: abort.signal,
+        });
+      } catch (error) {
+        if (initial && error instanceof KubernetesApiError && [400, 422].includes(error.code)) {
+          return "unsupported";
+        }
+        throw error;
+      }
       streaming = true;
       let failure: unknown;
       const read = {
@@ -271,16 +355,41 @@ export class Reflector {
         if (event.type === "ERROR") {
           const status = event.object as unknown as Status;
           if (status.code === 410) outcome.end = "expired";
-          else {failure = new KubernetesApiError({
+          else {
+            failure = new KubernetesApiError({
               ...status,
               kind: "Status",
               apiVersion: "v1",
               metadata: {},
-            });}
+            });
+          }
           return false;
         }
-        const rv = (event.object.metadata as { resourceVersion?: string } | undefined)
-          ?.resourceVersion;
+        const metadata = event.object.metadata as
+          | { resourceVersion?: string; annotations?: Record<string, string> }
+          | undefined;
+        const rv = metadata?.resourceVersion;
+        if (pending) {
+          if (event.type === "ADDED") {
+            const object = this.#withKind(event.object as KubeObject);
+            pending.set(storeKey(object), object);
+          } else if (event.type === "BOOKMARK") {
+            if (metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
+              this.#sink.count("list");
+              this.#sink.replace([...pending.values()]);
+              pending = undefined;
+              progress.streamed = true;
+              if (rv) progress.rv = rv; // initial events come in no order: only this one counts
+            }
+          } else {
+            failure = new ClusterCacheError(
+              "BadResponse",
+              `a ${event.type} event among a WatchList's initial events`,
+            );
+            return false;
+          }
+          return;
+        }
         if (rv && progress.rv && compareResourceVersions(rv, progress.rv) < 0) {
           outcome.end = "regressed";
           return false;
@@ -301,6 +410,11 @@ export class Reflector {
         if (rv) progress.rv = rv;
       });
       if (failure) throw failure;
+      if (pending && !signal.aborted && end === "closed" && outcome.end === "closed") {
+        // Ended before its initial state did: a server that ignores sendInitialEvents never sends
+        // the end bookmark. What was seen is not a complete list.
+        return "unsupported";
+      }
       if (end === "idle") outcome.end = "idle";
       return outcome;
     } catch (error) {
@@ -309,23 +423,14 @@ export class Reflector {
       // re-watch. Before the headers came, a timeout is a failure (backoff, version check).
       const timedOut = (error instanceof ClusterCacheError && error.code === "Timeout") ||
         (error instanceof DOMException && error.name === "TimeoutError");
-      if (streaming && timedOut) return outcome;
+      if (streaming && timedOut && !pending) return outcome;
       throw error;
     } finally {
+      outcome.ms = performance.now() - started;
       signal.removeEventListener("abort", onAbort);
       abort.abort();
     }
   }
-}
-
-/**
- * Whether an error means the connection to the server was lost (refused, reset, unreachable), as
- * opposed to an answer from a live server (a Status error, a timeout, a malformed line).
- */
-export function connectionLost(error: unknown): boolean {
-  if (error instanceof ClusterCacheError) return error.code === "Unreachable";
-  // A stream cut mid-body surfaces from fetch as a TypeError ("error reading a body from connection").
-  return error instanceof TypeError;
 }
 
 /** A short, credential-free description of an error for logs. */

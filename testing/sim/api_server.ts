@@ -93,6 +93,11 @@ export interface SimulatedApiServerOptions {
   watchTimeoutCapSeconds?: number;
   /** Port to listen on; 0 (default) picks a free one. */
   port?: number;
+  /**
+   * Whether watches may stream lists (`sendInitialEvents`, WatchList). `false` answers them 422 as
+   * a kube-apiserver with the WatchList feature gate off does. Default `true`.
+   */
+  watchList?: boolean;
 }
 
 /**
@@ -195,6 +200,8 @@ export interface RequestRecord {
   readonly path: string;
   /** Whether it was a watch. */
   readonly watch: boolean;
+  /** The query parameters. */
+  readonly query: Readonly<Record<string, string>>;
 }
 
 /**
@@ -431,6 +438,7 @@ export class SimulatedApiServer {
       continueTtlMs: options.continueTtlMs ?? 5 * 60_000,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
       watchTimeoutCapSeconds: options.watchTimeoutCapSeconds ?? Infinity,
+      watchList: options.watchList ?? true,
     };
     this.#types = [...BUILTIN_TYPES, ...(options.extraTypes ?? [])];
     this.store = new ObjectStore(this.#options.historySize);
@@ -847,6 +855,7 @@ export class SimulatedApiServer {
       method: req.method ?? "GET",
       path: url.pathname,
       watch,
+      query: Object.fromEntries(url.searchParams),
     });
     if (this.requests.length > 5000) this.requests.splice(0, this.requests.length - 5000);
   }
@@ -1271,18 +1280,29 @@ export class SimulatedApiServer {
     const sendInitialEvents = params.get("sendInitialEvents");
     const match = params.get("resourceVersionMatch");
     const resourceVersion = params.get("resourceVersion") ?? undefined;
+    // kube-apiserver validates ListOptions and answers 422 Invalid, kind ListOptions.meta.k8s.io.
+    const invalid = (field: string, message: string) =>
+      errors.invalid("ListOptions.meta.k8s.io", "", [{ field, message }]);
+    if (sendInitialEvents !== null && !this.#options.watchList) {
+      throw invalid(
+        "sendInitialEvents",
+        "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+      );
+    }
     if (sendInitialEvents === "true" && match !== "NotOlderThan") {
-      throw errors.badRequest(
-        "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+      throw invalid(
+        "resourceVersionMatch",
+        "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
       );
     }
     if (match !== null && sendInitialEvents === null) {
-      throw errors.badRequest(
-        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+      throw invalid(
+        "resourceVersionMatch",
+        "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
       );
     }
     if (match !== null && match !== "NotOlderThan") {
-      throw errors.badRequest(`resourceVersionMatch: Unsupported value: "${match}"`);
+      throw invalid("resourceVersionMatch", `Unsupported value: "${match}"`);
     }
     if (sendInitialEvents === "true" && resourceVersion && resourceVersion !== "0") {
       const abort = new AbortController();
