@@ -55,7 +55,12 @@ export type {
   WatchEvent,
   WriteOptions,
 } from "./src/client_types.ts";
-export { ClusterCache, type ClusterCacheApi, type WatchInput } from "./src/cluster_cache.ts";
+export {
+  ClusterCache,
+  type ClusterCacheApi,
+  type WatchHandle,
+  type WatchInput,
+} from "./src/cluster_cache.ts";
 export {
   type ClusterEvent,
   ClusterSource,

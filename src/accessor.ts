@@ -67,8 +67,8 @@ export interface Connection {
   readonly worker: WorkerHandle;
   readonly rest: RESTConfig;
   readonly kubeconfigHash: string;
-  /** Names of the watches added on this connection. */
-  readonly watches: Set<string>;
+  /** The watches added on this connection, by name, with their sync. */
+  readonly watches: Map<string, { synced: Promise<void> }>;
   /** The Secret's resourceVersion when its hash was last checked. */
   secretVersion: string | undefined;
 }
@@ -293,7 +293,7 @@ export class ClusterAccessor {
           ? { ...rest, server: init.server, caPem: options.inClusterConfig.caPem }
           : rest,
         kubeconfigHash: await kubeconfigHash(text),
-        watches: new Set(),
+        watches: new Map(),
         secretVersion: secret?.metadata?.resourceVersion,
       };
     } finally {

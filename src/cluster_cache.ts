@@ -63,7 +63,8 @@ import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
  *   namespace: c.metadata!.namespace!,
  *   name: c.metadata!.name!,
  * }])) {
- *   await cache.watch(cluster, input); // resolves once the informer has synced
+ *   const handle = await cache.watch(cluster, input); // the handler is registered
+ *   await handle.synced; // the informer has synced
  *   const client = cache.getClient(cluster);
  *   await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } });
  *   await client.create({
@@ -91,6 +92,38 @@ export interface WatchInput<T extends KubeObject = KubeObject> {
   predicates?: Predicate<T>[];
   /** Cancels waiting for the kind's informer to sync. */
   signal?: AbortSignal;
+}
+
+/**
+ * A watch added by {@linkcode ClusterCache.watch}: its sync, and how to stop it. Disposable, so
+ * `using` stops it at the end of a scope. A reconnect ends every watch of the old connection.
+ *
+ * @example Waiting for the initial objects, stopping later
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WatchHandle } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), cluster); // or a ClusterCache
+ * const handle: WatchHandle = await cache.watch(cluster, {
+ *   name: "nodes",
+ *   kind: { apiVersion: "v1", kind: "Node" },
+ *   handler: () => {},
+ * });
+ * await handle.synced; // every existing Node has reached the handler as an add
+ * handle.stop(); // no more events; the name may be watched again
+ * assert.deepEqual(cache.watches, []);
+ * ```
+ */
+export interface WatchHandle extends Disposable {
+  /**
+   * Resolves once the kind's informer has synced and the handler has been given every existing
+   * object as an `add`; rejects when it cannot sync (the watch is then removed: watch again).
+   */
+  readonly synced: Promise<void>;
+  /** Stops the handler and ends the watch in the worker. Safe to call twice. */
+  stop(): void;
 }
 
 /**
@@ -135,8 +168,14 @@ export interface ClusterCacheApi {
   getKubeConfig(cluster: ObjectKey): KubeConfigLike;
   /** The cluster's RSA-2048 key pair for client certificates; `undefined` before its first connect. */
   getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined>;
-  /** Adds a watch on the current connection. @throws {ClusterNotConnectedError} */
-  watch<T extends KubeObject = KubeObject>(cluster: ObjectKey, input: WatchInput<T>): Promise<void>;
+  /**
+   * Adds a watch on the current connection; resolves once its handler is registered (its sync is
+   * `handle.synced`). @throws {ClusterNotConnectedError}
+   */
+  watch<T extends KubeObject = KubeObject>(
+    cluster: ObjectKey,
+    input: WatchInput<T>,
+  ): Promise<WatchHandle>;
   /** When the health probe last succeeded (epoch ms; 0 = never). */
   getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
   /** The health-checking state (zeros when the cluster is unknown). */
@@ -580,8 +619,11 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   /**
    * {@inheritDoc ClusterCacheApi.watch}
    *
-   * Resolves once the kind's informer has synced and the handler has been given every existing
-   * object as an `add`. A reconnect forgets all watches: watch again on the connect event.
+   * Resolves once the handler is registered, like Go's `Watch`; `handle.synced` resolves once the
+   * kind's informer has synced and the handler has been given every existing object as an `add`
+   * (it waits up to `initialSyncTimeoutMs`). A second `watch()` with a name already watched on this
+   * connection registers nothing and shares the first one's `synced`: if that fails, both learn it,
+   * and the name is free again. A reconnect forgets all watches: watch again on the connect event.
    *
    * @throws {ClusterNotConnectedError} "error creating watch <name> for <kind>: connection to the
    *   workload cluster is down".
@@ -601,13 +643,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * const cluster = { namespace: "default", name: "workload-1" };
    * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
    * const pods: string[] = [];
-   * await cache.watch(cluster, {
+   * await (await cache.watch(cluster, {
    *   name: "pods",
    *   kind: { apiVersion: "v1", kind: "Pod" },
    *   handler: (event) => {
    *     if (event.type === "add") pods.push(event.object.metadata!.name!);
    *   },
-   * });
+   * })).synced;
    * // Resolved after the informer synced: existing Pods have been delivered as adds.
    * assert.ok(pods.length > 0);
    * ```
@@ -615,7 +657,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   async watch<T extends KubeObject = KubeObject>(
     cluster: ObjectKey,
     input: WatchInput<T>,
-  ): Promise<void> {
+  ): Promise<WatchHandle> {
     const key = checkClusterKey(cluster);
     checkKind(input?.kind);
     const operation =
@@ -630,8 +672,9 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     }
     const { pushdown, local } = splitPredicates(input.predicates);
     const connection = accessor.require(operation);
-    if (connection.watches.has(input.name)) return;
-    connection.watches.add(input.name);
+    const existing = connection.watches.get(input.name);
+    // A name already watched is a no-op, but not a blind one: its sync (or failure) is shared.
+    if (existing) return { synced: existing.synced, stop: () => {}, [Symbol.dispose]: () => {} };
     const watchId = this.#nextWatchId++;
     const log = this.#log;
     this.#watches.set(watchId, {
@@ -655,21 +698,31 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         },
       ),
     });
-    try {
-      await connection.worker.call({ op: "watch", watchId, kind: input.kind, filters: pushdown }, {
+    const synced = connection.worker.call(
+      { op: "watch", watchId, kind: input.kind, filters: pushdown },
+      {
         timeoutMs: this.#options.initialSyncTimeoutMs + this.#options.client.timeoutMs + 1_000,
         signal: input.signal,
         operation,
-      });
-    } catch (error) {
-      connection.watches.delete(input.name);
+      },
+    ).then(() => {});
+    const entry = { synced };
+    connection.watches.set(input.name, entry);
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      if (connection.watches.get(input.name) === entry) connection.watches.delete(input.name);
       this.#watches.delete(watchId);
       if (connection.worker.alive) {
         void connection.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
           .catch(() => {});
       }
-      throw error;
-    }
+    };
+    // A failed sync unregisters the name, so the next watch() tries again. (This also handles the
+    // rejection for callers that never await `synced`.)
+    synced.catch(stop);
+    return { synced, stop, [Symbol.dispose]: stop };
   }
 
   /**

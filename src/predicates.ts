@@ -44,12 +44,12 @@ export type DeclarativePredicate =
  *   predicates.generationChanged(), // in the worker
  *   (event) => event.object.metadata?.namespace !== "kube-system", // here
  * ];
- * await cache.watch(cluster, {
+ * await (await cache.watch(cluster, {
  *   name: "deployments",
  *   kind: { apiVersion: "apps/v1", kind: "Deployment" },
  *   predicates: filters,
  *   handler: (event) => console.log(event.type, event.object.metadata?.name),
- * });
+ * })).synced;
  * ```
  */
 export type Predicate<T extends KubeObject = KubeObject> =

@@ -8,7 +8,7 @@
 
 import type { HealthCheckingState } from "../src/accessor.ts";
 import type { Client, Reader } from "../src/client_types.ts";
-import type { ClusterCacheApi, WatchInput } from "../src/cluster_cache.ts";
+import type { ClusterCacheApi, WatchHandle, WatchInput } from "../src/cluster_cache.ts";
 import { ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
@@ -159,11 +159,11 @@ export class FakeClusterCache implements ClusterCacheApi {
     return this.#privateKey;
   }
 
-  /** Records the watch name (no events are delivered). */
+  /** Records the watch name (no events are delivered); its handle's `stop` forgets the name. */
   watch<T extends KubeObject = KubeObject>(
     cluster: ObjectKey,
     input: WatchInput<T>,
-  ): Promise<void> {
+  ): Promise<WatchHandle> {
     try {
       this.#check(
         cluster,
@@ -178,8 +178,13 @@ export class FakeClusterCache implements ClusterCacheApi {
     } catch (error) {
       return Promise.reject(error);
     }
+    const synced = Promise.resolve();
+    if (this.#watches.has(input.name)) {
+      return Promise.resolve({ synced, stop: () => {}, [Symbol.dispose]: () => {} });
+    }
     this.#watches.add(input.name);
-    return Promise.resolve();
+    const stop = () => void this.#watches.delete(input.name);
+    return Promise.resolve({ synced, stop, [Symbol.dispose]: stop });
   }
 
   /** {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp} */

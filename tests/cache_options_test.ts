@@ -50,7 +50,7 @@ Deno.test("syncPeriodMs re-delivers cached objects as updates; resourceVersionCh
   await client.create({ ...CM, metadata: { name: "r", namespace: "default" } });
   let resyncs = 0;
   let filtered = 0;
-  await f.cache.watch(key("workload-1"), {
+  await (await f.cache.watch(key("workload-1"), {
     name: "all",
     kind: CM,
     handler: (e) => {
@@ -59,13 +59,13 @@ Deno.test("syncPeriodMs re-delivers cached objects as updates; resourceVersionCh
         e.object.metadata!.resourceVersion === e.oldObject.metadata!.resourceVersion
       ) resyncs++;
     },
-  });
-  await f.cache.watch(key("workload-1"), {
+  })).synced;
+  await (await f.cache.watch(key("workload-1"), {
     name: "changes",
     kind: CM,
     predicates: [predicates.resourceVersionChanged()],
     handler: (e) => void (e.type === "update" && filtered++),
-  });
+  })).synced;
   await eventually(() => resyncs >= 3, "three resyncs");
   assert.equal(filtered, 0);
 });

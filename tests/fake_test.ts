@@ -64,11 +64,11 @@ Deno.test("FakeClusterCache serves one connected cluster, pre-seeded watches and
     ClusterNotConnectedError,
   );
   assert.ok(cache.getHealthCheckingState(cluster).lastProbeSuccessTime > 0);
-  await cache.watch(cluster, {
+  await (await cache.watch(cluster, {
     name: "pods",
     kind: { apiVersion: "v1", kind: "Pod" },
     handler: () => {},
-  });
+  })).synced;
   assert.deepEqual([...cache.watches].sort(), ["nodes", "pods"]);
   const source = cache.getClusterSource("c", (c) => [c.metadata!.name!]);
   const seen: string[] = [];

@@ -29,11 +29,11 @@ Deno.test("while one cluster's API server hangs, reads and watches on another ke
 
   const healthy = f.cache.getClient(key("workload-2"));
   const seen: string[] = [];
-  await f.cache.watch(key("workload-2"), {
+  await (await f.cache.watch(key("workload-2"), {
     name: "cms",
     kind: CM,
     handler: (e) => void seen.push(e.object.metadata!.name!),
-  });
+  })).synced;
   for (let i = 0; i < 20; i++) {
     await healthy.create({ ...CM, metadata: { name: `cm-${i}`, namespace: "default" } });
   }

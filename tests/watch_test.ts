@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ClusterNotConnectedError, predicates, type WatchEvent } from "../mod.ts";
+import {
+  ClusterCacheError,
+  ClusterNotConnectedError,
+  predicates,
+  type WatchEvent,
+} from "../mod.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
@@ -20,11 +25,11 @@ Deno.test("watch() delivers existing objects as adds, then changes in order", as
   const client = f.cache.getClient(key("workload-1"));
   await client.create(cm("before"));
   const events: string[] = [];
-  await f.cache.watch(key("workload-1"), {
+  await (await f.cache.watch(key("workload-1"), {
     name: "cms",
     kind: CM,
     handler: (e) => void events.push(`${e.type} ${e.object.metadata!.name}`),
-  });
+  })).synced;
   assert.deepEqual(events, ["add before"], "existing objects arrive before watch() resolves");
   await client.create(cm("a"));
   await client.patch(CM, { namespace: "default", name: "a" }, {
@@ -41,8 +46,16 @@ Deno.test("a watch name already watched on the connection is a no-op; a reconnec
   await f.connected("workload-1");
   let first = 0;
   let second = 0;
-  await f.cache.watch(key("workload-1"), { name: "same", kind: CM, handler: () => void first++ });
-  await f.cache.watch(key("workload-1"), { name: "same", kind: CM, handler: () => void second++ });
+  await (await f.cache.watch(key("workload-1"), {
+    name: "same",
+    kind: CM,
+    handler: () => void first++,
+  })).synced;
+  await (await f.cache.watch(key("workload-1"), {
+    name: "same",
+    kind: CM,
+    handler: () => void second++,
+  })).synced;
   await f.cache.getClient(key("workload-1")).create(cm("x"));
   await eventually(() => first === 1, "the first handler to see the add");
   await new Promise((r) => setTimeout(r, 100));
@@ -57,7 +70,11 @@ Deno.test("a watch name already watched on the connection is a no-op; a reconnec
   await f.fleet.cluster("workload-1").rotateCredentials();
   await eventually(() => reconnected, "a reconnect");
   source.close();
-  await f.cache.watch(key("workload-1"), { name: "same", kind: CM, handler: () => void second++ });
+  await (await f.cache.watch(key("workload-1"), {
+    name: "same",
+    kind: CM,
+    handler: () => void second++,
+  })).synced;
   await eventually(() => second === 1, "the re-added watch to receive the existing object");
 });
 
@@ -93,7 +110,7 @@ Deno.test("declarative predicates run in the worker; function predicates on the 
   await f.connected("workload-1");
   const client = f.cache.getClient(key("workload-1"));
   const seen: string[] = [];
-  await f.cache.watch(key("workload-1"), {
+  await (await f.cache.watch(key("workload-1"), {
     name: "web-only",
     kind: CM,
     predicates: [
@@ -101,7 +118,7 @@ Deno.test("declarative predicates run in the worker; function predicates on the 
       (e: WatchEvent) => e.object.metadata!.name !== "skip-me",
     ],
     handler: (e) => void seen.push(`${e.type} ${e.object.metadata!.name}`),
-  });
+  })).synced;
   await client.create(cm("w1", { app: "web" }));
   await client.create(cm("db", { app: "db" }));
   await client.create(cm("skip-me", { app: "web" }));
@@ -122,12 +139,12 @@ Deno.test("generationChanged() passes spec changes only", async () => {
     spec: { replicas: 1 },
   });
   const seen: string[] = [];
-  await f.cache.watch(key("workload-1"), {
+  await (await f.cache.watch(key("workload-1"), {
     name: "deployments",
     kind: DEPLOY,
     predicates: [predicates.generationChanged()],
     handler: (e) => void seen.push(`${e.type} gen=${e.object.metadata!.generation}`),
-  });
+  })).synced;
   const at = { namespace: "default", name: "d" };
   await client.patch(DEPLOY, at, { type: "merge", patch: { metadata: { labels: { a: "b" } } } });
   await client.patch(DEPLOY, at, { type: "merge", patch: { spec: { replicas: 2 } } });
@@ -143,7 +160,7 @@ Deno.test("an async handler holds back later events of its watch; a throwing han
   const order: string[] = [];
   let active = 0;
   let maxActive = 0;
-  await f.cache.watch(key("workload-1"), {
+  await (await f.cache.watch(key("workload-1"), {
     name: "slow",
     kind: CM,
     handler: async (e) => {
@@ -154,7 +171,7 @@ Deno.test("an async handler holds back later events of its watch; a throwing han
       order.push(e.object.metadata!.name!);
       if (e.object.metadata!.name === "b") throw new Error("handler failure");
     },
-  });
+  })).synced;
   for (const name of ["a", "b", "c", "d"]) await client.create(cm(name));
   await eventually(() => order.length === 4, "all four events");
   assert.deepEqual(order, ["a", "b", "c", "d"]);
@@ -171,7 +188,7 @@ Deno.test("a handler that falls behind pauses its watch: the worker holds change
   const released = Promise.withResolvers<void>();
   let received = 0;
   const latest = new Map<string, string>();
-  await f.cache.watch(key("workload-1"), {
+  await (await f.cache.watch(key("workload-1"), {
     name: "slow",
     kind: CM,
     handler: (e) => {
@@ -179,7 +196,7 @@ Deno.test("a handler that falls behind pauses its watch: the worker holds change
       latest.set(e.object.metadata!.name!, (e.object as { data?: { v?: string } }).data?.v ?? "");
       return received === names.length + 1 ? released.promise : undefined; // stuck on the first change
     },
-  });
+  })).synced;
   // 15,000 changes while the handler is stuck: more than the backlog may hold.
   const rounds = 150;
   for (let round = 1; round <= rounds; round++) {
@@ -201,4 +218,50 @@ Deno.test("a handler that falls behind pauses its watch: the worker holds change
     received < names.length + changes,
     `${received} events for ${changes} changes: held changes were merged`,
   );
+});
+
+Deno.test("watch() resolves once registered; a second watch() with the name shares the first's sync, failure too", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const BOGUS = { apiVersion: "example.com/v1", kind: "Bogus" };
+  const input = { name: "bogus", kind: BOGUS, handler: () => {} };
+  const [first, second] = await Promise.all([
+    f.cache.watch(key("workload-1"), input),
+    f.cache.watch(key("workload-1"), input),
+  ]);
+  const noKind = (e: Error) => e instanceof ClusterCacheError && e.code === "NoKindMatch";
+  await assert.rejects(first.synced, noKind);
+  await assert.rejects(second.synced, noKind, "the second learns that the first failed");
+  // The name is free again: a new watch() tries anew.
+  const third = await f.cache.watch(key("workload-1"), input);
+  assert.notEqual(third.synced, first.synced);
+  await assert.rejects(third.synced, noKind);
+});
+
+Deno.test("a watch handle stops its handler; the name can be watched again", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  const seen: string[] = [];
+  {
+    using handle = await f.cache.watch(key("workload-1"), {
+      name: "scoped",
+      kind: CM,
+      handler: (e) => void seen.push(e.object.metadata!.name!),
+    });
+    await handle.synced;
+    await client.create(cm("during"));
+    await eventually(() => seen.includes("during"), "the event while watching");
+  } // disposed here
+  await client.create(cm("after"));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(!seen.includes("after"), "no event after stop");
+  const again = await f.cache.watch(key("workload-1"), {
+    name: "scoped",
+    kind: CM,
+    handler: (e) => void seen.push(`again ${e.object.metadata!.name}`),
+  });
+  await again.synced;
+  assert.ok(seen.includes("again after"), "the name was free: a new watch with its initial adds");
+  again.stop();
 });

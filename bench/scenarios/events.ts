@@ -40,7 +40,7 @@ export async function events(quick: boolean, withNaive = true): Promise<Figure[]
     await waitFor(() => cache.getConnectionState(key).connected, "connect", 30_000);
     const arrivals: number[] = [];
     const latencies: number[] = [];
-    await cache.watch(key, {
+    await (await cache.watch(key, {
       name: "flood",
       kind: { apiVersion: "v1", kind: "ConfigMap" },
       predicates: [{ labelSelector: "flood=true" }],
@@ -50,7 +50,7 @@ export async function events(quick: boolean, withNaive = true): Promise<Figure[]
         arrivals.push(now);
         latencies.push(now - Number((e.object.data as { t: string }).t));
       },
-    });
+    })).synced;
     arrivals.length = 0;
     latencies.length = 0;
     await sim.admin(flood, { method: "POST" });
