@@ -218,3 +218,100 @@ export const NodeProviderIDIndex: CacheIndex = {
   field: "spec.providerID",
   extract: { fieldPath: "spec.providerID" },
 };
+
+/** What the workers need besides their API server to load the cache's modules. */
+export interface ModuleAccess {
+  /** Directories of `file:` modules (the module and its relative imports beside or below it). */
+  readDirs: string[];
+  /** Hosts of `https:` modules. */
+  importHosts: string[];
+}
+
+function checkKindRef(kind: unknown, at: string): void {
+  const k = kind as KindRef | undefined;
+  if (!k || typeof k.apiVersion !== "string" || typeof k.kind !== "string" || k.kind === "") {
+    throw new TypeError(`${at} must be { apiVersion, kind } strings`);
+  }
+}
+
+function checkModule(ref: unknown, at: string, access: ModuleAccess): void {
+  const r = ref as Partial<ModuleFunction> | undefined;
+  if (!r || typeof r.module !== "string" || typeof r.export !== "string" || r.export === "") {
+    throw new TypeError(`${at} must be { module, export } strings`);
+  }
+  let url: URL;
+  try {
+    url = new URL(r.module);
+  } catch {
+    throw new TypeError(`${at}.module must be an absolute URL (file:, https: or data:)`);
+  }
+  if (url.protocol === "file:") {
+    const path = decodeURIComponent(url.pathname);
+    access.readDirs.push(path.slice(0, path.lastIndexOf("/")) || "/");
+  } else if (url.protocol === "https:") {
+    access.importHosts.push(url.host);
+  } else if (url.protocol !== "data:") {
+    throw new TypeError(`${at}.module must be a file:, https: or data: URL, not ${url.protocol}`);
+  }
+}
+
+function checkTransform(transform: unknown, at: string, access: ModuleAccess): void {
+  if (transform === undefined || transform === "stripManagedFields") return;
+  checkModule(transform, at, access);
+}
+
+/**
+ * Checks cache options once, at setup (a mistake is a `TypeError` naming the option, not a failed
+ * connect of every cluster), and works out what the workers need to load their modules.
+ *
+ * @throws {TypeError} For a malformed kind, index, selector type, transform or module URL.
+ * @throws {RangeError} For a non-positive `syncPeriodMs`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCacheOptions } from "./cache_options.ts";
+ * const access = checkCacheOptions({
+ *   defaultTransform: { module: "file:///srv/op/transforms/strip.ts", export: "strip" },
+ * });
+ * assert.deepEqual(access, { readDirs: ["/srv/op/transforms"], importHosts: [] });
+ * assert.throws(() => checkCacheOptions({ defaultTransform: { module: "./x.ts", export: "f" } }));
+ * ```
+ */
+export function checkCacheOptions(cache: CacheOptions): ModuleAccess {
+  const access: ModuleAccess = { readDirs: [], importHosts: [] };
+  (cache.indexes ?? []).forEach((index, i) => {
+    const at = `options.cache.indexes[${i}]`;
+    checkKindRef(index?.kind, `${at}.kind`);
+    if (typeof index.field !== "string" || index.field === "") {
+      throw new TypeError(`${at}.field must be a non-empty string`);
+    }
+    const extract = index.extract as Partial<{ fieldPath: unknown }> | undefined;
+    if (extract && "fieldPath" in extract) {
+      if (typeof extract.fieldPath !== "string" || extract.fieldPath === "") {
+        throw new TypeError(`${at}.extract.fieldPath must be a non-empty string`);
+      }
+    } else checkModule(extract, `${at}.extract`, access);
+  });
+  (cache.byObject ?? []).forEach((byObject, i) => {
+    const at = `options.cache.byObject[${i}]`;
+    checkKindRef(byObject?.kind, `${at}.kind`);
+    for (const field of ["labelSelector", "fieldSelector"] as const) {
+      if (byObject[field] !== undefined && typeof byObject[field] !== "string") {
+        throw new TypeError(`${at}.${field} must be a string`);
+      }
+    }
+    checkTransform(byObject.transform, `${at}.transform`, access);
+  });
+  checkTransform(cache.defaultTransform, "options.cache.defaultTransform", access);
+  if (
+    cache.syncPeriodMs !== undefined &&
+    (typeof cache.syncPeriodMs !== "number" || !(cache.syncPeriodMs > 0))
+  ) {
+    throw new RangeError(`options.cache.syncPeriodMs must be positive, got ${cache.syncPeriodMs}`);
+  }
+  return {
+    readDirs: [...new Set(access.readDirs)],
+    importHosts: [...new Set(access.importHosts)],
+  };
+}

@@ -922,24 +922,11 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     const net = new Set([hostPort(rest.server)]);
     if (rest.proxyUrl) net.add(hostPort(rest.proxyUrl));
     if (this.#options.inClusterConfig) net.add(hostPort(this.#options.inClusterConfig.server));
-    const read = new Set<string>();
-    const imports = new Set<string>();
-    const cache = this.#options.cache;
-    const refs = [
-      ...(cache.indexes ?? []).map((i) => i.extract),
-      ...(cache.byObject ?? []).map((b) => b.transform),
-      cache.defaultTransform,
-    ];
-    for (const ref of refs) {
-      if (!ref || typeof ref !== "object" || !("module" in ref)) continue;
-      const url = new URL(ref.module);
-      if (url.protocol === "file:") read.add(decodeURIComponent(url.pathname));
-      else if (url.protocol === "https:") imports.add(url.host);
-    }
+    const { readDirs, importHosts } = this.#options.moduleAccess;
     return {
       net: [...net],
-      read: read.size > 0 ? [...read] : false,
-      import: imports.size > 0 ? [...imports] : false,
+      read: readDirs.length > 0 ? readDirs : false,
+      import: importHosts.length > 0 ? importHosts : false,
       env: false,
       write: false,
       run: false,

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CacheOptions } from "./cache_options.ts";
+import { type CacheOptions, checkCacheOptions, type ModuleAccess } from "./cache_options.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
 import type { PodIdentity } from "./protocol.ts";
@@ -197,6 +197,8 @@ export interface ResolvedOptions {
   clusterFilter: ((cluster: KubeObject) => boolean) | undefined;
   client: Required<Omit<ClientOptions, "cache">> & { disableFor: KindRef[] };
   cache: CacheOptions;
+  /** What workers need to load the cache's modules (checked once, at setup). */
+  moduleAccess: ModuleAccess;
   healthProbe: Required<HealthProbeOptions>;
   connectionCreationRetryIntervalMs: number;
   initialSyncTimeoutMs: number;
@@ -300,6 +302,7 @@ export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
       disableFor: [...(options.client.cache?.disableFor ?? [])],
     },
     cache: options.cache ?? {},
+    moduleAccess: checkCacheOptions(options.cache ?? {}),
     healthProbe: {
       intervalMs: duration("healthProbe.intervalMs", probe.intervalMs, 10_000),
       timeoutMs: duration("healthProbe.timeoutMs", probe.timeoutMs, 5_000),

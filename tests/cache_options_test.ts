@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { predicates } from "../mod.ts";
-import { eventually, fixture, key } from "./helpers/fixture.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { ClusterCache, predicates } from "../mod.ts";
+import { SimulatedFleet } from "../testing/mod.ts";
+import { eventually, FAST, fixture, key } from "./helpers/fixture.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 
@@ -68,4 +70,59 @@ Deno.test("syncPeriodMs re-delivers cached objects as updates; resourceVersionCh
   })).synced;
   await eventually(() => resyncs >= 3, "three resyncs");
   assert.equal(filtered, 0);
+});
+
+Deno.test("a transform module may import its relative dependencies under least-privilege workers", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    workerPermissions: "least",
+    cache: {
+      byObject: [{
+        kind: CM,
+        transform: {
+          module: new URL("./fixtures/transform_with_dep/transform.ts", import.meta.url).href,
+          export: "mark",
+        },
+      }],
+    },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  server.store.create(server.typeOf("", "configmaps")!, {
+    metadata: { name: "x", namespace: "default" },
+  });
+  const reader = f.cache.getReader(key("workload-1"));
+  await eventually(async () => (await reader.list(CM)).items.length === 1, "the ConfigMap");
+  const [cached] = (await reader.list(CM)).items;
+  assert.equal(cached!.metadata!.labels!.mark, "from-a-relative-import");
+});
+
+Deno.test("cache options are checked at setup: a bad module URL names the option, no connect tried", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 1 });
+  const management = new KubeConfig();
+  management.loadFromString(fleet.managementKubeconfig());
+  for (
+    const [cache, message] of [
+      [
+        { defaultTransform: { module: "./relative.ts", export: "f" } },
+        /options\.cache\.defaultTransform\.module must be an absolute URL/,
+      ],
+      [
+        { byObject: [{ kind: CM, transform: { module: "ftp://x/y.js", export: "f" } }] },
+        /options\.cache\.byObject\[0\]\.transform\.module must be a file:, https: or data: URL/,
+      ],
+      [
+        { indexes: [{ kind: CM, field: "", extract: { fieldPath: "a" } }] },
+        /options\.cache\.indexes\[0\]\.field/,
+      ],
+      [
+        { indexes: [{ kind: CM, field: "x", extract: { module: "file:///x.ts" } }] },
+        /options\.cache\.indexes\[0\]\.extract must be \{ module, export \}/,
+      ],
+    ] as const
+  ) {
+    await assert.rejects(
+      ClusterCache.setup({ ...FAST, management, cache: cache as never }),
+      (e: Error) => e instanceof TypeError && message.test(e.message),
+    );
+  }
 });

@@ -158,7 +158,9 @@ Deno.test("close() during a cold start returns promptly and leaves no worker", a
   await cache.close();
   const closeMs = performance.now() - started;
   assert.ok(closeMs < 15_000, `close() took ${closeMs.toFixed(0)} ms`);
-  await new Promise((r) => setTimeout(r, 100));
+  const workers = startedWorkerCount();
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal(startedWorkerCount(), workers, "no worker was started after close()");
   assert.equal(liveWorkerCount(), live);
   assert.deepEqual(unhandled.reasons.map(String), []);
 });
