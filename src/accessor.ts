@@ -9,7 +9,12 @@
 
 import { ClusterCacheError, ClusterNotConnectedError, isUnauthorized } from "./errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "./kube_object.ts";
-import { kubeconfigHash, parseKubeconfig, restTargetFromKubeConfig } from "./kubeconfig.ts";
+import {
+  kubeconfigHash,
+  parseKubeconfig,
+  type RESTTarget,
+  restTargetFromKubeConfig,
+} from "./kubeconfig.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { WorkerConfig } from "./protocol.ts";
 import { type ProbeVerdict, probeVerdict } from "./probe_verdict.ts";
@@ -65,8 +70,12 @@ export interface HealthCheckResult {
 export interface Connection {
   readonly id: number;
   readonly worker: WorkerHandle;
-  readonly rest: RESTConfig;
-  readonly kubeconfigHash: string;
+  rest: RESTConfig;
+  /** What the kubeconfig said (before the in-cluster switch), to tell a token rotation apart. */
+  target: RESTTarget;
+  kubeconfigHash: string;
+  /** The hash a token update in flight will make current. */
+  pendingHash?: string | undefined;
   /** The watches added on this connection, by name, with their sync. */
   readonly watches: Map<string, { synced: Promise<void> }>;
   /** The Secret's resourceVersion when its hash was last checked. */
@@ -89,6 +98,10 @@ export interface ConnectContext {
 }
 
 let connectionIds = 0;
+
+function sorted(o: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(o).filter(([, v]) => v !== undefined).sort(([a], [b]) => a < b ? -1 : 1);
+}
 
 /** A worker that has not loaded its modules by then is not worth holding an admission for. */
 const WORKER_START_TIMEOUT_MS = 10_000;
@@ -142,6 +155,7 @@ export class ClusterAccessor {
   /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
   #spare: { worker: WorkerHandle; permissions: string } | undefined;
   #lastAttemptTimedOut = false;
+  #failedSecretVersion: string | undefined | null = null;
   #lastProbeTimedOut = false;
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
@@ -182,7 +196,7 @@ export class ClusterAccessor {
     if (this.#connection) return;
     const now = Date.now();
     try {
-      await this.#connect(context);
+      this.#connection = await this.#open(context);
       this.health.lastProbeTime = Date.now();
       this.health.lastProbeSuccessTime = this.health.lastProbeTime;
       this.health.consecutiveFailures = 0;
@@ -198,7 +212,42 @@ export class ClusterAccessor {
     }
   }
 
-  async #connect(context: ConnectContext): Promise<void> {
+  /**
+   * Connects anew while the current connection (if any) keeps serving; then the new one replaces
+   * it and the old worker stops (make before break). When the new one cannot connect, the old one
+   * stays, and the error is thrown (and recorded, like a failed connect, without counting a failed
+   * probe: the cluster still answers on the old connection).
+   *
+   * @returns The id of the connection replaced.
+   */
+  async swap(context: ConnectContext): Promise<number | undefined> {
+    const now = Date.now();
+    let next: Connection;
+    try {
+      next = await this.#open(context);
+    } catch (error) {
+      this.lastConnectionCreationErrorTime = now;
+      this.lastConnectionError = (error as Error).message;
+      throw error;
+    }
+    const old = this.#connection;
+    this.#connection = next;
+    this.lastConnectionCreationErrorTime = 0;
+    this.lastConnectionError = undefined;
+    this.#everConnected = true;
+    old?.worker.terminate(`cluster ${formatObjectKey(this.key)} moved to a new connection`);
+    return old?.id;
+  }
+
+  /**
+   * The Secret's resourceVersion (`undefined`: there was none) at the last connection attempt, while
+   * that attempt's failure stands; `null` when no failed attempt is recorded.
+   */
+  get failedSecretVersion(): string | undefined | null {
+    return this.#failedSecretVersion;
+  }
+
+  async #open(context: ConnectContext): Promise<Connection> {
     const { options } = context;
     const secretName = `${this.key.name}-kubeconfig`;
     const timeout = AbortSignal.any([
@@ -206,6 +255,7 @@ export class ClusterAccessor {
       AbortSignal.timeout(options.client.timeoutMs),
     ]);
     const secret = await context.readSecret(timeout);
+    this.#failedSecretVersion = secret?.metadata?.resourceVersion;
     const text = kubeconfigFromSecret(secret, secretName);
     let target;
     try {
@@ -286,12 +336,14 @@ export class ClusterAccessor {
       }
       this.#lastAttemptTimedOut = false;
       outcome = "success";
-      this.#connection = {
+      this.#failedSecretVersion = null;
+      return {
         id: ++connectionIds,
         worker,
         rest: init.runningOnWorkloadCluster && options.inClusterConfig
           ? { ...rest, server: init.server, caPem: options.inClusterConfig.caPem }
           : rest,
+        target,
         kubeconfigHash: await kubeconfigHash(text),
         watches: new Map(),
         secretVersion: secret?.metadata?.resourceVersion,
@@ -338,22 +390,65 @@ export class ClusterAccessor {
   }
 
   /**
-   * Whether the kubeconfig Secret now holds another kubeconfig than the connection was built from.
-   * Hashes only when the Secret's resourceVersion moved.
+   * What changed in the kubeconfig Secret since the connection was built from it: `"none"`, only
+   * the bearer token (`"token"`: update it in place), or anything else (`"other"`: connect anew).
+   * Looks only when the Secret's resourceVersion moved, unless `force` (after a 401). A broken
+   * Secret does not break a working connection: it reads as `"none"`.
    */
-  async kubeconfigChanged(secret: KubeObject | undefined): Promise<boolean> {
+  async kubeconfigChange(
+    secret: KubeObject | undefined,
+    force = false,
+  ): Promise<{ kind: "none" } | { kind: "token" | "other"; token: string | undefined }> {
     const connection = this.#connection;
-    if (!connection || !secret) return false;
+    if (!connection || !secret) return { kind: "none" };
     const version = secret.metadata?.resourceVersion;
-    if (version !== undefined && version === connection.secretVersion) return false;
+    if (!force && version !== undefined && version === connection.secretVersion) {
+      return { kind: "none" };
+    }
     let text: string;
+    let target: RESTTarget;
     try {
       text = kubeconfigFromSecret(secret, `${this.key.name}-kubeconfig`);
+      target = restTargetFromKubeConfig(parseKubeconfig(text));
     } catch {
-      return false; // a broken Secret does not break a working connection
+      return { kind: "none" };
     }
     connection.secretVersion = version;
-    return (await kubeconfigHash(text)) !== connection.kubeconfigHash;
+    const hash = await kubeconfigHash(text);
+    if (hash === connection.kubeconfigHash) return { kind: "none" };
+    const { token: _old, ...before } = connection.target;
+    const { token, ...after } = target;
+    if (JSON.stringify(sorted(before)) !== JSON.stringify(sorted(after))) {
+      return { kind: "other", token };
+    }
+    if (token === connection.target.token) {
+      connection.kubeconfigHash = hash; // the same credentials, written differently
+      return { kind: "none" };
+    }
+    connection.pendingHash = hash;
+    return { kind: "token", token };
+  }
+
+  /**
+   * Gives the worker a rotated bearer token: no new connection, no events, no relist (EKS rotates
+   * tokens every ~15 minutes).
+   */
+  async updateToken(token: string | undefined, timeoutMs: number): Promise<void> {
+    const connection = this.#connection;
+    if (!connection) return;
+    await connection.worker.call({ op: "token", token: token ?? "" }, {
+      timeoutMs,
+      operation: "error updating the bearer token",
+    });
+    connection.target = { ...connection.target, ...(token ? { token } : {}) };
+    connection.rest = { ...connection.rest, ...(token ? { token } : {}) };
+    if (connection.pendingHash) connection.kubeconfigHash = connection.pendingHash;
+    connection.pendingHash = undefined;
+  }
+
+  /** Takes back the failure a probe just counted (a 401 that a rotated Secret explains). */
+  forgiveLastFailure(): void {
+    if (this.health.consecutiveFailures > 0) this.health.consecutiveFailures--;
   }
 
   /**

@@ -969,9 +969,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     const id = accessor.connection?.id;
     if (!accessor.disconnect()) return;
     this.metrics.connection(accessor.key, false);
-    for (const [watchId, registration] of this.#watches) {
-      if (registration.connectionId === id) this.#watches.delete(watchId);
-    }
+    this.#forgetWatches(id);
   }
 
   #cleanup(key: string, why: string): void {
@@ -1033,18 +1031,21 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     if (accessor.connection && !accessor.connection.worker.alive) {
       this.#crashed(accessor, transitions);
     }
-    // A rotated kubeconfig is picked up without waiting for a failed probe.
-    if (accessor.connection) {
-      const secret = await management.secret(
-        { namespace: accessor.key.namespace, name: `${accessor.key.name}-kubeconfig` },
+    const secretKey = {
+      namespace: accessor.key.namespace,
+      name: `${accessor.key.name}-kubeconfig`,
+    };
+    const readSecret = (live: boolean) =>
+      management.secret(
+        secretKey,
         AbortSignal.any([this.#lifetime.signal, AbortSignal.timeout(options.client.timeoutMs)]),
-        false, // only what is mirrored: no live read per reconcile
+        live,
       ).catch(() => undefined);
-      if (await accessor.kubeconfigChanged(secret)) {
-        this.#log.info("The kubeconfig Secret changed; reconnecting", { cluster: key });
-        this.#disconnect(accessor);
-        transitions.push("disconnect");
-      }
+    // A rotated kubeconfig is picked up without waiting for a failed probe (only what is mirrored:
+    // no live read per reconcile).
+    if (accessor.connection) {
+      const change = await accessor.kubeconfigChange(await readSecret(false));
+      await this.#applyKubeconfigChange(key, accessor, change, transitions, requeues);
     }
     if (!accessor.connected) {
       const wait = shouldRequeue(
@@ -1052,7 +1053,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         accessor.lastConnectionCreationErrorTime,
         options.connectionCreationRetryIntervalMs,
       );
-      if (wait.requeue) {
+      // A Secret that changed since the attempt that failed is worth trying at once.
+      let fixed = false;
+      if (wait.requeue && accessor.failedSecretVersion !== null) {
+        const current = (await readSecret(false))?.metadata?.resourceVersion;
+        fixed = current !== undefined && current !== accessor.failedSecretVersion;
+      }
+      if (wait.requeue && !fixed) {
         requeues.push(wait.afterMs);
       } else {
         try {
@@ -1105,8 +1112,23 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         if (result.heapUsedBytes !== undefined) {
           this.metrics.workerHeap(accessor.key, result.heapUsedBytes);
         }
-        const unauthorized = result.verdict === "unauthorized";
-        if (unauthorized || result.tooManyFailures) {
+        let unauthorized = result.verdict === "unauthorized";
+        if (unauthorized) {
+          // A 401 may only mean the credentials were rotated under us: read the Secret (live,
+          // whatever its resourceVersion says) before counting it.
+          const change = await accessor.kubeconfigChange(await readSecret(true), true);
+          if (
+            change.kind !== "none" &&
+            await this.#applyKubeconfigChange(key, accessor, change, transitions, requeues)
+          ) {
+            accessor.forgiveLastFailure();
+            unauthorized = false;
+          }
+        }
+        if (
+          unauthorized || (result.tooManyFailures && accessor.health.consecutiveFailures >=
+              options.healthProbe.failureThreshold)
+        ) {
           this.#log.warn("Disconnecting from workload cluster", {
             cluster: key,
             reason: unauthorized ? "unauthorized" : "too many failed health probes",
@@ -1125,6 +1147,74 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       }
     }
     return this.#finish(key, cluster, accessor, transitions, requeues);
+  }
+
+  /**
+   * Acts on a changed kubeconfig Secret of a connected cluster: a rotated token goes to the worker
+   * in place (no events, no relist); anything else connects anew and swaps (make before break),
+   * keeping the old connection when the new one cannot connect (retried after the interval).
+   *
+   * @returns Whether the change was applied (the token updated, or the connection replaced).
+   */
+  async #applyKubeconfigChange(
+    key: string,
+    accessor: ClusterAccessor,
+    change: Awaited<ReturnType<ClusterAccessor["kubeconfigChange"]>>,
+    transitions: Transition[],
+    requeues: number[],
+  ): Promise<boolean> {
+    const options = this.#options;
+    if (change.kind === "token") {
+      try {
+        await accessor.updateToken(change.token, options.client.timeoutMs);
+        this.#log.info("The kubeconfig Secret's token was rotated; updated in place", {
+          cluster: key,
+        });
+        return true;
+      } catch (error) {
+        this.#log.warn("Updating the rotated token failed; the next probe decides", {
+          cluster: key,
+          error: (error as Error).message,
+        });
+        return false;
+      }
+    }
+    if (change.kind !== "other") return false;
+    const wait = shouldRequeue(
+      Date.now(),
+      accessor.lastConnectionCreationErrorTime,
+      options.connectionCreationRetryIntervalMs,
+    );
+    if (wait.requeue) {
+      requeues.push(wait.afterMs);
+      accessor.connection!.secretVersion = undefined; // look again next time
+      return false;
+    }
+    this.#log.info("The kubeconfig Secret changed; connecting anew before letting go", {
+      cluster: key,
+    });
+    try {
+      const replaced = await accessor.swap(this.#connectContext(key, accessor));
+      this.#forgetWatches(replaced);
+      transitions.push("disconnect", "connect");
+      this.metrics.connection(accessor.key, true);
+      return true;
+    } catch (error) {
+      this.#log.warn("The changed kubeconfig does not connect; keeping the old connection", {
+        cluster: key,
+        error: (error as Error).message,
+      });
+      if (accessor.connection) accessor.connection.secretVersion = undefined;
+      requeues.push(options.connectionCreationRetryIntervalMs);
+      return false;
+    }
+  }
+
+  #forgetWatches(connectionId: number | undefined): void {
+    if (connectionId === undefined) return;
+    for (const [watchId, registration] of this.#watches) {
+      if (registration.connectionId === connectionId) this.#watches.delete(watchId);
+    }
   }
 
   /** A crashed worker is one failed probe that no later probe can fix: disconnect (and reconnect). */

@@ -151,6 +151,8 @@ export interface Operations {
   };
   watch: { request: { watchId: number; kind: KindRef; filters: PushdownFilters }; response: null };
   unwatch: { request: { watchId: number }; response: null };
+  /** A rotated bearer token, for every request from now on ("" for none). */
+  token: { request: { token: string }; response: null };
 }
 
 /** An operation name. */

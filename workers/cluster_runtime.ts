@@ -644,6 +644,12 @@ export class ClusterRuntime {
     return null;
   }
 
+  /** Uses a rotated bearer token from now on (watches in flight keep theirs until they restart). */
+  setToken(token: string): null {
+    this.#transport.setToken(token);
+    return null;
+  }
+
   /** Ends a watch subscription. */
   unwatch(watchId: number): null {
     this.#watches.get(watchId)?.unsubscribe(watchId);

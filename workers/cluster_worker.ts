@@ -106,6 +106,8 @@ async function dispatch(request: WorkerRequest, signal: AbortSignal): Promise<un
       return await requireRuntime().watch(request.watchId, request.kind, request.filters, signal);
     case "unwatch":
       return requireRuntime().unwatch(request.watchId);
+    case "token":
+      return requireRuntime().setToken(request.token);
     default:
       throw new ClusterCacheError(
         "Internal",

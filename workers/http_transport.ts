@@ -107,6 +107,7 @@ export class Transport {
   readonly #client: Deno.HttpClient;
   readonly #server: string;
   readonly #headers: Record<string, string>;
+  readonly #mtls: boolean;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #limiter: TokenBucket;
@@ -135,10 +136,18 @@ export class Transport {
     }
     this.#server = config.server.replace(/\/+$/, "");
     this.#headers = { "user-agent": config.userAgent, accept: "application/json" };
+    this.#mtls = mtls !== undefined;
     if (config.token && !mtls) this.#headers.authorization = `Bearer ${config.token}`;
     this.#timeoutMs = config.timeoutMs;
     this.#maxResponseBytes = maxResponseBytes;
     this.#limiter = new TokenBucket(config.qps, config.burst);
+  }
+
+  /** Sends `token` from now on (ignored with a client certificate, as at construction). */
+  setToken(token: string): void {
+    if (this.#mtls) return;
+    if (token) this.#headers.authorization = `Bearer ${token}`;
+    else delete this.#headers.authorization;
   }
 
   /** The server's base URL. */
