@@ -13,6 +13,7 @@ import { probes } from "./scenarios/probes.ts";
 import { readPath } from "./scenarios/read_path.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { simFleet } from "./scenarios/sim_fleet.ts";
+import { watchList } from "./scenarios/watchlist.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -60,6 +61,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   events: async () => ({ figures: await events(quick) }),
   recovery: async () => ({ figures: await recovery(quick) }),
   sim: async () => ({ figures: await simFleet(quick) }),
+  watchlist: async () => ({ figures: await watchList(quick, log) }),
 };
 
 if (values.scenario) {
@@ -130,7 +132,7 @@ if (!only || only.has("lite")) {
     failed("lite", error);
   }
 }
-for (const name of ["recovery", "sim"]) await scenario(name);
+for (const name of ["recovery", "sim", "watchlist"]) await scenario(name);
 
 console.log(
   `\nclustercache bench (${quick ? "quick" : "full"} mode), ${new Date().toISOString()}, ` +
