@@ -242,6 +242,7 @@ Deno.test("an API server restart (refused, then versions that continue) costs no
   await using r = await rig();
   r.create("before");
   await synced(r);
+  await new Promise((res) => setTimeout(res, 5)); // the sync's own requests are older than this
   const since = Date.now();
   await r.server.stop(); // refused: the watch is cut, re-watches fail and back off
   await new Promise((res) => setTimeout(res, 300));
@@ -265,6 +266,7 @@ Deno.test("a 410 relists from the watch cache: resourceVersion=<last>, unpaged, 
   await using r = await rig({ historySize: 5 }, { watchList: false });
   r.create("doomed");
   await synced(r);
+  await new Promise((res) => setTimeout(res, 5)); // the sync's own requests are older than this
   const since = Date.now();
   r.server.setFaults({ silenceWatches: true });
   for (let i = 0; i < 10; i++) r.create(`n-${i}`);
