@@ -1,8 +1,21 @@
 import assert from "node:assert/strict";
-import { ClusterCacheError } from "../mod.ts";
+import { type CacheOptions, ClusterCacheError } from "../mod.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 
 const CONFIGMAP = { apiVersion: "v1", kind: "ConfigMap" };
+
+/** Cache options whose ConfigMap transform misbehaves on purpose (see fixtures/misbehaving_transforms.ts). */
+function misbehaving(exportName: "crashOnName" | "hogOnName"): CacheOptions {
+  return {
+    byObject: [{
+      kind: CONFIGMAP,
+      transform: {
+        module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
+        export: exportName,
+      },
+    }],
+  };
+}
 
 Deno.test("a successful probe resets failures to 0 and sets the last success to the last probe", async () => {
   await using f = await fixture({ clusters: 1 }, {
@@ -109,15 +122,7 @@ Deno.test("401 disconnects at once (one failed probe) and reconnects as soon as 
 
 Deno.test("an uncaught error in a worker is contained: the cluster disconnects and reconnects, the process lives", async () => {
   await using f = await fixture({ clusters: 2 }, {
-    cache: {
-      byObject: [{
-        kind: CONFIGMAP,
-        transform: {
-          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
-          export: "crashOnName",
-        },
-      }],
-    },
+    cache: misbehaving("crashOnName"),
   });
   await f.connected("workload-1");
   await f.connected("workload-2");
@@ -150,15 +155,7 @@ Deno.test("an unresponsive worker fails its probes and is replaced, without stal
   await using f = await fixture({ clusters: 1 }, {
     healthProbe: { intervalMs: 100, timeoutMs: 200, failureThreshold: 2 },
     connectionCreationRetryIntervalMs: 300,
-    cache: {
-      byObject: [{
-        kind: CONFIGMAP,
-        transform: {
-          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
-          export: "hogOnName",
-        },
-      }],
-    },
+    cache: misbehaving("hogOnName"),
   });
   await f.connected("workload-1");
   const server = f.fleet.cluster("workload-1");
@@ -194,15 +191,7 @@ Deno.test("a worker crash is one failed probe, even with a probe in flight", asy
   await using f = await fixture({ clusters: 1 }, {
     // Slow answers and frequent probes: a probe is nearly always in flight when the crash comes.
     healthProbe: { intervalMs: 50, timeoutMs: 3_000, failureThreshold: 10 },
-    cache: {
-      byObject: [{
-        kind: CONFIGMAP,
-        transform: {
-          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
-          export: "crashOnName",
-        },
-      }],
-    },
+    cache: misbehaving("crashOnName"),
   });
   await f.connected("workload-1");
   await f.cache.getClient(key("workload-1")).list(CONFIGMAP);
@@ -233,15 +222,7 @@ Deno.test("a probe left unanswered while this process was starved is inconclusiv
   await using f = await fixture({ clusters: 1 }, {
     healthProbe: { intervalMs: 50, timeoutMs: 200, failureThreshold: 3 },
     connectionCreationRetryIntervalMs: 300,
-    cache: {
-      byObject: [{
-        kind: CONFIGMAP,
-        transform: {
-          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
-          export: "hogOnName",
-        },
-      }],
-    },
+    cache: misbehaving("hogOnName"),
   });
   await f.connected("workload-1");
   await f.cache.getClient(key("workload-1")).list(CONFIGMAP);

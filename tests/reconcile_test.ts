@@ -148,7 +148,9 @@ Deno.test("a rotated kubeconfig Secret is picked up without waiting for a failed
       f.cache.getRESTConfig(key("workload-1")).clientCertificatePem !== before,
     "a reconnect with the new credentials",
   );
-  // One event, its reasons in the order things happened, and the state after them.
+  // One event, its reasons in the order things happened, and the state after them. It goes out at
+  // the end of the reconcile that swapped the connections.
+  await eventually(() => events.length > 0, "the reconnect's event");
   assert.deepEqual(events, ["disconnect+connect true"]);
   const nodes = await f.cache.getClient(key("workload-1")).list({ apiVersion: "v1", kind: "Node" });
   assert.equal(nodes.items.length, 1);

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { RESTConfig } from "../src/rest_config.ts";
 import { Transport } from "../workers/http_transport.ts";
 import { Informer } from "../workers/informer.ts";
 import { RestMapper } from "../workers/rest_mapper.ts";
@@ -7,6 +6,7 @@ import type { Delta } from "../workers/store.ts";
 import { SimulatedApiServer, type SimulatedApiServerOptions } from "../testing/sim/api_server.ts";
 import { assertConverged, converged } from "./helpers/converge.ts";
 import { eventually } from "./helpers/fixture.ts";
+import { restConfigFor } from "./helpers/rest_config.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 
@@ -24,17 +24,7 @@ async function rig(
   informerOptions: { idleMs?: number; pageSize?: number; watchList?: boolean } = {},
 ): Promise<Rig> {
   const server = await SimulatedApiServer.start({ name: "reflector", ...serverOptions });
-  const c = server.credentials();
-  const rest: RESTConfig = {
-    server: server.url,
-    caPem: c.caPem,
-    clientCertificatePem: c.clientCertificatePem,
-    clientKeyPem: c.clientKeyPem,
-    userAgent: "reflector-test",
-    timeoutMs: 2_000,
-    qps: 1_000,
-    burst: 1_000,
-  };
+  const rest = restConfigFor(server);
   const transport = new Transport(rest, 64 * 1024 * 1024);
   const deltas: Delta[] = [];
   const logs: string[] = [];

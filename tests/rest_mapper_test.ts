@@ -1,22 +1,12 @@
 import assert from "node:assert/strict";
-import type { RESTConfig } from "../src/rest_config.ts";
 import { Transport } from "../workers/http_transport.ts";
 import { RestMapper } from "../workers/rest_mapper.ts";
 import { SimulatedApiServer } from "../testing/sim/api_server.ts";
+import { restConfigFor } from "./helpers/rest_config.ts";
 
 Deno.test("shared in-flight discovery: one caller's abort does not fail the others", async () => {
   await using server = await SimulatedApiServer.start({ name: "discovery" });
-  const c = server.credentials();
-  const rest: RESTConfig = {
-    server: server.url,
-    caPem: c.caPem,
-    clientCertificatePem: c.clientCertificatePem,
-    clientKeyPem: c.clientKeyPem,
-    userAgent: "rest-mapper-test",
-    timeoutMs: 5_000,
-    qps: 1_000,
-    burst: 1_000,
-  };
+  const rest = restConfigFor(server, 5_000);
   const transport = new Transport(rest, 1024 * 1024);
   try {
     server.setFaults({ latencyMs: 300 });

@@ -75,6 +75,8 @@ Deno.test("any other kubeconfig change connects anew before letting go: the clus
     clearInterval(sampler);
   }
   assert.equal(down, 0, "connected at every sample");
+  // The event goes out at the end of the reconcile that swapped the connections.
+  await eventually(() => events.length > 0, "the swap's event");
   assert.deepEqual(events, ["disconnect+connect true"], "watches must be added again: one event");
   const nodes = await f.cache.getClient(W1).list({ apiVersion: "v1", kind: "Node" });
   assert.equal(nodes.items.length, 1);
