@@ -654,10 +654,18 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * assert.ok(pods.length > 0);
    * ```
    */
-  async watch<T extends KubeObject = KubeObject>(
+  watch<T extends KubeObject = KubeObject>(
     cluster: ObjectKey,
     input: WatchInput<T>,
   ): Promise<WatchHandle> {
+    try {
+      return Promise.resolve(this.#addWatch(cluster, input));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #addWatch<T extends KubeObject>(cluster: ObjectKey, input: WatchInput<T>): WatchHandle {
     const key = checkClusterKey(cluster);
     checkKind(input?.kind);
     const operation =

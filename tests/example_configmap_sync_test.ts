@@ -212,7 +212,7 @@ Deno.test("example operator: a stale cached read never deletes a copy it no long
   const staleCache = new FakeClusterCache(
     {
       ...client,
-      get: async () => structuredClone(labelled) as never,
+      get: () => Promise.resolve(structuredClone(labelled) as never),
       list: client.list.bind(client),
       create: client.create.bind(client),
       update: client.update.bind(client),
