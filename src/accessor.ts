@@ -10,6 +10,7 @@
 import { ClusterCacheError, ClusterNotConnectedError, isUnauthorized } from "./errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "./kube_object.ts";
 import {
+  checkUntrustedKubeconfig,
   kubeconfigHash,
   parseKubeconfig,
   type RESTTarget,
@@ -259,6 +260,7 @@ export class ClusterAccessor {
     const text = kubeconfigFromSecret(secret, secretName);
     let target;
     try {
+      checkUntrustedKubeconfig(text);
       target = restTargetFromKubeConfig(parseKubeconfig(text));
     } catch (error) {
       throw new ClusterCacheError(
@@ -409,6 +411,7 @@ export class ClusterAccessor {
     let target: RESTTarget;
     try {
       text = kubeconfigFromSecret(secret, `${this.key.name}-kubeconfig`);
+      checkUntrustedKubeconfig(text);
       target = restTargetFromKubeConfig(parseKubeconfig(text));
     } catch {
       return { kind: "none" };

@@ -11,6 +11,7 @@
 
 import { X509Certificate } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
+import { parse as parseYaml } from "yaml";
 import { ClusterCacheError } from "./errors.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { RESTConfig } from "./rest_config.ts";
@@ -46,6 +47,72 @@ function pemBlock(text: string, field: string, label: RegExp): string {
     );
   }
   return text;
+}
+
+/** Fields of a kubeconfig from a Secret that would read this process's files or borrow identities. */
+const REFUSED_USER_FIELDS = [
+  "token-file",
+  "tokenFile",
+  "client-certificate",
+  "client-key",
+  "as",
+  "as-groups",
+  "as-uid",
+  "as-user-extra",
+];
+const REFUSED_CLUSTER_FIELDS = ["certificate-authority"];
+
+/**
+ * Refuses what a kubeconfig written by someone else (anyone who can write a `<name>-kubeconfig`
+ * Secret) must not make this process do: read its files (`token-file` would send the controller's
+ * own service-account token to the server the Secret names; `certificate-authority`,
+ * `client-certificate`, `client-key`) or act as someone else (`as`, `as-groups`, `as-uid`,
+ * `as-user-extra`). Runs before client-node sees the text, since client-node reads `token-file`
+ * while parsing. Kubeconfigs the application gives (`options.management`) keep these fields.
+ *
+ * @throws {ClusterCacheError} `InvalidKubeconfig` naming the field, never its value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkUntrustedKubeconfig } from "./kubeconfig.ts";
+ * const text = "users:\n- name: u\n  user:\n    token-file: /var/run/secrets/token\n";
+ * assert.throws(() => checkUntrustedKubeconfig(text), /users\[0\]\.user\.token-file/);
+ * ```
+ */
+export function checkUntrustedKubeconfig(text: string): void {
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch {
+    return; // not YAML: parseKubeconfig says so, without quoting it
+  }
+  if (!document || typeof document !== "object") return;
+  const refuse = (path: string) => {
+    throw invalid(
+      `${path} is not allowed in a kubeconfig from a Secret (it would read local files or impersonate)`,
+    );
+  };
+  const entries = (list: unknown) => Array.isArray(list) ? list : [];
+  const { users, clusters } = document as { users?: unknown; clusters?: unknown };
+  entries(users).forEach((entry, i) => {
+    const user = (entry as { user?: unknown })?.user;
+    if (!user || typeof user !== "object") return;
+    for (const field of REFUSED_USER_FIELDS) {
+      if (field in user) refuse(`users[${i}].user.${field}`);
+    }
+    const provider = (user as { "auth-provider"?: { config?: unknown } })["auth-provider"];
+    if (provider?.config && typeof provider.config === "object" && "tokenFile" in provider.config) {
+      refuse(`users[${i}].user.auth-provider.config.tokenFile`);
+    }
+  });
+  entries(clusters).forEach((entry, i) => {
+    const cluster = (entry as { cluster?: unknown })?.cluster;
+    if (!cluster || typeof cluster !== "object") return;
+    for (const field of REFUSED_CLUSTER_FIELDS) {
+      if (field in cluster) refuse(`clusters[${i}].cluster.${field}`);
+    }
+  });
 }
 
 /**

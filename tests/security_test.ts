@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
+import type { ClusterCredentials } from "../testing/mod.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 
 const MARKER = "S3CR3T-MARKER-1b9e";
@@ -170,4 +171,96 @@ Deno.test("a worker reaches its own API server and nothing else (least privilege
   // Its own server is reachable (this fetch has no client certificate or CA, so TLS fails; but not
   // because of permissions).
   assert.notEqual(await outcome("own"), "failed NotCapable");
+});
+
+Deno.test("a hostile kubeconfig Secret cannot make the controller read its files or impersonate", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    sinks: { capture: (record) => records.push(record) },
+    loggers: [
+      { category: ["clustercache"], lowestLevel: "debug", sinks: ["capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, `${MARKER}\n`); // what a file reference would read
+    await using f = await fixture({ clusters: 0 }, { connectionCreationRetryIntervalMs: 200 });
+    const secrets = f.fleet.management.typeOf("", "secrets")!;
+    const clusterType = f.fleet.management.typeOf("cluster.x-k8s.io", "clusters")!;
+    const cases: [string, (c: ClusterCredentials) => Record<string, unknown>, boolean][] = [
+      ["users[0].user.token-file", () => ({ "token-file": file }), false],
+      ["users[0].user.tokenFile", () => ({ tokenFile: file }), false],
+      ["users[0].user.client-certificate", (c) => ({
+        "client-certificate": file,
+        "client-key-data": b64(c.clientKeyPem),
+      }), false],
+      ["users[0].user.client-key", (c) => ({
+        "client-certificate-data": b64(c.clientCertificatePem),
+        "client-key": file,
+      }), false],
+      ["users[0].user.as", (c) => ({ token: c.token, as: "system:admin" }), false],
+      [
+        "users[0].user.as-groups",
+        (c) => ({ token: c.token, "as-groups": ["system:masters"] }),
+        false,
+      ],
+      ["users[0].user.as-uid", (c) => ({ token: c.token, "as-uid": "0" }), false],
+      [
+        "users[0].user.as-user-extra",
+        (c) => ({ token: c.token, "as-user-extra": { a: ["b"] } }),
+        false,
+      ],
+      ["clusters[0].cluster.certificate-authority", (c) => ({ token: c.token }), true],
+    ];
+    for (const [i, [field, user, caFile]] of cases.entries()) {
+      const name = `hostile-${i}`;
+      // A server no one else talks to: any request it sees came from the hostile kubeconfig.
+      const server = await f.fleet.addCluster(name, { register: false });
+      const c = server.credentials();
+      const since = Date.now();
+      const text = JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{
+          name: "c",
+          cluster: {
+            server: server.url,
+            ...(caFile
+              ? { "certificate-authority": file }
+              : { "certificate-authority-data": b64(c.caPem) }),
+          },
+        }],
+        users: [{ name: "u", user: user(c) }],
+        contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+        "current-context": "x",
+      });
+      f.fleet.management.store.create(secrets, {
+        metadata: { name: `${name}-kubeconfig`, namespace: "default" },
+        type: "cluster.x-k8s.io/secret",
+        data: { value: b64(text) },
+      });
+      f.fleet.management.store.create(clusterType, {
+        apiVersion: "cluster.x-k8s.io/v1beta2",
+        kind: "Cluster",
+        metadata: { name, namespace: "default" },
+        status: { initialization: { infrastructureProvisioned: true } },
+      }, { keepStatus: true });
+      await eventually(
+        () => (f.cache.getConnectionState(key(name)).lastConnectionError ?? "").includes(field),
+        `the refusal of ${field}`,
+      );
+      const error = f.cache.getConnectionState(key(name)).lastConnectionError!;
+      assert.match(error, /is not allowed in a kubeconfig from a Secret/);
+      assert.ok(!error.includes(file) && !error.includes(MARKER), "names the field, not its value");
+      assert.equal(f.cache.getConnectionState(key(name)).connected, false);
+      assert.equal(server.requestsSince(since).length, 0, `${field}: nothing reached the server`);
+    }
+    const logged = JSON.stringify(records.map((r) => [r.message, r.properties]));
+    assert.ok(!logged.includes(MARKER), "the file's content reached no log record");
+    assert.ok(!logged.includes(file), "nor its path");
+  } finally {
+    await reset();
+    await Deno.remove(file);
+  }
 });
