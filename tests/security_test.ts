@@ -10,7 +10,8 @@ import { eventually, fixture, key } from "./helpers/fixture.ts";
 const MARKER = "S3CR3T-MARKER-1b9e";
 const b64 = (text: string) => btoa(text);
 
-Deno.test("no credential reaches a log record, an error message or a metric, whatever fails", async () => {
+/** Captures every log record of the library (undo with logtape's `reset()`). */
+async function captureLogs(): Promise<LogRecord[]> {
   const records: LogRecord[] = [];
   await configure({
     sinks: { capture: (record) => records.push(record) },
@@ -19,6 +20,11 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
       { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
     ],
   });
+  return records;
+}
+
+Deno.test("no credential reaches a log record, an error message or a metric, whatever fails", async () => {
+  const records = await captureLogs();
   try {
     await using f = await fixture({ clusters: 1 }, { connectionCreationRetryIntervalMs: 300 });
     await f.connected("workload-1");
@@ -174,14 +180,7 @@ Deno.test("a worker reaches its own API server and nothing else (least privilege
 });
 
 Deno.test("a hostile kubeconfig Secret cannot make the controller read its files or impersonate", async () => {
-  const records: LogRecord[] = [];
-  await configure({
-    sinks: { capture: (record) => records.push(record) },
-    loggers: [
-      { category: ["clustercache"], lowestLevel: "debug", sinks: ["capture"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
+  const records = await captureLogs();
   const file = await Deno.makeTempFile();
   try {
     await Deno.writeTextFile(file, `${MARKER}\n`); // what a file reference would read
