@@ -94,6 +94,7 @@ export type {
   ObjectMeta,
   Status,
 } from "./src/kube_object.ts";
+export { kinds } from "./src/kinds.ts";
 export { SelectorParseError } from "./src/label_selector.ts";
 export { ClusterCacheMetrics, type MetricsRegistry } from "./src/metrics.ts";
 export type {

@@ -15,7 +15,12 @@ import {
 import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
 import type { Client, Reader, WatchEvent } from "./client_types.ts";
 import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
-import { type ClusterEvent, ClusterSource, type ClusterSourceOptions } from "./cluster_source.ts";
+import {
+  type ClusterEvent,
+  clusterKeyOf,
+  ClusterSource,
+  type ClusterSourceOptions,
+} from "./cluster_source.ts";
 import { AimdLimit } from "./aimd_limit.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
 import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
@@ -180,8 +185,17 @@ export interface ClusterCacheApi {
   getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
   /** The health-checking state (zeros when the cluster is unknown). */
   getHealthCheckingState(cluster: ObjectKey): HealthCheckingState;
-  /** A source of reconcile requests on connect, disconnect and probe failures. */
-  getClusterSource<R = ObjectKey>(
+  /**
+   * A source of reconcile requests on connect, disconnect and probe failures: the Cluster's own
+   * key by default, or what `mapFn` makes of the Cluster.
+   */
+  getClusterSource(
+    controllerName: string,
+    mapFn?: undefined,
+    options?: ClusterSourceOptions,
+  ): ClusterSource<ObjectKey>;
+  /** {@inheritDoc ClusterCacheApi.(getClusterSource:1)} */
+  getClusterSource<R>(
     controllerName: string,
     mapFn: (cluster: KubeObject) => R[],
     options?: ClusterSourceOptions,
@@ -875,11 +889,22 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * source.close();
    * ```
    */
-  getClusterSource<R = ObjectKey>(
+  getClusterSource(
+    controllerName: string,
+    mapFn?: undefined,
+    options?: ClusterSourceOptions,
+  ): ClusterSource<ObjectKey>;
+  getClusterSource<R>(
     controllerName: string,
     mapFn: (cluster: KubeObject) => R[],
+    options?: ClusterSourceOptions,
+  ): ClusterSource<R>;
+  getClusterSource<R>(
+    controllerName: string,
+    givenMapFn?: (cluster: KubeObject) => R[],
     options: ClusterSourceOptions = {},
   ): ClusterSource<R> {
+    const mapFn = givenMapFn ?? (clusterKeyOf as unknown as (cluster: KubeObject) => R[]);
     if (typeof controllerName !== "string" || controllerName === "") {
       throw new TypeError("controllerName cannot be empty");
     }

@@ -7,7 +7,48 @@
  * @module
  */
 
-import type { ObjectKey } from "./kube_object.ts";
+import type { KubeObject, ObjectKey } from "./kube_object.ts";
+
+/** The default request of a cluster source: the Cluster's own key. */
+export function clusterKeyOf(cluster: KubeObject): ObjectKey[] {
+  return [{ namespace: cluster.metadata?.namespace ?? "", name: cluster.metadata?.name ?? "" }];
+}
+
+/**
+ * The identity two requests share when they are the same (merged in the queue): a key's
+ * `namespace/name`, a string itself, anything else its JSON with keys sorted, so
+ * `{ name, namespace }` and `{ namespace, name }` are one request.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { requestIdentity } from "./cluster_source.ts";
+ * assert.equal(
+ *   requestIdentity({ name: "a", namespace: "ns" }),
+ *   requestIdentity({ namespace: "ns", name: "a" }),
+ * );
+ * ```
+ */
+export function requestIdentity(request: unknown): string {
+  if (typeof request === "string") return `s:${request}`;
+  const key = request as { namespace?: unknown; name?: unknown } | null;
+  if (
+    key && typeof key === "object" && typeof key.name === "string" &&
+    typeof key.namespace === "string" && Object.keys(key).length === 2
+  ) {
+    return `k:${key.namespace}/${key.name}`;
+  }
+  return `j:${
+    JSON.stringify(request, (_k, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(
+          Object.entries(v).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0
+          ),
+        )
+        : v)
+  }`;
+}
 
 /**
  * Why a source was notified about a cluster.
@@ -188,7 +229,7 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
         continue;
       }
       // Merged with an identical waiting request, which keeps its place but takes the latest event.
-      const id = JSON.stringify(request);
+      const id = requestIdentity(request);
       const merged = this.#queue.has(id);
       this.#queue.set(id, { request, event });
       if (merged) continue;

@@ -9,7 +9,7 @@
 import type { HealthCheckingState } from "../src/accessor.ts";
 import type { Client, Reader } from "../src/client_types.ts";
 import type { ClusterCacheApi, WatchHandle, WatchInput } from "../src/cluster_cache.ts";
-import { ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
+import { clusterKeyOf, ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
 import type { KubeConfigLike } from "../src/kube_config_like.ts";
@@ -202,11 +202,23 @@ export class FakeClusterCache implements ClusterCacheApi {
   }
 
   /** {@inheritDoc ClusterCacheApi.getClusterSource} */
-  getClusterSource<R = ObjectKey>(
+  getClusterSource(
+    controllerName: string,
+    mapFn?: undefined,
+    options?: ClusterSourceOptions,
+  ): ClusterSource<ObjectKey>;
+  /** {@inheritDoc ClusterCacheApi.(getClusterSource:2)} */
+  getClusterSource<R>(
     controllerName: string,
     mapFn: (cluster: KubeObject) => R[],
+    options?: ClusterSourceOptions,
+  ): ClusterSource<R>;
+  getClusterSource<R>(
+    controllerName: string,
+    givenMapFn?: (cluster: KubeObject) => R[],
     options: ClusterSourceOptions = {},
   ): ClusterSource<R> {
+    const mapFn = givenMapFn ?? (clusterKeyOf as unknown as (cluster: KubeObject) => R[]);
     const source: ClusterSource<R> = new ClusterSource<R>(controllerName, options, {
       onClose: () => {
         const at = this.#sources.findIndex((e) => e.source === source);

@@ -13,20 +13,27 @@ import { b64, kubeconfigText } from "./helpers/kubeconfig_text.ts";
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const W1 = key("workload-1");
 
-/** Replaces workload-1's kubeconfig Secret value (`undefined`: no `value` key). */
+/** Writes workload-1's kubeconfig Secret value (`undefined`: no `value` key). */
 function setSecret(f: Fixture, value: string | undefined): void {
   const secrets = f.fleet.management.typeOf("", "secrets")!;
-  const current = f.fleet.management.store.get(secrets, "default", "workload-1-kubeconfig")!;
-  f.fleet.management.store.update(secrets, {
-    ...current,
-    data: value === undefined ? {} : { value: b64(value) },
+  const data = value === undefined ? {} : { value: b64(value) };
+  const current = f.fleet.management.store.get(secrets, "default", "workload-1-kubeconfig");
+  if (current) {
+    f.fleet.management.store.update(secrets, { ...current, data });
+    return;
+  }
+  f.fleet.management.store.create(secrets, {
+    metadata: { name: "workload-1-kubeconfig", namespace: "default" },
+    type: "cluster.x-k8s.io/secret",
+    data,
   });
 }
 
 async function brokenFleet(): Promise<Fixture> {
-  // Registered unready so the cache does not connect before the Secret is broken.
+  // Not registered: the broken Secret exists before the Cluster does, so no connect ever sees a
+  // good one (the Secret and the Cluster arrive on different watches, in either order).
   const f = await fixture({}, { connectionCreationRetryIntervalMs: 400 });
-  await f.fleet.addCluster("workload-1", { infrastructureReady: false });
+  await f.fleet.addCluster("workload-1", { register: false });
   return f;
 }
 
@@ -34,7 +41,12 @@ async function expectRefused(value: string | undefined, message: RegExp): Promis
   await using f = await brokenFleet();
   const good = f.fleet.cluster("workload-1").kubeconfig();
   setSecret(f, value);
-  f.fleet.setInfrastructureReady("workload-1", true);
+  f.fleet.management.store.create(f.fleet.management.typeOf("cluster.x-k8s.io", "clusters")!, {
+    apiVersion: "cluster.x-k8s.io/v1beta2",
+    kind: "Cluster",
+    metadata: { name: "workload-1", namespace: "default" },
+    status: { initialization: { infrastructureProvisioned: true } },
+  }, { keepStatus: true });
   await eventually(() => !!f.cache.getConnectionState(W1).lastConnectionError, "a failed connect");
   assert.match(f.cache.getConnectionState(W1).lastConnectionError!, message);
   assert.equal(f.cache.getConnectionState(W1).connected, false);

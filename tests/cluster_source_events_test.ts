@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ClusterEvent } from "../mod.ts";
+import { type ClusterEvent, ClusterSource, kinds, type ObjectKey } from "../mod.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 
 Deno.test("watchForProbeFailure: one event per duration once the probe has not succeeded for longer", async () => {
@@ -125,4 +125,29 @@ Deno.test("a source created while a connect is being announced hears that connec
   assert.deepEqual(nested, ["workload-1 connect true"]);
   outer.close();
   inner!.close();
+});
+
+Deno.test("getClusterSource without a mapFn requests the Cluster's own key; keys merge whatever their field order", async () => {
+  await using f = await fixture({ clusters: 2 });
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const source = f.cache.getClusterSource("default-map"); // ClusterSource<ObjectKey>
+  const keys: ObjectKey[] = [];
+  for await (const request of source) {
+    keys.push(request);
+    if (keys.length === 2) break;
+  }
+  assert.deepEqual(keys.map((k) => `${k.namespace}/${k.name}`).sort(), [
+    "default/workload-1",
+    "default/workload-2",
+  ]);
+  // The same key, its fields in another order, is one request waiting, not two.
+  const merged = new ClusterSource<ObjectKey>("merge");
+  const event = { cluster: key("a"), reasons: ["connect"], connected: true, time: Date.now() };
+  merged.deliver("default/a", [{ namespace: "default", name: "a" }], event);
+  merged.deliver("default/a", [{ name: "a", namespace: "default" }], event);
+  assert.equal(merged.pending, 1);
+  merged.close();
+  const nodes = await f.cache.getReader(keys[0]!).list(kinds.Node);
+  assert.equal(nodes.items.length, 1);
 });
