@@ -56,8 +56,6 @@ export interface HealthCheckingState {
 export interface HealthCheckResult {
   /** `"crashed"`: the worker died while the probe was out (the caller counts it, once). */
   verdict: ProbeVerdict | "crashed";
-  /** Failures reached the threshold. */
-  tooManyFailures: boolean;
   /**
    * The probe says the machine or the API servers are overloaded: inconclusive, or a first timeout
    * (a cluster whose previous probe timed out too is more likely hung).
@@ -466,7 +464,7 @@ export class ClusterAccessor {
     mainLagSince: (since: number) => number,
   ): Promise<HealthCheckResult> {
     const connection = this.#connection;
-    if (!connection) return { verdict: "failure", tooManyFailures: false, overload: false };
+    if (!connection) return { verdict: "failure", overload: false };
     const timeoutMs = options.healthProbe.timeoutMs;
     const started = performance.now();
     let verdict: ProbeVerdict;
@@ -481,7 +479,7 @@ export class ClusterAccessor {
     } catch (error) {
       // A crash while the probe was out is one failure, counted where the crash is handled.
       if (!connection.worker.alive) {
-        return { verdict: "crashed", tooManyFailures: false, overload: false };
+        return { verdict: "crashed", overload: false };
       }
       timedOut = isTimeout(error) || isUnanswered(error);
       verdict = probeVerdict({
@@ -506,7 +504,6 @@ export class ClusterAccessor {
     return {
       verdict,
       overload,
-      tooManyFailures: this.health.consecutiveFailures >= options.healthProbe.failureThreshold,
       ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }),
     };
   }

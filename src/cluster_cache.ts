@@ -1158,10 +1158,9 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
             unauthorized = false;
           }
         }
-        if (
-          unauthorized || (result.tooManyFailures && accessor.health.consecutiveFailures >=
-              options.healthProbe.failureThreshold)
-        ) {
+        const tooManyFailures =
+          accessor.health.consecutiveFailures >= options.healthProbe.failureThreshold;
+        if (unauthorized || tooManyFailures) {
           this.#log.warn("Disconnecting from workload cluster", {
             cluster: key,
             reason: unauthorized ? "unauthorized" : "too many failed health probes",
@@ -1173,7 +1172,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         requeues.push(
           unauthorized
             ? 1
-            : result.tooManyFailures
+            : tooManyFailures
             ? options.connectionCreationRetryIntervalMs
             : options.healthProbe.intervalMs,
         );
