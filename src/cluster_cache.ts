@@ -417,6 +417,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    */
   static async setup(options: ClusterCacheOptions): Promise<ClusterCache> {
     const cache = new ClusterCache(resolveOptions(options));
+    const warning = cache.#options.workerPermissionsWarning;
+    if (warning) cache.#log.warn(warning);
     cache.#lag.start();
     try {
       cache.#management = await ManagementCluster.start(

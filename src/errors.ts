@@ -144,6 +144,11 @@ export type ClusterCacheErrorCode =
   | "NotIndexed"
   /** The ClusterCache or connection was closed. */
   | "Closed"
+  /**
+   * An option needs a Deno unstable feature this process does not have (the message names the flag
+   * and the option to use instead).
+   */
+  | "UnstableFlagMissing"
   /** Anything else (the message says what). */
   | "Internal";
 

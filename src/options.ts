@@ -8,6 +8,11 @@ import { type CacheOptions, checkCacheOptions, type ModuleAccess } from "./cache
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
 import type { PodIdentity } from "./protocol.ts";
+import {
+  chooseWorkerPermissions,
+  type WorkerOptionsFlag,
+  workerOptionsFlag,
+} from "./worker_options_flag.ts";
 
 /**
  * Options of the clients created per workload cluster.
@@ -172,9 +177,11 @@ export interface ClusterCacheOptions {
    */
   inClusterConfig?: { server: string; caPem: string } | null;
   /**
-   * Deno permissions of the workers: `"least"` (default) gives each worker network access to its own
-   * API server only, and nothing else; it needs `"unstable": ["worker-options"]` in the application's
-   * `deno.json` (or `--unstable-worker-options`). `"inherit"` gives workers the process's permissions.
+   * Deno permissions of the workers. `"least"` gives each worker network access to its own API
+   * server only, and nothing else; it needs `"unstable": ["worker-options"]` in the application's
+   * `deno.json` (or `--unstable-worker-options`), and `setup()` rejects it with `UnstableFlagMissing`
+   * when the feature is known to be off. `"inherit"` gives workers the process's permissions.
+   * Default: `"least"` when the feature is on, else `"inherit"` with one warning in the log.
    */
   workerPermissions?: "least" | "inherit";
   /** Largest response accepted from a workload cluster, in bytes. Default 256 MiB. */
@@ -208,6 +215,8 @@ export interface ResolvedOptions {
   podIdentity: PodIdentity | undefined;
   inClusterConfig: { server: string; caPem: string } | undefined;
   workerPermissions: "least" | "inherit";
+  /** Logged once by `setup()` when least privilege was the default and is not available. */
+  workerPermissionsWarning: string | undefined;
   maxResponseBytes: number;
   listPageSize: number;
   watchList: boolean;
@@ -255,7 +264,10 @@ function defaultInClusterConfig(): { server: string; caPem: string } | undefined
  * @throws {TypeError} For a missing management KubeConfig or user agent.
  * @throws {RangeError} For a negative, zero or non-finite duration or count.
  */
-export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
+export function resolveOptions(
+  options: ClusterCacheOptions,
+  flag: () => WorkerOptionsFlag = workerOptionsFlag,
+): ResolvedOptions {
   if (!options || typeof options !== "object") throw new TypeError("options must be set");
   if (!options.management || typeof options.management.getCurrentContext !== "function") {
     throw new TypeError("options.management must be set to a KubeConfig of the management cluster");
@@ -276,12 +288,13 @@ export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
       `options.healthProbe.failureThreshold must be a positive integer, got ${threshold}`,
     );
   }
-  const permissions = options.workerPermissions ?? "least";
-  if (permissions !== "least" && permissions !== "inherit") {
+  const requested = options.workerPermissions;
+  if (requested !== undefined && requested !== "least" && requested !== "inherit") {
     throw new RangeError(
-      `options.workerPermissions must be "least" or "inherit", got ${String(permissions)}`,
+      `options.workerPermissions must be "least" or "inherit", got ${String(requested)}`,
     );
   }
+  const workers = chooseWorkerPermissions(requested, flag());
   if (options.watchList !== undefined && typeof options.watchList !== "boolean") {
     throw new TypeError(`options.watchList must be a boolean, got ${typeof options.watchList}`);
   }
@@ -327,7 +340,8 @@ export function resolveOptions(options: ClusterCacheOptions): ResolvedOptions {
     inClusterConfig: options.inClusterConfig === null
       ? undefined
       : options.inClusterConfig ?? defaultInClusterConfig(),
-    workerPermissions: permissions,
+    workerPermissions: workers.permissions,
+    workerPermissionsWarning: workers.warning,
     maxResponseBytes: duration("maxResponseBytes", options.maxResponseBytes, 256 * 1024 * 1024),
     listPageSize: pageSize,
     watchList: options.watchList ?? true,
