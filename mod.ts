@@ -62,6 +62,21 @@ export {
   type WatchInput,
 } from "./src/cluster_cache.ts";
 export {
+  Controller,
+  type ControllerOptions,
+  type ControllerWatchInput,
+  type ReconcileContext,
+  type ReconcileResult,
+  type StopOptions,
+} from "./src/controller.ts";
+export {
+  BucketRateLimiter,
+  defaultControllerRateLimiter,
+  ExponentialFailureRateLimiter,
+  MaxOfRateLimiter,
+  type RateLimiter,
+} from "./src/rate_limiter.ts";
+export {
   type ClusterEvent,
   ClusterSource,
   type ClusterSourceOptions,
@@ -96,7 +111,14 @@ export type {
 } from "./src/kube_object.ts";
 export { kinds } from "./src/kinds.ts";
 export { SelectorParseError } from "./src/label_selector.ts";
-export { ClusterCacheMetrics, type MetricsRegistry } from "./src/metrics.ts";
+export { ClusterCacheMetrics } from "./src/metrics.ts";
+export {
+  CounterFamily,
+  GaugeFamily,
+  HistogramFamily,
+  type Labels,
+  MetricsRegistry,
+} from "./src/metrics_registry.ts";
 export type {
   ClientOptions,
   ClusterCacheOptions,

@@ -185,6 +185,10 @@ export interface ClusterCacheApi {
   getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
   /** The health-checking state (zeros when the cluster is unknown). */
   getHealthCheckingState(cluster: ObjectKey): HealthCheckingState;
+  /** Whether the cluster is connected, and why the last attempt failed. */
+  getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string };
+  /** Keys of the clusters the cache tracks (connected or not). */
+  clusters(): ObjectKey[];
   /**
    * A source of reconcile requests on connect, disconnect and probe failures: the Cluster's own
    * key by default, or what `mapFn` makes of the Cluster.
@@ -351,7 +355,7 @@ function hostPort(url: string): string {
  * ```
  */
 export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
-  /** The Prometheus metrics of this cache (a `prom-client` registry). */
+  /** The Prometheus metrics of this cache; `metrics.registry` renders them for `/metrics`. */
   readonly metrics: ClusterCacheMetrics = new ClusterCacheMetrics();
   readonly #options: ResolvedOptions;
   readonly #log = logger("reconciler");

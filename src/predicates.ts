@@ -1,14 +1,15 @@
 /**
- * Predicates filter the events a watch delivers. Functions run on the main thread; the declarative
- * ones below are sent to the cluster's worker, so filtered-out events never cross threads.
+ * Both sides: predicates filter the events a watch delivers. Functions run on the main thread; the
+ * declarative ones below are sent to the cluster's worker, so filtered-out events never cross
+ * threads.
  *
  * @module
  */
 
 import type { WatchEvent } from "./client_types.ts";
-import { parseFieldSelector } from "./field_selector.ts";
+import { matchesFields, parseFieldSelector, readFieldPath } from "./field_selector.ts";
 import type { KubeObject } from "./kube_object.ts";
-import { parseLabelSelector } from "./label_selector.ts";
+import { matchesLabels, parseLabelSelector } from "./label_selector.ts";
 import type { PushdownFilters } from "./protocol.ts";
 
 /**
@@ -109,4 +110,35 @@ export function splitPredicates<T extends KubeObject>(
   if (labels.length > 0) pushdown.labelSelector = labels.join(",");
   if (fields.length > 0) pushdown.fieldSelector = fields.join(",");
   return { pushdown, local };
+}
+
+/** A compiled pushdown filter: whether an event passes. */
+export type EventFilter = (event: WatchEvent) => boolean;
+
+/**
+ * Compiles the declarative filters of a watch into one predicate: the worker runs it on its cache's
+ * changes, and the fake of `./testing` on its own, so both filter alike.
+ */
+export function compileFilters(filters: PushdownFilters): EventFilter {
+  const checks: EventFilter[] = [];
+  if (filters.labelSelector) {
+    const selector = parseLabelSelector(filters.labelSelector);
+    checks.push((d) => matchesLabels(selector, d.object.metadata?.labels));
+  }
+  if (filters.fieldSelector) {
+    const selector = parseFieldSelector(filters.fieldSelector);
+    checks.push((d) => matchesFields(selector, (f) => readFieldPath(d.object, f)));
+  }
+  if (filters.generationChanged) {
+    checks.push((d) =>
+      d.type !== "update" || d.object.metadata?.generation !== d.oldObject.metadata?.generation
+    );
+  }
+  if (filters.resourceVersionChanged) {
+    checks.push((d) =>
+      d.type !== "update" ||
+      d.object.metadata?.resourceVersion !== d.oldObject.metadata?.resourceVersion
+    );
+  }
+  return (event) => checks.every((check) => check(event));
 }

@@ -13,6 +13,7 @@ import type {
   ListOptions,
   ObjectRef,
   Patch,
+  WatchEvent,
   WriteOptions,
 } from "../src/client_types.ts";
 import { ClusterCacheError, KubernetesApiError } from "../src/errors.ts";
@@ -27,6 +28,7 @@ import {
   BUILTIN_TYPES,
   CLUSTER_TYPE,
   groupVersion,
+  resourceId,
   type ResourceType,
 } from "./sim/resource_types.ts";
 import {
@@ -219,6 +221,29 @@ export class FakeClient implements Client {
       );
     }
     return Promise.resolve(this.#out(type, splitApiVersion(kind.apiVersion).version, object) as T);
+  }
+
+  /**
+   * Calls `listener` after every change to objects of `kind`, in the version asked for, as a watch
+   * sees it. {@linkcode FakeClusterCache} uses it so that writes reach watch handlers.
+   *
+   * @returns Stops the calls.
+   * @throws {ClusterCacheError} `NoKindMatch` for a kind this client does not know.
+   */
+  watchKind(kind: KindRef, listener: (event: WatchEvent) => void): () => void {
+    const type = this.#require(kind);
+    const id = resourceId(type);
+    const version = splitApiVersion(kind.apiVersion).version;
+    return this.store.subscribe((change) => {
+      if (change.resource !== id) return;
+      const object = this.#out(type, version, change.object);
+      if (change.type === "ADDED") listener({ type: "add", object });
+      else if (change.type === "DELETED") listener({ type: "delete", object });
+      else {
+        const oldObject = this.#out(type, version, change.previous ?? change.object);
+        listener({ type: "update", object, oldObject });
+      }
+    });
   }
 
   /** {@inheritDoc Reader.list} */

@@ -1,21 +1,26 @@
 /**
- * A fake ClusterCache for unit tests of controllers (Cluster API's `NewFakeClusterCache`): one
- * connected cluster backed by a client you give it, pre-seeded watches, and cluster-source events you
- * trigger by hand. No workers, no management cluster.
+ * Main thread (tests): a fake ClusterCache for unit tests of controllers (Cluster API's
+ * `NewFakeClusterCache`): one cluster backed by a client you give it, whose reads follow the cache's
+ * rules, whose watches deliver the client's writes (and events you inject), and whose cluster-source
+ * events you trigger by hand. No workers, no management cluster.
  *
  * @module
  */
 
 import type { HealthCheckingState } from "../src/accessor.ts";
-import type { Client, Reader } from "../src/client_types.ts";
+import type { CacheOptions } from "../src/cache_options.ts";
+import type { Client, Reader, WatchEvent } from "../src/client_types.ts";
 import type { ClusterCacheApi, WatchHandle, WatchInput } from "../src/cluster_cache.ts";
 import { clusterKeyOf, ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
 import type { KubeConfigLike } from "../src/kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "../src/kubeconfig.ts";
-import { splitPredicates } from "../src/predicates.ts";
+import { logger } from "../src/log.ts";
+import { compileFilters, splitPredicates } from "../src/predicates.ts";
 import type { RESTConfig } from "../src/rest_config.ts";
+import { CachedView } from "./cached_view.ts";
+import { FakeClient } from "./fake_client.ts";
 
 /**
  * Options of {@linkcode FakeClusterCache}.
@@ -54,6 +59,19 @@ export interface FakeClusterCacheOptions {
   restConfig?: RESTConfig;
   /** The Cluster object handed to cluster sources' map functions. Default: a bare Cluster with the key. */
   cluster?: KubeObject;
+  /** The cache's options, as given to `ClusterCache.setup`: its `indexes` serve field selectors. */
+  cache?: CacheOptions;
+}
+
+/** A watch of the fake: events pass its filters and reach its handler one at a time, in order. */
+interface FakeWatch {
+  name: string;
+  kind: { apiVersion: string; kind: string };
+  accepts: (event: WatchEvent) => boolean;
+  handler: (event: WatchEvent) => void | Promise<void>;
+  /** The delivery chain: each event waits for the handler of the previous one. */
+  tail: Promise<void>;
+  unsubscribe: () => void;
 }
 
 interface SourceEntry {
@@ -77,11 +95,16 @@ interface SourceEntry {
  */
 export class FakeClusterCache implements ClusterCacheApi {
   readonly #client: Client;
+  readonly #cached: CachedView;
   readonly #key: ObjectKey;
   readonly #options: FakeClusterCacheOptions;
-  readonly #watches: Set<string>;
+  /** Names watched before the fake existed (`options.watches`): no handler behind them. */
+  readonly #seeded: Set<string>;
+  readonly #watches = new Map<string, FakeWatch>();
   readonly #sources: SourceEntry[] = [];
   readonly #health: HealthCheckingState;
+  readonly #log = logger("fake");
+  #connected = true;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
   /**
@@ -93,34 +116,47 @@ export class FakeClusterCache implements ClusterCacheApi {
    */
   constructor(client: Client, cluster: ObjectKey, options: FakeClusterCacheOptions = {}) {
     this.#client = client;
+    this.#cached = new CachedView(client, options.cache?.indexes ?? []);
     this.#key = cluster;
     this.#options = options;
-    this.#watches = new Set(options.watches ?? []);
+    this.#seeded = new Set(options.watches ?? []);
     const now = Date.now();
     this.#health = { lastProbeTime: now, lastProbeSuccessTime: now, consecutiveFailures: 0 };
   }
 
-  /** Names watched so far. */
+  /** Names watched on the current connection. */
   get watches(): readonly string[] {
-    return [...this.#watches];
+    return [...this.#seeded, ...this.#watches.keys()];
   }
 
   #check(cluster: ObjectKey, operation: string): void {
-    if (formatObjectKey(cluster) !== formatObjectKey(this.#key)) {
+    if (!this.#connected || formatObjectKey(cluster) !== formatObjectKey(this.#key)) {
       throw new ClusterNotConnectedError(operation, cluster);
     }
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getConnectionState} */
+  getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string } {
+    return {
+      connected: this.#connected && formatObjectKey(cluster) === formatObjectKey(this.#key),
+    };
+  }
+
+  /** {@inheritDoc ClusterCacheApi.clusters} */
+  clusters(): ObjectKey[] {
+    return [{ ...this.#key }];
   }
 
   /** {@inheritDoc ClusterCacheApi.getClient} */
   getClient(cluster: ObjectKey): Client {
     this.#check(cluster, "error getting client");
-    return this.#client;
+    return this.#cached;
   }
 
   /** {@inheritDoc ClusterCacheApi.getReader} */
   getReader(cluster: ObjectKey): Reader {
     this.#check(cluster, "error getting client reader");
-    return this.#client;
+    return this.#cached;
   }
 
   /** {@inheritDoc ClusterCacheApi.getUncachedClient} */
@@ -159,32 +195,93 @@ export class FakeClusterCache implements ClusterCacheApi {
     return this.#privateKey;
   }
 
-  /** Records the watch name (no events are delivered); its handle's `stop` forgets the name. */
-  watch<T extends KubeObject = KubeObject>(
+  /**
+   * {@inheritDoc ClusterCacheApi.watch}
+   *
+   * With a {@linkcode FakeClient}, existing objects reach the handler as adds before `synced`
+   * resolves, then every write to the client; {@linkcode FakeClusterCache.inject} adds events of
+   * your own. Filters apply as in the real cache. A name already watched is a no-op.
+   */
+  async watch<T extends KubeObject = KubeObject>(
     cluster: ObjectKey,
     input: WatchInput<T>,
   ): Promise<WatchHandle> {
-    try {
-      this.#check(
-        cluster,
-        `error creating watch ${input.name} for ${input.kind.apiVersion} ${input.kind.kind}`,
-      );
-    } catch (error) {
-      return Promise.reject(error);
+    this.#check(
+      cluster,
+      `error creating watch ${input.name} for ${input.kind.apiVersion} ${input.kind.kind}`,
+    );
+    if (!input.name) throw new TypeError("watch name cannot be empty");
+    if (typeof input.handler !== "function") {
+      throw new TypeError("watch handler must be a function");
     }
-    if (!input.name) return Promise.reject(new TypeError("watch name cannot be empty"));
-    try {
-      splitPredicates(input.predicates); // malformed selectors fail here, as in ClusterCache
-    } catch (error) {
-      return Promise.reject(error);
+    // Malformed selectors fail here, as in ClusterCache.
+    const { pushdown, local } = splitPredicates(input.predicates);
+    const noop = { synced: Promise.resolve(), stop: () => {}, [Symbol.dispose]: () => {} };
+    if (this.#seeded.has(input.name) || this.#watches.has(input.name)) return noop;
+    const filter = compileFilters(pushdown);
+    const watch: FakeWatch = {
+      name: input.name,
+      kind: { apiVersion: input.kind.apiVersion, kind: input.kind.kind },
+      accepts: (event) => filter(event) && local.every((p) => p(event as unknown as WatchEvent<T>)),
+      handler: input.handler as (event: WatchEvent) => void | Promise<void>,
+      tail: Promise.resolve(),
+      unsubscribe: () => {},
+    };
+    this.#watches.set(input.name, watch);
+    if (this.#client instanceof FakeClient) {
+      // Subscribe before listing: a write in between arrives as an event, not lost.
+      const pending: WatchEvent[] = [];
+      let listed = false;
+      watch.unsubscribe = this.#client.watchKind(input.kind, (event) => {
+        if (listed) this.#deliver(watch, event);
+        else pending.push(event);
+      });
+      const existing = await this.#client.list(input.kind);
+      for (const object of existing.items) this.#deliver(watch, { type: "add", object });
+      listed = true;
+      const seen = new Set(existing.items.map((o) => o.metadata?.resourceVersion));
+      for (const event of pending) {
+        if (!seen.has(event.object.metadata?.resourceVersion)) this.#deliver(watch, event);
+      }
     }
-    const synced = Promise.resolve();
-    if (this.#watches.has(input.name)) {
-      return Promise.resolve({ synced, stop: () => {}, [Symbol.dispose]: () => {} });
-    }
-    this.#watches.add(input.name);
-    const stop = () => void this.#watches.delete(input.name);
-    return Promise.resolve({ synced, stop, [Symbol.dispose]: stop });
+    const synced = watch.tail;
+    const stop = () => {
+      watch.unsubscribe();
+      if (this.#watches.get(input.name) === watch) this.#watches.delete(input.name);
+    };
+    return { synced, stop, [Symbol.dispose]: stop };
+  }
+
+  #deliver(watch: FakeWatch, event: WatchEvent): void {
+    if (!watch.accepts(event)) return;
+    watch.tail = watch.tail.then(async () => {
+      if (this.#watches.get(watch.name) !== watch) return; // stopped meanwhile
+      try {
+        await watch.handler(structuredClone(event));
+      } catch (error) {
+        this.#log.error("A watch handler failed", { watch: watch.name, error: String(error) });
+      }
+    });
+  }
+
+  /**
+   * Delivers `event` to every watch of its object's kind (its `apiVersion` and `kind` say which),
+   * through the watch's filters, as if the cluster had sent it.
+   *
+   * @returns Resolves once the handlers have run.
+   */
+  inject(event: WatchEvent): Promise<void> {
+    const { apiVersion, kind } = event.object;
+    const targets = [...this.#watches.values()].filter((w) =>
+      w.kind.apiVersion === apiVersion && w.kind.kind === kind
+    );
+    for (const watch of targets) this.#deliver(watch, event);
+    return this.settled();
+  }
+
+  /** Resolves once every event delivered so far has been handled. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#watches.values()].map((w) => w.tail));
   }
 
   /** {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp} */
@@ -228,7 +325,7 @@ export class FakeClusterCache implements ClusterCacheApi {
     const entry = { source: source as ClusterSource<unknown>, mapFn };
     this.#sources.push(entry);
     // Like ClusterCache: the (always connected) cluster's connect reaches a new source at once.
-    this.#deliver(entry, ["connect"], Date.now());
+    if (this.#connected) this.#notify(entry, ["connect"], Date.now());
     return source;
   }
 
@@ -243,10 +340,19 @@ export class FakeClusterCache implements ClusterCacheApi {
     const time = Date.now();
     const last = reasons.findLast((r) => r === "connect" || r === "disconnect");
     const state = connected ?? last !== "disconnect";
-    for (const entry of [...this.#sources]) this.#deliver(entry, reasons, time, state);
+    // A disconnect ends the connection's watches, as in the real cache: watch again on connect.
+    if (reasons.includes("disconnect") || !state) this.#endWatches();
+    this.#connected = state;
+    for (const entry of [...this.#sources]) this.#notify(entry, reasons, time, state);
   }
 
-  #deliver(entry: SourceEntry, reasons: string[], time: number, connected = true): void {
+  #endWatches(): void {
+    for (const watch of this.#watches.values()) watch.unsubscribe();
+    this.#watches.clear();
+    this.#seeded.clear();
+  }
+
+  #notify(entry: SourceEntry, reasons: string[], time: number, connected = true): void {
     const cluster = this.#options.cluster ?? {
       apiVersion: "cluster.x-k8s.io/v1beta2",
       kind: "Cluster",

@@ -213,7 +213,13 @@ Deno.test("example operator: a stale cached read never deletes a copy it no long
     {
       ...client,
       get: () => Promise.resolve(structuredClone(labelled) as never),
-      list: client.list.bind(client),
+      list: () =>
+        Promise.resolve({
+          apiVersion: "v1",
+          kind: "ConfigMapList",
+          metadata: {},
+          items: [structuredClone(labelled) as never],
+        }),
       create: client.create.bind(client),
       update: client.update.bind(client),
       patch: client.patch.bind(client),

@@ -58,7 +58,9 @@ Deno.test("FakeClient knows extra kinds when told", async () => {
 Deno.test("FakeClusterCache serves one connected cluster, pre-seeded watches and triggered events", async () => {
   const client = new FakeClient();
   const cache = new FakeClusterCache(client, cluster, { watches: ["nodes"] });
-  assert.equal(cache.getClient(cluster), client);
+  assert.equal(cache.getUncachedClient(cluster), client);
+  assert.deepEqual(cache.clusters(), [cluster]);
+  assert.equal(cache.getConnectionState(cluster).connected, true);
   assert.throws(
     () => cache.getClient({ namespace: "default", name: "other" }),
     ClusterNotConnectedError,
@@ -76,6 +78,11 @@ Deno.test("FakeClusterCache serves one connected cluster, pre-seeded watches and
   assert.deepEqual(seen, ["workload-1 connect"], "the connected cluster, at once");
   cache.trigger(["disconnect"]);
   assert.deepEqual(seen, ["workload-1 connect", "workload-1 disconnect"]);
+  assert.equal(cache.getConnectionState(cluster).connected, false);
+  assert.throws(() => cache.getReader(cluster), ClusterNotConnectedError);
+  assert.deepEqual(cache.watches, [], "a disconnect ends the connection's watches");
+  cache.trigger(["connect"]);
+  assert.equal(cache.getConnectionState(cluster).connected, true);
   assert.throws(() => cache.getRESTConfig(cluster), /no restConfig/);
   source.close();
 });

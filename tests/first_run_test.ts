@@ -63,7 +63,7 @@ async function firstRun(
 Deno.test("first run without worker-options: connects with inherited permissions and one warning", async () => {
   const { code, result, stderr } = await firstRun({}, "discovered");
   assert.equal(code, 0, stderr);
-  assert.equal(result.connected, true, result.message);
+  assert.equal(result.connected, true, result.message ?? "");
   assert.ok(result.nodes! > 0, "the cached Node list is served");
   assert.equal(result.warnings.length, 1, result.warnings.join("\n"));
   assert.match(result.warnings[0]!, /inherit this process's permissions/);
@@ -74,14 +74,14 @@ Deno.test("first run without worker-options: connects with inherited permissions
 Deno.test("first run with worker-options in deno.json: least-privilege workers, no warning", async () => {
   const { code, result, stderr } = await firstRun({ unstable: ["worker-options"] }, "discovered");
   assert.equal(code, 0, stderr);
-  assert.equal(result.connected, true, result.message);
+  assert.equal(result.connected, true, result.message ?? "");
   assert.deepEqual(result.warnings, []);
 });
 
 Deno.test("--config naming a file with worker-options is followed", async () => {
   const { code, result, stderr } = await firstRun({ unstable: ["worker-options"] }, "--config");
   assert.equal(code, 0, stderr);
-  assert.equal(result.connected, true, result.message);
+  assert.equal(result.connected, true, result.message ?? "");
   assert.deepEqual(result.warnings, []);
 });
 

@@ -8,10 +8,9 @@
 import type { ModuleFunction, Transform } from "../src/cache_options.ts";
 import type { Patch, WatchEvent } from "../src/client_types.ts";
 import { starved } from "../src/probe_verdict.ts";
+import { type IndexFunction, indexFunction, page, selectCached } from "../src/cache_query.ts";
 import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/errors.ts";
-import { parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/kube_object.ts";
-import { matchesLabels, parseLabelSelector } from "../src/label_selector.ts";
 import {
   type InitResult,
   kindKey,
@@ -26,7 +25,6 @@ import { HeldDeltas } from "./held_deltas.ts";
 import { Informer } from "./informer.ts";
 import { describe } from "./reflector.ts";
 import { type ResourceMapping, resourcePath, RestMapper } from "./rest_mapper.ts";
-import type { IndexFunction } from "./store.ts";
 import type { WorkerLog } from "./worker_log.ts";
 
 const PATCH_CONTENT_TYPES: Record<Patch["type"], string> = {
@@ -59,55 +57,6 @@ function stripManagedFields(object: KubeObject): KubeObject {
   if (!object.metadata?.managedFields) return object;
   const { managedFields: _dropped, ...metadata } = object.metadata;
   return { ...object, metadata };
-}
-
-/**
- * One page of a cached list, as the API server pages: in key order (`namespace/name`), `limit`
- * items at most, and a `continue` token naming the last key served.
- *
- * @throws {KubernetesApiError} 400 for a token this cache did not make, as the server answers.
- */
-export function page(
-  items: KubeObject[],
-  options: { limit?: number; continue?: string },
-): { metadata: { continue?: string; remainingItemCount?: number }; items: KubeObject[] } {
-  if (!options.limit && !options.continue) return { metadata: {}, items };
-  const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
-  const sorted = [...items].sort((
-    a,
-    b,
-  ) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
-  let after: string | undefined;
-  if (options.continue) {
-    try {
-      const decoded = JSON.parse(atob(options.continue)) as { after?: unknown };
-      if (typeof decoded.after !== "string") throw new Error("no key");
-      after = decoded.after;
-    } catch {
-      throw new KubernetesApiError({
-        apiVersion: "v1",
-        kind: "Status",
-        metadata: {},
-        status: "Failure",
-        message: "continue key is not valid: the token was not made by this cache",
-        reason: "BadRequest",
-        code: 400,
-      });
-    }
-  }
-  const start = after === undefined ? 0 : sorted.findIndex((o) => keyOf(o) > after!);
-  const from = start < 0 ? sorted.length : start;
-  const limit = options.limit && options.limit > 0 ? options.limit : sorted.length;
-  const pageItems = sorted.slice(from, from + limit);
-  const remaining = sorted.length - from - pageItems.length;
-  if (remaining <= 0) return { metadata: {}, items: pageItems };
-  return {
-    metadata: {
-      continue: btoa(JSON.stringify({ after: keyOf(pageItems.at(-1)!) })),
-      remainingItemCount: remaining,
-    },
-    items: pageItems,
-  };
 }
 
 function sameKind(a: KindRef, b: KindRef): boolean {
@@ -271,26 +220,12 @@ export class ClusterRuntime {
     for (const index of this.#config.cache.indexes) {
       if (!sameKind(index.kind, kind)) continue;
       const extract = index.extract;
-      if ("fieldPath" in extract) {
-        const path = extract.fieldPath;
-        out.push({
-          field: index.field,
-          values: (o) => {
-            const value = readFieldPath(o, path);
-            return value === "" ? [] : [value];
-          },
-        });
-      } else {
-        const fn = await this.#moduleFunction(extract);
-        out.push({
-          field: index.field,
-          values: (o) => {
-            const value = fn(o);
-            if (value === undefined || value === null || value === "") return [];
-            return (Array.isArray(value) ? value : [value]).map(String);
-          },
-        });
-      }
+      out.push(
+        indexFunction(
+          index,
+          "fieldPath" in extract ? undefined : await this.#moduleFunction(extract),
+        ),
+      );
     }
     return out;
   }
@@ -430,56 +365,11 @@ export class ClusterRuntime {
     const informer = await this.#forRead(kind, signal);
     const mapping = await this.#mapper.mapping(kind, signal);
     const { namespace, ...rest } = options;
-    const selected = this.#select(
-      informer,
+    const selected = selectCached(
+      informer.store,
       mapping.namespaced && namespace ? { ...rest, namespace } : rest,
     );
     return { ...listKind, ...page(selected, options) };
-  }
-
-  #select(informer: Informer, options: WireListOptions): KubeObject[] {
-    const fields = parseFieldSelector(options.fieldSelector ?? "").requirements;
-    let candidates: Iterable<KubeObject> | undefined;
-    const rest = [];
-    for (const r of fields) {
-      if (r.operator !== "=") {
-        throw new ClusterCacheError(
-          "NotIndexed",
-          `field selector "${options.fieldSelector}": the cache supports only "=" on indexed fields`,
-        );
-      }
-      if (candidates === undefined && informer.store.hasIndex(r.field)) {
-        candidates = informer.store.byIndex(r.field, r.value);
-      } else if (
-        r.field === "metadata.name" || r.field === "metadata.namespace" ||
-        informer.store.hasIndex(r.field)
-      ) {
-        rest.push(r);
-      } else {
-        throw new ClusterCacheError(
-          "NotIndexed",
-          `field selector "${r.field}" is not indexed in the cache; add it to options.cache.indexes or read live`,
-        );
-      }
-    }
-    if (options.namespace && candidates === undefined) {
-      candidates = informer.store.byIndex("metadata.namespace", options.namespace);
-    }
-    const labels = options.labelSelector ? parseLabelSelector(options.labelSelector) : undefined;
-    const out: KubeObject[] = [];
-    for (const object of candidates ?? informer.store.values()) {
-      if (options.namespace && object.metadata?.namespace !== options.namespace) continue;
-      if (labels && !matchesLabels(labels, object.metadata?.labels)) continue;
-      if (
-        !rest.every((r) =>
-          informer.store.hasIndex(r.field)
-            ? informer.store.indexedUnder(r.field, r.value, object)
-            : readFieldPath(object, r.field) === r.value
-        )
-      ) continue;
-      out.push(object);
-    }
-    return out;
   }
 
   // ------------------------------------------------------------------ live writes

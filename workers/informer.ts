@@ -7,14 +7,14 @@
 
 import type { KindRef, KubeObject } from "../src/kube_object.ts";
 import { ClusterCacheError, isForbidden, isUnauthorized } from "../src/errors.ts";
-import { matchesFields, parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
-import { matchesLabels, parseLabelSelector } from "../src/label_selector.ts";
+import { compileFilters } from "../src/predicates.ts";
 import type { PushdownFilters } from "../src/protocol.ts";
 import { kindKey } from "../src/protocol.ts";
 import type { Transport } from "./http_transport.ts";
 import { describe, Reflector, type ReflectorLog, type ReflectorOptions } from "./reflector.ts";
 import type { RestMapper } from "./rest_mapper.ts";
-import { type Delta, type IndexFunction, ObjectCache, storeKey } from "./store.ts";
+import type { IndexFunction } from "../src/cache_query.ts";
+import { type Delta, ObjectCache, storeKey } from "./store.ts";
 
 /** Options of one informer. */
 export interface InformerOptions extends ReflectorOptions {
@@ -26,36 +26,8 @@ export interface InformerOptions extends ReflectorOptions {
   syncPeriodMs?: number;
 }
 
-/** A compiled pushdown filter. */
-export type DeltaFilter = (delta: Delta) => boolean;
-
-/** Compiles the filters a watch pushed down into one predicate. */
-export function compileFilters(filters: PushdownFilters): DeltaFilter {
-  const checks: DeltaFilter[] = [];
-  if (filters.labelSelector) {
-    const selector = parseLabelSelector(filters.labelSelector);
-    checks.push((d) => matchesLabels(selector, d.object.metadata?.labels));
-  }
-  if (filters.fieldSelector) {
-    const selector = parseFieldSelector(filters.fieldSelector);
-    checks.push((d) => matchesFields(selector, (f) => readFieldPath(d.object, f)));
-  }
-  if (filters.generationChanged) {
-    checks.push((d) =>
-      d.type !== "update" || d.object.metadata?.generation !== d.oldObject.metadata?.generation
-    );
-  }
-  if (filters.resourceVersionChanged) {
-    checks.push((d) =>
-      d.type !== "update" ||
-      d.object.metadata?.resourceVersion !== d.oldObject.metadata?.resourceVersion
-    );
-  }
-  return (delta) => checks.every((check) => check(delta));
-}
-
 interface Subscription {
-  filter: DeltaFilter;
+  filter: (delta: Delta) => boolean;
   emit: (delta: Delta) => void;
 }
 

@@ -7,18 +7,11 @@
  */
 
 import type { WatchEvent } from "../src/client_types.ts";
+import type { IndexFunction } from "../src/cache_query.ts";
 import type { KubeObject } from "../src/kube_object.ts";
 
 /** A change to the store, in the shape watch handlers receive. */
 export type Delta = WatchEvent<KubeObject>;
-
-/** Computes index values of an object. */
-export interface IndexFunction {
-  /** The index name (used as the field in field selectors). */
-  field: string;
-  /** Values of the object under this index (none: not indexed). */
-  values(object: KubeObject): string[];
-}
 
 /** `namespace/name`, or `name` for cluster-scoped objects. */
 export function storeKey(object: KubeObject): string {
