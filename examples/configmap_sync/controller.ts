@@ -4,7 +4,8 @@
  * or deletes the copy.
  *
  * How it uses the cache, the way a controller-runtime reconciler would:
- * - a cluster source tells it when a workload cluster connects (and disconnects);
+ * - a {@linkcode Controller} runs the loop: a cluster source queues a cluster when it connects, the
+ *   queue never reconciles one cluster twice at once, and conflicts are retried with backoff;
  * - on every reconcile it `watch`es the copy in that cluster (a no-op while the connection lasts), so
  *   drift wakes it up;
  * - it reads the copy from the cluster's informer cache (`getReader`) and writes live (`getClient`);
@@ -16,20 +17,20 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
 import {
   type ClusterCacheApi,
   ClusterNotConnectedError,
-  type ClusterSource,
+  Controller,
   isAlreadyExists,
   isConflict,
   isNotFound,
+  kinds,
   type KubeObject,
   type ObjectKey,
   predicates,
 } from "../../mod.ts";
 
-const CONFIGMAP = { apiVersion: "v1", kind: "ConfigMap" } as const;
+const CONFIGMAP = kinds.ConfigMap;
 
 /** Label put on every copy; only labelled copies are ever deleted. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
@@ -46,10 +47,6 @@ export interface ConfigMap extends KubeObject {
 export interface ConfigMapSyncOptions {
   /** Where the copy lives in every workload cluster. The namespace must exist there. */
   target: { namespace: string; name: string };
-  /** First retry delay after an error (doubles up to `maxRetryDelayMs`). Default 500 ms. */
-  retryDelayMs?: number;
-  /** Longest retry delay. Default 30 s. */
-  maxRetryDelayMs?: number;
   /** Clusters reconciled at once. Default 4. */
   concurrency?: number;
 }
@@ -63,10 +60,6 @@ export type SyncOutcome =
   | "not-connected"
   | "waiting-for-desired"
   | "retry";
-
-function keyOf(cluster: ObjectKey): string {
-  return `${cluster.namespace}/${cluster.name}`;
-}
 
 function sameData(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
   const left = a ?? {};
@@ -96,25 +89,9 @@ function sameData(a: Record<string, string> | undefined, b: Record<string, strin
 export class ConfigMapSyncController implements AsyncDisposable {
   readonly #cache: ClusterCacheApi;
   readonly #target: { namespace: string; name: string };
-  readonly #retryDelayMs: number;
-  readonly #maxRetryDelayMs: number;
-  readonly #concurrency: number;
-  readonly #log = getLogger(["configmap-sync"]);
-  readonly #source: ClusterSource<ObjectKey>;
-  /** Clusters that connected and have not been seen disconnected since. */
-  readonly #clusters = new Map<string, ObjectKey>();
-  readonly #queued = new Map<string, ObjectKey>();
-  readonly #running = new Set<string>();
-  /** Clusters changed while being reconciled: run again afterwards. */
-  readonly #dirty = new Set<string>();
-  readonly #failures = new Map<string, number>();
-  readonly #retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #inFlight = new Set<Promise<void>>();
-  readonly #idleWaiters: (() => void)[] = [];
+  readonly #controller: Controller<ObjectKey>;
   /** `undefined` until known; `null` when the source ConfigMap does not exist. */
   #desired: Record<string, string> | null | undefined;
-  #unsubscribe: (() => void) | undefined;
-  #closed = false;
 
   /** Counts of reconcile outcomes, for tests and status pages. */
   readonly outcomes: Record<SyncOutcome, number> = {
@@ -131,29 +108,27 @@ export class ConfigMapSyncController implements AsyncDisposable {
    * Creates the controller; nothing runs until {@linkcode ConfigMapSyncController.start}.
    *
    * @param cache The ClusterCache (or the fake from `./testing`).
-   * @param options Target and retry settings.
+   * @param options Target and concurrency.
    */
   constructor(cache: ClusterCacheApi, options: ConfigMapSyncOptions) {
     this.#cache = cache;
     this.#target = { ...options.target };
-    this.#retryDelayMs = options.retryDelayMs ?? 500;
-    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
-    this.#concurrency = Math.max(1, options.concurrency ?? 4);
-    this.#source = cache.getClusterSource(MANAGED_BY, (cluster) => [{
-      namespace: cluster.metadata?.namespace ?? "",
-      name: cluster.metadata?.name ?? "",
-    }]);
+    this.#controller = new Controller<ObjectKey>({
+      name: MANAGED_BY,
+      concurrency: options.concurrency ?? 4,
+      reconcile: async (cluster) => {
+        const outcome = await this.reconcile(cluster);
+        this.outcomes[outcome]++;
+        // The queue retries with backoff; the watch event that follows a write requeues too.
+        if (outcome === "retry") throw new Error("the cache was behind a write; retrying");
+      },
+    });
+    this.#controller.watchClusters(cache.getClusterSource(MANAGED_BY));
   }
 
-  /** Starts consuming cluster events. */
+  /** Starts reconciling. */
   start(): void {
-    if (this.#unsubscribe) return;
-    this.#unsubscribe = this.#source.subscribe((cluster, event) => {
-      // A rotation is ["disconnect", "connect"] in one event: the state after it is what counts.
-      if (event.connected) this.#clusters.set(keyOf(cluster), cluster);
-      else this.#clusters.delete(keyOf(cluster));
-      this.enqueue(cluster);
-    });
+    this.#controller.start();
   }
 
   /**
@@ -162,76 +137,12 @@ export class ConfigMapSyncController implements AsyncDisposable {
    */
   setDesired(data: Record<string, string> | null): void {
     this.#desired = data === null ? null : { ...data };
-    for (const cluster of this.#clusters.values()) this.enqueue(cluster);
-  }
-
-  /** Asks for a reconcile of `cluster` (de-duplicated). */
-  enqueue(cluster: ObjectKey): void {
-    if (this.#closed) return;
-    const key = keyOf(cluster);
-    if (this.#running.has(key)) {
-      this.#dirty.add(key);
-      return;
-    }
-    clearTimeout(this.#retryTimers.get(key));
-    this.#retryTimers.delete(key);
-    this.#queued.set(key, cluster);
-    this.#pump();
+    for (const cluster of this.#cache.clusters()) this.#controller.enqueue(cluster);
   }
 
   /** Resolves when nothing is queued, running or waiting to retry. */
   idle(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  #isIdle(): boolean {
-    return this.#queued.size === 0 && this.#running.size === 0 && this.#retryTimers.size === 0;
-  }
-
-  #pump(): void {
-    while (this.#running.size < this.#concurrency && this.#queued.size > 0) {
-      const [key, cluster] = this.#queued.entries().next().value!;
-      this.#queued.delete(key);
-      this.#running.add(key);
-      const run = this.#run(key, cluster).finally(() => {
-        this.#inFlight.delete(run);
-        this.#running.delete(key);
-        if (this.#dirty.delete(key)) this.enqueue(cluster);
-        this.#pump();
-        if (this.#isIdle()) { for (const resolve of this.#idleWaiters.splice(0)) resolve(); }
-      });
-      this.#inFlight.add(run);
-    }
-  }
-
-  async #run(key: string, cluster: ObjectKey): Promise<void> {
-    let outcome: SyncOutcome;
-    try {
-      outcome = await this.reconcile(cluster);
-    } catch (error) {
-      outcome = "retry";
-      this.#log.warn("Reconcile of {cluster} failed: {error}", {
-        cluster: key,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-    this.outcomes[outcome]++;
-    if (outcome !== "retry") {
-      this.#failures.delete(key);
-      return;
-    }
-    if (this.#closed) return;
-    const failures = (this.#failures.get(key) ?? 0) + 1;
-    this.#failures.set(key, failures);
-    const delay = Math.min(this.#maxRetryDelayMs, this.#retryDelayMs * 2 ** (failures - 1));
-    this.#retryTimers.set(
-      key,
-      setTimeout(() => {
-        this.#retryTimers.delete(key);
-        this.enqueue(cluster);
-      }, delay),
-    );
+    return this.#controller.idle();
   }
 
   /**
@@ -245,7 +156,7 @@ export class ConfigMapSyncController implements AsyncDisposable {
     if (desired === undefined) return "waiting-for-desired";
     const target = this.#target;
     try {
-      await this.#cache.watch<ConfigMap>(cluster, {
+      await this.#controller.watch<ConfigMap>(this.#cache, cluster, {
         name: `${MANAGED_BY}/${target.namespace}/${target.name}`,
         kind: CONFIGMAP,
         // Pushed down to the cluster's worker: other ConfigMaps never reach this thread.
@@ -255,7 +166,7 @@ export class ConfigMapSyncController implements AsyncDisposable {
           ),
           predicates.resourceVersionChanged(),
         ],
-        handler: () => this.enqueue(cluster),
+        map: () => cluster,
       });
       const current = await this.#cache.getReader(cluster)
         .get<ConfigMap>(CONFIGMAP, target)
@@ -308,16 +219,8 @@ export class ConfigMapSyncController implements AsyncDisposable {
   }
 
   /** Stops: no new reconciles; waits for running ones. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unsubscribe?.();
-    this.#source.close();
-    for (const timer of this.#retryTimers.values()) clearTimeout(timer);
-    this.#retryTimers.clear();
-    this.#queued.clear();
-    await Promise.allSettled([...this.#inFlight]);
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  close(): Promise<void> {
+    return this.#controller.stop();
   }
 
   /** Same as {@linkcode ConfigMapSyncController.close}. */
