@@ -981,6 +981,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       onLog: (level, message, properties) =>
         forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
       onInformer: (kind, event) => this.metrics.informer(cluster, kind, event),
+      onStats: (stats) => this.metrics.workerStats(cluster, stats),
       onFailure: (error) => {
         this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
         this.#queue.add(key);

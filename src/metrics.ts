@@ -8,6 +8,7 @@
 
 import type { ObjectKey } from "./kube_object.ts";
 import { MetricsRegistry } from "./metrics_registry.ts";
+import { REQUEST_LATENCY_BUCKETS, type WorkerStats } from "./protocol.ts";
 
 const CLUSTER_LABELS = ["cluster_name", "cluster_namespace"] as const;
 
@@ -84,7 +85,32 @@ export class ClusterCacheMetrics {
     "Health checks that timed out because this process was starved of CPU (counted as neither success nor failure).",
     CLUSTER_LABELS,
   );
+  readonly #requests = this.registry.counter(
+    "rest_client_requests_total",
+    "Requests to workload cluster API servers, by cluster, HTTP method and status code ('<error>': no answer).",
+    [...CLUSTER_LABELS, "code", "verb"],
+  );
+  readonly #requestLatency = this.registry.histogram(
+    "rest_client_request_duration_seconds",
+    "Time to the response headers of requests to workload cluster API servers, by cluster and HTTP method.",
+    [...CLUSTER_LABELS, "verb"],
+    REQUEST_LATENCY_BUCKETS,
+  );
+  readonly #relists = this.registry.counter(
+    "clustercache_informer_relists_total",
+    "Informer lists after the first: the cache was replaced because its watch could not resume.",
+    [...CLUSTER_LABELS, "kind"],
+  );
+  readonly #lastSynced = this.registry.gauge(
+    "clustercache_informer_last_synced_resource_version",
+    "The resourceVersion an informer's cache last synced to (read as a number; absent when not numeric).",
+    [...CLUSTER_LABELS, "kind"],
+  );
   readonly #perCluster = [
+    this.#requests,
+    this.#requestLatency,
+    this.#relists,
+    this.#lastSynced,
     this.#healthcheck,
     this.#healthchecks,
     this.#connectionUp,
@@ -117,6 +143,24 @@ export class ClusterCacheMetrics {
   /** Counts an informer event. */
   informer(key: ObjectKey, kind: string, event: string): void {
     this.#informerEvents.inc({ ...labels(key), kind, event });
+  }
+
+  /** Adds what a worker counted since its last report. */
+  workerStats(key: ObjectKey, stats: WorkerStats): void {
+    const cluster = labels(key);
+    for (const { verb, code, count } of stats.requests) {
+      this.#requests.inc({ ...cluster, code, verb }, count);
+    }
+    for (const { verb, counts, sum } of stats.latency) {
+      this.#requestLatency.merge({ ...cluster, verb }, counts, sum);
+    }
+    for (const { kind, relists, resourceVersion } of stats.informers) {
+      if (relists > 0) this.#relists.inc({ ...cluster, kind }, relists);
+      const version = Number(resourceVersion);
+      if (resourceVersion && Number.isSafeInteger(version)) {
+        this.#lastSynced.set({ ...cluster, kind }, version);
+      }
+    }
   }
 
   /** Records a worker's heap size. */

@@ -1,7 +1,8 @@
 /**
  * Main thread: a small Prometheus registry (counters, gauges, histograms with labels) that renders
- * the text exposition format. The library records metrics whether or not anyone scrapes them, so
- * recording must cost nothing to import: no `prom-client` in every user's module graph.
+ * the text exposition format, line for line as the Prometheus client for Node renders it. The
+ * library records metrics whether or not anyone scrapes them, so recording must cost nothing to
+ * import: no Prometheus client library in every user's module graph.
  *
  * @module
  */
@@ -27,9 +28,9 @@ function formatValue(value: number): string {
   return String(value);
 }
 
-function formatLabels(names: readonly string[], values: readonly string[], extra = ""): string {
+function formatLabels(names: readonly string[], values: readonly string[], first = ""): string {
   const parts = names.map((name, i) => `${name}="${escapeLabel(values[i]!)}"`);
-  if (extra) parts.push(extra);
+  if (first) parts.unshift(first);
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
@@ -230,8 +231,8 @@ export class HistogramFamily {
 
 /**
  * A Prometheus registry: the metrics of a {@linkcode ClusterCache} and of the
- * {@linkcode Controller}s given it, rendered for a `/metrics` endpoint. It never loads
- * `prom-client`; to combine with a `prom-client` registry, concatenate the two texts.
+ * {@linkcode Controller}s given it, rendered for a `/metrics` endpoint. To serve it beside a
+ * Prometheus client library's registry, concatenate the two texts.
  *
  * @example Serving the cache's metrics beside your own
  * ```ts
@@ -313,6 +314,6 @@ export class MetricsRegistry {
   /** Every metric in the Prometheus text exposition format. */
   metrics(): Promise<string> {
     for (const collect of this.#collectors) collect();
-    return Promise.resolve([...this.#families.values()].map((f) => f.text()).join(""));
+    return Promise.resolve([...this.#families.values()].map((f) => f.text()).join("\n"));
   }
 }

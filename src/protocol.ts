@@ -195,9 +195,40 @@ export type WorkerMessage =
   | { type: "events"; watchId: number; events: WatchEvent[] }
   | { type: "log"; level: WorkerLogLevel; message: string; properties: Record<string, unknown> }
   | { type: "informer"; kind: string; event: "list" | "watchRestart" | "error" }
+  /** What changed since the last stats message: requests to the API server, informer progress. */
+  | { type: "stats"; stats: WorkerStats }
   /** The worker's modules are loaded: its start-up is over. */
   | { type: "ready" }
   | { type: "batch"; messages: WorkerMessage[] };
+
+/** Upper bounds (seconds) of the request latency histogram: client-go's `rest_client` buckets. */
+export const REQUEST_LATENCY_BUCKETS = [
+  0.005,
+  0.025,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2,
+  4,
+  8,
+  15,
+  30,
+  60,
+];
+
+/** A worker's counters since its previous report. */
+export interface WorkerStats {
+  /** Requests by HTTP method and status code (`<error>` when no answer came). */
+  requests: { verb: string; code: string; count: number }[];
+  /**
+   * Latency by HTTP method: per-bucket counts of {@linkcode REQUEST_LATENCY_BUCKETS}, then one for
+   * slower requests, and the sum in seconds.
+   */
+  latency: { verb: string; counts: number[]; sum: number }[];
+  /** Per informer: relists since the last report and the last resourceVersion it synced to. */
+  informers: { kind: string; relists: number; resourceVersion: string | undefined }[];
+}
 
 /** Canonical string of a kind, `apps/v1 Deployment`. */
 export function kindKey(kind: KindRef): string {

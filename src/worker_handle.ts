@@ -22,6 +22,7 @@ import {
   type WorkerLogLevel,
   type WorkerMessage,
   type WorkerRequest,
+  type WorkerStats,
 } from "./protocol.ts";
 
 /** Worker permissions: inherit the process's, or a least-privilege set. */
@@ -32,6 +33,8 @@ export interface WorkerHandleHooks {
   onEvents(watchId: number, events: WatchEvent[]): void;
   onLog(level: WorkerLogLevel, message: string, properties: Record<string, unknown>): void;
   onInformer(kind: string, event: "list" | "watchRestart" | "error"): void;
+  /** The worker's counters since its last report, for metrics. */
+  onStats?(stats: WorkerStats): void;
   /** The worker crashed; it has been terminated and pending calls failed. */
   onFailure(error: ClusterCacheError): void;
   /** Every completed call's round trip, for metrics. */
@@ -248,6 +251,9 @@ export class WorkerHandle {
         return;
       case "informer":
         this.#hooks.onInformer(message.kind, message.event);
+        return;
+      case "stats":
+        this.#hooks.onStats?.(message.stats);
         return;
       case "ready":
         this.#ready.resolve();

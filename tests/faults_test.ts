@@ -286,10 +286,24 @@ Deno.test("fault 410 storm: history outrun while the watch was away; one relist 
   r.write(30);
   const type = r.server.typeOf("", "configmaps")!;
   r.server.store.delete(type, "default", r.server.store.list(type, "default")[0]!.metadata!.name!);
+  const lastWrite = r.server.store.resourceVersion;
   r.server.setFaults({ silenceWatches: false });
   r.server.dropWatches("close");
   await r.converges();
   assert.equal(await r.lists(), lists + 1);
+  // The metrics say so too, and where the cache is: at the server's resourceVersion.
+  const series = (name: string) => async () => {
+    const text = await r.f.cache.metrics.registry.metrics();
+    return Number(new RegExp(`${name}\\{[^}]*kind="v1 ConfigMap"\\} (\\d+)`).exec(text)?.[1] ?? -1);
+  };
+  await eventually(
+    async () => await series("clustercache_informer_relists_total")() === 1,
+    "1 relist",
+  );
+  await eventually(
+    async () => await series("clustercache_informer_last_synced_resource_version")() >= lastWrite,
+    "the last synced resourceVersion to reach the server's",
+  );
 });
 
 Deno.test("fault restart with resourceVersions reset (new UIDs): detected and relisted; converges", async () => {

@@ -19,9 +19,11 @@ import {
   type WireListOptions,
   type WireWriteOptions,
   type WorkerConfig,
+  type WorkerStats,
 } from "../src/protocol.ts";
 import { Transport } from "./http_transport.ts";
 import { HeldDeltas } from "./held_deltas.ts";
+import { RequestStats } from "./request_stats.ts";
 import { Informer } from "./informer.ts";
 import { describe } from "./reflector.ts";
 import { type ResourceMapping, resourcePath, RestMapper } from "./rest_mapper.ts";
@@ -91,8 +93,28 @@ export class ClusterRuntime {
     this.#log = log;
     this.#emit = emit;
     this.#count = count;
-    this.#transport = new Transport(config.rest, config.maxResponseBytes);
+    this.#transport = new Transport(config.rest, config.maxResponseBytes, this.#recordRequest);
     this.#mapper = new RestMapper(this.#transport);
+  }
+
+  readonly #requests = new RequestStats();
+  readonly #reported = new Map<string, { relists: number; resourceVersion: string | undefined }>();
+  readonly #recordRequest = (verb: string, code: string, seconds: number) =>
+    this.#requests.record(verb, code, seconds);
+
+  /** What changed since the last call: request counts and latency, informer relists and versions. */
+  takeStats(): WorkerStats {
+    const informers: WorkerStats["informers"] = [];
+    for (const [kind, informer] of this.#informers) {
+      const now = { relists: informer.relists, resourceVersion: informer.lastSyncResourceVersion };
+      const before = this.#reported.get(kind);
+      if (before?.relists === now.relists && before.resourceVersion === now.resourceVersion) {
+        continue;
+      }
+      informers.push({ kind, ...now, relists: now.relists - (before?.relists ?? 0) });
+      this.#reported.set(kind, now);
+    }
+    return { ...this.#requests.take(), informers };
   }
 
   /**
@@ -126,6 +148,7 @@ export class ClusterRuntime {
           caPem: this.#config.inCluster.caPem,
         },
         this.#config.maxResponseBytes,
+        this.#recordRequest,
       );
       this.#mapper = new RestMapper(this.#transport);
       try {

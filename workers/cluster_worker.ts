@@ -53,6 +53,17 @@ const deadlines = new Deadlines((id) =>
 );
 let runtime: ClusterRuntime | undefined;
 
+/** Stats go out at least this often, and with every probe. */
+const STATS_INTERVAL_MS = 5_000;
+let statsTimer: ReturnType<typeof setInterval> | undefined;
+
+function reportStats(): void {
+  if (!runtime) return;
+  const stats = runtime.takeStats();
+  if (stats.requests.length === 0 && stats.informers.length === 0) return;
+  outbox.post({ type: "stats", stats });
+}
+
 function requireRuntime(): ClusterRuntime {
   if (!runtime) throw new ClusterCacheError("Internal", "the worker was not initialised");
   return runtime;
@@ -74,6 +85,10 @@ async function dispatch(request: WorkerRequest, signal: AbortSignal): Promise<un
         (kind, event) => outbox.post({ type: "informer", kind, event }),
       );
       runtime = created;
+      if (statsTimer === undefined) {
+        statsTimer = setInterval(reportStats, STATS_INTERVAL_MS);
+        Deno.unrefTimer(statsTimer);
+      }
       try {
         return await created.init(signal);
       } catch (error) {
@@ -82,8 +97,11 @@ async function dispatch(request: WorkerRequest, signal: AbortSignal): Promise<un
         throw error;
       }
     }
-    case "probe":
-      return await requireRuntime().probe(request.timeoutMs, signal);
+    case "probe": {
+      const result = await requireRuntime().probe(request.timeoutMs, signal);
+      reportStats(); // with every probe, so metrics are as fresh as the health check
+      return result;
+    }
     case "get":
       return await requireRuntime().get(request.kind, request.key, request.cached, signal);
     case "list":

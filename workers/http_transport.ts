@@ -104,6 +104,7 @@ export function apiErrorFrom(
 
 /** Talks HTTP to one cluster. */
 export class Transport {
+  readonly #onResponse: (verb: string, code: string, seconds: number) => void;
   readonly #client: Deno.HttpClient;
   readonly #server: string;
   readonly #headers: Record<string, string>;
@@ -116,7 +117,12 @@ export class Transport {
    * @param config Where and how to connect.
    * @param maxResponseBytes Largest body accepted.
    */
-  constructor(config: RESTConfig, maxResponseBytes: number) {
+  constructor(
+    config: RESTConfig,
+    maxResponseBytes: number,
+    onResponse: (verb: string, code: string, seconds: number) => void = () => {},
+  ) {
+    this.#onResponse = onResponse;
     const options: Deno.CreateHttpClientOptions = {};
     if (config.caPem) options.caCerts = [config.caPem];
     if (config.proxyUrl) options.proxy = { url: config.proxyUrl };
@@ -216,16 +222,20 @@ export class Transport {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       requestHeaders["content-type"] = options.contentType ?? "application/json";
     }
+    const started = performance.now();
     try {
       if (timeout.aborted) throw timeout.reason;
-      return await fetch(this.#url(path, options.query), {
+      const response = await fetch(this.#url(path, options.query), {
         method,
         headers: requestHeaders,
         ...(body === undefined ? {} : { body }),
         client: this.#client,
         signal,
       });
+      this.#onResponse(method, String(response.status), (performance.now() - started) / 1000);
+      return response;
     } catch (error) {
+      this.#onResponse(method, "<error>", (performance.now() - started) / 1000);
       throw this.#failure(error, method, path, timeoutMs, options.signal);
     }
   }

@@ -52,6 +52,8 @@ export class Informer {
   #resync: ReturnType<typeof setInterval> | undefined;
   #synced = false;
   #lastError: string | undefined;
+  #lists = 0;
+  #relists = 0;
 
   /**
    * @param onCount Called for metrics on lists, watch restarts and errors.
@@ -81,8 +83,21 @@ export class Informer {
       replace: (items) => this.#replace(items),
       apply: (type, object) => this.#apply(type, object),
       failed: (error) => this.#failed(error),
-      count: (event) => this.#onCount(event),
+      count: (event) => {
+        if (event === "list" && this.#lists++ > 0) this.#relists++;
+        this.#onCount(event);
+      },
     }, log);
+  }
+
+  /** Lists after the first: the store was replaced because a watch could not resume. */
+  get relists(): number {
+    return this.#relists;
+  }
+
+  /** The last resourceVersion the store is known to be at. */
+  get lastSyncResourceVersion(): string | undefined {
+    return this.#reflector.lastSyncResourceVersion;
   }
 
   /** Whether the first list has completed. */

@@ -94,6 +94,7 @@ export class Reflector {
   readonly #options: ReflectorOptions;
   readonly #sink: ReflectorSink;
   readonly #log: ReflectorLog;
+  #progress: Progress | undefined;
 
   /**
    * @param kind The kind to mirror.
@@ -119,11 +120,17 @@ export class Reflector {
     this.#log = log;
   }
 
+  /** The last resourceVersion the store is known to be at (client-go's `LastSyncResourceVersion`). */
+  get lastSyncResourceVersion(): string | undefined {
+    return this.#progress?.rv;
+  }
+
   /** Runs until `signal` aborts. Never throws. */
   async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.#options.backoff.initialMs, this.#options.backoff.maxMs);
     // Shared with #watch, so versions seen on a stream that later breaks are not lost.
     const progress: Progress = { rv: undefined, streamed: false };
+    this.#progress = progress;
     // The next list, if one is due: "consistent" reads from etcd (paged, or streamed as a WatchList);
     // "cached" asks for resourceVersion=<last> unpaged, which the API server serves from its watch
     // cache (after a 410 on a watch: the history moved on, not the state).
