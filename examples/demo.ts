@@ -12,7 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { ClusterCache, type ObjectKey } from "../mod.ts";
+import { ClusterCache, Controller, type ObjectKey } from "../mod.ts";
 import { SimulatedFleet } from "../testing/mod.ts";
 
 const { values } = parseArgs({
@@ -68,6 +68,7 @@ interface ClusterView {
   events: number;
   eventsPerSecond: number;
   deleted: boolean;
+  stale: boolean;
 }
 const views = new Map<string, ClusterView>();
 const view = (name: string): ClusterView => {
@@ -75,32 +76,64 @@ const view = (name: string): ClusterView => {
   if (!v) {
     views.set(
       name,
-      v = { pods: new Set(), configMaps: new Set(), events: 0, eventsPerSecond: 0, deleted: false },
+      v = {
+        pods: new Set(),
+        configMaps: new Set(),
+        events: 0,
+        eventsPerSecond: 0,
+        deleted: false,
+        stale: false,
+      },
     );
   }
   return v;
 };
 
 // A tiny controller: on every connect, watch Pods and ConfigMaps again (watches end with a connection).
-const source = cache.getClusterSource("demo", (cluster) => [cluster.metadata!.name!]);
-source.subscribe((name, event) => {
-  if (!event.connected || !event.reasons.includes("connect")) return;
-  const v = view(name);
-  v.pods.clear();
-  v.configMaps.clear();
-  for (const [kind, set] of [[POD, v.pods], [CM, v.configMaps]] as const) {
-    cache.watch(key(name), {
-      name: `demo-${kind.kind}`,
-      kind,
-      handler: (e) => {
-        v.events++;
-        const id = `${e.object.metadata?.namespace}/${e.object.metadata?.name}`;
-        if (e.type === "delete") set.delete(id);
-        else set.add(id);
-      },
-    }).catch(() => {}); // a connection that drops while watching is simply watched again next connect
-  }
+const controller = new Controller<ObjectKey>({
+  name: "demo",
+  concurrency: 8,
+  metrics: cache.metrics.registry,
+  reconcile: async (cluster) => {
+    const v = view(cluster.name);
+    if (!cache.getConnectionState(cluster).connected) {
+      v.stale = true; // the next connection's watches list everything again
+      return;
+    }
+    if (v.stale) {
+      v.pods.clear();
+      v.configMaps.clear();
+      v.stale = false;
+    }
+    for (const [kind, set] of [[POD, v.pods], [CM, v.configMaps]] as const) {
+      // A name already watched on this connection is a no-op; after a reconnect it watches again.
+      await cache.watch(cluster, {
+        name: `demo-${kind.kind}`,
+        kind,
+        handler: (e) => {
+          v.events++;
+          const id = `${e.object.metadata?.namespace}/${e.object.metadata?.name}`;
+          if (e.type === "delete") set.delete(id);
+          else set.add(id);
+        },
+      });
+    }
+  },
 });
+controller.watchClusters(cache.getClusterSource("demo"));
+controller.start();
+
+// Prometheus metrics of the cache and the controller, for `curl` while the demo runs.
+const metricsServer = Deno.serve(
+  { hostname: "127.0.0.1", port: 0, onListen() {} },
+  async (request) =>
+    new URL(request.url).pathname === "/metrics"
+      ? new Response(await cache.metrics.registry.metrics(), {
+        headers: { "content-type": cache.metrics.registry.contentType },
+      })
+      : new Response("not found", { status: 404 }),
+);
+const metricsUrl = `http://127.0.0.1:${metricsServer.addr.port}/metrics`;
 
 // ------------------------------------------------------------------ load: churn and reads
 
@@ -304,8 +337,18 @@ for (const timer of [end, ...stepTimers]) clearTimeout(timer);
 Deno.removeSignalListener("SIGINT", onSignal);
 Deno.removeSignalListener("SIGTERM", onSignal);
 if (tty) Deno.stdout.writeSync(new TextEncoder().encode(`\x1b[H\x1b[2J${render()}\n`));
-console.log(`\nDemo ended (${why}). Closing the cache and the fleet...`);
-source.close();
+console.log(`\nDemo ended (${why}). A scrape of ${metricsUrl}, one line per family:`);
+const scrape = await (await fetch(metricsUrl)).text();
+const shown = new Set<string>();
+for (const line of scrape.split("\n")) {
+  const family = /^([a-z_]+?)(_bucket|_sum|_count)?[{ ]/.exec(line)?.[1];
+  if (!family || shown.has(family) || line.endsWith(" 0")) continue;
+  shown.add(family);
+  console.log(`  ${line}`);
+}
+console.log("Closing the controller, the cache and the fleet...");
+await controller.stop();
+await metricsServer.shutdown();
 await cache.close();
 await fleet.close();
 console.log("Done: every worker, watch and simulated server is stopped.");
