@@ -145,7 +145,11 @@ export class ClusterCacheMetrics {
     this.#informerEvents.inc({ ...labels(key), kind, event });
   }
 
-  /** Adds what a worker counted since its last report. */
+  /**
+   * Adds what a worker counted since its last report.
+   *
+   * @ignore
+   */
   workerStats(key: ObjectKey, stats: WorkerStats): void {
     const cluster = labels(key);
     for (const { verb, code, count } of stats.requests) {

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { Clock } from "./token_bucket.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /**
@@ -46,6 +45,8 @@ export class ExponentialFailureRateLimiter implements RateLimiter {
   readonly #failures = new Map<string, number>();
 
   /**
+   * Creates the limiter.
+   *
    * @param baseMs The first delay. Default 5 ms.
    * @param maxMs The longest delay. Default 1,000 s.
    */
@@ -91,11 +92,13 @@ export class BucketRateLimiter implements RateLimiter {
   readonly #bucket: TokenBucket;
 
   /**
+   * Creates the limiter.
+   *
    * @param qps Retries per second. Default 10.
    * @param burst Retries at once. Default 100.
-   * @param clock Time source, for tests.
+   * @param clock Time source in ms, for tests.
    */
-  constructor(qps = 10, burst = 100, clock?: Clock) {
+  constructor(qps = 10, burst = 100, clock?: { now(): number }) {
     if (!(qps > 0) || !(burst >= 1)) {
       throw new RangeError(`rate limiter: need qps > 0 and burst >= 1, got ${qps}, ${burst}`);
     }
@@ -133,7 +136,11 @@ export class BucketRateLimiter implements RateLimiter {
 export class MaxOfRateLimiter implements RateLimiter {
   readonly #limiters: readonly RateLimiter[];
 
-  /** @param limiters The limiters; every one counts each failure. */
+  /**
+   * Creates the limiter.
+   *
+   * @param limiters The limiters; every one counts each failure.
+   */
   constructor(...limiters: RateLimiter[]) {
     if (limiters.length === 0) throw new RangeError("MaxOfRateLimiter needs a limiter");
     this.#limiters = limiters;
