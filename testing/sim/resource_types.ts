@@ -122,6 +122,7 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ]),
   builtin("", "v1", "Service", "services", true, ["svc"], true, ["spec.clusterIP", "spec.type"]),
   builtin("", "v1", "ConfigMap", "configmaps", true, ["cm"], false),
+  builtin("", "v1", "PodTemplate", "podtemplates", true, [], false),
   builtin("", "v1", "Secret", "secrets", true, [], false, ["type"]),
   builtin("", "v1", "Event", "events", true, ["ev"], false, [
     "involvedObject.kind",

@@ -1,0 +1,458 @@
+/**
+ * The API behaviours this library relies on, written once and run against the simulator
+ * (tests/conformance_sim_test.ts, in `deno task test`) and a real kube-apiserver
+ * (tests/real/conformance_test.ts, in `deno task test:real`). Every assertion is what
+ * kube-apiserver does; where the simulator differs, the simulator is wrong.
+ */
+import assert from "node:assert/strict";
+import type { Target, WireEvent } from "./target.ts";
+
+type Obj = {
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion: string;
+    uid: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    managedFields?: { manager: string; operation: string }[];
+  };
+  data?: Record<string, string>;
+  spec?: Record<string, unknown>;
+};
+type List = {
+  metadata: { resourceVersion: string; continue?: string; remainingItemCount?: number };
+  items: Obj[];
+};
+type Status = {
+  kind: string;
+  status: string;
+  reason: string;
+  code: number;
+  message: string;
+  details?: {
+    name?: string;
+    kind?: string;
+    group?: string;
+    causes?: { field?: string; reason?: string }[];
+  };
+};
+
+/** One behaviour. `ns` is a namespace of its own, already created. */
+export interface ConformanceCase {
+  name: string;
+  run(t: Target, ns: string): Promise<void>;
+}
+
+const cms = (ns: string) => `/api/v1/namespaces/${ns}/configmaps`;
+const clusters = (ns: string) => `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/clusters`;
+
+function configMap(name: string, extra: Record<string, unknown> = {}) {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, ...extra }, data: { a: "1" } };
+}
+
+async function createConfigMaps(t: Target, ns: string, names: string[]): Promise<Obj[]> {
+  const out: Obj[] = [];
+  for (const name of names) out.push(await t.ok<Obj>("POST", cms(ns), { body: configMap(name) }));
+  return out;
+}
+
+const names = (list: { items: Obj[] }) => list.items.map((o) => o.metadata.name);
+
+export const cases: ConformanceCase[] = [
+  {
+    name: "discovery: core v1 and API groups list their resources and verbs",
+    async run(t) {
+      const api = await t.ok<{ kind: string; versions: string[] }>("GET", "/api");
+      assert.equal(api.kind, "APIVersions");
+      assert.ok(api.versions.includes("v1"));
+      const v1 = await t.ok<
+        { resources: { name: string; namespaced: boolean; verbs: string[]; kind: string }[] }
+      >(
+        "GET",
+        "/api/v1",
+      );
+      const configmaps = v1.resources.find((r) => r.name === "configmaps")!;
+      assert.equal(configmaps.kind, "ConfigMap");
+      assert.equal(configmaps.namespaced, true);
+      for (const verb of ["create", "delete", "get", "list", "patch", "update", "watch"]) {
+        assert.ok(configmaps.verbs.includes(verb), `configmaps verb ${verb}`);
+      }
+      assert.ok(v1.resources.some((r) => r.name === "nodes" && !r.namespaced));
+      const groups = await t.ok<
+        { groups: { name: string; preferredVersion: { version: string } }[] }
+      >(
+        "GET",
+        "/apis",
+      );
+      assert.ok(groups.groups.some((g) => g.name === "apps"));
+      const capi = groups.groups.find((g) => g.name === "cluster.x-k8s.io");
+      assert.equal(capi?.preferredVersion.version, "v1beta2");
+    },
+  },
+  {
+    name:
+      "resourceVersion rules: list, Exact and NotOlderThan, and resourceVersionMatch alone is 422",
+    async run(t, ns) {
+      const [a] = await createConfigMaps(t, ns, ["a"]);
+      const list = await t.ok<List>("GET", cms(ns));
+      assert.ok(BigInt(list.metadata.resourceVersion) >= BigInt(a!.metadata.resourceVersion));
+      const exact = await t.request<List>("GET", cms(ns), {
+        query: { resourceVersion: list.metadata.resourceVersion, resourceVersionMatch: "Exact" },
+      });
+      assert.equal(exact.status, 200);
+      assert.deepEqual(names(exact.body), ["a"]);
+      const notOlder = await t.request<List>("GET", cms(ns), {
+        query: { resourceVersion: "0", resourceVersionMatch: "NotOlderThan" },
+      });
+      assert.equal(notOlder.status, 200);
+      const alone = await t.request<Status>("GET", cms(ns), {
+        query: { resourceVersionMatch: "Exact" },
+      });
+      assert.equal(alone.status, 422);
+      assert.equal(alone.body.reason, "Invalid");
+    },
+  },
+  {
+    name: "paging: limit and continue give every object once, with remainingItemCount",
+    async run(t, ns) {
+      await createConfigMaps(t, ns, ["p1", "p2", "p3", "p4", "p5"]);
+      const first = await t.ok<List>("GET", cms(ns), { query: { limit: "2" } });
+      assert.equal(first.items.length, 2);
+      assert.ok(first.metadata.continue);
+      assert.equal(first.metadata.remainingItemCount, 3);
+      const seen = names(first);
+      let token: string | undefined = first.metadata.continue;
+      while (token) {
+        const page: List = await t.ok<List>("GET", cms(ns), {
+          query: { limit: "2", continue: token },
+        });
+        seen.push(...names(page));
+        // Every page of one list is at the first page's resourceVersion.
+        assert.equal(page.metadata.resourceVersion, first.metadata.resourceVersion);
+        token = page.metadata.continue;
+      }
+      assert.deepEqual(seen, ["p1", "p2", "p3", "p4", "p5"]);
+      const bad = await t.request<Status>("GET", cms(ns), { query: { limit: "1", continue: "x" } });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.reason, "BadRequest");
+    },
+  },
+  {
+    name: "watch from a resourceVersion delivers what happened after it, in order",
+    async run(t, ns) {
+      const [a] = await createConfigMaps(t, ns, ["w"]);
+      await t.ok("PATCH", `${cms(ns)}/w`, {
+        body: { data: { a: "2" } },
+        contentType: "application/merge-patch+json",
+      });
+      await t.ok("DELETE", `${cms(ns)}/w`);
+      const { status, events } = await t.watch(
+        cms(ns),
+        { resourceVersion: a!.metadata.resourceVersion },
+        (e) => e.filter((x) => x.type !== "BOOKMARK").length >= 2,
+      );
+      assert.equal(status, 200);
+      assert.deepEqual(
+        events.filter((e) => e.type !== "BOOKMARK").map((e) =>
+          `${e.type} ${e.object.metadata?.name}`
+        ),
+        ["MODIFIED w", "DELETED w"],
+      );
+    },
+  },
+  {
+    name: "sendInitialEvents: existing objects as ADDED, then the initial-events-end bookmark",
+    async run(t, ns) {
+      await createConfigMaps(t, ns, ["i1", "i2"]);
+      const { status, events } = await t.watch(
+        cms(ns),
+        {
+          sendInitialEvents: "true",
+          resourceVersionMatch: "NotOlderThan",
+          allowWatchBookmarks: "true",
+        },
+        (e) => e.some((x) => x.type === "BOOKMARK"),
+      );
+      assert.equal(status, 200);
+      const bookmark = events.find((e) => e.type === "BOOKMARK");
+      assert.ok(bookmark, "the bookmark came");
+      assert.equal(bookmark.object.metadata?.annotations?.["k8s.io/initial-events-end"], "true");
+      assert.ok(bookmark.object.metadata?.resourceVersion);
+      const added = events.filter((e) => e.type === "ADDED").map((e) => e.object.metadata?.name);
+      assert.deepEqual(added.sort(), ["i1", "i2"]);
+      assert.equal(events.at(-1)?.type, "BOOKMARK", "nothing before the bookmark but ADDED");
+      const withoutMatch = await t.request<Status>("GET", cms(ns), {
+        query: { watch: "true", sendInitialEvents: "true" },
+      });
+      assert.equal(withoutMatch.status, 422, "sendInitialEvents needs resourceVersionMatch");
+    },
+  },
+  {
+    // Read from etcd (kube-apiserver's watch cache is off for PodTemplates in the real fleet): with
+    // the cache on, the server answers these from memory until events age out of its window.
+    name: "after compaction: Exact list and continue are 410 Expired, a watch gets an ERROR event",
+    async run(t, ns) {
+      const templates = `/api/v1/namespaces/${ns}/podtemplates`;
+      const template = (name: string) => ({
+        apiVersion: "v1",
+        kind: "PodTemplate",
+        metadata: { name },
+        template: { spec: { containers: [{ name: "c", image: "busybox" }] } },
+      });
+      for (const name of ["old-0", "old-1", "old-2"]) {
+        await t.ok("POST", templates, { body: template(name) });
+      }
+      const before = await t.ok<List>("GET", templates, { query: { limit: "1" } });
+      // Enough writes to move any bounded history past it, then a compaction where there is one.
+      for (let i = 0; i < 60; i++) await t.ok("POST", templates, { body: template(`new-${i}`) });
+      await t.compact();
+      const exact = await t.request<Status>("GET", templates, {
+        query: { resourceVersion: before.metadata.resourceVersion, resourceVersionMatch: "Exact" },
+      });
+      assert.equal(exact.status, 410);
+      assert.equal(exact.body.reason, "Expired");
+      const next = await t.request<Status>("GET", templates, {
+        query: { limit: "1", continue: before.metadata.continue! },
+      });
+      assert.equal(next.status, 410);
+      assert.equal(next.body.reason, "Expired");
+      const { status, events } = await t.watch(
+        templates,
+        { resourceVersion: before.metadata.resourceVersion },
+        (e) => e.length > 0,
+      );
+      assert.equal(status, 200, "the error comes inside the stream");
+      assert.deepEqual(events.map((e) => e.type), ["ERROR"]);
+      assert.equal(events[0]!.object.code, 410);
+      assert.equal(events[0]!.object.reason, "Expired");
+    },
+  },
+  {
+    name: "label selectors: equality, sets and existence",
+    async run(t, ns) {
+      for (const [name, app] of [["l1", "web"], ["l2", "db"], ["l3", undefined]] as const) {
+        await t.ok("POST", cms(ns), {
+          body: configMap(name, app ? { labels: { app } } : {}),
+        });
+      }
+      const select = async (labelSelector: string) =>
+        names(await t.ok<List>("GET", cms(ns), { query: { labelSelector } }));
+      assert.deepEqual(await select("app=web"), ["l1"]);
+      assert.deepEqual(await select("app in (web,db)"), ["l1", "l2"]);
+      assert.deepEqual(await select("app notin (web)"), ["l2", "l3"]);
+      assert.deepEqual(await select("!app"), ["l3"]);
+      assert.deepEqual(await select("app"), ["l1", "l2"]);
+      const bad = await t.request<Status>("GET", cms(ns), {
+        query: { labelSelector: "app in (web" },
+      });
+      assert.equal(bad.status, 400);
+    },
+  },
+  {
+    name: "field selectors: metadata.name works, an unknown field is a 400",
+    async run(t, ns) {
+      await createConfigMaps(t, ns, ["f1", "f2"]);
+      const one = await t.ok<List>("GET", cms(ns), {
+        query: { fieldSelector: "metadata.name=f2" },
+      });
+      assert.deepEqual(names(one), ["f2"]);
+      const not = await t.ok<List>("GET", cms(ns), {
+        query: { fieldSelector: "metadata.name!=f2" },
+      });
+      assert.deepEqual(names(not), ["f1"]);
+      const bad = await t.request<Status>("GET", cms(ns), { query: { fieldSelector: "data.a=1" } });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.reason, "BadRequest");
+      const pods = await t.request<List>("GET", `/api/v1/namespaces/${ns}/pods`, {
+        query: { fieldSelector: "spec.nodeName=n1" },
+      });
+      assert.equal(pods.status, 200, "Pods have spec.nodeName");
+    },
+  },
+  {
+    name: "Status bodies: NotFound, AlreadyExists, Invalid with causes, Conflict",
+    async run(t, ns) {
+      const missing = await t.request<Status>("GET", `${cms(ns)}/nope`);
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.kind, "Status");
+      assert.equal(missing.body.status, "Failure");
+      assert.equal(missing.body.reason, "NotFound");
+      assert.equal(missing.body.code, 404);
+      assert.equal(missing.body.message, 'configmaps "nope" not found');
+      assert.equal(missing.body.details?.name, "nope");
+      assert.equal(missing.body.details?.kind, "configmaps");
+      const [a] = await createConfigMaps(t, ns, ["s"]);
+      const again = await t.request<Status>("POST", cms(ns), { body: configMap("s") });
+      assert.equal(again.status, 409);
+      assert.equal(again.body.reason, "AlreadyExists");
+      assert.equal(again.body.message, 'configmaps "s" already exists');
+      const invalid = await t.request<Status>("POST", cms(ns), { body: configMap("Not_Valid") });
+      assert.equal(invalid.status, 422);
+      assert.equal(invalid.body.reason, "Invalid");
+      assert.ok(invalid.body.details?.causes?.some((c) => c.field === "metadata.name"));
+      // An update that changes nothing keeps the resourceVersion: change something.
+      await t.ok("PUT", `${cms(ns)}/s`, {
+        body: { ...configMap("s"), metadata: a!.metadata, data: { a: "2" } },
+      });
+      const stale = await t.request<Status>("PUT", `${cms(ns)}/s`, {
+        body: { ...configMap("s"), metadata: a!.metadata },
+      });
+      assert.equal(stale.status, 409);
+      assert.equal(stale.body.reason, "Conflict");
+      assert.match(stale.body.message, /the object has been modified/);
+    },
+  },
+  {
+    name: "patches: merge, JSON and strategic merge on built-ins; strategic merge on a CRD is 415",
+    async run(t, ns) {
+      await createConfigMaps(t, ns, ["m"]);
+      const path = `${cms(ns)}/m`;
+      const merged = await t.ok<Obj>("PATCH", path, {
+        body: { data: { b: "2", a: null } },
+        contentType: "application/merge-patch+json",
+      });
+      assert.deepEqual(merged.data, { b: "2" });
+      const json = await t.ok<Obj>("PATCH", path, {
+        body: [{ op: "add", path: "/data/c", value: "3" }],
+        contentType: "application/json-patch+json",
+      });
+      assert.deepEqual(json.data, { b: "2", c: "3" });
+      const failed = await t.request<Status>("PATCH", path, {
+        body: [{ op: "test", path: "/data/c", value: "wrong" }],
+        contentType: "application/json-patch+json",
+      });
+      assert.equal(failed.status, 422, "a failed JSON patch test");
+      const strategic = await t.ok<Obj>("PATCH", path, {
+        body: { data: { d: "4" } },
+        contentType: "application/strategic-merge-patch+json",
+      });
+      assert.deepEqual(strategic.data, { b: "2", c: "3", d: "4" });
+      await t.ok("POST", clusters(ns), {
+        body: { apiVersion: "cluster.x-k8s.io/v1beta2", kind: "Cluster", metadata: { name: "c" } },
+      });
+      const crd = await t.request<Status>("PATCH", `${clusters(ns)}/c`, {
+        body: { spec: { paused: true } },
+        contentType: "application/strategic-merge-patch+json",
+      });
+      assert.equal(crd.status, 415);
+      assert.equal(crd.body.reason, "UnsupportedMediaType");
+    },
+  },
+  {
+    name: "server-side apply: field managers, conflicts without force, removed fields",
+    async run(t, ns) {
+      const path = `${cms(ns)}/ssa`;
+      const apply = (manager: string, data: Record<string, string>, force = false) =>
+        t.request<Obj & Status>("PATCH", path, {
+          body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ssa" }, data },
+          contentType: "application/apply-patch+yaml",
+          query: { fieldManager: manager, ...(force ? { force: "true" } : {}) },
+        });
+      const created = await apply("alice", { a: "1", b: "2" });
+      assert.equal(created.status, 201, "apply creates");
+      assert.ok(
+        created.body.metadata.managedFields?.some((m) =>
+          m.manager === "alice" && m.operation === "Apply"
+        ),
+      );
+      const conflict = await apply("bob", { a: "other" });
+      assert.equal(conflict.status, 409);
+      assert.equal(conflict.body.reason, "Conflict");
+      const forced = await apply("bob", { a: "other" }, true);
+      assert.equal(forced.status, 200);
+      assert.deepEqual(forced.body.data, { a: "other", b: "2" });
+      // alice no longer owns a; applying without b removes b, which only she owned.
+      const removed = await apply("alice", {});
+      assert.equal(removed.status, 200);
+      assert.deepEqual(removed.body.data, { a: "other" });
+      const noManager = await t.request<Status>("PATCH", path, {
+        body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ssa" } },
+        contentType: "application/apply-patch+yaml",
+      });
+      assert.equal(noManager.status, 422, "apply needs a fieldManager");
+    },
+  },
+  {
+    name: "finalizers: delete sets deletionTimestamp; removing the last finalizer deletes",
+    async run(t, ns) {
+      await t.ok("POST", cms(ns), {
+        body: configMap("fin", { finalizers: ["example.com/keep"] }),
+      });
+      const deleting = await t.request<Obj>("DELETE", `${cms(ns)}/fin`);
+      assert.equal(deleting.status, 200);
+      assert.ok(deleting.body.metadata.deletionTimestamp);
+      const still = await t.ok<Obj>("GET", `${cms(ns)}/fin`);
+      assert.ok(still.metadata.deletionTimestamp);
+      const adding = await t.request<Status>("PATCH", `${cms(ns)}/fin`, {
+        body: { metadata: { finalizers: ["example.com/keep", "example.com/new"] } },
+        contentType: "application/merge-patch+json",
+      });
+      assert.equal(adding.status, 422, "no new finalizers once deleting");
+      await t.ok("PATCH", `${cms(ns)}/fin`, {
+        body: { metadata: { finalizers: null } },
+        contentType: "application/merge-patch+json",
+      });
+      const gone = await t.request("GET", `${cms(ns)}/fin`);
+      assert.equal(gone.status, 404);
+    },
+  },
+  {
+    name:
+      "generation: spec changes bump it, metadata and status changes do not (built-ins and CRDs)",
+    async run(t, ns) {
+      const deployments = `/apis/apps/v1/namespaces/${ns}/deployments`;
+      const deployment = await t.ok<Obj>("POST", deployments, {
+        body: {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "d" },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: "d" } },
+            template: {
+              metadata: { labels: { app: "d" } },
+              spec: { containers: [{ name: "c", image: "busybox" }] },
+            },
+          },
+        },
+      });
+      assert.equal(deployment.metadata.generation, 1);
+      const merge = (path: string, body: unknown) =>
+        t.ok<Obj>("PATCH", path, { body, contentType: "application/merge-patch+json" });
+      assert.equal(
+        (await merge(`${deployments}/d`, { spec: { replicas: 2 } })).metadata.generation,
+        2,
+      );
+      assert.equal(
+        (await merge(`${deployments}/d`, { metadata: { labels: { x: "y" } } })).metadata.generation,
+        2,
+      );
+      const cluster = await t.ok<Obj>("POST", clusters(ns), {
+        body: { apiVersion: "cluster.x-k8s.io/v1beta2", kind: "Cluster", metadata: { name: "g" } },
+      });
+      assert.equal(cluster.metadata.generation, 1);
+      assert.equal(
+        (await merge(`${clusters(ns)}/g`, { spec: { paused: true } })).metadata.generation,
+        2,
+      );
+      const status = await merge(`${clusters(ns)}/g/status`, { status: { phase: "Provisioned" } });
+      assert.equal(status.metadata.generation, 2);
+      const dropped = await merge(`${clusters(ns)}/g`, { status: { phase: "Deleting" } });
+      assert.equal(
+        (dropped as { status?: { phase?: string } }).status?.phase,
+        "Provisioned",
+        "the main resource ignores status",
+      );
+    },
+  },
+];
+
+/** Events other than bookmarks, as `TYPE name`. */
+export function describeEvents(events: WireEvent[]): string[] {
+  return events.filter((e) => e.type !== "BOOKMARK").map((e) =>
+    `${e.type} ${e.object.metadata?.name}`
+  );
+}

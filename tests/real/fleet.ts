@@ -1,0 +1,20 @@
+/**
+ * A real fleet for the tests of `deno task test:real`, or a loud skip where Go is missing (the
+ * test then counts as ignored, never as passed).
+ */
+import { hasGo } from "../../testing/real/build.ts";
+import { RealFleet, type RealFleetOptions } from "../../testing/real/fleet.ts";
+
+/** Whether the real-server tests can run here. */
+export const goAvailable: boolean = await hasGo();
+if (!goAvailable) {
+  console.error(
+    "SKIPPED: the real kube-apiserver tests need the Go toolchain on PATH (go version failed)",
+  );
+}
+
+/** Starts a real fleet, printing build progress. */
+export function realFleetOrSkip(options: RealFleetOptions): Promise<RealFleet | undefined> {
+  if (!goAvailable) return Promise.resolve(undefined);
+  return RealFleet.start({ ...options, progress: (line) => console.error(line) });
+}
