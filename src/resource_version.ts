@@ -47,8 +47,14 @@ export interface ListParameters {
   continue?: string | undefined;
 }
 
+const forbiddenWithoutVersion = {
+  invalid: "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+  field: "resourceVersionMatch",
+};
+
 /**
- * Decides what a list request means, or why it is invalid (a 400 Bad Request).
+ * Decides what a list request means, or why it is invalid (kube-apiserver's 422 Invalid, with the
+ * field and its message).
  *
  * | limit / continue | RV unset | RV "0" | RV = X |
  * |---|---|---|---|
@@ -59,34 +65,48 @@ export interface ListParameters {
  * `resourceVersionMatch=Exact` needs a version other than "0"; `NotOlderThan` needs a version.
  *
  * @param p The request's parameters.
- * @returns The semantics, or `{ invalid: reason }`.
+ * @returns The semantics, or `{ invalid: message, field }` (no field: a 400 Bad Request).
  */
-export function listSemantics(p: ListParameters): ListSemantics | { invalid: string } {
+export function listSemantics(
+  p: ListParameters,
+): ListSemantics | { invalid: string; field: string } {
   const rv = p.resourceVersion ?? "";
   const match = p.resourceVersionMatch ?? "";
   if (p.continue) {
     if (rv !== "" && rv !== "0") {
-      return { invalid: "specifying resource version is not allowed when using continue" };
+      // Refused by the storage layer (400), not by ListOptions validation (422).
+      return {
+        invalid: "specifying resource version is not allowed when using continue",
+        field: "",
+      };
     }
     if (match !== "") {
-      return { invalid: "resourceVersionMatch is forbidden when continue is provided" };
+      return {
+        invalid: "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+        field: "resourceVersionMatch",
+      };
     }
     return { kind: "Continuation", token: p.continue };
   }
   if (match !== "") {
     if (match === "Exact") {
-      if (rv === "" || rv === "0") {
-        return { invalid: 'resourceVersionMatch "Exact" requires a resourceVersion other than 0' };
+      if (rv === "") return forbiddenWithoutVersion;
+      if (rv === "0") {
+        return {
+          invalid: 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+          field: "resourceVersionMatch",
+        };
       }
       return { kind: "Exact", resourceVersion: rv };
     }
     if (match === "NotOlderThan") {
-      if (rv === "") {
-        return { invalid: 'resourceVersionMatch "NotOlderThan" requires a resourceVersion' };
-      }
+      if (rv === "") return forbiddenWithoutVersion;
       return rv === "0" ? { kind: "Any" } : { kind: "NotOlderThan", resourceVersion: rv };
     }
-    return { invalid: `unsupported resourceVersionMatch "${match}"` };
+    return {
+      invalid: `Unsupported value: "${match}": supported values: "Exact", "NotOlderThan", ""`,
+      field: "resourceVersionMatch",
+    };
   }
   if (rv === "") return { kind: "MostRecent" };
   if (rv === "0") return { kind: "Any" };

@@ -29,7 +29,8 @@ Deno.test("the stripManagedFields default transform drops managedFields from cac
   });
   await f.connected("workload-1");
   const client = f.cache.getClient(key("workload-1"));
-  await client.create({ ...CM, metadata: { name: "m", namespace: "default" } }, {
+  // With data: managedFields record owned fields, and a bare ConfigMap owns none.
+  await client.create({ ...CM, metadata: { name: "m", namespace: "default" }, data: { a: "1" } }, {
     fieldManager: "tests",
   });
   const live = await f.cache.getUncachedClient(key("workload-1")).get(CM, {

@@ -1183,6 +1183,7 @@ export class SimulatedApiServer {
           text,
           params.get("fieldManager"),
           writeOptions,
+          params.get("force") === "true",
         );
         return this.#sendJson(res, existed ? 200 : 201, this.#out(type, version, patched));
       }

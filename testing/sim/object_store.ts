@@ -10,6 +10,7 @@
  */
 
 import type { KubeObject, ObjectMeta } from "../../src/kube_object.ts";
+import { type ManagedFieldsEntry, recordUpdate } from "./field_manager.ts";
 import { groupVersion, NAMESPACE_TYPE, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
 
@@ -79,22 +80,8 @@ export interface WriteOptions {
   fieldManager?: string;
   /** `"Apply"` for server-side apply, else `"Update"`. */
   operation?: "Apply" | "Update";
-}
-
-function managedBy(meta: ObjectMeta, type: ResourceType, options: WriteOptions): void {
-  if (!options.fieldManager) return;
-  const entry = {
-    manager: options.fieldManager,
-    operation: options.operation ?? "Update",
-    apiVersion: groupVersion(type.group, type.storageVersion),
-    time: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-    fieldsType: "FieldsV1",
-    fieldsV1: { "f:metadata": {} },
-    ...(options.subresource ? { subresource: options.subresource } : {}),
-  };
-  const others = ((meta.managedFields ?? []) as { manager?: string; operation?: string }[])
-    .filter((m) => m.manager !== entry.manager || m.operation !== entry.operation);
-  meta.managedFields = [...others, entry];
+  /** The managed fields server-side apply computed (other writes compute their own). */
+  managedFields?: ManagedFieldsEntry[];
 }
 
 /**
@@ -330,7 +317,11 @@ export class ObjectStore {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     delete meta.managedFields;
-    managedBy(meta, type, options);
+    const managed = options.managedFields ??
+      (options.fieldManager
+        ? recordUpdate(undefined, input, options.fieldManager, type, options.subresource)
+        : undefined);
+    if (managed) meta.managedFields = managed as unknown[];
     meta.uid = crypto.randomUUID();
     meta.creationTimestamp = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(
       ".000Z",
@@ -429,7 +420,11 @@ export class ObjectStore {
     if (type.statusSubresource && specOf(next) !== specOf(current)) {
       meta.generation = (currentMeta.generation ?? 0) + 1;
     }
-    managedBy(meta, type, options);
+    const managed = options.managedFields ??
+      (options.fieldManager
+        ? recordUpdate(current, next, options.fieldManager, type, options.subresource)
+        : undefined);
+    if (managed) meta.managedFields = managed as unknown[];
     meta.resourceVersion = String(++this.#rv);
     next = this.#stamp(body, type, meta);
     if (currentMeta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {

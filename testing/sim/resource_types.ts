@@ -45,6 +45,11 @@ export interface ResourceType {
   readonly statusSubresource: boolean;
   /** Field selectors supported beyond `metadata.name` and `metadata.namespace`. */
   readonly extraFieldSelectors: readonly string[];
+  /**
+   * Accepts strategic merge patches: built-in kinds do; custom resources answer 415, as
+   * kube-apiserver does (they have no patch strategy metadata).
+   */
+  readonly strategicMergePatch?: boolean;
   /** Converts a stored object to a served version (identity when absent). */
   readonly convert?: (object: KubeObject, toVersion: string) => KubeObject;
 }
@@ -81,6 +86,7 @@ function builtin(
     shortNames,
     statusSubresource,
     extraFieldSelectors,
+    strategicMergePatch: true,
   };
 }
 

@@ -28,6 +28,7 @@ import {
   SelectorParseError,
 } from "../../src/label_selector.ts";
 import { listSemantics } from "../../src/resource_version.ts";
+import { applyConfig } from "./field_manager.ts";
 import type { ObjectStore, WriteOptions } from "./object_store.ts";
 import { groupVersion, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
@@ -186,7 +187,12 @@ export class Lister {
       limit: request.limit,
       continue: request.continue,
     });
-    if ("invalid" in semantics) throw errors.badRequest(semantics.invalid);
+    if ("invalid" in semantics) {
+      if (!semantics.field) throw errors.badRequest(semantics.invalid);
+      throw errors.invalid("ListOptions.meta.k8s.io", "", [
+        { field: semantics.field, message: semantics.invalid },
+      ]);
+    }
     let rv = this.#store.resourceVersion;
     let start = "";
     let source: KubeObject[] | undefined;
@@ -220,6 +226,14 @@ export class Lister {
         start = token.start;
         break;
       }
+    }
+    // A version compaction has passed is gone, whatever this server still remembers of it.
+    if (rv !== this.#store.resourceVersion && rv < this.#store.oldestReachableVersion) {
+      throw errors.expired(
+        semantics.kind === "Continuation"
+          ? "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+          : `too old resource version: ${rv} (${this.#store.resourceVersion})`,
+      );
     }
     const snapshotKey = [
       resourceId(type),
@@ -369,8 +383,8 @@ export function patchTypeOf(contentType: string): PatchType {
 
 /**
  * Applies a PATCH request: JSON Patch, merge patch, strategic merge patch (see
- * `applyStrategicMergePatch` for what is supported) or server-side apply (creates when missing,
- * merges otherwise; field ownership conflicts are not modelled).
+ * `applyStrategicMergePatch` for what is supported) or server-side apply (creates when missing;
+ * field ownership, conflicts and removal of fields no longer applied as in `field_manager.ts`).
  *
  * @throws {StatusError} 404, 409, 415, 422 or 400 as kube-apiserver would.
  */
@@ -384,7 +398,11 @@ export function patch(
   bodyText: string,
   fieldManager: string | null,
   options: WriteOptions,
+  force = false,
 ): KubeObject {
+  if (patchType === "strategic" && !type.strategicMergePatch) {
+    throw errors.unsupportedMediaType("application/strategic-merge-patch+json", false);
+  }
   const stored = store.get(type, namespace, name);
   let patchBody: unknown;
   try {
@@ -404,14 +422,30 @@ export function patch(
     if (patchBody === null || typeof patchBody !== "object" || Array.isArray(patchBody)) {
       throw errors.badRequest("an apply patch must be an object");
     }
+    const config = admit(type, version, patchBody as KubeObject, namespace, name);
     if (!stored) {
       if (options.subresource === "status") throw errors.notFound(type.group, type.plural, name);
-      return store.create(
-        type,
-        admit(type, version, patchBody as KubeObject, namespace, name),
-        options,
-      );
+      return store.create(type, config, {
+        ...options,
+        managedFields: applyConfig({}, config, fieldManager, force, type, options.subresource)
+          .managedFields,
+      });
     }
+    const current = toServedVersion(type, stored, version);
+    const { object, managedFields } = applyConfig(
+      current,
+      config,
+      fieldManager,
+      force,
+      type,
+      options.subresource,
+    );
+    const { resourceVersion: _ignored, ...meta } = object.metadata ?? {};
+    return store.update(
+      type,
+      admit(type, version, { ...object, metadata: meta }, namespace, name),
+      { ...options, managedFields },
+    );
   }
   if (!stored) throw errors.notFound(type.group, type.plural, name);
   const current = toServedVersion(type, stored, version) as JsonValue;
@@ -425,7 +459,6 @@ export function patch(
         patched = applyMergePatch(current, patchBody as JsonValue);
         break;
       case "strategic":
-      case "apply":
         patched = applyStrategicMergePatch(current, patchBody as JsonValue);
         break;
     }

@@ -102,13 +102,32 @@ export const errors = {
         { name, group, kind: plural },
       ),
     ),
+  applyConflict: (conflicts: { message: string; field: string }[]) =>
+    new StatusError(
+      failure(
+        409,
+        "Conflict",
+        `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? "" : "s"}: ${
+          conflicts.map((c) => `${c.message}: ${c.field}`).join("\n")
+        }`,
+        {
+          causes: conflicts.map((c) => ({
+            reason: "FieldManagerConflict",
+            message: c.message,
+            field: c.field,
+          })),
+        },
+      ),
+    ),
   expired: (message: string) => new StatusError(failure(410, "Expired", message)),
-  unsupportedMediaType: (contentType: string) =>
+  unsupportedMediaType: (contentType: string, strategic = true) =>
     new StatusError(
       failure(
         415,
         "UnsupportedMediaType",
-        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got ${contentType}`,
+        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${
+          strategic ? ", application/strategic-merge-patch+json" : ""
+        }; got ${contentType}`,
       ),
     ),
   invalid: (kind: string, name: string, causes: { field: string; message: string }[]) =>

@@ -135,6 +135,10 @@ export const cases: ConformanceCase[] = [
         token = page.metadata.continue;
       }
       assert.deepEqual(seen, ["p1", "p2", "p3", "p4", "p5"]);
+      const withVersion = await t.request<Status>("GET", cms(ns), {
+        query: { limit: "2", continue: first.metadata.continue!, resourceVersion: "1" },
+      });
+      assert.equal(withVersion.status, 400, "continue with a resourceVersion");
       const bad = await t.request<Status>("GET", cms(ns), { query: { limit: "1", continue: "x" } });
       assert.equal(bad.status, 400);
       assert.equal(bad.body.reason, "BadRequest");

@@ -1,0 +1,23 @@
+/**
+ * The conformance cases against the simulator: whatever a real kube-apiserver does in
+ * tests/real/conformance_test.ts, the simulator must do too.
+ */
+import { SimulatedFleet } from "../testing/mod.ts";
+import { runConformance } from "./conformance/run.ts";
+import { Target } from "./conformance/target.ts";
+
+Deno.test("conformance: simulator", async (test) => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0, server: { historySize: 50 } });
+  const server = fleet.management;
+  const credentials = server.credentials();
+  const target = new Target("simulator", server.url, {
+    caPem: credentials.caPem,
+    certPem: credentials.clientCertificatePem,
+    keyPem: credentials.clientKeyPem,
+  });
+  try {
+    await runConformance(test, target);
+  } finally {
+    target.close();
+  }
+});
