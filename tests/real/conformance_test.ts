@@ -4,10 +4,11 @@
  */
 import { Target } from "../conformance/target.ts";
 import { runConformance } from "../conformance/run.ts";
-import { realFleetOrSkip } from "./fleet.ts";
+import { goAvailable, realFleetOrSkip } from "./fleet.ts";
 
 Deno.test({
   name: "conformance: kube-apiserver",
+  ignore: !goAvailable, // said loudly by ./fleet.ts
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(test) {
