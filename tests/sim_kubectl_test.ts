@@ -151,3 +151,39 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test({
+  name:
+    "kubectl create namespace, configmap and secret (protobuf bodies) work against a simulated cluster",
+  ignore,
+  async fn() {
+    await using fleet = await SimulatedFleet.start({ clusters: 1 });
+    await using kubectl = await Kubectl.create();
+    const cluster = fleet.cluster("workload-1");
+    const kc = await kubectl.writeKubeconfig("workload-1", cluster.kubeconfig());
+    const run = async (args: string[]) => {
+      const result = await kubectl.run(kc, args);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.trim();
+    };
+    assert.equal(await run(["create", "namespace", "team"]), "namespace/team created");
+    assert.equal(
+      await run(["create", "configmap", "settings", "-n", "team", "--from-literal=color=blue"]),
+      "configmap/settings created",
+    );
+    assert.equal(
+      await run(["create", "secret", "generic", "pw", "-n", "team", "--from-literal=p=q"]),
+      "secret/pw created",
+    );
+    const configmaps = cluster.typeOf("", "configmaps")!;
+    assert.deepEqual(cluster.store.get(configmaps, "team", "settings")?.data, { color: "blue" });
+    const secrets = cluster.typeOf("", "secrets")!;
+    const secret = cluster.store.get(secrets, "team", "pw");
+    assert.deepEqual(secret?.data, { p: btoa("q") });
+    assert.equal(secret?.type, "Opaque");
+    assert.equal(
+      await run(["get", "namespace", "team", "-o", "jsonpath={.status.phase}"]),
+      "Active",
+    );
+  },
+});

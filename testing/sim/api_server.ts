@@ -37,6 +37,7 @@ import {
   patchTypeOf,
   toServedVersion,
 } from "./rest.ts";
+import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
 import { errors, StatusError } from "./status.ts";
 import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
@@ -954,8 +955,12 @@ export class SimulatedApiServer {
 
   async #readBody(req: IncomingMessage): Promise<string> {
     const media = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim();
-    if (req.method !== "PATCH" && media !== "application/json" && media !== "" && media !== "*/*") {
-      // kube-apiserver also speaks protobuf and CBOR; the simulator only JSON (clients fall back).
+    const protobuf = req.method !== "PATCH" && media === PROTOBUF_MEDIA;
+    if (
+      req.method !== "PATCH" && !protobuf && media !== "application/json" && media !== "" &&
+      media !== "*/*"
+    ) {
+      // kube-apiserver also speaks CBOR; the simulator JSON, and protobuf for what kubectl sends.
       throw new StatusError({
         kind: "Status",
         apiVersion: "v1",
@@ -984,7 +989,9 @@ export class SimulatedApiServer {
       }
       chunks.push(chunk as Buffer);
     }
-    return Buffer.concat(chunks).toString("utf8");
+    const body = Buffer.concat(chunks);
+    if (protobuf) return JSON.stringify(decodeProtobufObject(new Uint8Array(body)));
+    return body.toString("utf8");
   }
 
   async #route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

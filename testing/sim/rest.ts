@@ -341,6 +341,8 @@ export function admit(
     metadata: { ...(body.metadata ?? {}) },
   };
   const meta = object.metadata!;
+  // kube-apiserver's defaulting of the fields clients commonly leave out.
+  if (type.group === "" && type.kind === "Secret" && !object.type) object.type = "Opaque";
   if (type.namespaced) {
     if (meta.namespace && meta.namespace !== namespace) {
       throw errors.badRequest(

@@ -380,6 +380,20 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
+    name: "defaulting: a Secret without a type is Opaque; a Namespace is Active",
+    async run(t, ns) {
+      const secret = await t.ok<{ type?: string }>("POST", `/api/v1/namespaces/${ns}/secrets`, {
+        body: { apiVersion: "v1", kind: "Secret", metadata: { name: "s" }, data: { p: btoa("q") } },
+      });
+      assert.equal(secret.type, "Opaque");
+      const namespace = await t.ok<{ status?: { phase?: string } }>(
+        "GET",
+        `/api/v1/namespaces/${ns}`,
+      );
+      assert.equal(namespace.status?.phase, "Active");
+    },
+  },
+  {
     name: "finalizers: delete sets deletionTimestamp; removing the last finalizer deletes",
     async run(t, ns) {
       await t.ok("POST", cms(ns), {
