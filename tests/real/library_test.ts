@@ -26,6 +26,7 @@ Deno.test({
       management,
       healthProbe: { intervalMs: 300, timeoutMs: 1_000, failureThreshold: 3 },
       initialSyncTimeoutMs: 20_000,
+      watchRequestTimeoutMs: 3_000, // the server ends watches after ~3 s: routine re-watches
     });
     const connected = (key: typeof W1) =>
       eventually(() => cache.getConnectionState(key).connected, `${key.name} to connect`, 30_000);
@@ -104,6 +105,123 @@ Deno.test({
         server.hang(false);
       }
       await connected(W2);
+    });
+
+    await test.step("compaction past a watch's resourceVersion: 410 on re-watch, one relist, converged", async () => {
+      // PodTemplates are read from etcd in the real fleet (watch cache off), so compaction bites at
+      // once; with the cache on, kube-apiserver would answer from memory until its window moves on.
+      const kind = { apiVersion: "v1", kind: "PodTemplate" };
+      const live = fleet.cluster("workload-1");
+      const path = "/api/v1/namespaces/default/podtemplates";
+      const template = (name: string) => ({
+        apiVersion: "v1",
+        kind: "PodTemplate",
+        metadata: { name },
+        template: { spec: { containers: [{ name: "c", image: "busybox" }] } },
+      });
+      await live.request("POST", path, template("before"));
+      await eventually(
+        async () =>
+          (await cache.getReader(W1).list(kind, { namespace: "default" })).items.length === 1,
+        "the informer to hold the template",
+      );
+      const relists = async () => {
+        const text = await cache.metrics.registry.metrics();
+        return Number(
+          /clustercache_informer_relists_total\{cluster_name="workload-1"[^}]*kind="v1 PodTemplate"\} (\d+)/
+            .exec(text)?.[1] ?? 0,
+        );
+      };
+      const before = await relists();
+      // Other writes move etcd on; the templates' watch stays at its last version (no bookmarks
+      // from etcd), then compaction passes it.
+      for (let i = 0; i < 5; i++) {
+        await live.request("POST", "/api/v1/namespaces/default/configmaps", {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: `advance-${i}` },
+        });
+      }
+      await fleet.compact();
+      await eventually(async () => await relists() === before + 1, "one relist", 20_000);
+      await live.request("POST", path, template("after"));
+      await eventually(
+        async () => {
+          const names = (await cache.getReader(W1).list(kind, { namespace: "default" })).items
+            .map((o) => o.metadata?.name).sort().join();
+          return names === "after,before";
+        },
+        "the cache to converge",
+        20_000,
+      );
+      assert.ok(cache.getConnectionState(W1).connected, "a 410 is not a reason to disconnect");
+    });
+
+    await test.step("a deleted CRD: reads of it fail, the cluster stays connected; re-created, it converges", async () => {
+      const server = fleet.cluster("workload-1");
+      const crd = {
+        apiVersion: "apiextensions.k8s.io/v1",
+        kind: "CustomResourceDefinition",
+        metadata: { name: "widgets.example.com" },
+        spec: {
+          group: "example.com",
+          names: { kind: "Widget", listKind: "WidgetList", plural: "widgets", singular: "widget" },
+          scope: "Namespaced",
+          versions: [{
+            name: "v1",
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+            },
+          }],
+        },
+      };
+      const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+      const widgets = "/apis/example.com/v1/namespaces/default/widgets";
+      const widget = { apiVersion: "example.com/v1", kind: "Widget" };
+      const create = async (name: string) => {
+        await server.request("POST", crds, crd).catch(() => {});
+        await eventually(
+          async () => {
+            try {
+              await server.request("POST", widgets, { ...widget, metadata: { name } });
+              return true;
+            } catch {
+              return false; // the CRD is not served yet
+            }
+          },
+          "the CRD to be served",
+          20_000,
+        );
+      };
+      const names = async () =>
+        (await cache.getReader(W1).list(widget, { namespace: "default" })).items
+          .map((o) => o.metadata?.name).join();
+      await create("first");
+      await eventually(async () => await names().catch(() => "") === "first", "the first widget");
+      await server.request("DELETE", `${crds}/widgets.example.com`);
+      await eventually(
+        async () => {
+          try {
+            await server.request("GET", widgets);
+            return false;
+          } catch {
+            return true;
+          }
+        },
+        "the CRD to be gone",
+        30_000,
+      );
+      await new Promise((r) => setTimeout(r, 2_000)); // the informer sees 404s meanwhile
+      assert.ok(cache.getConnectionState(W1).connected, "a removed kind does not disconnect");
+      await cache.getReader(W1).list(kinds.Namespace); // other kinds keep working
+      await create("second");
+      await eventually(
+        async () => await names().catch(() => "") === "second",
+        "the cache to hold only what exists now",
+        30_000,
+      );
     });
 
     await test.step("a revoked token is a 401 and a disconnect; a rotated Secret reconnects", async () => {
