@@ -244,10 +244,35 @@ export function applyMergePatch(target: JsonValue | undefined, patch: JsonValue)
 }
 
 /**
- * Applies a strategic merge patch the way the simulated server supports it: a merge patch in which
- * lists of objects that all carry a `name` merge item by item (`$patch: delete` removes one), and
- * `$`-directives such as `$setElementOrder` are dropped. Enough for what kubectl sends for built-in
- * kinds; not the full per-field patch strategy table of kube-apiserver.
+ * The patch merge keys of built-in kinds' lists, by field name (kube-apiserver reads them from the
+ * Go types' `patchMergeKey` tags). `ports` merges by `containerPort` in containers and by `port` in
+ * Services. Lists not named here are replaced whole; `finalizers` is a list of strings merged as a
+ * set.
+ */
+const MERGE_KEYS: Record<string, string | ((item: { [key: string]: JsonValue }) => string)> = {
+  containers: "name",
+  initContainers: "name",
+  ephemeralContainers: "name",
+  env: "name",
+  volumes: "name",
+  volumeMounts: "mountPath",
+  volumeDevices: "devicePath",
+  imagePullSecrets: "name",
+  resourceClaims: "name",
+  hostAliases: "ip",
+  conditions: "type",
+  ownerReferences: "uid",
+  secrets: "name",
+  ports: (item) => ("containerPort" in item ? "containerPort" : "port"),
+};
+const PRIMITIVE_MERGE_LISTS = new Set(["finalizers"]);
+
+/**
+ * Applies a strategic merge patch as kube-apiserver does for built-in kinds: maps merge, lists with a
+ * patch merge key merge item by item (`$patch: delete` removes one; items of the patch come first,
+ * in its order, then the others), `finalizers` merge as a set (`$deleteFromPrimitiveList/<field>`
+ * removes values), `$patch: replace` replaces a map, other lists are replaced, and other directives
+ * (`$setElementOrder`, `$retainKeys`) are dropped.
  *
  * @param target The document to patch.
  * @param patch The strategic merge patch.
@@ -258,13 +283,42 @@ export function applyStrategicMergePatch(
   patch: JsonValue,
 ): JsonValue {
   if (!isObject(patch)) return clone(patch);
+  if (patch.$patch === "replace") {
+    const { $patch: _directive, ...rest } = patch;
+    return applyStrategicMergePatch(undefined, rest);
+  }
   const result: { [key: string]: JsonValue } = isObject(target) ? clone(target) : {};
   for (const [key, value] of Object.entries(patch)) {
+    if (key.startsWith("$deleteFromPrimitiveList/") && Array.isArray(value)) {
+      const field = key.slice("$deleteFromPrimitiveList/".length);
+      const current = result[field];
+      if (Array.isArray(current)) {
+        result[field] = current.filter((v) =>
+          !value.some((d) => JSON.stringify(d) === JSON.stringify(v))
+        );
+      }
+      continue;
+    }
     if (key.startsWith("$")) continue;
     if (value === null) {
       delete result[key];
-    } else if (Array.isArray(value) && Array.isArray(result[key]) && isNamedList(value)) {
-      result[key] = mergeNamedLists(result[key] as JsonValue[], value);
+    } else if (Array.isArray(value) && PRIMITIVE_MERGE_LISTS.has(key)) {
+      const current = Array.isArray(result[key]) ? result[key] as JsonValue[] : [];
+      const seen = new Set(value.map((v) => JSON.stringify(v)));
+      result[key] = [
+        ...value.filter((v, i) =>
+          value.findIndex((w) => JSON.stringify(w) === JSON.stringify(v)) === i
+        )
+          .map(clone),
+        ...current.filter((v) => !seen.has(JSON.stringify(v))).map(clone),
+      ];
+    } else if (Array.isArray(value) && key in MERGE_KEYS && value.every(isObject)) {
+      const current = Array.isArray(result[key]) ? result[key] as JsonValue[] : [];
+      result[key] = mergeKeyedLists(
+        current,
+        value as { [key: string]: JsonValue }[],
+        MERGE_KEYS[key]!,
+      );
     } else if (isObject(value)) {
       result[key] = applyStrategicMergePatch(result[key], value);
     } else {
@@ -274,21 +328,23 @@ export function applyStrategicMergePatch(
   return result;
 }
 
-function isNamedList(list: JsonValue[]): boolean {
-  return list.length > 0 && list.every((item) => isObject(item) && typeof item.name === "string");
-}
-
-function mergeNamedLists(current: JsonValue[], patch: JsonValue[]): JsonValue[] {
-  const out = current.map((item) => clone(item));
-  for (const item of patch as { [key: string]: JsonValue }[]) {
-    const index = out.findIndex((existing) => isObject(existing) && existing.name === item.name);
-    if (item.$patch === "delete") {
-      if (index >= 0) out.splice(index, 1);
-    } else if (index >= 0) {
-      out[index] = applyStrategicMergePatch(out[index], item);
-    } else {
-      out.push(applyStrategicMergePatch(undefined, item));
-    }
+function mergeKeyedLists(
+  current: JsonValue[],
+  patch: { [key: string]: JsonValue }[],
+  mergeKey: string | ((item: { [key: string]: JsonValue }) => string),
+): JsonValue[] {
+  const keyOf = (item: JsonValue) => {
+    if (!isObject(item)) return undefined;
+    const field = typeof mergeKey === "string" ? mergeKey : mergeKey(item);
+    return JSON.stringify(item[field] ?? null);
+  };
+  const mentioned = new Set(patch.map(keyOf));
+  const out: JsonValue[] = [];
+  for (const item of patch) {
+    if (item.$patch === "delete") continue;
+    const existing = current.find((c) => keyOf(c) === keyOf(item));
+    out.push(applyStrategicMergePatch(existing, item));
   }
+  for (const item of current) if (!mentioned.has(keyOf(item))) out.push(clone(item));
   return out;
 }

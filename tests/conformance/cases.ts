@@ -346,6 +346,72 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
+    name: "strategic merge: lists merge by their patch merge key; primitive merge lists union",
+    async run(t, ns) {
+      const deployments = `/apis/apps/v1/namespaces/${ns}/deployments`;
+      await t.ok("POST", deployments, {
+        body: {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "sm", finalizers: ["example.com/a"] },
+          spec: {
+            selector: { matchLabels: { app: "sm" } },
+            template: {
+              metadata: { labels: { app: "sm" } },
+              spec: {
+                containers: [
+                  {
+                    name: "app",
+                    image: "app:1",
+                    ports: [{ containerPort: 80, name: "http" }],
+                    env: [{ name: "A", value: "1" }],
+                  },
+                  { name: "sidecar", image: "sidecar:1" },
+                ],
+              },
+            },
+          },
+        },
+      });
+      type Container = {
+        name: string;
+        image: string;
+        ports?: { containerPort: number; name?: string }[];
+        env?: { name: string; value: string }[];
+      };
+      type Deployment = Obj & { spec: { template: { spec: { containers: Container[] } } } };
+      const patched = await t.ok<Deployment>("PATCH", `${deployments}/sm`, {
+        body: {
+          metadata: { finalizers: ["example.com/b"] },
+          spec: {
+            template: {
+              spec: {
+                containers: [
+                  {
+                    name: "app",
+                    image: "app:2",
+                    ports: [{ containerPort: 443, name: "https" }],
+                    env: [{ name: "B", value: "2" }],
+                  },
+                  { name: "sidecar", $patch: "delete" },
+                  { name: "extra", image: "extra:1" },
+                ],
+              },
+            },
+          },
+        },
+        contentType: "application/strategic-merge-patch+json",
+      });
+      assert.deepEqual(patched.metadata.finalizers, ["example.com/b", "example.com/a"]);
+      const containers = patched.spec.template.spec.containers;
+      assert.deepEqual(containers.map((c) => c.name), ["app", "extra"]);
+      const app = containers[0]!;
+      assert.equal(app.image, "app:2");
+      assert.deepEqual(app.ports!.map((p) => p.containerPort).sort(), [443, 80]);
+      assert.deepEqual(app.env!.map((e) => e.name), ["B", "A"]);
+    },
+  },
+  {
     name: "server-side apply: field managers, conflicts without force, removed fields",
     async run(t, ns) {
       const path = `${cms(ns)}/ssa`;
