@@ -146,6 +146,7 @@ export class FakeClient implements Client {
           shortNames: [],
           statusSubresource: false,
           extraFieldSelectors: [],
+          generation: true, // a custom resource
         };
       }),
     ];

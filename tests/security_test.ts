@@ -64,10 +64,27 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
       "skip": kubeconfig({ token: MARKER }, { "insecure-skip-tls-verify": true }),
     };
     const secrets = f.fleet.management.typeOf("", "secrets")!;
+    const clusters = f.fleet.management.typeOf("cluster.x-k8s.io", "clusters")!;
     for (const [name, text] of Object.entries(cases)) {
-      await f.fleet.addCluster(`bad-${name}`);
-      const current = f.fleet.management.store.get(secrets, "default", `bad-${name}-kubeconfig`)!;
-      f.fleet.management.store.update(secrets, { ...current, data: { value: b64(text) } });
+      // The broken Secret exists before the Cluster does: no connect ever sees a good one.
+      await f.fleet.addCluster(`bad-${name}`, { register: false });
+      f.fleet.management.store.create(secrets, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: {
+          name: `bad-${name}-kubeconfig`,
+          namespace: "default",
+          labels: { "cluster.x-k8s.io/cluster-name": `bad-${name}` },
+        },
+        type: "cluster.x-k8s.io/secret",
+        data: { value: b64(text) },
+      });
+      f.fleet.management.store.create(clusters, {
+        apiVersion: "cluster.x-k8s.io/v1beta2",
+        kind: "Cluster",
+        metadata: { name: `bad-${name}`, namespace: "default" },
+        status: { initialization: { infrastructureProvisioned: true } },
+      }, { keepStatus: true });
     }
     const errors: string[] = [];
     await eventually(

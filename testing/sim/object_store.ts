@@ -118,9 +118,10 @@ function keyOf(namespace: string, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
-function specOf(object: KubeObject): string {
-  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = object;
-  return JSON.stringify(rest);
+/** What generation tracks: everything but metadata, and but status where status is a subresource. */
+function specOf(object: KubeObject, type: ResourceType): string {
+  const { metadata: _m, status, apiVersion: _a, kind: _k, ...rest } = object;
+  return JSON.stringify(type.statusSubresource ? rest : { ...rest, status });
 }
 
 function withoutVolatile(object: KubeObject): string {
@@ -327,7 +328,7 @@ export class ObjectStore {
       ".000Z",
       "Z",
     );
-    if (type.statusSubresource) meta.generation = 1;
+    if (type.generation) meta.generation = 1;
     else delete meta.generation;
     const body = structuredClone(input);
     if (type.statusSubresource && !options.keepStatus) delete body.status;
@@ -417,7 +418,7 @@ export class ObjectStore {
     let next = this.#stamp(body, type, meta);
     if (withoutVolatile(next) === withoutVolatile(current)) return current;
     if (options.dryRun) return next;
-    if (type.statusSubresource && specOf(next) !== specOf(current)) {
+    if (type.generation && specOf(next, type) !== specOf(current, type)) {
       meta.generation = (currentMeta.generation ?? 0) + 1;
     }
     const managed = options.managedFields ??

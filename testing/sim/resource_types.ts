@@ -50,6 +50,12 @@ export interface ResourceType {
    * kube-apiserver does (they have no patch strategy metadata).
    */
   readonly strategicMergePatch?: boolean;
+  /**
+   * Tracks `metadata.generation`, bumped by changes outside metadata (and status, where status is a
+   * subresource): custom resources and workload kinds (Pods, Deployments, ...) do; ConfigMaps,
+   * Services, Namespaces and the like do not.
+   */
+  readonly generation?: boolean;
   /** Converts a stored object to a served version (identity when absent). */
   readonly convert?: (object: KubeObject, toVersion: string) => KubeObject;
 }
@@ -87,8 +93,20 @@ function builtin(
     statusSubresource,
     extraFieldSelectors,
     strategicMergePatch: true,
+    generation: GENERATION_KINDS.has(kind),
   };
 }
+
+/** Built-in kinds whose strategy tracks generation (as kube-apiserver v1.37 serves them). */
+const GENERATION_KINDS = new Set([
+  "Pod",
+  "Deployment",
+  "ReplicaSet",
+  "StatefulSet",
+  "DaemonSet",
+  "Job",
+  "CronJob",
+]);
 
 /** Core v1 Namespace. */
 export const NAMESPACE_TYPE: ResourceType = builtin(
@@ -214,5 +232,6 @@ export const CLUSTER_TYPE: ResourceType = {
   shortNames: ["cl"],
   statusSubresource: true,
   extraFieldSelectors: [],
+  generation: true,
   convert: convertCluster,
 };

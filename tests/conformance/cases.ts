@@ -514,6 +514,31 @@ export const cases: ConformanceCase[] = [
         (await merge(`${deployments}/d`, { metadata: { labels: { x: "y" } } })).metadata.generation,
         2,
       );
+      const pod = await t.ok<Obj>("POST", `/api/v1/namespaces/${ns}/pods`, {
+        body: {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "p" },
+          spec: { containers: [{ name: "c", image: "busybox" }] },
+        },
+      });
+      assert.equal(pod.metadata.generation, 1, "Pods track generation");
+      const podPath = `/api/v1/namespaces/${ns}/pods/p`;
+      assert.equal(
+        (await merge(podPath, { spec: { activeDeadlineSeconds: 100 } })).metadata.generation,
+        2,
+      );
+      const plain = await t.ok<Obj>("POST", cms(ns), { body: configMap("no-generation") });
+      assert.equal(plain.metadata.generation, undefined, "ConfigMaps do not");
+      const service = await t.ok<Obj>("POST", `/api/v1/namespaces/${ns}/services`, {
+        body: {
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name: "s" },
+          spec: { ports: [{ port: 80 }] },
+        },
+      });
+      assert.equal(service.metadata.generation, undefined, "Services do not");
       const cluster = await t.ok<Obj>("POST", clusters(ns), {
         body: { apiVersion: "cluster.x-k8s.io/v1beta2", kind: "Cluster", metadata: { name: "g" } },
       });
