@@ -147,10 +147,21 @@ Deno.test("eventsSince() replays history and reports expired once evicted", () =
   const s = store(3);
   const start = s.resourceVersion;
   for (let i = 0; i < 5; i++) s.create(CM, { metadata: { name: `c${i}`, namespace: "default" } });
-  assert.equal(s.eventsSince(start), "expired");
-  const recent = s.eventsSince(s.resourceVersion - 2);
+  assert.equal(s.eventsSince(CM, start), "expired");
+  const recent = s.eventsSince(CM, s.resourceVersion - 2);
   assert.ok(recent !== "expired");
   assert.deepEqual(recent.map((e) => e.object.metadata!.name), ["c3", "c4"]);
+});
+
+Deno.test("history is kept per resource: a flood of one kind does not expire another's", () => {
+  const s = store(3);
+  s.create(CM, { metadata: { name: "quiet", namespace: "default" } });
+  const quietSince = s.resourceVersion;
+  s.create(NAMESPACE_TYPE, { metadata: { name: "team" } });
+  for (let i = 0; i < 10; i++) s.create(NAMESPACE_TYPE, { metadata: { name: `ns-${i}` } });
+  assert.equal(s.eventsSince(NAMESPACE_TYPE, quietSince), "expired");
+  assert.deepEqual(s.eventsSince(CM, quietSince), [], "ConfigMaps' history still reaches back");
+  assert.ok(s.listAt(CM, quietSince), "and so do lists at that version");
 });
 
 Deno.test("listAt() rebuilds a past state from history", () => {
@@ -177,7 +188,7 @@ Deno.test("restart('reset') restarts versions with new UIDs; restart('jump') exp
   const mid = s.resourceVersion;
   s.restart("jump");
   assert.ok(s.resourceVersion >= mid + 1_000_000);
-  assert.equal(s.eventsSince(mid), "expired");
+  assert.equal(s.eventsSince(CM, mid), "expired");
 });
 
 Deno.test("Cluster objects convert between v1beta2 storage and v1beta1", () => {

@@ -145,19 +145,61 @@ function withoutVolatile(object: KubeObject): string {
  * assert.equal(server.store.list(nodes).length, 1);
  * ```
  */
+/**
+ * One resource's recent events, as kube-apiserver's watch cache keeps them: a bounded ring, so a
+ * flood of writes to one kind never expires another kind's history.
+ */
+class History {
+  readonly #size: number;
+  #events: StoreEvent[] = [];
+  #start = 0;
+  /** Versions at or below this are gone. */
+  evictedUpTo: number;
+
+  constructor(size: number, evictedUpTo: number) {
+    this.#size = size;
+    this.evictedUpTo = evictedUpTo;
+  }
+
+  push(event: StoreEvent): void {
+    if (this.#events.length < this.#size) {
+      this.#events.push(event);
+      return;
+    }
+    this.evictedUpTo = this.#events[this.#start]!.resourceVersion;
+    this.#events[this.#start] = event;
+    this.#start = (this.#start + 1) % this.#size;
+  }
+
+  /** Oldest first. */
+  *events(): Generator<StoreEvent> {
+    for (let i = 0; i < this.#events.length; i++) {
+      yield this.#events[(this.#start + i) % this.#events.length]!;
+    }
+  }
+
+  /** Newest first. */
+  *newestFirst(): Generator<StoreEvent> {
+    for (let i = this.#events.length - 1; i >= 0; i--) {
+      yield this.#events[(this.#start + i) % this.#events.length]!;
+    }
+  }
+}
+
 export class ObjectStore {
   #rv = 0;
-  #evictedUpTo = 0;
+  /** History below this is gone for every resource (a restart that jumped). */
+  #floor = 0;
   readonly #collections = new Map<string, Map<string, KubeObject>>();
-  #history: StoreEvent[] = [];
-  #historyStart = 0;
+  readonly #histories = new Map<string, History>();
   readonly #historySize: number;
   readonly #listeners = new Set<(event: StoreEvent) => void>();
 
   /**
    * Creates an empty store.
    *
-   * @param historySize How many events watches and continuations can reach back (older → 410).
+   * @param historySize How many events of each resource watches and continuations can reach back
+   *   (older → 410).
    */
   constructor(historySize = 1000) {
     this.#historySize = Math.max(1, historySize);
@@ -168,9 +210,29 @@ export class ObjectStore {
     return this.#rv;
   }
 
-  /** Versions below this are gone from history: watching or continuing from them gives 410. */
+  /**
+   * Versions below this are gone from every resource's history: watching or continuing from them
+   * gives 410.
+   */
   get oldestReachableVersion(): number {
-    return this.#evictedUpTo;
+    let oldest = this.#floor;
+    for (const history of this.#histories.values()) {
+      oldest = Math.max(oldest, history.evictedUpTo);
+    }
+    return oldest;
+  }
+
+  /** Versions below this are gone from the history of `type`'s resource. */
+  oldestReachableVersionOf(type: Pick<ResourceType, "group" | "plural">): number {
+    return this.#histories.get(resourceId(type))?.evictedUpTo ?? this.#floor;
+  }
+
+  #history(resource: string): History {
+    let history = this.#histories.get(resource);
+    if (!history) {
+      this.#histories.set(resource, history = new History(this.#historySize, this.#floor));
+    }
+    return history;
   }
 
   /** Calls `listener` synchronously after every persisted change. */
@@ -214,13 +276,13 @@ export class ObjectStore {
    * when history no longer reaches back that far (or the version is in the future).
    */
   listAt(type: ResourceType, resourceVersion: number): KubeObject[] | undefined {
-    if (resourceVersion > this.#rv || resourceVersion < this.#evictedUpTo) return undefined;
+    if (resourceVersion > this.#rv || resourceVersion < this.oldestReachableVersionOf(type)) {
+      return undefined;
+    }
     const id = resourceId(type);
     const state = new Map(this.#collections.get(id) ?? []);
-    for (let i = this.#history.length - 1; i >= 0; i--) {
-      const event = this.#history[(this.#historyStart + i) % this.#history.length]!;
+    for (const event of this.#histories.get(id)?.newestFirst() ?? []) {
       if (event.resourceVersion <= resourceVersion) break;
-      if (event.resource !== id) continue;
       const key = keyOf(event.object.metadata?.namespace ?? "", event.object.metadata?.name ?? "");
       if (event.type === "ADDED") state.delete(key);
       else state.set(key, event.previous!);
@@ -229,28 +291,23 @@ export class ObjectStore {
   }
 
   /**
-   * Events after `resourceVersion` (all kinds, oldest first), or `"expired"` when history no longer
-   * covers them.
+   * Events of `type`'s resource after `resourceVersion`, oldest first, or `"expired"` when its
+   * history no longer covers them.
    */
-  eventsSince(resourceVersion: number): StoreEvent[] | "expired" {
-    if (resourceVersion < this.#evictedUpTo) return "expired";
+  eventsSince(
+    type: Pick<ResourceType, "group" | "plural">,
+    resourceVersion: number,
+  ): StoreEvent[] | "expired" {
+    if (resourceVersion < this.oldestReachableVersionOf(type)) return "expired";
     const out: StoreEvent[] = [];
-    for (let i = 0; i < this.#history.length; i++) {
-      const event = this.#history[(this.#historyStart + i) % this.#history.length]!;
+    for (const event of this.#histories.get(resourceId(type))?.events() ?? []) {
       if (event.resourceVersion > resourceVersion) out.push(event);
     }
     return out;
   }
 
   #record(event: StoreEvent): void {
-    if (this.#history.length < this.#historySize) {
-      this.#history.push(event);
-    } else {
-      const evicted = this.#history[this.#historyStart]!;
-      this.#evictedUpTo = evicted.resourceVersion;
-      this.#history[this.#historyStart] = event;
-      this.#historyStart = (this.#historyStart + 1) % this.#historySize;
-    }
+    this.#history(event.resource).push(event);
     for (const listener of this.#listeners) listener(event);
   }
 
@@ -537,15 +594,14 @@ export class ObjectStore {
    * - `"jump"`: the version counter jumps far ahead and history is dropped; old versions give 410.
    */
   restart(mode: "reset" | "jump"): void {
-    this.#history = [];
-    this.#historyStart = 0;
+    this.#histories.clear();
     if (mode === "jump") {
       this.#rv += 1_000_000;
-      this.#evictedUpTo = this.#rv;
+      this.#floor = this.#rv;
       return;
     }
     this.#rv = 0;
-    this.#evictedUpTo = 0;
+    this.#floor = 0;
     for (const collection of this.#collections.values()) {
       for (const [key, object] of collection) {
         collection.set(key, {

@@ -228,7 +228,7 @@ export class Lister {
       }
     }
     // A version compaction has passed is gone, whatever this server still remembers of it.
-    if (rv !== this.#store.resourceVersion && rv < this.#store.oldestReachableVersion) {
+    if (rv !== this.#store.resourceVersion && rv < this.#store.oldestReachableVersionOf(type)) {
       throw errors.expired(
         semantics.kind === "Continuation"
           ? "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."

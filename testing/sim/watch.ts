@@ -123,7 +123,9 @@ export class WatchSession {
         this.#lastSentVersion = this.#store.resourceVersion;
         if (this.request.allowBookmarks) this.#bookmark(true);
       } else {
-        const events = Number.isFinite(from) ? this.#store.eventsSince(from) : "expired";
+        const events = Number.isFinite(from)
+          ? this.#store.eventsSince(this.request.type, from)
+          : "expired";
         if (events === "expired") {
           this.#error(
             410,
