@@ -4,7 +4,7 @@
  */
 import { ClusterCache, type KubeObject } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startBenchFleet } from "../lib/bench_fleet.ts";
 import { waitFor } from "../lib/stats.ts";
 
 const POD = { apiVersion: "v1", kind: "Pod" };
@@ -37,12 +37,10 @@ async function pipelined(
   return ops / (ms / 1000);
 }
 
-export async function readPath(quick: boolean): Promise<Figure[]> {
+export async function readPath(quick: boolean, real = false): Promise<Figure[]> {
   const ms = quick ? 1_000 : 5_000;
-  await using sim = await startSim(1);
-  await sim.admin("clusters/workload-1/flood?count=1000&kind=pods&namespace=app", {
-    method: "POST",
-  });
+  await using sim = await startBenchFleet(real, 1);
+  await sim.flood("workload-1", { count: 1000, kind: "pods", namespace: "app" });
   await using cache = await ClusterCache.setup({
     management: sim.management,
     client: { userAgent: "bench-read" },
@@ -80,7 +78,7 @@ export async function readPath(quick: boolean): Promise<Figure[]> {
   const fullList = await pipelined(4, ms / 3, () => reader.list(POD, { namespace: "app" }));
   const bytes = Math.round(JSON.stringify(all[0]).length);
   const note =
-    `1,000 Pods of ~${bytes} bytes of JSON; baseline: structuredClone of the same objects in-process`;
+    `1,000 Pods of ~${bytes} bytes of JSON (${sim.server}); baseline: structuredClone of the same objects in-process`;
   return [
     figure("read_get_ops_per_s", concurrent, "ops/s", {
       baseline: clone,
