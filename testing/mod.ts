@@ -29,6 +29,7 @@ export {
   type SimulatedApiServerOptions,
 } from "./sim/api_server.ts";
 export type { IssuedCertificate } from "./sim/certs.ts";
+export type { ManagedFieldsEntry } from "./sim/field_manager.ts";
 export { type AddClusterOptions, SimulatedFleet, type SimulatedFleetOptions } from "./sim/fleet.ts";
 export type {
   DeletePreconditions,

@@ -16,14 +16,37 @@ import { errors } from "./status.ts";
 type Json = unknown;
 type Path = string[];
 
-/** One entry of `metadata.managedFields`. */
+/**
+ * One entry of `metadata.managedFields`, as kube-apiserver writes it.
+ *
+ * @example Who owns `data.a`
+ * ```ts
+ * import type { ManagedFieldsEntry } from "@fleetkit/clustercache/testing";
+ *
+ * const entry: ManagedFieldsEntry = {
+ *   manager: "alice",
+ *   operation: "Apply",
+ *   apiVersion: "v1",
+ *   time: "2026-12-03T00:00:00Z",
+ *   fieldsType: "FieldsV1",
+ *   fieldsV1: { "f:data": { "f:a": {} } },
+ * };
+ * ```
+ */
 export interface ManagedFieldsEntry {
+  /** The field manager. */
   manager: string;
+  /** `Apply` for server-side apply, `Update` for other writes. */
   operation: "Apply" | "Update";
+  /** The version the fields are described in. */
   apiVersion: string;
+  /** When the manager last wrote (RFC 3339). */
   time: string;
+  /** Always `FieldsV1`. */
   fieldsType: "FieldsV1";
+  /** The owned fields: `{"f:data": {"f:a": {}}}`. */
   fieldsV1: Record<string, unknown>;
+  /** `status` for writes through the status subresource. */
   subresource?: string;
 }
 

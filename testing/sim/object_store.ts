@@ -130,22 +130,6 @@ function withoutVolatile(object: KubeObject): string {
 }
 
 /**
- * A per-cluster object store with history.
- *
- * @example Changing a cluster's state without HTTP
- * ```ts
- * import assert from "node:assert/strict";
- * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
- *
- * await using server = await SimulatedApiServer.start({ name: "direct" });
- * const nodes = server.typeOf("", "nodes")!;
- * const before = server.store.resourceVersion;
- * server.store.create(nodes, { metadata: { name: "node-1" }, spec: { providerID: "sim://1" } });
- * assert.equal(server.store.resourceVersion, before + 1);
- * assert.equal(server.store.list(nodes).length, 1);
- * ```
- */
-/**
  * One resource's recent events, as kube-apiserver's watch cache keeps them: a bounded ring, so a
  * flood of writes to one kind never expires another kind's history.
  */
@@ -186,6 +170,22 @@ class History {
   }
 }
 
+/**
+ * A per-cluster object store with history.
+ *
+ * @example Changing a cluster's state without HTTP
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "direct" });
+ * const nodes = server.typeOf("", "nodes")!;
+ * const before = server.store.resourceVersion;
+ * server.store.create(nodes, { metadata: { name: "node-1" }, spec: { providerID: "sim://1" } });
+ * assert.equal(server.store.resourceVersion, before + 1);
+ * assert.equal(server.store.list(nodes).length, 1);
+ * ```
+ */
 export class ObjectStore {
   #rv = 0;
   /** History below this is gone for every resource (a restart that jumped). */
