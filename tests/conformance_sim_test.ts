@@ -1,6 +1,6 @@
 /**
  * The conformance cases against the simulator: whatever a real kube-apiserver does in
- * tests/real/conformance_test.ts, the simulator must do too.
+ * tests/real/conformance.ts, the simulator must do too.
  */
 import { SimulatedFleet } from "../testing/mod.ts";
 import { runConformance } from "./conformance/run.ts";

@@ -1,7 +1,7 @@
 /**
  * The API behaviours this library relies on, written once and run against the simulator
  * (tests/conformance_sim_test.ts, in `deno task test`) and a real kube-apiserver
- * (tests/real/conformance_test.ts, in `deno task test:real`). Every assertion is what
+ * (tests/real/conformance.ts, in `deno task test:real`). Every assertion is what
  * kube-apiserver does; where the simulator differs, the simulator is wrong.
  */
 import assert from "node:assert/strict";

@@ -1,6 +1,7 @@
 /**
  * A real fleet for the tests of `deno task test:real`, or a loud skip where Go is missing (the
- * test then counts as ignored, never as passed).
+ * test then counts as ignored, never as passed). The files here are not named `*_test.ts` on
+ * purpose: `deno task test` walks `tests/` and must not start real servers; `test:real` names them.
  */
 import { hasGo } from "../../testing/real/build.ts";
 import { RealFleet, type RealFleetOptions } from "../../testing/real/fleet.ts";
