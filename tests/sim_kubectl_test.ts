@@ -187,3 +187,20 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "kubectl create for a kind whose protobuf the simulator cannot decode gets a 415 that says why",
+  ignore,
+  async fn() {
+    await using fleet = await SimulatedFleet.start({ clusters: 1 });
+    await using kubectl = await Kubectl.create();
+    const kc = await kubectl.writeKubeconfig(
+      "workload-1",
+      fleet.cluster("workload-1").kubeconfig(),
+    );
+    const result = await kubectl.run(kc, ["create", "deployment", "web", "--image=busybox"]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Namespace, ConfigMap and Secret only, not apps\/v1 Deployment/);
+  },
+});

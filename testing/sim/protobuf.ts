@@ -9,7 +9,7 @@
  */
 
 import type { KubeObject } from "../../src/kube_object.ts";
-import { errors } from "./status.ts";
+import { errors, failure, StatusError } from "./status.ts";
 
 /** The media type. */
 export const PROTOBUF_MEDIA = "application/vnd.kubernetes.protobuf";
@@ -183,7 +183,11 @@ export function decodeProtobufObject(bytes: Uint8Array): KubeObject {
   }
   const schema = KINDS[`${apiVersion}/${kind}`];
   if (!schema || !raw) {
-    throw errors.unsupportedMediaType(`${PROTOBUF_MEDIA} (of ${apiVersion} ${kind})`);
+    throw new StatusError(failure(
+      415,
+      "UnsupportedMediaType",
+      `the simulator decodes ${PROTOBUF_MEDIA} for v1 Namespace, ConfigMap and Secret only, not ${apiVersion} ${kind}; send application/json (kubectl apply -f)`,
+    ));
   }
   try {
     return { apiVersion, kind, ...decodeMessage(raw, schema) } as KubeObject;
