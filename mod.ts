@@ -118,6 +118,7 @@ export {
   HistogramFamily,
   type Labels,
   MetricsRegistry,
+  ScalarFamily,
 } from "./src/metrics_registry.ts";
 export type {
   ClientOptions,

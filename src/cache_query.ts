@@ -7,11 +7,44 @@
  * @module
  */
 
-import type { CacheIndex } from "./cache_options.ts";
+import type { CacheIndex, ModuleFunction } from "./cache_options.ts";
 import { ClusterCacheError, KubernetesApiError } from "./errors.ts";
 import { parseFieldSelector, readFieldPath } from "./field_selector.ts";
 import type { KubeObject } from "./kube_object.ts";
 import { matchesLabels, parseLabelSelector } from "./label_selector.ts";
+
+/** A transform or index extractor, loaded. */
+export type ObjectFunction = (object: KubeObject) => unknown;
+
+/**
+ * Loads the module functions of transforms and indexes, each module once; a failed load is
+ * forgotten, so the next read tries again.
+ */
+export class ModuleFunctions {
+  readonly #loaded = new Map<string, Promise<ObjectFunction>>();
+
+  /**
+   * The function `ref` names.
+   *
+   * @throws {TypeError} When the module has no such exported function.
+   */
+  load(ref: ModuleFunction): Promise<ObjectFunction> {
+    const id = `${ref.module}#${ref.export}`;
+    let loaded = this.#loaded.get(id);
+    if (!loaded) {
+      loaded = import(ref.module).then((module) => {
+        const fn = module[ref.export];
+        if (typeof fn !== "function") {
+          throw new TypeError(`Module ${ref.module} has no exported function "${ref.export}"`);
+        }
+        return fn as ObjectFunction;
+      });
+      this.#loaded.set(id, loaded);
+      loaded.catch(() => this.#loaded.delete(id));
+    }
+    return loaded;
+  }
+}
 
 /** Computes index values of an object. */
 export interface IndexFunction {

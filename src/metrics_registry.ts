@@ -80,74 +80,60 @@ class Series<S> {
   }
 }
 
-/** A counter family: only goes up. */
-export class CounterFamily {
+/** What counters and gauges share: one number per series. */
+export abstract class ScalarFamily {
   /** Metric name. */
   readonly name: string;
   /** Help text. */
   readonly help: string;
   /** Label names. */
   readonly labelNames: readonly string[];
-  /** Always `"counter"`. */
-  readonly type = "counter" as const;
-  readonly #series: Series<{ value: number }>;
+  /** `"counter"` or `"gauge"`. */
+  abstract readonly type: "counter" | "gauge";
+  /**
+   * The series, by label values.
+   *
+   * @ignore
+   */
+  protected readonly series: Series<{ value: number }>;
 
-  /** Use {@linkcode MetricsRegistry.counter}. */
+  /** Use {@linkcode MetricsRegistry.counter} or {@linkcode MetricsRegistry.gauge}. */
   constructor(name: string, help: string, labelNames: readonly string[]) {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
-    this.#series = new Series(name, labelNames, () => ({ value: 0 }));
-  }
-  /** Adds `by` (default 1) to the series of `labels`. */
-  inc(labels: Labels = {}, by = 1): void {
-    if (!(by >= 0)) throw new RangeError(`metric ${this.name}: a counter cannot go down`);
-    this.#series.state(labels).value += by;
+    this.series = new Series(name, labelNames, () => ({ value: 0 }));
   }
   /** Deletes every series whose labels include all of `labels`. */
   remove(labels: Labels): void {
-    this.#series.remove(labels);
+    this.series.remove(labels);
   }
   /** The family in the text format. */
   text(): string {
-    return this.#series.render(this.type, this.help, (values, state) => [
+    return this.series.render(this.type, this.help, (values, state) => [
       `${this.name}${formatLabels(this.labelNames, values)} ${formatValue(state.value)}`,
     ]);
   }
 }
 
+/** A counter family: only goes up. */
+export class CounterFamily extends ScalarFamily {
+  /** Always `"counter"`. */
+  readonly type = "counter" as const;
+  /** Adds `by` (default 1) to the series of `labels`. */
+  inc(labels: Labels = {}, by = 1): void {
+    if (!(by >= 0)) throw new RangeError(`metric ${this.name}: a counter cannot go down`);
+    this.series.state(labels).value += by;
+  }
+}
+
 /** A gauge family: any value. */
-export class GaugeFamily {
-  /** Metric name. */
-  readonly name: string;
-  /** Help text. */
-  readonly help: string;
-  /** Label names. */
-  readonly labelNames: readonly string[];
+export class GaugeFamily extends ScalarFamily {
   /** Always `"gauge"`. */
   readonly type = "gauge" as const;
-  readonly #series: Series<{ value: number }>;
-
-  /** Use {@linkcode MetricsRegistry.gauge}. */
-  constructor(name: string, help: string, labelNames: readonly string[]) {
-    this.name = name;
-    this.help = help;
-    this.labelNames = labelNames;
-    this.#series = new Series(name, labelNames, () => ({ value: 0 }));
-  }
   /** Sets the series of `labels`. */
   set(labels: Labels, value: number): void {
-    this.#series.state(labels).value = value;
-  }
-  /** Deletes every series whose labels include all of `labels`. */
-  remove(labels: Labels): void {
-    this.#series.remove(labels);
-  }
-  /** The family in the text format. */
-  text(): string {
-    return this.#series.render(this.type, this.help, (values, state) => [
-      `${this.name}${formatLabels(this.labelNames, values)} ${formatValue(state.value)}`,
-    ]);
+    this.series.state(labels).value = value;
   }
 }
 

@@ -171,13 +171,20 @@ function discoveredConfig(dir: string): WorkerOptionsFlag {
     : { state: "disabled", evidence: "no deno.json" };
 }
 
+let detected: WorkerOptionsFlag | undefined;
+
 /**
- * Tells whether Deno will let this process create workers with their own permissions.
+ * Tells whether Deno will let this process create workers with their own permissions. Read once
+ * per process: the command line and the config Deno started with cannot change.
  *
  * @returns `"enabled"` only on positive evidence; `"disabled"` when both the command line and the
  * config file were read and neither turns the feature on; otherwise `"unknown"`.
  */
 export function workerOptionsFlag(): WorkerOptionsFlag {
+  return detected ??= detectWorkerOptionsFlag();
+}
+
+function detectWorkerOptionsFlag(): WorkerOptionsFlag {
   const cmdline = readIfPresent("/proc/self/cmdline");
   const line = typeof cmdline === "string" ? readCommandLine(cmdline.split("\0")) : undefined;
   if (line?.flag) return { state: "enabled", evidence: FLAG };

@@ -7,8 +7,14 @@
  * @module
  */
 
-import type { CacheIndex, ModuleFunction } from "../src/cache_options.ts";
-import { type IndexedObjects, indexFunction, page, selectCached } from "../src/cache_query.ts";
+import type { CacheIndex } from "../src/cache_options.ts";
+import {
+  type IndexedObjects,
+  indexFunction,
+  ModuleFunctions,
+  page,
+  selectCached,
+} from "../src/cache_query.ts";
 import type {
   CallOptions,
   Client,
@@ -46,7 +52,7 @@ function indexed(
 export class CachedView implements Client {
   readonly #client: Client;
   readonly #indexes: readonly CacheIndex[];
-  readonly #modules = new Map<string, Promise<(object: KubeObject) => unknown>>();
+  readonly #modules = new ModuleFunctions();
 
   /**
    * @param client Holds the objects and takes the writes.
@@ -57,29 +63,13 @@ export class CachedView implements Client {
     this.#indexes = indexes;
   }
 
-  #load(ref: ModuleFunction): Promise<(object: KubeObject) => unknown> {
-    const id = `${ref.module}#${ref.export}`;
-    let loaded = this.#modules.get(id);
-    if (!loaded) {
-      loaded = import(ref.module).then((module) => {
-        const fn = module[ref.export];
-        if (typeof fn !== "function") {
-          throw new TypeError(`Module ${ref.module} has no exported function "${ref.export}"`);
-        }
-        return fn as (object: KubeObject) => unknown;
-      });
-      this.#modules.set(id, loaded);
-    }
-    return loaded;
-  }
-
   async #objects(kind: KindRef, options: CallOptions): Promise<IndexedObjects> {
     const all = await this.#client.list(kind, options.signal ? { signal: options.signal } : {});
     const indexes = await Promise.all(
       this.#indexes.filter((index) => sameKind(index.kind, kind)).map(async (index) =>
         indexFunction(
           index,
-          "fieldPath" in index.extract ? undefined : await this.#load(index.extract),
+          "fieldPath" in index.extract ? undefined : await this.#modules.load(index.extract),
         )
       ),
     );

@@ -8,13 +8,7 @@ import { Target } from "./conformance/target.ts";
 
 Deno.test("conformance: simulator", async (test) => {
   await using fleet = await SimulatedFleet.start({ clusters: 0, server: { historySize: 50 } });
-  const server = fleet.management;
-  const credentials = server.credentials();
-  const target = new Target("simulator", server.url, {
-    caPem: credentials.caPem,
-    certPem: credentials.clientCertificatePem,
-    keyPem: credentials.clientKeyPem,
-  });
+  const target = new Target("simulator", fleet.management);
   try {
     await runConformance(test, target);
   } finally {

@@ -15,6 +15,7 @@ import {
   MANAGED_BY_LABEL,
 } from "../examples/configmap_sync/controller.ts";
 import { eventually } from "./helpers/fixture.ts";
+import { startOperator } from "./helpers/operator_process.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" } as const;
 
@@ -26,120 +27,86 @@ Deno.test("example operator: keeps a ConfigMap in every workload cluster in step
     metadata: { namespace: "default", name: "fleet-settings" },
     data: { logLevel: "info" },
   });
-  const dir = await Deno.makeTempDir({ prefix: "configmap-sync-" });
-  const kubeconfig = `${dir}/management.kubeconfig`;
-  await Deno.writeTextFile(kubeconfig, fleet.managementKubeconfig(), { mode: 0o600 });
-  const operator = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      new URL("./fixtures/configmap_sync_runner.ts", import.meta.url).pathname,
-      kubeconfig,
-      "default/fleet-settings",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = operator.stdout.pipeThrough(new TextDecoderStream());
-  let output = "";
-  const reading = (async () => {
-    for await (const chunk of stdout) output += chunk;
-  })();
-  const stderr = new Response(operator.stderr).text();
-  let stopped = false;
-  try {
-    await eventually(() => output.includes("ready"), "the operator to start", 20_000);
-    const copy = (cluster: string) =>
-      fleet.cluster(cluster).store.get(cmType, "default", "fleet-settings") as
-        | ConfigMap
-        | undefined;
-    const everywhere = (check: (c: ConfigMap | undefined) => boolean) => () =>
-      fleet.clusters.every((server) => check(copy(server.name)));
+  await using operator = await startOperator(
+    fleet.managementKubeconfig(),
+    "default/fleet-settings",
+  );
+  await operator.ready();
+  const copy = (cluster: string) =>
+    fleet.cluster(cluster).store.get(cmType, "default", "fleet-settings") as
+      | ConfigMap
+      | undefined;
+  const everywhere = (check: (c: ConfigMap | undefined) => boolean) => () =>
+    fleet.clusters.every((server) => check(copy(server.name)));
 
-    await eventually(everywhere((c) => c?.data?.logLevel === "info"), "copies in all clusters");
-    assert.equal(copy("workload-1")!.metadata!.labels![MANAGED_BY_LABEL], MANAGED_BY);
+  await eventually(everywhere((c) => c?.data?.logLevel === "info"), "copies in all clusters");
+  assert.equal(copy("workload-1")!.metadata!.labels![MANAGED_BY_LABEL], MANAGED_BY);
 
-    // The source changes: every copy follows.
-    const source = fleet.management.store.get(cmType, "default", "fleet-settings")!;
-    fleet.management.store.update(cmType, {
-      ...source,
-      data: { logLevel: "debug", extra: "1" },
-    } as KubeObject);
-    await eventually(
-      everywhere((c) => c?.data?.logLevel === "debug" && c.data.extra === "1"),
-      "the update everywhere",
-    );
+  // The source changes: every copy follows.
+  const source = fleet.management.store.get(cmType, "default", "fleet-settings")!;
+  fleet.management.store.update(cmType, {
+    ...source,
+    data: { logLevel: "debug", extra: "1" },
+  } as KubeObject);
+  await eventually(
+    everywhere((c) => c?.data?.logLevel === "debug" && c.data.extra === "1"),
+    "the update everywhere",
+  );
 
-    // Drift: someone edits one copy and deletes another; the watch brings both back.
-    const w1 = fleet.cluster("workload-1");
-    w1.store.update(cmType, { ...copy("workload-1")!, data: { logLevel: "hacked" } } as KubeObject);
-    fleet.cluster("workload-2").store.delete(cmType, "default", "fleet-settings");
-    await eventually(everywhere((c) => c?.data?.logLevel === "debug"), "drift repaired");
+  // Drift: someone edits one copy and deletes another; the watch brings both back.
+  const w1 = fleet.cluster("workload-1");
+  w1.store.update(cmType, { ...copy("workload-1")!, data: { logLevel: "hacked" } } as KubeObject);
+  fleet.cluster("workload-2").store.delete(cmType, "default", "fleet-settings");
+  await eventually(everywhere((c) => c?.data?.logLevel === "debug"), "drift repaired");
 
-    // A new cluster joins the fleet and gets its copy.
-    await fleet.addCluster("workload-4");
-    await eventually(
-      () => copy("workload-4")?.data?.logLevel === "debug",
-      "a copy in the new cluster",
-      20_000,
-    );
+  // A new cluster joins the fleet and gets its copy.
+  await fleet.addCluster("workload-4");
+  await eventually(
+    () => copy("workload-4")?.data?.logLevel === "debug",
+    "a copy in the new cluster",
+    20_000,
+  );
 
-    // A hung cluster misses an update, then catches up once it answers again.
-    const w3 = fleet.cluster("workload-3");
-    await w3.hang(true);
-    const latest = fleet.management.store.get(cmType, "default", "fleet-settings")!;
-    fleet.management.store.update(cmType, { ...latest, data: { logLevel: "warn" } } as KubeObject);
-    await eventually(
-      () =>
-        ["workload-1", "workload-2", "workload-4"].every((n) => copy(n)?.data?.logLevel === "warn"),
-      "the update in the healthy clusters",
-    );
-    assert.equal(copy("workload-3")?.data?.logLevel, "debug", "the hung cluster was not written");
-    await new Promise((r) => setTimeout(r, 2_500)); // long enough to be declared dead (FAST probes)
-    await w3.hang(false);
-    await eventually(
-      everywhere((c) => c?.data?.logLevel === "warn"),
-      "workload-3 to catch up",
-      20_000,
-    );
+  // A hung cluster misses an update, then catches up once it answers again.
+  const w3 = fleet.cluster("workload-3");
+  await w3.hang(true);
+  const latest = fleet.management.store.get(cmType, "default", "fleet-settings")!;
+  fleet.management.store.update(cmType, { ...latest, data: { logLevel: "warn" } } as KubeObject);
+  await eventually(
+    () =>
+      ["workload-1", "workload-2", "workload-4"].every((n) => copy(n)?.data?.logLevel === "warn"),
+    "the update in the healthy clusters",
+  );
+  assert.equal(copy("workload-3")?.data?.logLevel, "debug", "the hung cluster was not written");
+  await new Promise((r) => setTimeout(r, 2_500)); // long enough to be declared dead (FAST probes)
+  await w3.hang(false);
+  await eventually(
+    everywhere((c) => c?.data?.logLevel === "warn"),
+    "workload-3 to catch up",
+    20_000,
+  );
 
-    // A ConfigMap of that name the operator did not create (no label) is never deleted.
-    const w4 = fleet.cluster("workload-4");
-    const unmanaged = copy("workload-4")!;
-    w4.store.update(cmType, {
-      ...unmanaged,
-      metadata: { ...unmanaged.metadata, labels: {} },
-    } as KubeObject);
+  // A ConfigMap of that name the operator did not create (no label) is never deleted.
+  const w4 = fleet.cluster("workload-4");
+  const unmanaged = copy("workload-4")!;
+  w4.store.update(cmType, {
+    ...unmanaged,
+    metadata: { ...unmanaged.metadata, labels: {} },
+  } as KubeObject);
 
-    // The source goes away: the managed copies go too.
-    fleet.management.store.delete(cmType, "default", "fleet-settings");
-    await eventually(
-      () => ["workload-1", "workload-2", "workload-3"].every((n) => copy(n) === undefined),
-      "copies deleted",
-    );
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(copy("workload-4"), "an unlabelled ConfigMap is left alone");
+  // The source goes away: the managed copies go too.
+  fleet.management.store.delete(cmType, "default", "fleet-settings");
+  await eventually(
+    () => ["workload-1", "workload-2", "workload-3"].every((n) => copy(n) === undefined),
+    "copies deleted",
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(copy("workload-4"), "an unlabelled ConfigMap is left alone");
 
-    // SIGTERM: a clean stop, with the outcome counts.
-    operator.kill("SIGTERM");
-    stopped = true;
-    const status = await operator.status;
-    await reading;
-    assert.equal(status.code, 0, await stderr);
-    const outcomes = JSON.parse(output.trim().split("\n").at(-1)!);
-    assert.ok(outcomes.created >= 5, output);
-    assert.ok(outcomes.deleted >= 3, output);
-  } finally {
-    if (!stopped) {
-      operator.kill("SIGKILL");
-      await operator.status;
-      await reading.catch(() => {});
-      // The test failed: the operator's own log says why.
-      console.error(`operator stdout:\n${output}\noperator stderr:\n${await stderr}`);
-    }
-    await stderr;
-    await Deno.remove(dir, { recursive: true });
-  }
+  // SIGTERM: a clean stop, with the outcome counts.
+  const outcomes = await operator.stop();
+  assert.ok(outcomes.created! >= 5, JSON.stringify(outcomes));
+  assert.ok(outcomes.deleted! >= 3, JSON.stringify(outcomes));
 });
 
 Deno.test("example operator: reconcile decisions, unit-tested with FakeClusterCache", async () => {

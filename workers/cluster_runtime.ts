@@ -5,10 +5,16 @@
  * @module
  */
 
-import type { ModuleFunction, Transform } from "../src/cache_options.ts";
+import type { Transform } from "../src/cache_options.ts";
 import type { Patch, WatchEvent } from "../src/client_types.ts";
 import { starved } from "../src/probe_verdict.ts";
-import { type IndexFunction, indexFunction, page, selectCached } from "../src/cache_query.ts";
+import {
+  type IndexFunction,
+  indexFunction,
+  ModuleFunctions,
+  page,
+  selectCached,
+} from "../src/cache_query.ts";
 import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/errors.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/kube_object.ts";
 import {
@@ -35,8 +41,6 @@ const PATCH_CONTENT_TYPES: Record<Patch["type"], string> = {
   json: "application/json-patch+json",
   apply: "application/apply-patch+yaml",
 };
-
-type ObjectFunction = (object: KubeObject) => unknown;
 
 function qualifiedResource(mapping: ResourceMapping): string {
   return mapping.group ? `${mapping.plural}.${mapping.group}` : mapping.plural;
@@ -76,7 +80,7 @@ export class ClusterRuntime {
   readonly #informers = new Map<string, Informer>();
   readonly #watches = new Map<number, Informer>();
   readonly #held = new Map<number, HeldDeltas>();
-  readonly #modules = new Map<string, Promise<ObjectFunction>>();
+  readonly #modules = new ModuleFunctions();
   #closed = false;
 
   /**
@@ -211,30 +215,13 @@ export class ClusterRuntime {
 
   // ------------------------------------------------------------------ cache
 
-  async #moduleFunction(ref: ModuleFunction): Promise<ObjectFunction> {
-    const id = `${ref.module}#${ref.export}`;
-    let loaded = this.#modules.get(id);
-    if (!loaded) {
-      loaded = import(ref.module).then((module) => {
-        const fn = module[ref.export];
-        if (typeof fn !== "function") {
-          throw new TypeError(`Module ${ref.module} has no exported function "${ref.export}"`);
-        }
-        return fn as ObjectFunction;
-      });
-      this.#modules.set(id, loaded);
-      loaded.catch(() => this.#modules.delete(id));
-    }
-    return await loaded;
-  }
-
   async #transformFor(kind: KindRef): Promise<((object: KubeObject) => KubeObject) | undefined> {
     const byObject = this.#config.cache.byObject.find((b) => sameKind(b.kind, kind));
     const transform: Transform | undefined = byObject?.transform ??
       this.#config.cache.defaultTransform;
     if (transform === undefined) return undefined;
     if (transform === "stripManagedFields") return stripManagedFields;
-    const fn = await this.#moduleFunction(transform);
+    const fn = await this.#modules.load(transform);
     return (object) => fn(object) as KubeObject;
   }
 
@@ -246,7 +233,7 @@ export class ClusterRuntime {
       out.push(
         indexFunction(
           index,
-          "fieldPath" in extract ? undefined : await this.#moduleFunction(extract),
+          "fieldPath" in extract ? undefined : await this.#modules.load(extract),
         ),
       );
     }

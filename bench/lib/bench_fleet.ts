@@ -54,7 +54,7 @@ export async function startBenchFleet(real: boolean, clusters: number): Promise<
       const credentials = `${fleet.dir}/${cluster}-flood.json`;
       await Deno.writeTextFile(
         credentials,
-        JSON.stringify({ caPem: server.caPem, ...server.admin }),
+        JSON.stringify(server.credentials()),
         {
           mode: 0o600,
         },

@@ -3,18 +3,14 @@
  * creates objects in a real API server from its own process, so the load generator does not share
  * the benchmark's event loop (the simulator floods from its own process too).
  */
-import { realisticPod } from "../../testing/sim/api_server.ts";
+import { type ClusterCredentials, realisticPod } from "../../testing/sim/api_server.ts";
 
 const [url, credentialsPath, namespace, countText, bytesText, kind] = Deno.args;
-const credentials = JSON.parse(await Deno.readTextFile(credentialsPath!)) as {
-  caPem: string;
-  certPem: string;
-  keyPem: string;
-};
+const credentials = JSON.parse(await Deno.readTextFile(credentialsPath!)) as ClusterCredentials;
 const client = Deno.createHttpClient({
   caCerts: [credentials.caPem],
-  cert: credentials.certPem,
-  key: credentials.keyPem,
+  cert: credentials.clientCertificatePem,
+  key: credentials.clientKeyPem,
 });
 const post = async (path: string, body: unknown) => {
   const response = await fetch(`${url}${path}`, {

@@ -15,6 +15,7 @@
  * @module
  */
 
+import type { ClusterCredentials } from "../sim/api_server.ts";
 import { createCertificateAuthority, issueCertificate } from "../sim/certs.ts";
 import { realfleetBinary } from "./build.ts";
 
@@ -132,6 +133,16 @@ export class RealApiServer {
   /** `https://127.0.0.1:<port>`. */
   get url(): string {
     return `https://127.0.0.1:${this.port}`;
+  }
+
+  /** Its admin credentials, in the simulator's shape (no token: the admin uses its certificate). */
+  credentials(): ClusterCredentials {
+    return {
+      caPem: this.caPem,
+      clientCertificatePem: this.admin.certPem,
+      clientKeyPem: this.admin.keyPem,
+      token: "",
+    };
   }
 
   /** The process id while it runs. */
@@ -499,28 +510,25 @@ export class RealFleet implements AsyncDisposable {
   /** Creates the ServiceAccount behind token kubeconfigs (bound to cluster-admin) and a token of it. */
   async #token(server: RealApiServer): Promise<string> {
     const { namespace, name } = TOKEN_ACCOUNT;
-    try {
-      await server.request("POST", `/api/v1/namespaces/${namespace}/serviceaccounts`, {
-        apiVersion: "v1",
-        kind: "ServiceAccount",
-        metadata: { name },
-      });
-      await server.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name: `${name}-admin` },
-        roleRef: {
-          apiGroup: "rbac.authorization.k8s.io",
-          kind: "ClusterRole",
-          name: "cluster-admin",
-        },
-        subjects: [{ kind: "ServiceAccount", namespace, name }],
-      }).catch((error) => {
-        if (!(error instanceof RealApiError && error.status === 409)) throw error;
-      });
-    } catch (error) {
+    const exists = (error: unknown) => {
       if (!(error instanceof RealApiError && error.status === 409)) throw error;
-    }
+    };
+    await server.request("POST", `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name },
+    }).catch(exists);
+    await server.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: `${name}-admin` },
+      roleRef: {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "ClusterRole",
+        name: "cluster-admin",
+      },
+      subjects: [{ kind: "ServiceAccount", namespace, name }],
+    }).catch(exists);
     const request = await server.request<{ status: { token: string } }>(
       "POST",
       `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,

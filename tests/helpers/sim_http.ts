@@ -1,7 +1,14 @@
 /**
- * A small HTTPS client for tests that talk to a simulated API server directly.
+ * A small HTTPS client for tests that talk to an API server directly: a simulated one, or a real
+ * one given its URL and credentials.
  */
-import type { SimulatedApiServer } from "../../testing/sim/api_server.ts";
+import type { ClusterCredentials } from "../../testing/sim/api_server.ts";
+
+/** What the client needs of a server. `SimulatedApiServer` is one. */
+export interface HttpServerLike {
+  readonly url: string;
+  credentials(): ClusterCredentials;
+}
 
 export interface SimResponse {
   status: number;
@@ -14,12 +21,12 @@ export interface SimResponse {
 export type SimAuth = "certificate" | "token" | "none";
 
 export class SimHttp implements AsyncDisposable {
-  readonly #server: SimulatedApiServer;
+  readonly #server: HttpServerLike;
   readonly #client: Deno.HttpClient;
   readonly #token: string | undefined;
   readonly #watches = new Set<AbortController>();
 
-  constructor(server: SimulatedApiServer, auth: SimAuth = "certificate", caPem?: string) {
+  constructor(server: HttpServerLike, auth: SimAuth = "certificate", caPem?: string) {
     const c = server.credentials();
     this.#server = server;
     this.#client = auth === "certificate"

@@ -15,11 +15,7 @@ Deno.test({
     await using fleet = await realFleetOrSkip({ clusters: 0 });
     if (!fleet) return;
     const server = fleet.management;
-    const target = new Target("kube-apiserver", server.url, {
-      caPem: server.caPem,
-      certPem: server.admin.certPem,
-      keyPem: server.admin.keyPem,
-    }, () => fleet.compact());
+    const target = new Target("kube-apiserver", server, () => fleet.compact());
     try {
       await runConformance(test, target);
     } finally {
