@@ -267,6 +267,70 @@ Deno.test("fault connection reset mid-watch: re-watched from the last resourceVe
   assert.deepEqual(r.events, [], "a reset watch is not a reason to disconnect");
 });
 
+Deno.test("HTTP/2: one connection carries a cluster's probes, lists and every watch", async () => {
+  await using r = await rig();
+  await r.f.cache.getReader(W1).list(POD);
+  await r.f.cache.getReader(W1).list({ apiVersion: "v1", kind: "Secret" });
+  const since = Date.now();
+  await eventually(
+    () => r.server.requestsSince(since).some((q) => q.path === "/"),
+    "a probe after the informers started",
+  );
+  const requests = r.server.requests.filter((q) => q.path !== "/version");
+  assert.ok(requests.filter((q) => q.watch).length >= 3, "three watches");
+  assert.deepEqual([...new Set(requests.map((q) => q.protocol))], ["h2"]);
+  assert.deepEqual(
+    r.server.connections.map((c) => c.protocol),
+    ["h2"],
+    "every request of the worker multiplexed on one connection",
+  );
+});
+
+Deno.test("fault HTTP/2 stream reset mid-watch: re-watched on the same connection from the last resourceVersion; converges", async () => {
+  await using r = await rig();
+  const lists = await r.lists();
+  const [connection] = r.server.connections;
+  for (let i = 0; i < 3; i++) {
+    r.write(2);
+    assert.equal(r.server.dropWatches("reset-stream"), 1);
+    r.write(2);
+    await r.converges();
+  }
+  assert.equal(await r.lists(), lists, "a reset stream resumes like client-go's: no relist");
+  assert.deepEqual(r.events, [], "a reset stream is not a reason to disconnect");
+  assert.deepEqual(
+    r.server.connections.map((c) => c.id),
+    [connection!.id],
+    "the connection lives on",
+  );
+});
+
+Deno.test("fault HTTP/2 GOAWAY: the watch in flight goes on, new requests take a new connection; no relist, converges", async () => {
+  await using r = await rig();
+  const lists = await r.lists();
+  const [old] = r.server.connections;
+  assert.equal(r.server.goAway(), 1);
+  r.write(2);
+  await r.converges(); // through the watch still open on the old connection
+  const since = Date.now();
+  r.server.dropWatches("close");
+  r.write(2);
+  await r.converges();
+  const rewatch = r.server.requestsSince(since, { includeWatches: true }).find((q) => q.watch);
+  assert.ok(rewatch, "a new watch");
+  assert.notEqual(
+    rewatch.connection,
+    old!.id,
+    "the new watch is not sent on a connection told to go away",
+  );
+  await eventually(
+    () => r.server.connections.every((c) => c.id !== old!.id),
+    "the old connection to close once its last stream ended",
+  );
+  assert.equal(await r.lists(), lists, "no relist");
+  assert.deepEqual(r.events, [], "a GOAWAY is not a reason to disconnect");
+});
+
 Deno.test("fault silent watch: the idle watchdog restarts it; converges without a relist or a disconnect", async () => {
   await using r = await rig({ watchIdleTimeoutMs: 600 });
   const lists = await r.lists();

@@ -6,11 +6,7 @@
  * @module
  */
 
-import https from "node:https";
-import net from "node:net";
 import { Buffer } from "node:buffer";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import type { KubeObject } from "../../src/kube_object.ts";
 import {
   type CertificateAuthority,
@@ -41,6 +37,8 @@ import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
 import { errors, StatusError } from "./status.ts";
 import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
+import type { Exchange } from "./exchange.ts";
+import { type ListenerState, type OpenConnection, TlsListener } from "./listener.ts";
 import { sleep } from "../../src/backoff.ts";
 
 /**
@@ -203,29 +201,13 @@ export interface RequestRecord {
   readonly watch: boolean;
   /** The query parameters. */
   readonly query: Readonly<Record<string, string>>;
+  /** Which connection carried it ({@linkcode SimulatedApiServer.connections} ids). */
+  readonly connection: number;
+  /** The connection's protocol, as ALPN chose it. */
+  readonly protocol: "h2" | "http/1.1";
 }
 
-/**
- * Where the listener is.
- *
- * @example Stopping, hanging and serving again
- * ```ts
- * import assert from "node:assert/strict";
- * import { type ListenerState, SimulatedApiServer } from "@fleetkit/clustercache/testing";
- *
- * await using server = await SimulatedApiServer.start({ name: "moody" });
- * const states: ListenerState[] = [server.listenerState];
- * await server.hang(true); // accepts connections, never answers
- * states.push(server.listenerState);
- * await server.hang(false);
- * await server.stop(); // connection refused
- * states.push(server.listenerState);
- * await server.start(); // same port, same credentials
- * states.push(server.listenerState);
- * assert.deepEqual(states, ["serving", "hung", "stopped", "serving"]);
- * ```
- */
-export type ListenerState = "serving" | "stopped" | "hung";
+export type { ListenerState, OpenConnection };
 
 const TABLE_MEDIA = /as=Table/;
 const DEFAULT_FAULTS: FaultSettings = {
@@ -242,29 +224,6 @@ const DEFAULT_FAULTS: FaultSettings = {
 function randomToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function listen(server: net.Server, port: number): Promise<number> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await new Promise<number>((resolve, reject) => {
-        const onError = (error: Error) => reject(error);
-        server.once("error", onError);
-        server.listen(port, "127.0.0.1", () => {
-          server.off("error", onError);
-          resolve((server.address() as net.AddressInfo).port);
-        });
-      });
-    } catch (error) {
-      if (attempt >= 50 || (error as { code?: string }).code !== "EADDRINUSE") throw error;
-      await sleep(20);
-    }
-  }
-}
-
-function closeServer(server: net.Server | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve();
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /** A Pod shaped like a real workload's (about 2 KB of JSON), for load and benchmarks. */
@@ -408,11 +367,7 @@ export class SimulatedApiServer {
   readonly #types: ResourceType[];
   readonly #lister: Lister;
   #port = 0;
-  #state: ListenerState = "stopped";
-  #https: https.Server | undefined;
-  #raw: net.Server | undefined;
-  readonly #sockets = new Set<Socket>();
-  readonly #rawSockets = new Set<Socket>();
+  readonly #listener = new TlsListener((exchange) => void this.#onRequest(exchange));
   readonly #watches = new Set<WatchSession>();
   #ca!: CertificateAuthority;
   #serving!: IssuedCertificate;
@@ -486,7 +441,7 @@ export class SimulatedApiServer {
 
   /** Whether the listener serves, refuses (stopped) or hangs. */
   get listenerState(): ListenerState {
-    return this.#state;
+    return this.#listener.state;
   }
 
   /** Total requests received since start. */
@@ -571,6 +526,15 @@ export class SimulatedApiServer {
       serverNames: this.#servingNames,
     });
     await this.#issueClientCredentials();
+    this.#listener.setCredentials(this.#servingCredentials());
+  }
+
+  #servingCredentials() {
+    return {
+      keyPem: this.#serving.keyPem,
+      certPem: this.#serving.certPem,
+      caPem: this.#ca.certPem,
+    };
   }
 
   async #issueClientCredentials(): Promise<void> {
@@ -584,42 +548,18 @@ export class SimulatedApiServer {
     this.#validTokens.add(this.#token);
   }
 
-  #createHttpsServer(): https.Server {
-    const server = https.createServer({
-      key: this.#serving.keyPem,
-      cert: this.#serving.certPem,
-      ca: [this.#ca.certPem],
-      requestCert: true,
-      rejectUnauthorized: false,
-    }, (req, res) => void this.#onRequest(req, res));
-    server.on("connection", (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.on("close", () => this.#sockets.delete(socket));
-    });
-    server.on("tlsClientError", () => {});
-    server.keepAliveTimeout = 60_000;
-    return server;
-  }
-
   // ---------------------------------------------------------------- listener and faults
 
   /** Starts (or restarts) serving on the cluster's port. No-op when serving. */
   async start(): Promise<void> {
     if (this.#closed) throw new Error(`Cluster ${this.name} is closed`);
-    if (this.#state === "serving") return;
-    await this.#closeRaw();
-    this.#https ??= this.#createHttpsServer();
-    this.#port = await listen(this.#https, this.#port);
-    this.#state = "serving";
+    this.#port = await this.#listener.start(this.#port);
   }
 
   /** Stops listening and resets every connection: clients get ECONNREFUSED until {@linkcode start}. */
   async stop(): Promise<void> {
-    this.#state = "stopped";
-    // close() only stops accepting; its callback waits for open connections, so reset them first.
-    const closing = Promise.all([closeServer(this.#https), this.#closeRaw()]);
-    this.#destroyConnections();
-    await closing;
+    for (const watch of [...this.#watches]) watch.detach();
+    await this.#listener.stop();
   }
 
   /**
@@ -628,37 +568,41 @@ export class SimulatedApiServer {
    * resets the stuck connections and serves again.
    */
   async hang(on: boolean): Promise<void> {
-    if (on) {
-      if (this.#state !== "serving") return;
-      this.#state = "hung";
-      // Stop accepting at once; close()'s callback would wait for the open connections a hang keeps.
-      if (this.#https?.listening) this.#https.close();
-      this.#raw = net.createServer((socket) => {
-        this.#rawSockets.add(socket);
-        socket.on("close", () => this.#rawSockets.delete(socket));
-        socket.on("error", () => {});
-      });
-      await listen(this.#raw, this.#port);
-    } else if (this.#state === "hung") {
-      this.#state = "stopped";
-      await this.#closeRaw();
-      this.#destroyConnections();
-      await this.start();
+    if (!on && this.#listener.state === "hung") {
+      for (const watch of [...this.#watches]) watch.detach();
     }
+    await this.#listener.hang(on);
   }
 
-  async #closeRaw(): Promise<void> {
-    const raw = this.#raw;
-    this.#raw = undefined;
-    for (const socket of this.#rawSockets) socket.destroy();
-    this.#rawSockets.clear();
-    await closeServer(raw);
+  /**
+   * Sends GOAWAY on every open HTTP/2 connection, as kube-apiserver's `--goaway-chance` does: clients
+   * must open a new connection for new requests, while streams in flight (watches too) go on until
+   * they end. Idle HTTP/1.1 connections are closed.
+   *
+   * @returns How many connections were told.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+   *
+   * await using server = await SimulatedApiServer.start({ name: "goaway" });
+   * const { caPem, token } = server.credentials();
+   * using client = Deno.createHttpClient({ caCerts: [caPem] });
+   * const get = () => fetch(`${server.url}/api/v1/namespaces`, { client, headers: { authorization: `Bearer ${token}` } });
+   * await (await get()).body?.cancel();
+   * assert.deepEqual(server.connections.map((c) => c.protocol), ["h2"]);
+   * assert.equal(server.goAway(), 1);
+   * assert.deepEqual(server.connections.map((c) => c.goingAway), [true]);
+   * ```
+   */
+  goAway(): number {
+    return this.#listener.goAway();
   }
 
-  #destroyConnections(): void {
-    for (const watch of [...this.#watches]) watch.detach();
-    for (const socket of this.#sockets) socket.destroy();
-    this.#sockets.clear();
+  /** The open client connections (protocol, requests carried, whether told to go away). */
+  get connections(): OpenConnection[] {
+    return this.#listener.connections;
   }
 
   /** Changes faults that stay on (latency, slow bodies, error rate, silenced watches, kinds). */
@@ -676,27 +620,29 @@ export class SimulatedApiServer {
   /** Clears every standing fault and serves again if stopped or hung. */
   async clearFaults(): Promise<void> {
     this.#faults = structuredClone(DEFAULT_FAULTS);
-    if (this.#state === "hung") await this.hang(false);
-    else if (this.#state === "stopped") await this.start();
+    if (this.#listener.state === "hung") await this.hang(false);
+    else if (this.#listener.state === "stopped") await this.start();
   }
 
   /**
-   * Ends every open watch stream: `"close"` ends it cleanly (clients re-watch), `"reset"` destroys the
-   * connection mid-stream (no terminating chunk).
+   * Ends every open watch stream: `"close"` ends it cleanly (clients re-watch), `"reset"` resets the
+   * connection under it mid-stream (no terminator; other streams on that connection die too), and
+   * `"reset-stream"` resets only the stream (RST_STREAM on HTTP/2; a cut-off body on HTTP/1.1).
    */
-  dropWatches(mode: "close" | "reset"): number {
+  dropWatches(mode: "close" | "reset" | "reset-stream"): number {
     const watches = [...this.#watches];
     for (const watch of watches) {
+      const exchange = this.#watchExchanges.get(watch);
       if (mode === "close") watch.close();
       else {
-        const socket = this.#watchSockets.get(watch);
         watch.detach();
-        socket?.destroy();
+        if (mode === "reset") exchange?.connection.reset();
+        else exchange?.reset();
       }
     }
     return watches.length;
   }
-  readonly #watchSockets = new WeakMap<WatchSession, Socket>();
+  readonly #watchExchanges = new WeakMap<WatchSession, Exchange>();
 
   /**
    * Replaces the client certificate and token: the old ones get 401 from now on. Open connections
@@ -707,7 +653,10 @@ export class SimulatedApiServer {
     options: { resetConnections?: boolean; notify?: boolean } = {},
   ): Promise<void> {
     await this.#issueClientCredentials();
-    if (options.resetConnections) this.#destroyConnections();
+    if (options.resetConnections) {
+      for (const watch of [...this.#watches]) watch.detach();
+      this.#listener.resetConnections();
+    }
     if (options.notify ?? true) { for (const listener of this.#credentialListeners) listener(); }
   }
 
@@ -736,9 +685,9 @@ export class SimulatedApiServer {
   }
 
   async #restartListener(): Promise<void> {
-    const wasServing = this.#state === "serving";
+    const wasServing = this.#listener.state === "serving";
     await this.stop();
-    this.#https = undefined;
+    this.#listener.setCredentials(this.#servingCredentials());
     if (wasServing) await this.start();
   }
 
@@ -748,7 +697,7 @@ export class SimulatedApiServer {
    * 410).
    */
   async restart(mode: "reset" | "jump"): Promise<void> {
-    const wasServing = this.#state === "serving";
+    const wasServing = this.#listener.state === "serving";
     await this.stop();
     this.store.restart(mode);
     this.#lister.clear();
@@ -800,8 +749,8 @@ export class SimulatedApiServer {
     if (this.#closed) return;
     this.#closed = true;
     this.#lifetime.abort();
-    await this.stop();
-    this.#https = undefined;
+    for (const watch of [...this.#watches]) watch.detach();
+    await this.#listener.close();
   }
 
   /** Same as {@linkcode close}. */
@@ -826,18 +775,14 @@ export class SimulatedApiServer {
     return this.#types.filter((t) => !this.#faults.removedKinds.includes(resourceId(t)));
   }
 
-  #authenticate(req: IncomingMessage): string | undefined {
-    const socket = req.socket as Socket & {
-      authorized?: boolean;
-      getPeerCertificate?: () => { fingerprint256?: string; subject?: { CN?: string } } | undefined;
-    };
-    if (socket.authorized) {
-      const peer = socket.getPeerCertificate?.();
-      if (peer?.fingerprint256 && this.#validFingerprints.has(peer.fingerprint256)) {
-        return peer.subject?.CN ?? "client";
-      }
+  #authenticate(exchange: Exchange): string | undefined {
+    const peer = exchange.connection.peer;
+    if (
+      peer.authorized && peer.fingerprint256 && this.#validFingerprints.has(peer.fingerprint256)
+    ) {
+      return peer.commonName ?? "client";
     }
-    const authorization = req.headers.authorization;
+    const authorization = exchange.headers.get("authorization");
     if (
       authorization?.startsWith("Bearer ") && this.#validTokens.has(authorization.slice(7).trim())
     ) {
@@ -846,45 +791,47 @@ export class SimulatedApiServer {
     return undefined;
   }
 
-  #record(req: IncomingMessage, url: URL): void {
+  #record(exchange: Exchange): void {
     this.#requestCount++;
+    const url = exchange.url;
     const watch = url.searchParams.get("watch") === "true" ||
       url.searchParams.get("watch") === "1" ||
       url.pathname.includes("/watch/");
     this.requests.push({
       time: Date.now(),
-      method: req.method ?? "GET",
+      method: exchange.method,
       path: url.pathname,
       watch,
       query: Object.fromEntries(url.searchParams),
+      connection: exchange.connection.id,
+      protocol: exchange.connection.protocol,
     });
     if (this.requests.length > 5000) this.requests.splice(0, this.requests.length - 5000);
   }
 
-  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "https://sim.invalid");
-    this.#record(req, url);
-    res.on("error", () => {});
-    if (this.#state !== "serving") return; // hung: never answer
+  async #onRequest(exchange: Exchange): Promise<void> {
+    this.#record(exchange);
+    if (this.#listener.state !== "serving") return; // hung: never answer
     try {
       if (this.#faults.latencyMs > 0) {
         await sleep(this.#faults.latencyMs, this.#lifetime.signal);
-        if (res.destroyed || this.#closed) return;
+        if (exchange.finished || this.#closed) return;
       }
-      if (this.#state !== "serving") return;
+      if (this.#listener.state !== "serving") return;
       this.#injectError();
-      if (!this.#authenticate(req)) throw errors.unauthorized();
-      await this.#route(req, res, url);
+      if (!this.#authenticate(exchange)) throw errors.unauthorized();
+      await this.#route(exchange);
     } catch (error) {
-      if (res.headersSent) {
-        res.destroy();
+      if (exchange.finished) return;
+      if (exchange.headersSent) {
+        exchange.reset();
         return;
       }
       if (error instanceof StatusError) {
-        await this.#sendJson(res, error.status.code, error.status, error.retryAfterSeconds);
+        await this.#sendJson(exchange, error.status.code, error.status, error.retryAfterSeconds);
       } else {
         const status = errors.internalError(String((error as Error)?.message ?? error));
-        await this.#sendJson(res, 500, status.status);
+        await this.#sendJson(exchange, 500, status.status);
       }
     }
   }
@@ -908,14 +855,14 @@ export class SimulatedApiServer {
   }
 
   async #sendJson(
-    res: ServerResponse,
+    exchange: Exchange,
     code: number,
     body: unknown,
     retryAfterSeconds?: number,
   ): Promise<void> {
     if (this.#faults.garbleBodies) {
       return this.#send(
-        res,
+        exchange,
         200,
         { "content-type": "text/html" },
         "<html><body>502 Bad Gateway</body></html>",
@@ -928,36 +875,36 @@ export class SimulatedApiServer {
       "cache-control": "no-cache, private",
     };
     if (retryAfterSeconds !== undefined) headers["retry-after"] = retryAfterSeconds;
-    await this.#send(res, code, headers, text);
+    await this.#send(exchange, code, headers, text);
   }
 
   async #send(
-    res: ServerResponse,
+    exchange: Exchange,
     code: number,
     headers: Record<string, string | number>,
     text: string,
   ): Promise<void> {
     const slow = this.#faults.slowBody;
+    exchange.writeHead(code, headers);
     if (!slow) {
-      res.writeHead(code, headers);
-      res.end(text);
+      exchange.end(text);
       return;
     }
-    res.writeHead(code, headers);
     const bytes = Buffer.from(text);
     for (let offset = 0; offset < bytes.length; offset += slow.chunkBytes) {
       if (offset > 0) await sleep(slow.intervalMs, this.#lifetime.signal);
-      if (res.destroyed || this.#state !== "serving") return;
-      res.write(bytes.subarray(offset, offset + slow.chunkBytes));
+      if (exchange.finished || this.#listener.state !== "serving") return;
+      exchange.write(bytes.subarray(offset, offset + slow.chunkBytes));
     }
-    res.end();
+    exchange.end();
   }
 
-  async #readBody(req: IncomingMessage): Promise<string> {
-    const media = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim();
-    const protobuf = req.method !== "PATCH" && media === PROTOBUF_MEDIA;
+  async #readBody(exchange: Exchange): Promise<string> {
+    const media = (exchange.headers.get("content-type") ?? "application/json").split(";")[0]!
+      .trim();
+    const protobuf = exchange.method !== "PATCH" && media === PROTOBUF_MEDIA;
     if (
-      req.method !== "PATCH" && !protobuf && media !== "application/json" && media !== "" &&
+      exchange.method !== "PATCH" && !protobuf && media !== "application/json" && media !== "" &&
       media !== "*/*"
     ) {
       // kube-apiserver also speaks CBOR; the simulator JSON, and protobuf for what kubectl sends.
@@ -972,10 +919,10 @@ export class SimulatedApiServer {
         code: 415,
       });
     }
-    const chunks: Buffer[] = [];
+    const chunks: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
+    for await (const chunk of exchange.body()) {
+      size += chunk.length;
       if (size > this.#options.maxRequestBodyBytes) {
         throw new StatusError({
           kind: "Status",
@@ -987,22 +934,23 @@ export class SimulatedApiServer {
           code: 413,
         });
       }
-      chunks.push(chunk as Buffer);
+      chunks.push(chunk);
     }
     const body = Buffer.concat(chunks);
     if (protobuf) return JSON.stringify(decodeProtobufObject(new Uint8Array(body)));
     return body.toString("utf8");
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async #route(exchange: Exchange): Promise<void> {
+    const url = exchange.url;
     const segments = url.pathname.split("/").filter((s) => s !== "");
-    const method = req.method ?? "GET";
+    const method = exchange.method;
     const first = segments[0];
     if (first === undefined) {
-      return this.#sendJson(res, 200, rootPaths(this.#servedTypes()));
+      return this.#sendJson(exchange, 200, rootPaths(this.#servedTypes()));
     }
     if (first === "version" && segments.length === 1) {
-      return this.#sendJson(res, 200, {
+      return this.#sendJson(exchange, 200, {
         major: "1",
         minor: "32",
         gitVersion: "v1.32.0-sim",
@@ -1016,29 +964,31 @@ export class SimulatedApiServer {
     }
     if (first === "healthz" || first === "livez" || first === "readyz") {
       const body = url.searchParams.has("verbose") ? `[+]ping ok\n${first} check passed\n` : "ok";
-      return this.#send(res, 200, { "content-type": "text/plain; charset=utf-8" }, body);
+      return this.#send(exchange, 200, { "content-type": "text/plain; charset=utf-8" }, body);
     }
     let group: string;
     let version: string;
     let rest: string[];
     if (first === "api") {
       if (segments.length === 1) {
-        return this.#sendJson(res, 200, apiVersions(`127.0.0.1:${this.#port}`));
+        return this.#sendJson(exchange, 200, apiVersions(`127.0.0.1:${this.#port}`));
       }
       group = "";
       version = segments[1]!;
-      if (segments.length === 2) return this.#discovery(res, group, version);
+      if (segments.length === 2) return this.#discovery(exchange, group, version);
       rest = segments.slice(2);
     } else if (first === "apis") {
-      if (segments.length === 1) return this.#sendJson(res, 200, apiGroupList(this.#servedTypes()));
+      if (segments.length === 1) {
+        return this.#sendJson(exchange, 200, apiGroupList(this.#servedTypes()));
+      }
       group = segments[1]!;
       if (segments.length === 2) {
         const doc = apiGroup(this.#servedTypes(), group);
         if (!doc) throw errors.pathNotFound();
-        return this.#sendJson(res, 200, doc);
+        return this.#sendJson(exchange, 200, doc);
       }
       version = segments[2]!;
-      if (segments.length === 3) return this.#discovery(res, group, version);
+      if (segments.length === 3) return this.#discovery(exchange, group, version);
       rest = segments.slice(3);
     } else {
       throw errors.pathNotFound();
@@ -1079,35 +1029,35 @@ export class SimulatedApiServer {
     }
     const params = url.searchParams;
     const isWatch = watchPath || params.get("watch") === "true" || params.get("watch") === "1";
-    const table = TABLE_MEDIA.test(req.headers.accept ?? "");
+    const table = TABLE_MEDIA.test(exchange.headers.get("accept") ?? "");
     const dryRun = params.getAll("dryRun").includes("All");
     const manager = params.get("fieldManager") ??
-      (req.headers["user-agent"] ?? "unknown").split("/")[0]!;
+      (exchange.headers.get("user-agent") ?? "unknown").split("/")[0]!;
     const writeOptions = {
       ...(subresource === "status" ? { subresource: "status" as const } : {}),
       ...(dryRun ? { dryRun: true } : {}),
       fieldManager: manager,
       ...(method === "PATCH" &&
-          (req.headers["content-type"] ?? "").startsWith("application/apply-patch")
+          (exchange.headers.get("content-type") ?? "").startsWith("application/apply-patch")
         ? { operation: "Apply" as const }
         : {}),
     };
 
     if (name === undefined) {
       if (method === "GET" && isWatch) {
-        return this.#watch(req, res, type, version, namespace, params, table);
+        return this.#watch(exchange, type, version, namespace, params, table);
       }
-      if (method === "GET") return this.#list(req, res, type, version, namespace, params, table);
+      if (method === "GET") return this.#list(exchange, type, version, namespace, params, table);
       if (method === "POST") {
         const body = admit(
           type,
           version,
-          parseBody(await this.#readBody(req)),
+          parseBody(await this.#readBody(exchange)),
           namespace ?? "",
           undefined,
         );
         const created = this.store.create(type, body, writeOptions);
-        return this.#sendJson(res, 201, this.#out(type, version, created));
+        return this.#sendJson(exchange, 201, this.#out(type, version, created));
       }
       if (method === "DELETE") {
         const selectors = parseSelectors(
@@ -1130,7 +1080,7 @@ export class SimulatedApiServer {
             writeOptions,
           );
         }
-        return this.#sendJson(res, 200, {
+        return this.#sendJson(exchange, 200, {
           kind: "Status",
           apiVersion: "v1",
           metadata: {},
@@ -1145,7 +1095,7 @@ export class SimulatedApiServer {
         "fieldSelector",
         [params.get("fieldSelector"), `metadata.name=${name}`].filter(Boolean).join(","),
       );
-      return this.#watch(req, res, type, version, namespace, params, table);
+      return this.#watch(exchange, type, version, namespace, params, table);
     }
     switch (method) {
       case "GET": {
@@ -1153,7 +1103,7 @@ export class SimulatedApiServer {
         if (!object) throw errors.notFound(type.group, type.plural, name);
         const out = this.#out(type, version, object);
         return this.#sendJson(
-          res,
+          exchange,
           200,
           table
             ? toTable(
@@ -1169,16 +1119,16 @@ export class SimulatedApiServer {
         const body = admit(
           type,
           version,
-          parseBody(await this.#readBody(req)),
+          parseBody(await this.#readBody(exchange)),
           namespace ?? "",
           name,
         );
         const updated = this.store.update(type, body, writeOptions);
-        return this.#sendJson(res, 200, this.#out(type, version, updated));
+        return this.#sendJson(exchange, 200, this.#out(type, version, updated));
       }
       case "PATCH": {
-        const patchType = patchTypeOf(req.headers["content-type"] ?? "");
-        const text = await this.#readBody(req);
+        const patchType = patchTypeOf(exchange.headers.get("content-type") ?? "");
+        const text = await this.#readBody(exchange);
         const existed = this.store.get(type, namespace ?? "", name) !== undefined;
         const patched = patch(
           this.store,
@@ -1192,10 +1142,10 @@ export class SimulatedApiServer {
           writeOptions,
           params.get("force") === "true",
         );
-        return this.#sendJson(res, existed ? 200 : 201, this.#out(type, version, patched));
+        return this.#sendJson(exchange, existed ? 200 : 201, this.#out(type, version, patched));
       }
       case "DELETE": {
-        const text = await this.#readBody(req);
+        const text = await this.#readBody(exchange);
         let preconditions = {};
         if (text.trim()) {
           const options = parseBody(text) as {
@@ -1204,7 +1154,7 @@ export class SimulatedApiServer {
           preconditions = options.preconditions ?? {};
         }
         const deleted = this.store.delete(type, namespace ?? "", name, preconditions, writeOptions);
-        return this.#sendJson(res, 200, this.#out(type, version, deleted));
+        return this.#sendJson(exchange, 200, this.#out(type, version, deleted));
       }
       default:
         throw errors.methodNotAllowed(method);
@@ -1215,15 +1165,14 @@ export class SimulatedApiServer {
     return toServedVersion(type, object, version);
   }
 
-  #discovery(res: ServerResponse, group: string, version: string): Promise<void> {
+  #discovery(exchange: Exchange, group: string, version: string): Promise<void> {
     const doc = apiResourceList(this.#servedTypes(), group, version);
     if (!doc) throw errors.pathNotFound();
-    return this.#sendJson(res, 200, doc);
+    return this.#sendJson(exchange, 200, doc);
   }
 
   async #list(
-    req: IncomingMessage,
-    res: ServerResponse,
+    exchange: Exchange,
     type: ResourceType,
     version: string,
     namespace: string | undefined,
@@ -1241,7 +1190,7 @@ export class SimulatedApiServer {
       throw errors.badRequest(`invalid limit "${limitText}"`);
     }
     const abort = new AbortController();
-    req.on("close", () => abort.abort());
+    exchange.onClose(() => abort.abort());
     const result = await this.#lister.list(type, {
       namespace,
       selectors,
@@ -1259,11 +1208,15 @@ export class SimulatedApiServer {
     }
     const items = result.items.map((o) => this.#out(type, version, o));
     if (table) {
-      return this.#sendJson(res, 200, toTable(type, items, metadata, params.get("includeObject")));
+      return this.#sendJson(
+        exchange,
+        200,
+        toTable(type, items, metadata, params.get("includeObject")),
+      );
     }
     // Typed (built-in) lists omit each item's apiVersion and kind, as kube-apiserver's do.
     const builtin = BUILTIN_TYPES.includes(type);
-    return this.#sendJson(res, 200, {
+    return this.#sendJson(exchange, 200, {
       kind: type.listKind,
       apiVersion: groupVersion(type.group, version),
       metadata,
@@ -1272,8 +1225,7 @@ export class SimulatedApiServer {
   }
 
   async #watch(
-    req: IncomingMessage,
-    res: ServerResponse,
+    exchange: Exchange,
     type: ResourceType,
     version: string,
     namespace: string | undefined,
@@ -1314,7 +1266,7 @@ export class SimulatedApiServer {
     }
     if (sendInitialEvents === "true" && resourceVersion && resourceVersion !== "0") {
       const abort = new AbortController();
-      req.on("close", () => abort.abort());
+      exchange.onClose(() => abort.abort());
       await this.#lister.waitForVersion(resourceVersion, abort.signal);
     }
     const timeoutText = params.get("timeoutSeconds");
@@ -1323,11 +1275,11 @@ export class SimulatedApiServer {
       ? Number(timeoutText) * 1000
       : (min + Math.random() * min) * 1000;
     const timeoutMs = Math.min(requestedMs, this.#options.watchTimeoutCapSeconds * 1000);
-    res.writeHead(200, {
+    exchange.writeHead(200, {
       "content-type": "application/json",
       "cache-control": "no-cache, private",
     });
-    res.flushHeaders?.();
+    exchange.flushHeaders();
     const session = new WatchSession(
       this.store,
       {
@@ -1343,23 +1295,23 @@ export class SimulatedApiServer {
         includeObject: params.get("includeObject"),
       },
       {
-        write: (line) => void res.write(line),
-        end: () => res.end(),
+        write: (line) => exchange.write(line),
+        end: () => exchange.end(),
         get bufferedBytes() {
-          return res.writableLength;
+          return exchange.bufferedBytes;
         },
       },
       {
         bookmarkIntervalMs: this.#options.bookmarkIntervalMs,
         maxBufferedBytes: this.#options.maxWatchBufferBytes,
-        isSilenced: () => this.#state !== "serving" || this.#faults.silenceWatches,
+        isSilenced: () => this.#listener.state !== "serving" || this.#faults.silenceWatches,
         isGarbled: () => this.#faults.garbleWatchLines,
       },
       () => this.#watches.delete(session),
     );
     this.#watches.add(session);
-    this.#watchSockets.set(session, req.socket);
-    res.on("close", () => session.detach());
+    this.#watchExchanges.set(session, exchange);
+    exchange.onClose(() => session.detach());
     session.start();
   }
 }

@@ -557,6 +557,26 @@ export const cases: ConformanceCase[] = [
       );
     },
   },
+  {
+    name:
+      "HTTP/2: offered by ALPN; concurrent watches share a client and one cancelled stream leaves the others",
+    async run(t, ns) {
+      assert.equal(await t.alpn(), "h2");
+      const first = await t.ok<Obj>("POST", cms(ns), { body: configMap("h2-0") });
+      const from = { resourceVersion: first.metadata.resourceVersion };
+      const sawSecond = (events: WireEvent[]) =>
+        events.some((e) => e.type === "ADDED" && e.object.metadata?.name === "h2-1");
+      const watches = Array.from({ length: 20 }, () => t.watch(cms(ns), from, sawSecond, 20_000));
+      // The client gives up on this one (RST_STREAM under HTTP/2) before anything happens.
+      const cancelled = await t.watch(cms(ns), from, () => false, 500);
+      assert.deepEqual(describeEvents(cancelled.events), []);
+      await t.ok<Obj>("POST", cms(ns), { body: configMap("h2-1") });
+      for (const { status, events } of await Promise.all(watches)) {
+        assert.equal(status, 200);
+        assert.deepEqual(describeEvents(events), ["ADDED h2-1"]);
+      }
+    },
+  },
 ];
 
 /** Events other than bookmarks, as `TYPE name`. */

@@ -2,6 +2,7 @@
  * What a conformance case talks to: an API server (the simulator's or a real kube-apiserver) that
  * serves the built-in kinds and Cluster API's `Cluster` CRD, reached as its admin over HTTPS.
  */
+import tls from "node:tls";
 import { type HttpServerLike, SimHttp } from "../helpers/sim_http.ts";
 
 /** One answer of the server. */
@@ -37,6 +38,7 @@ export class Target {
   /** Which server this is, for messages. */
   readonly name: string;
   readonly #http: SimHttp;
+  readonly #server: HttpServerLike;
   readonly #compact: () => Promise<unknown>;
 
   /**
@@ -52,6 +54,7 @@ export class Target {
   ) {
     this.name = name;
     this.#http = new SimHttp(server);
+    this.#server = server;
     this.#compact = compact;
   }
 
@@ -110,6 +113,26 @@ export class Target {
       timeoutMs,
     );
     return { status, events: events as WireEvent[] };
+  }
+
+  /** The protocol the server picks by ALPN when a client offers HTTP/2 and HTTP/1.1. */
+  alpn(): Promise<string | false> {
+    const url = new URL(this.#server.url);
+    const c = this.#server.credentials();
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        host: url.hostname,
+        port: Number(url.port),
+        ca: [c.caPem],
+        cert: c.clientCertificatePem,
+        key: c.clientKeyPem,
+        ALPNProtocols: ["h2", "http/1.1"],
+      }, () => {
+        resolve(socket.alpnProtocol ?? false);
+        socket.destroy();
+      });
+      socket.on("error", reject);
+    });
   }
 
   /** Releases the HTTP client. */

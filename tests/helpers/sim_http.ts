@@ -69,6 +69,13 @@ export class SimHttp implements AsyncDisposable {
     return { status: response.status, headers: response.headers, text, json };
   }
 
+  /** Starts a GET and hands back the response unread, for tests that pace the reading themselves. */
+  open(path: string, signal: AbortSignal): Promise<Response> {
+    const headers = new Headers();
+    if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+    return fetch(this.#server.url + path, { client: this.#client, headers, signal });
+  }
+
   get(path: string, accept?: string): Promise<SimResponse> {
     return this.request("GET", path, accept ? { accept } : {});
   }

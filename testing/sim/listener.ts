@@ -1,0 +1,336 @@
+/**
+ * The network side of a simulated API server: a TLS listener on 127.0.0.1 that offers HTTP/2 and
+ * HTTP/1.1 by ALPN, as kube-apiserver does, authenticates client certificates, and carries the
+ * connection-level faults (refuse, hang, reset, GOAWAY). Loaded by the simulator only.
+ *
+ * TLS ends here in `node:tls` (the only server API that shows client certificates); each connection's
+ * plaintext then goes over loopback to a `Deno.serve` that speaks HTTP/1.1 and HTTP/2 (`node:http2`
+ * is not safe under Deno: it aborts the process on some GOAWAY paths). The upstream port names the
+ * connection, so the request handler knows who the client is.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import net from "node:net";
+import type { Socket } from "node:net";
+import { sleep } from "../../src/backoff.ts";
+import { type ConnectionInfo, Exchange, type Peer } from "./exchange.ts";
+
+/**
+ * Where the listener is.
+ *
+ * @example Stopping, hanging and serving again
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ListenerState, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "moody" });
+ * const states: ListenerState[] = [server.listenerState];
+ * await server.hang(true); // accepts connections, never answers
+ * states.push(server.listenerState);
+ * await server.hang(false);
+ * await server.stop(); // connection refused
+ * states.push(server.listenerState);
+ * await server.start(); // same port, same credentials
+ * states.push(server.listenerState);
+ * assert.deepEqual(states, ["serving", "hung", "stopped", "serving"]);
+ * ```
+ */
+export type ListenerState = "serving" | "stopped" | "hung";
+
+/** The server's TLS material. */
+export interface ServingCredentials {
+  keyPem: string;
+  certPem: string;
+  /** The CA that client certificates must chain to. */
+  caPem: string;
+}
+
+/** An open client connection, for tests that count them. */
+export interface OpenConnection {
+  readonly id: number;
+  readonly protocol: "h2" | "http/1.1";
+  /** Requests it has carried. */
+  readonly requests: number;
+  /** Whether a GOAWAY told the client to open new connections for new requests. */
+  readonly goingAway: boolean;
+}
+
+class Connection implements ConnectionInfo {
+  readonly id: number;
+  readonly protocol: "h2" | "http/1.1";
+  readonly peer: Peer;
+  readonly exchanges = new Set<Exchange>();
+  requests = 0;
+  readonly backend: Deno.HttpServer<Deno.NetAddr>;
+  readonly #socket: Socket;
+
+  constructor(id: number, socket: tls.TLSSocket, backend: Deno.HttpServer<Deno.NetAddr>) {
+    this.id = id;
+    this.#socket = socket;
+    this.backend = backend;
+    this.protocol = socket.alpnProtocol === "h2" ? "h2" : "http/1.1";
+    const certificate = socket.authorized ? socket.getPeerCertificate() : undefined;
+    this.peer = {
+      authorized: socket.authorized,
+      ...(certificate?.fingerprint256 ? { fingerprint256: certificate.fingerprint256 } : {}),
+      ...(certificate?.subject?.CN ? { commonName: String(certificate.subject.CN) } : {}),
+    };
+  }
+
+  reset(): void {
+    this.#socket.destroy();
+  }
+
+  closed(): void {
+    for (const exchange of [...this.exchanges]) exchange.abandon();
+    this.exchanges.clear();
+  }
+}
+
+const GOAWAY_CLOSE_DELAY_MS = 1000;
+
+async function listen(server: net.Server, port: number): Promise<number> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        const onError = (error: Error) => reject(error);
+        server.once("error", onError);
+        server.listen(port, "127.0.0.1", () => {
+          server.off("error", onError);
+          resolve((server.address() as net.AddressInfo).port);
+        });
+      });
+    } catch (error) {
+      // A restart on the same port can race the kernel releasing it.
+      if (attempt >= 50 || (error as { code?: string }).code !== "EADDRINUSE") throw error;
+      await sleep(20);
+    }
+  }
+}
+
+function closeServer(server: net.Server | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A TLS listener that hands each request to `handler` as an {@linkcode Exchange}.
+ *
+ * @example
+ * ```ts ignore
+ * const listener = new TlsListener((exchange) => exchange.end("ok"));
+ * listener.setCredentials({ keyPem, certPem, caPem });
+ * const port = await listener.start(0);
+ * ```
+ */
+export class TlsListener {
+  readonly #handler: (exchange: Exchange) => void;
+  #credentials: ServingCredentials | undefined;
+  #credentialsChanged = false;
+  #state: ListenerState = "stopped";
+  #port = 0;
+  #tls: tls.Server | undefined;
+  #raw: net.Server | undefined;
+  readonly #rawSockets = new Set<Socket>();
+  readonly #connections = new Map<number, Connection>();
+  /** Upstream (loopback) port to connection. */
+  readonly #byUpstreamPort = new Map<number, Connection>();
+  #nextId = 1;
+  #backend: Deno.HttpServer<Deno.NetAddr> | undefined;
+  /** Backends told to shut down by a GOAWAY; they close when their last stream ends. */
+  readonly #draining = new Set<Deno.HttpServer<Deno.NetAddr>>();
+
+  constructor(handler: (exchange: Exchange) => void) {
+    this.#handler = handler;
+  }
+
+  /** Serving, stopped or hung. */
+  get state(): ListenerState {
+    return this.#state;
+  }
+
+  /** The port (kept across stop/start and hangs). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Open client connections. */
+  get connections(): OpenConnection[] {
+    return [...this.#connections.values()].map((c) => ({
+      id: c.id,
+      protocol: c.protocol,
+      requests: c.requests,
+      goingAway: c.backend !== this.#backend,
+    }));
+  }
+
+  /** Sets the certificates; they take effect at the next {@linkcode start}. */
+  setCredentials(credentials: ServingCredentials): void {
+    this.#credentials = credentials;
+    this.#credentialsChanged = true;
+  }
+
+  /** Starts (or restarts) serving on `port` (0: a free one, remembered). No-op when serving. */
+  async start(port = this.#port): Promise<number> {
+    if (this.#state === "serving") return this.#port;
+    await this.#closeRaw();
+    this.#backend ??= this.#startBackend();
+    if (!this.#tls || this.#credentialsChanged) {
+      this.#tls = this.#createTlsServer();
+      this.#credentialsChanged = false;
+    }
+    this.#port = await listen(this.#tls, port);
+    this.#state = "serving";
+    return this.#port;
+  }
+
+  /** Stops listening and resets every connection: clients get ECONNREFUSED until `start`. */
+  async stop(): Promise<void> {
+    this.#state = "stopped";
+    // close() only stops accepting; its callback waits for open connections, so reset them first.
+    const closing = Promise.all([closeServer(this.#tls), this.#closeRaw()]);
+    this.resetConnections();
+    await closing;
+  }
+
+  /**
+   * `true`: accepts new connections and never answers (not even the TLS handshake); open ones stay
+   * open and the handler sees {@linkcode state} `"hung"`. `false`: resets the stuck connections and
+   * serves again.
+   */
+  async hang(on: boolean): Promise<void> {
+    if (on) {
+      if (this.#state !== "serving") return;
+      this.#state = "hung";
+      // Stop accepting at once; close()'s callback would wait for the open connections a hang keeps.
+      if (this.#tls?.listening) this.#tls.close();
+      this.#raw = net.createServer((socket) => {
+        this.#rawSockets.add(socket);
+        socket.on("close", () => this.#rawSockets.delete(socket));
+        socket.on("error", () => {});
+      });
+      await listen(this.#raw, this.#port);
+    } else if (this.#state === "hung") {
+      this.#state = "stopped";
+      await this.#closeRaw();
+      this.resetConnections();
+      await this.start();
+    }
+  }
+
+  /** Resets every client connection (TCP level). */
+  resetConnections(): void {
+    for (const connection of [...this.#connections.values()]) connection.reset();
+  }
+
+  /**
+   * Sends GOAWAY on every HTTP/2 connection (and closes idle HTTP/1.1 ones): clients open new
+   * connections for new requests while streams in flight, watches included, go on to their end.
+   * This is what kube-apiserver's `--goaway-chance` does to a connection.
+   *
+   * @returns How many connections were told.
+   */
+  goAway(): number {
+    const backend = this.#backend;
+    if (!backend) return 0;
+    const told = [...this.#connections.values()].filter((c) => c.backend === backend).length;
+    this.#backend = this.#startBackend();
+    this.#draining.add(backend);
+    void backend.shutdown().finally(() => this.#draining.delete(backend));
+    for (const connection of this.#connections.values()) this.#closeIfDone(connection);
+    return told;
+  }
+
+  /**
+   * A connection told to go away closes once its last stream has ended, as Go's HTTP/2 server does
+   * (after a second, by which the last frames have arrived).
+   */
+  #closeIfDone(connection: Connection): void {
+    if (connection.backend === this.#backend || connection.exchanges.size > 0) return;
+    setTimeout(() => {
+      if (connection.exchanges.size === 0) connection.reset();
+    }, GOAWAY_CLOSE_DELAY_MS);
+  }
+
+  /** Stops everything for good. */
+  async close(): Promise<void> {
+    await this.stop();
+    const backends = [this.#backend, ...this.#draining].filter((b) => b !== undefined);
+    this.#backend = undefined;
+    await Promise.all(backends.map((b) => b.shutdown()));
+  }
+
+  #startBackend(): Deno.HttpServer<Deno.NetAddr> {
+    return Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: () => {},
+      onError: () => new Response(null, { status: 500 }),
+    }, (request, info) => {
+      const connection = this.#byUpstreamPort.get(info.remoteAddr.port);
+      if (!connection) return new Response(null, { status: 421 });
+      connection.requests++;
+      const exchange = new Exchange(request, connection);
+      connection.exchanges.add(exchange);
+      exchange.onClose(() => {
+        connection.exchanges.delete(exchange);
+        this.#closeIfDone(connection);
+      });
+      this.#handler(exchange);
+      return exchange.response;
+    });
+  }
+
+  #createTlsServer(): tls.Server {
+    const credentials = this.#credentials;
+    if (!credentials) throw new Error("TlsListener: setCredentials before start");
+    const server = tls.createServer({
+      key: credentials.keyPem,
+      cert: credentials.certPem,
+      ca: [credentials.caPem],
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2", "http/1.1"],
+    }, (socket) => this.#accept(socket));
+    server.on("tlsClientError", () => {});
+    return server;
+  }
+
+  #accept(socket: tls.TLSSocket): void {
+    socket.on("error", () => {});
+    const backend = this.#backend;
+    if (!backend || this.#state !== "serving") {
+      socket.destroy();
+      return;
+    }
+    const connection = new Connection(this.#nextId++, socket, backend);
+    this.#connections.set(connection.id, connection);
+    const upstream = net.connect(backend.addr.port, "127.0.0.1");
+    upstream.on("error", () => socket.destroy());
+    upstream.on("connect", () => {
+      this.#byUpstreamPort.set(upstream.localPort!, connection);
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+    });
+    // A clean end from the backend (idle connection after GOAWAY) is piped on as an end.
+    upstream.on("close", () => {
+      if (!socket.writableEnded) socket.destroy();
+    });
+    socket.on("close", () => {
+      upstream.destroy();
+      this.#byUpstreamPort.delete(upstream.localPort!);
+      this.#connections.delete(connection.id);
+      connection.closed();
+    });
+  }
+
+  async #closeRaw(): Promise<void> {
+    const raw = this.#raw;
+    this.#raw = undefined;
+    for (const socket of this.#rawSockets) socket.destroy();
+    this.#rawSockets.clear();
+    await closeServer(raw);
+  }
+}
