@@ -29,6 +29,11 @@ export interface RealFleetOptions {
   kubeconfigAuth?: "certificate" | "token";
   /** Receives progress lines (builds, start-up). */
   progress?: (line: string) => void;
+  /**
+   * kube-apiserver's `--goaway-chance` for the workload clusters: the probability (at most 0.02)
+   * that an HTTP/2 request other than a watch gets a GOAWAY after its response. Default 0.
+   */
+  goAwayChance?: number;
 }
 
 const NAMESPACE = "default";
@@ -366,7 +371,9 @@ export class RealFleet implements AsyncDisposable {
       ...Array.from({ length: options.clusters ?? 2 }, (_, i) => `workload-${i + 1}`),
     ];
     const servers = await Promise.all(
-      names.map((name) => RealFleet.#server(binary, dir, name, url)),
+      names.map((name) =>
+        RealFleet.#server(binary, dir, name, url, name === "management" ? 0 : options.goAwayChance)
+      ),
     );
     const fleet = new RealFleet(
       servers[0]!,
@@ -390,7 +397,13 @@ export class RealFleet implements AsyncDisposable {
     return fleet;
   }
 
-  static async #server(binary: string, dir: string, name: string, etcdUrl: string) {
+  static async #server(
+    binary: string,
+    dir: string,
+    name: string,
+    etcdUrl: string,
+    goAwayChance = 0,
+  ) {
     const home = `${dir}/${name}`;
     await Deno.mkdir(home, { recursive: true });
     const ca = await createCertificateAuthority(`${name}-ca`);
@@ -442,6 +455,7 @@ export class RealFleet implements AsyncDisposable {
       "--enable-bootstrap-token-auth=false",
       "--profiling=false",
       `--cert-dir=${home}/certs`,
+      `--goaway-chance=${goAwayChance}`,
       "--v=0",
     ];
     return new RealApiServer(

@@ -5,12 +5,12 @@
  *
  * | Method and path (under the prefix) | Effect |
  * |---|---|
- * | `GET clusters` | every cluster: name, URL, listener state, faults, request count |
+ * | `GET clusters` | every cluster: name, URL, listener state, faults, request count, open connections |
  * | `POST clusters` `{"name": "x"}` | start and register a workload cluster |
  * | `DELETE clusters/<name>` | deregister and stop it |
  * | `GET clusters/<name>/kubeconfig[?auth=token]` | its kubeconfig |
  * | `PATCH clusters/<name>/faults` (partial `FaultSettings`) | latency, slow body, error rate, silenced watches, 403/removed kinds |
- * | `POST clusters/<name>/<action>` | `stop`, `start`, `hang`, `unhang`, `drop-watches?mode=close\|reset`, `rotate-credentials`, `rotate-ca`, `restart?mode=reset\|jump`, `flood?count=N&bytes=B&namespace=ns&kind=pods`, `clear-faults`, `infrastructure-ready?value=true\|false` |
+ * | `POST clusters/<name>/<action>` | `stop`, `start`, `hang`, `unhang`, `drop-watches?mode=close\|reset\|reset-stream`, `goaway`, `rotate-credentials`, `rotate-ca`, `restart?mode=reset\|jump`, `flood?count=N&bytes=B&namespace=ns&kind=pods`, `clear-faults`, `infrastructure-ready?value=true\|false` |
  *
  * @module
  */
@@ -60,6 +60,7 @@ function describe(server: SimulatedApiServer, role: "management" | "workload") {
     faults: server.faults,
     requests: server.requestCount,
     openWatches: server.openWatches,
+    connections: server.connections,
     resourceVersion: server.store.resourceVersion,
   };
 }
@@ -152,7 +153,13 @@ export function serveAdmin(fleet: SimulatedFleet): AdminServer {
           await server.hang(false);
           break;
         case "drop-watches":
-          return json({ dropped: server.dropWatches(mode === "reset" ? "reset" : "close") });
+          return json({
+            dropped: server.dropWatches(
+              mode === "reset" || mode === "reset-stream" ? mode : "close",
+            ),
+          });
+        case "goaway":
+          return json({ told: server.goAway() });
         case "rotate-credentials":
           await server.rotateCredentials();
           break;

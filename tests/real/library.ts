@@ -237,3 +237,50 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "real: GOAWAYs on 2% of requests (--goaway-chance) cost nothing: every read and write succeeds",
+  ignore: !goAvailable, // said loudly by ./fleet.ts
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using fleet = await realFleetOrSkip({ clusters: 1, goAwayChance: 0.02 });
+    if (!fleet) return;
+    const management = new KubeConfig();
+    management.loadFromString(fleet.managementKubeconfig());
+    await using cache = await ClusterCache.setup({
+      ...FAST,
+      management,
+      healthProbe: { intervalMs: 300, timeoutMs: 1_000, failureThreshold: 3 },
+      initialSyncTimeoutMs: 20_000,
+    });
+    await eventually(() => cache.getConnectionState(W1).connected, "workload-1 to connect", 30_000);
+    const seen = new Set<string>();
+    const handle = await cache.watch(W1, {
+      name: "goaway",
+      kind: kinds.ConfigMap,
+      handler: (event: WatchEvent<KubeObject>) => {
+        const name = event.object.metadata?.name ?? "";
+        if (event.type === "add" && name.startsWith("ga-")) seen.add(name);
+      },
+    });
+    await handle.synced;
+    const client = cache.getUncachedClient(W1);
+    // 400 live requests over one HTTP/2 connection: about 8 of them end with a GOAWAY, and the
+    // requests racing each one must be retried on a new connection, never failed.
+    const count = 200;
+    const createAndRead = async (i: number) => {
+      const name = `ga-${i}`;
+      await client.create({ ...kinds.ConfigMap, metadata: { namespace: "default", name } });
+      const read = await client.get(kinds.ConfigMap, { namespace: "default", name });
+      assert.equal(read.metadata?.name, name);
+    };
+    for (let batch = 0; batch < count; batch += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => createAndRead(batch + i)));
+    }
+    await eventually(() => seen.size === count, `the watch to see all ${count} ConfigMaps`, 30_000);
+    assert.ok(cache.getConnectionState(W1).connected, "GOAWAYs are not a reason to disconnect");
+    handle.stop();
+  },
+});
