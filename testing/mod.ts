@@ -24,6 +24,7 @@ export {
   type ClusterCredentials,
   type FaultSettings,
   type ListenerState,
+  type OpenConnection,
   type RequestRecord,
   SimulatedApiServer,
   type SimulatedApiServerOptions,

@@ -47,9 +47,29 @@ export interface ServingCredentials {
   caPem: string;
 }
 
-/** An open client connection, for tests that count them. */
+/**
+ * An open client connection, for tests that count them.
+ *
+ * @example Every request of one Deno HTTP client shares one HTTP/2 connection
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type OpenConnection, SimulatedApiServer } from "@fleetkit/clustercache/testing";
+ *
+ * await using server = await SimulatedApiServer.start({ name: "multiplexed" });
+ * const { caPem, token } = server.credentials();
+ * using client = Deno.createHttpClient({ caCerts: [caPem] });
+ * const headers = { authorization: `Bearer ${token}` };
+ * await Promise.all(["/api", "/apis", "/version"].map(async (path) => {
+ *   await (await fetch(server.url + path, { client, headers })).body?.cancel();
+ * }));
+ * const connections: OpenConnection[] = server.connections;
+ * assert.deepEqual(connections.map((c) => [c.protocol, c.requests]), [["h2", 3]]);
+ * ```
+ */
 export interface OpenConnection {
+  /** The id a request record's `connection` refers to. */
   readonly id: number;
+  /** What ALPN chose. */
   readonly protocol: "h2" | "http/1.1";
   /** Requests it has carried. */
   readonly requests: number;
@@ -63,6 +83,8 @@ class Connection implements ConnectionInfo {
   readonly peer: Peer;
   readonly exchanges = new Set<Exchange>();
   requests = 0;
+  /** Pending close of a connection told to go away. */
+  closeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly backend: Deno.HttpServer<Deno.NetAddr>;
   readonly #socket: Socket;
 
@@ -80,6 +102,7 @@ class Connection implements ConnectionInfo {
   }
 
   reset(): void {
+    clearTimeout(this.closeTimer);
     this.#socket.destroy();
   }
 
@@ -249,7 +272,8 @@ export class TlsListener {
    */
   #closeIfDone(connection: Connection): void {
     if (connection.backend === this.#backend || connection.exchanges.size > 0) return;
-    setTimeout(() => {
+    clearTimeout(connection.closeTimer);
+    connection.closeTimer = setTimeout(() => {
       if (connection.exchanges.size === 0) connection.reset();
     }, GOAWAY_CLOSE_DELAY_MS);
   }
@@ -319,6 +343,7 @@ export class TlsListener {
       if (!socket.writableEnded) socket.destroy();
     });
     socket.on("close", () => {
+      clearTimeout(connection.closeTimer);
       upstream.destroy();
       this.#byUpstreamPort.delete(upstream.localPort!);
       this.#connections.delete(connection.id);
