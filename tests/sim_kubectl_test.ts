@@ -190,17 +190,60 @@ Deno.test({
 
 Deno.test({
   name:
-    "kubectl create for a kind whose protobuf the simulator cannot decode gets a 415 that says why",
+    "kubectl create deployment, create service and run (protobuf bodies of nested kinds) keep every field",
   ignore,
   async fn() {
     await using fleet = await SimulatedFleet.start({ clusters: 1 });
     await using kubectl = await Kubectl.create();
-    const kc = await kubectl.writeKubeconfig(
-      "workload-1",
-      fleet.cluster("workload-1").kubeconfig(),
+    const cluster = fleet.cluster("workload-1");
+    const kc = await kubectl.writeKubeconfig("workload-1", cluster.kubeconfig());
+    const run = async (args: string[]) => {
+      const result = await kubectl.run(kc, args);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.trim();
+    };
+    assert.equal(
+      await run(["create", "deployment", "web", "--image=nginx", "--replicas=2", "--port=8080"]),
+      "deployment.apps/web created",
     );
-    const result = await kubectl.run(kc, ["create", "deployment", "web", "--image=busybox"]);
-    assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /Namespace, ConfigMap and Secret only, not apps\/v1 Deployment/);
+    assert.equal(
+      await run(["create", "service", "clusterip", "web", "--tcp=80:8080"]),
+      "service/web created",
+    );
+    assert.equal(
+      await run([
+        "run",
+        "box",
+        "--image=busybox",
+        "--labels=app=box",
+        "--env=A=1",
+        "--",
+        "sleep",
+        "1",
+      ]),
+      "pod/box created",
+    );
+    // What kube-apiserver stores for the same commands, before its defaulting.
+    const deployment = cluster.store.get(cluster.typeOf("apps", "deployments")!, "default", "web");
+    const spec = deployment?.spec as Record<string, unknown>;
+    assert.equal(spec.replicas, 2);
+    assert.deepEqual(spec.selector, { matchLabels: { app: "web" } });
+    assert.deepEqual(
+      (spec.template as { spec: { containers: unknown[] } }).spec.containers.map((c) => {
+        const { name, image, ports } = c as Record<string, unknown>;
+        return { name, image, ports };
+      }),
+      [{ name: "nginx", image: "nginx", ports: [{ containerPort: 8080 }] }],
+    );
+    const service = cluster.store.get(cluster.typeOf("", "services")!, "default", "web");
+    assert.deepEqual((service?.spec as { ports: unknown }).ports, [
+      { name: "80-8080", port: 80, protocol: "TCP", targetPort: 8080 }, // IntOrString as a number
+    ]);
+    const pod = cluster.store.get(cluster.typeOf("", "pods")!, "default", "box");
+    const [container] = (pod?.spec as { containers: Record<string, unknown>[] }).containers;
+    assert.deepEqual(
+      { args: container!.args, env: container!.env, labels: pod?.metadata?.labels },
+      { args: ["sleep", "1"], env: [{ name: "A", value: "1" }], labels: { app: "box" } },
+    );
   },
 });

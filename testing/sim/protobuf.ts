@@ -1,71 +1,34 @@
 /**
- * Decodes the Kubernetes protobuf encoding of the built-in objects kubectl's generator commands
- * send (`kubectl create namespace|configmap|secret`): kubectl sends built-in kinds as
+ * Decodes the Kubernetes protobuf encoding of the built-in objects kubectl sends (its generator
+ * commands, `kubectl scale`, `kubectl auth can-i`): kubectl sends built-in kinds as
  * `application/vnd.kubernetes.protobuf` and does not fall back to JSON, so the simulator reads them
  * as kube-apiserver does. The envelope is `k8s\0` and a `runtime.Unknown` message holding the type
- * and the object's own message (k8s.io/api's generated.proto).
+ * and the object's own message, decoded by the layouts of k8s.io/api's generated.proto.
  *
  * @module
  */
 
 import type { KubeObject } from "../../src/kube_object.ts";
 import { errors, failure, StatusError } from "./status.ts";
+import layouts from "./data/protobuf_messages.json" with { type: "json" };
 
 /** The media type. */
 export const PROTOBUF_MEDIA = "application/vnd.kubernetes.protobuf";
 
-type Scalar = "string" | "bytes" | "int64" | "bool" | "time";
-interface Field {
-  name: string;
-  type: Scalar | Schema | { map: "string" | "bytes" };
-  repeated?: boolean;
+type Field = [number, string, string, "repeated" | "map" | "one", string?, 1?];
+interface Messages {
+  kinds: Record<string, string>;
+  messages: Record<string, Field[]>;
 }
-type Schema = Record<number, Field>;
 
-const TIME: Schema = { 1: { name: "seconds", type: "int64" }, 2: { name: "nanos", type: "int64" } };
-const OWNER_REFERENCE: Schema = {
-  1: { name: "kind", type: "string" },
-  3: { name: "name", type: "string" },
-  4: { name: "uid", type: "string" },
-  5: { name: "apiVersion", type: "string" },
-  6: { name: "controller", type: "bool" },
-  7: { name: "blockOwnerDeletion", type: "bool" },
-};
-const OBJECT_META: Schema = {
-  1: { name: "name", type: "string" },
-  2: { name: "generateName", type: "string" },
-  3: { name: "namespace", type: "string" },
-  5: { name: "uid", type: "string" },
-  6: { name: "resourceVersion", type: "string" },
-  7: { name: "generation", type: "int64" },
-  8: { name: "creationTimestamp", type: "time" },
-  9: { name: "deletionTimestamp", type: "time" },
-  10: { name: "deletionGracePeriodSeconds", type: "int64" },
-  11: { name: "labels", type: { map: "string" } },
-  12: { name: "annotations", type: { map: "string" } },
-  13: { name: "ownerReferences", type: OWNER_REFERENCE, repeated: true },
-  14: { name: "finalizers", type: "string", repeated: true },
-};
-const KINDS: Record<string, Schema> = {
-  "v1/ConfigMap": {
-    1: { name: "metadata", type: OBJECT_META },
-    2: { name: "data", type: { map: "string" } },
-    3: { name: "binaryData", type: { map: "bytes" } },
-    4: { name: "immutable", type: "bool" },
-  },
-  "v1/Secret": {
-    1: { name: "metadata", type: OBJECT_META },
-    2: { name: "data", type: { map: "bytes" } },
-    3: { name: "type", type: "string" },
-    4: { name: "stringData", type: { map: "string" } },
-    5: { name: "immutable", type: "bool" },
-  },
-  "v1/Namespace": {
-    1: { name: "metadata", type: OBJECT_META },
-    2: { name: "spec", type: { 1: { name: "finalizers", type: "string", repeated: true } } },
-    3: { name: "status", type: { 1: { name: "phase", type: "string" } } },
-  },
-};
+/** Message layouts from k8s.io/api's generated.proto (`deno task gen:protobuf` writes them). */
+const MESSAGES = layouts as unknown as Messages;
+const BY_NUMBER = new Map<string, Map<number, Field>>(
+  Object.entries(MESSAGES.messages).map((
+    [name, fields],
+  ) => [name, new Map(fields.map((f) => [f[0], f]))]),
+);
+const META = "k8s.io.apimachinery.pkg.apis.meta.v1";
 
 class Reader {
   #at = 0;
@@ -110,46 +73,98 @@ class Reader {
 
 const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { fatal: true }).decode(bytes);
 const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-function decodeMessage(bytes: Uint8Array, schema: Schema): Record<string, unknown> {
+function scalar(type: string, value: bigint | Uint8Array): unknown {
+  switch (type) {
+    case "string":
+      return text(value as Uint8Array);
+    case "bytes":
+      return base64(value as Uint8Array);
+    case "bool":
+      return value !== 0n;
+    case "int32":
+      return Number(BigInt.asIntN(32, value as bigint));
+    case "int64":
+      return Number(BigInt.asIntN(64, value as bigint));
+    case "double":
+      return view(value as Uint8Array).getFloat64(0, true);
+    case "float":
+      return view(value as Uint8Array).getFloat32(0, true);
+    default:
+      return decodeMessage(value as Uint8Array, type);
+  }
+}
+
+/** How Kubernetes writes a few types in JSON, unlike their messages. */
+function toJson(type: string, message: Record<string, unknown>): unknown {
+  switch (type) {
+    case `${META}.Time`:
+    case `${META}.MicroTime`: {
+      const seconds = Number(message.seconds ?? 0);
+      const nanos = Number(message.nanos ?? 0);
+      if (seconds === 0 && nanos === 0) return undefined; // the zero time is null in JSON
+      const iso = new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "");
+      return type.endsWith("MicroTime")
+        ? `${iso}.${String(Math.floor(nanos / 1000)).padStart(6, "0")}Z`
+        : `${iso}Z`;
+    }
+    case `${META}.Duration`:
+      return goDuration(Number(message.duration ?? 0));
+    case `${META}.FieldsV1`:
+    case "k8s.io.apimachinery.pkg.runtime.RawExtension": {
+      const raw = (message.Raw ?? message.raw) as string | undefined;
+      return raw === undefined ? undefined : JSON.parse(atob(raw));
+    }
+    case "k8s.io.apimachinery.pkg.api.resource.Quantity":
+      return message.string;
+    case "k8s.io.apimachinery.pkg.util.intstr.IntOrString":
+      return Number(message.type ?? 0) === 1 ? message.strVal ?? "" : message.intVal ?? 0;
+    default:
+      return message;
+  }
+}
+
+function goDuration(nanoseconds: number): string {
+  if (nanoseconds === 0) return "0s";
+  let seconds = nanoseconds / 1e9;
+  const hours = Math.floor(seconds / 3600);
+  seconds -= hours * 3600;
+  const minutes = Math.floor(seconds / 60);
+  seconds -= minutes * 60;
+  return `${hours ? `${hours}h` : ""}${hours || minutes ? `${minutes}m` : ""}${seconds}s`;
+}
+
+function decodeMessage(bytes: Uint8Array, type: string): unknown {
+  const fields = BY_NUMBER.get(type);
+  if (!fields) throw new Error(`no layout for ${type}`);
   const out: Record<string, unknown> = {};
   const reader = new Reader(bytes);
   while (!reader.done) {
     const { number, value } = reader.field();
-    const field = schema[number];
-    if (!field) continue; // fields the simulator does not model are dropped
-    let decoded: unknown;
-    const type = field.type;
-    if (type === "string") decoded = text(value as Uint8Array);
-    else if (type === "bytes") decoded = base64(value as Uint8Array);
-    else if (type === "int64") decoded = Number(BigInt.asIntN(64, value as bigint));
-    else if (type === "bool") decoded = value !== 0n;
-    else if (type === "time") {
-      const time = decodeMessage(value as Uint8Array, TIME) as { seconds?: number };
-      decoded = new Date((time.seconds ?? 0) * 1000).toISOString().replace(/\.\d+Z$/, "Z");
-    } else if ("map" in type) {
+    const field = fields.get(number);
+    if (!field) continue; // a field newer than our layouts: dropped, as an older server would
+    const [, name, fieldType, cardinality, keyType, omitZero] = field;
+    if (cardinality === "map") {
       const entry = new Reader(value as Uint8Array);
-      let key = "";
-      let item = "";
+      let key: unknown = "";
+      let item: unknown = fieldType === "string" ? "" : undefined;
       while (!entry.done) {
         const part = entry.field();
-        if (part.number === 1) key = text(part.value as Uint8Array);
-        if (part.number === 2) {
-          item = type.map === "bytes"
-            ? base64(part.value as Uint8Array)
-            : text(part.value as Uint8Array);
-        }
+        if (part.number === 1) key = scalar(keyType ?? "string", part.value);
+        if (part.number === 2) item = scalar(fieldType, part.value);
       }
-      const map = (out[field.name] ??= {}) as Record<string, string>;
-      map[key] = item;
+      ((out[name] ??= {}) as Record<string, unknown>)[String(key)] = item;
       continue;
-    } else decoded = decodeMessage(value as Uint8Array, type as Schema);
-    if (field.repeated) ((out[field.name] ??= []) as unknown[]).push(decoded);
-    else out[field.name] = decoded;
+    }
+    const decoded = scalar(fieldType, value);
+    if (decoded === undefined) continue;
+    // Go's encoder writes zero values that JSON's omitempty leaves out: so do we.
+    if (omitZero && (decoded === "" || decoded === 0 || decoded === false)) continue;
+    if (cardinality === "repeated") ((out[name] ??= []) as unknown[]).push(decoded);
+    else out[name] = decoded;
   }
-  // JSON omits empty strings (omitempty): so does the decoded form.
-  for (const [k, v] of Object.entries(out)) if (v === "") delete out[k];
-  return out;
+  return toJson(type, out);
 }
 
 /**
@@ -170,10 +185,10 @@ export function decodeProtobufObject(bytes: Uint8Array): KubeObject {
     while (!reader.done) {
       const { number, value } = reader.field();
       if (number === 1) {
-        const meta = decodeMessage(value as Uint8Array, {
-          1: { name: "apiVersion", type: "string" },
-          2: { name: "kind", type: "string" },
-        }) as { apiVersion?: string; kind?: string };
+        const meta = decodeMessage(
+          value as Uint8Array,
+          "k8s.io.apimachinery.pkg.runtime.TypeMeta",
+        ) as { apiVersion?: string; kind?: string };
         apiVersion = meta.apiVersion ?? "";
         kind = meta.kind ?? "";
       } else if (number === 2) raw = value as Uint8Array;
@@ -181,16 +196,16 @@ export function decodeProtobufObject(bytes: Uint8Array): KubeObject {
   } catch (error) {
     throw errors.badRequest(`the protobuf body could not be decoded: ${(error as Error).message}`);
   }
-  const schema = KINDS[`${apiVersion}/${kind}`];
-  if (!schema || !raw) {
+  const message = MESSAGES.kinds[`${apiVersion} ${kind}`];
+  if (!message || !raw) {
     throw new StatusError(failure(
       415,
       "UnsupportedMediaType",
-      `the simulator decodes ${PROTOBUF_MEDIA} for v1 Namespace, ConfigMap and Secret only, not ${apiVersion} ${kind}; send application/json (kubectl apply -f)`,
+      `the simulator decodes ${PROTOBUF_MEDIA} for the kinds it serves, not ${apiVersion} ${kind}; send application/json`,
     ));
   }
   try {
-    return { apiVersion, kind, ...decodeMessage(raw, schema) } as KubeObject;
+    return { apiVersion, kind, ...(decodeMessage(raw, message) as object) } as KubeObject;
   } catch (error) {
     throw errors.badRequest(`the protobuf body could not be decoded: ${(error as Error).message}`);
   }
