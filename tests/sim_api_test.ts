@@ -80,7 +80,12 @@ Deno.test("discovery, version and health endpoints answer", async () => {
   await withServer(async (_server, http) => {
     assert.deepEqual((await http.get("/api")).json.versions, ["v1"]);
     const groups = (await http.get("/apis")).json.groups.map((g: { name: string }) => g.name);
-    assert.deepEqual(groups.sort(), ["apps", "coordination.k8s.io"]);
+    assert.deepEqual(groups.sort(), [
+      "apps",
+      "authentication.k8s.io",
+      "authorization.k8s.io",
+      "coordination.k8s.io",
+    ]);
     const core = (await http.get("/api/v1")).json.resources.map((r: { name: string }) => r.name);
     for (
       const name of ["namespaces", "nodes", "pods", "services", "configmaps", "secrets", "events"]
@@ -279,7 +284,72 @@ Deno.test("the status subresource is the only way to change status", async () =>
     });
     assert.equal(s.status, 200, s.text);
     assert.deepEqual(s.json.status, { replicas: 1 });
-    assert.equal((await http.get(`${path}/d/scale`)).status, 404);
+    await http.request("POST", CMS, { body: { metadata: { name: "no-scale" } } });
+    assert.equal((await http.get(`${CMS}/no-scale/scale`)).status, 404);
+    assert.equal((await http.get(`${CMS}/no-scale/status`)).status, 404);
+  }, { rollouts: false }); // no controller writes status behind the test's back
+});
+
+Deno.test("the scale subresource reads and writes spec.replicas; rollouts complete at once", async () => {
+  await withServer(async (_server, http) => {
+    const path = "/apis/apps/v1/namespaces/default/deployments";
+    await http.request("POST", path, {
+      body: {
+        metadata: { name: "web" },
+        spec: { replicas: 2, selector: { matchLabels: { app: "web", tier: "a" } } },
+      },
+    });
+    const scale = await http.get(`${path}/web/scale`);
+    assert.equal(scale.status, 200);
+    assert.deepEqual(
+      { kind: scale.json.kind, apiVersion: scale.json.apiVersion, spec: scale.json.spec },
+      { kind: "Scale", apiVersion: "autoscaling/v1", spec: { replicas: 2 } },
+    );
+    assert.equal(scale.json.status.selector, "app=web,tier=a");
+    const stale = await http.request("PUT", `${path}/web/scale`, {
+      body: {
+        ...scale.json,
+        metadata: { ...scale.json.metadata, resourceVersion: "1" },
+        spec: { replicas: 3 },
+      },
+    });
+    assert.equal(stale.status, 409, stale.text);
+    const patched = await http.request("PATCH", `${path}/web/scale`, {
+      body: { spec: { replicas: 5 } },
+      contentType: "application/merge-patch+json",
+    });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.json.spec.replicas, 5);
+    const negative = await http.request("PATCH", `${path}/web/scale`, {
+      body: { spec: { replicas: -1 } },
+      contentType: "application/merge-patch+json",
+    });
+    assert.equal(negative.status, 422, negative.text);
+    let status: Record<string, unknown> = {};
+    for (let i = 0; i < 100 && status.observedGeneration !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = (await http.get(`${path}/web`)).json.status ?? {};
+    }
+    assert.deepEqual(
+      {
+        observedGeneration: status.observedGeneration,
+        replicas: status.replicas,
+        updatedReplicas: status.updatedReplicas,
+        readyReplicas: status.readyReplicas,
+        availableReplicas: status.availableReplicas,
+        conditions: (status.conditions as { type: string; reason: string }[]).map((c) =>
+          `${c.type}=${c.reason}`
+        ),
+      },
+      {
+        observedGeneration: 2,
+        replicas: 5,
+        updatedReplicas: 5,
+        readyReplicas: 5,
+        availableReplicas: 5,
+        conditions: ["Available=MinimumReplicasAvailable", "Progressing=NewReplicaSetAvailable"],
+      },
+    );
   });
 });
 

@@ -37,7 +37,7 @@ Deno.test({
 
     const watch = kubectl.spawn(kc, ["get", "configmaps", "-w", "--output-watch-events"]);
     try {
-      const created = await kubectl.run(kc, ["apply", "--validate=false", "-f", "-"], CONFIGMAP);
+      const created = await kubectl.run(kc, ["apply", "-f", "-"], CONFIGMAP);
       assert.equal(created.code, 0, created.stderr);
       assert.match(created.stdout, /configmap\/web-config created/);
       let seen = "";
@@ -51,11 +51,11 @@ Deno.test({
       await watch.kill();
     }
 
-    const unchanged = await kubectl.run(kc, ["apply", "--validate=false", "-f", "-"], CONFIGMAP);
+    const unchanged = await kubectl.run(kc, ["apply", "-f", "-"], CONFIGMAP);
     assert.match(unchanged.stdout, /configmap\/web-config unchanged/);
     const configured = await kubectl.run(
       kc,
-      ["apply", "--validate=false", "-f", "-"],
+      ["apply", "-f", "-"],
       CONFIGMAP.replace("blue", "green"),
     );
     assert.match(configured.stdout, /configmap\/web-config configured/);

@@ -9,7 +9,7 @@
  * deno task sim --clusters 3 --out /tmp/fleet &
  * kubectl --kubeconfig /tmp/fleet/management.kubeconfig create configmap fleet-settings \
  *   --from-literal=logLevel=debug --dry-run=client -o yaml |
- *   kubectl --kubeconfig /tmp/fleet/management.kubeconfig apply --validate=false -f -
+ *   kubectl --kubeconfig /tmp/fleet/management.kubeconfig apply -f -
  * deno run -A --unstable-worker-options examples/configmap_sync/main.ts /tmp/fleet/management.kubeconfig
  * kubectl --kubeconfig /tmp/fleet/workload-2.kubeconfig get configmap fleet-settings -o yaml
  * ```

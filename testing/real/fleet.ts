@@ -87,7 +87,9 @@ export class RealApiError extends Error {
 
   /** Creates the error. */
   constructor(method: string, path: string, status: number, body: unknown) {
-    super(`${method} ${path}: HTTP ${status} ${JSON.stringify(body).slice(0, 300)}`);
+    super(
+      `${method} ${path}: HTTP ${status} ${(JSON.stringify(body) ?? "(no body)").slice(0, 300)}`,
+    );
     this.status = status;
     this.body = body;
   }

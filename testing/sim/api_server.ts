@@ -7,6 +7,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { parse as parseYaml } from "yaml";
 import type { KubeObject } from "../../src/kube_object.ts";
 import {
   type CertificateAuthority,
@@ -37,6 +38,10 @@ import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
 import { errors, StatusError } from "./status.ts";
 import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
+import { answerReview, REVIEW_TYPES, type UserInfo } from "./reviews.ts";
+import { toScale, writeScale } from "./scale.ts";
+import { completeRollouts } from "./rollouts.ts";
+import { OpenApi } from "./openapi.ts";
 import type { Exchange } from "./exchange.ts";
 import { type ListenerState, type OpenConnection, TlsListener } from "./listener.ts";
 import { sleep } from "../../src/backoff.ts";
@@ -97,6 +102,12 @@ export interface SimulatedApiServerOptions {
    * a kube-apiserver with the WatchList feature gate off does. Default `true`.
    */
   watchList?: boolean;
+  /**
+   * Whether Deployments and ReplicaSets report a finished rollout (status replicas, conditions and
+   * `observedGeneration`) right after each spec change, as if kube-controller-manager ran and every
+   * Pod were ready at once. Default `true`.
+   */
+  rollouts?: boolean;
 }
 
 /**
@@ -363,11 +374,14 @@ export class SimulatedApiServer {
   /** Requests received (latest 5,000), for tests that assert request rates. */
   readonly requests: RequestRecord[] = [];
   #requestCount = 0;
-  readonly #options: Required<Omit<SimulatedApiServerOptions, "extraTypes" | "port">>;
+  readonly #options: Required<
+    Omit<SimulatedApiServerOptions, "extraTypes" | "port" | "rollouts">
+  >;
   readonly #types: ResourceType[];
   readonly #lister: Lister;
   #port = 0;
   readonly #listener = new TlsListener((exchange) => void this.#onRequest(exchange));
+  readonly #openApi = new OpenApi(() => this.#servedTypes());
   readonly #watches = new Set<WatchSession>();
   #ca!: CertificateAuthority;
   #serving!: IssuedCertificate;
@@ -396,7 +410,7 @@ export class SimulatedApiServer {
       watchTimeoutCapSeconds: options.watchTimeoutCapSeconds ?? Infinity,
       watchList: options.watchList ?? true,
     };
-    this.#types = [...BUILTIN_TYPES, ...(options.extraTypes ?? [])];
+    this.#types = [...BUILTIN_TYPES, ...REVIEW_TYPES, ...(options.extraTypes ?? [])];
     this.store = new ObjectStore(this.#options.historySize);
     this.#lister = new Lister(
       this.store,
@@ -406,7 +420,9 @@ export class SimulatedApiServer {
     for (const namespace of INITIAL_NAMESPACES) {
       this.store.create(NAMESPACE_TYPE, { metadata: { name: namespace } });
     }
+    if (options.rollouts ?? true) this.#stopRollouts = completeRollouts(this.store, this.#types);
   }
+  #stopRollouts = () => {};
 
   /**
    * Creates the cluster's CA and credentials and starts listening on 127.0.0.1.
@@ -749,6 +765,7 @@ export class SimulatedApiServer {
     if (this.#closed) return;
     this.#closed = true;
     this.#lifetime.abort();
+    this.#stopRollouts();
     for (const watch of [...this.#watches]) watch.detach();
     await this.#listener.close();
   }
@@ -775,18 +792,25 @@ export class SimulatedApiServer {
     return this.#types.filter((t) => !this.#faults.removedKinds.includes(resourceId(t)));
   }
 
-  #authenticate(exchange: Exchange): string | undefined {
+  #authenticate(exchange: Exchange): UserInfo | undefined {
     const peer = exchange.connection.peer;
     if (
       peer.authorized && peer.fingerprint256 && this.#validFingerprints.has(peer.fingerprint256)
     ) {
-      return peer.commonName ?? "client";
+      return {
+        username: peer.commonName ?? "client",
+        groups: [...(peer.organizations ?? []), "system:authenticated"],
+      };
     }
     const authorization = exchange.headers.get("authorization");
     if (
       authorization?.startsWith("Bearer ") && this.#validTokens.has(authorization.slice(7).trim())
     ) {
-      return "token-user";
+      // The simulator's token stands for its administrator, as the admin certificate does.
+      return {
+        username: "kubernetes-admin-token",
+        groups: ["system:masters", "system:authenticated"],
+      };
     }
     return undefined;
   }
@@ -819,8 +843,9 @@ export class SimulatedApiServer {
       }
       if (this.#listener.state !== "serving") return;
       this.#injectError();
-      if (!this.#authenticate(exchange)) throw errors.unauthorized();
-      await this.#route(exchange);
+      const user = this.#authenticate(exchange);
+      if (!user) throw errors.unauthorized();
+      await this.#route(exchange, user);
     } catch (error) {
       if (exchange.finished) return;
       if (exchange.headersSent) {
@@ -941,7 +966,7 @@ export class SimulatedApiServer {
     return body.toString("utf8");
   }
 
-  async #route(exchange: Exchange): Promise<void> {
+  async #route(exchange: Exchange, user: UserInfo): Promise<void> {
     const url = exchange.url;
     const segments = url.pathname.split("/").filter((s) => s !== "");
     const method = exchange.method;
@@ -961,6 +986,12 @@ export class SimulatedApiServer {
         compiler: "gc",
         platform: "linux/amd64",
       });
+    }
+    if (first === "openapi" && segments[1] === "v3") {
+      if (segments.length === 2) return this.#sendJson(exchange, 200, await this.#openApi.index());
+      const document = await this.#openApi.text(segments.slice(2).join("/"));
+      if (!document) throw errors.pathNotFound();
+      return this.#send(exchange, 200, { "content-type": "application/json" }, document.text);
     }
     if (first === "healthz" || first === "livez" || first === "readyz") {
       const body = url.searchParams.has("verbose") ? `[+]ping ok\n${first} check passed\n` : "ok";
@@ -1015,7 +1046,11 @@ export class SimulatedApiServer {
     if (type.namespaced && name !== undefined && namespace === undefined) {
       throw errors.pathNotFound();
     }
-    if (subresource !== undefined && (subresource !== "status" || !type.statusSubresource)) {
+    if (
+      subresource !== undefined &&
+      !(subresource === "status" && type.statusSubresource) &&
+      !(subresource === "scale" && type.scale)
+    ) {
       throw errors.pathNotFound();
     }
     if (this.#faults.forbiddenKinds.includes(resourceId(type))) {
@@ -1043,19 +1078,54 @@ export class SimulatedApiServer {
         : {}),
     };
 
+    if (type.verbs) {
+      // The review kinds: created, answered, never stored.
+      if (name !== undefined || method !== "POST") throw errors.methodNotAllowed(method);
+      const body = admit(type, version, parseBody(await this.#readBody(exchange)), "", undefined);
+      return this.#sendJson(exchange, 201, answerReview(type, body, user));
+    }
+    if (subresource === "scale" && name !== undefined) {
+      const ns = namespace ?? "";
+      const options = { ...writeOptions, operation: "Update" as const };
+      switch (method) {
+        case "GET": {
+          const object = this.store.get(type, ns, name);
+          if (!object) throw errors.notFound(type.group, type.plural, name);
+          return this.#sendJson(exchange, 200, toScale(object));
+        }
+        case "PUT": {
+          const body = parseBody(await this.#readBody(exchange));
+          return this.#sendJson(
+            exchange,
+            200,
+            writeScale(this.store, type, ns, name, { put: body }, options),
+          );
+        }
+        case "PATCH": {
+          const change = {
+            patch: patchTypeOf(exchange.headers.get("content-type") ?? ""),
+            body: await this.#readBody(exchange),
+          };
+          return this.#sendJson(
+            exchange,
+            200,
+            writeScale(this.store, type, ns, name, change, options),
+          );
+        }
+        default:
+          throw errors.methodNotAllowed(method);
+      }
+    }
+
     if (name === undefined) {
       if (method === "GET" && isWatch) {
         return this.#watch(exchange, type, version, namespace, params, table);
       }
       if (method === "GET") return this.#list(exchange, type, version, namespace, params, table);
       if (method === "POST") {
-        const body = admit(
-          type,
-          version,
-          parseBody(await this.#readBody(exchange)),
-          namespace ?? "",
-          undefined,
-        );
+        const parsed = parseBody(await this.#readBody(exchange));
+        await this.#checkFields(exchange, type, version, parsed);
+        const body = admit(type, version, parsed, namespace ?? "", undefined);
         const created = this.store.create(type, body, writeOptions);
         return this.#sendJson(exchange, 201, this.#out(type, version, created));
       }
@@ -1116,19 +1186,24 @@ export class SimulatedApiServer {
         );
       }
       case "PUT": {
-        const body = admit(
-          type,
-          version,
-          parseBody(await this.#readBody(exchange)),
-          namespace ?? "",
-          name,
-        );
+        const parsed = parseBody(await this.#readBody(exchange));
+        await this.#checkFields(exchange, type, version, parsed);
+        const body = admit(type, version, parsed, namespace ?? "", name);
         const updated = this.store.update(type, body, writeOptions);
         return this.#sendJson(exchange, 200, this.#out(type, version, updated));
       }
       case "PATCH": {
         const patchType = patchTypeOf(exchange.headers.get("content-type") ?? "");
         const text = await this.#readBody(exchange);
+        if (patchType !== "json") {
+          let document: unknown;
+          try {
+            document = patchType === "apply" ? parseYaml(text) : JSON.parse(text);
+          } catch { /* the patch itself reports it */ }
+          if (document && typeof document === "object" && !Array.isArray(document)) {
+            await this.#checkFields(exchange, type, version, document as KubeObject);
+          }
+        }
         const existed = this.store.get(type, namespace ?? "", name) !== undefined;
         const patched = patch(
           this.store,
@@ -1159,6 +1234,31 @@ export class SimulatedApiServer {
       default:
         throw errors.methodNotAllowed(method);
     }
+  }
+
+  /**
+   * kube-apiserver's field validation (`fieldValidation`, default `Warn`): unknown fields are an
+   * error under `Strict`, warnings under `Warn`, nothing under `Ignore`.
+   */
+  async #checkFields(
+    exchange: Exchange,
+    type: ResourceType,
+    version: string,
+    object: KubeObject,
+  ): Promise<void> {
+    const mode = exchange.url.searchParams.get("fieldValidation") ?? "Warn";
+    if (mode === "Ignore") return;
+    const unknown = await this.#openApi.unknownFields(type, version, object);
+    if (unknown.length === 0) return;
+    const named = unknown.map((field) => `unknown field ${JSON.stringify(field)}`);
+    if (mode === "Strict") {
+      throw errors.badRequest(
+        `${type.kind} in version ${
+          JSON.stringify(version)
+        } cannot be handled as a ${type.kind}: strict decoding error: ${named.join(", ")}`,
+      );
+    }
+    for (const warning of named) exchange.warn(warning);
   }
 
   #out(type: ResourceType, version: string, object: KubeObject): KubeObject {

@@ -73,8 +73,9 @@ export function apiResourceList(
       singularName: t.singular,
       namespaced: t.namespaced,
       kind: t.kind,
-      verbs: VERBS,
+      verbs: t.verbs ?? VERBS,
       ...(t.shortNames.length > 0 ? { shortNames: t.shortNames } : {}),
+      ...(t.categories?.length ? { categories: t.categories } : {}),
     });
     if (t.statusSubresource) {
       resources.push({
@@ -82,6 +83,17 @@ export function apiResourceList(
         singularName: "",
         namespaced: t.namespaced,
         kind: t.kind,
+        verbs: ["get", "patch", "update"],
+      });
+    }
+    if (t.scale) {
+      resources.push({
+        name: `${t.plural}/scale`,
+        singularName: "",
+        namespaced: t.namespaced,
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
         verbs: ["get", "patch", "update"],
       });
     }

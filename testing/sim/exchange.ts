@@ -12,8 +12,10 @@ export interface Peer {
   readonly authorized: boolean;
   /** SHA-256 fingerprint of that certificate (upper-case hex with colons). */
   readonly fingerprint256?: string;
-  /** Its subject's common name. */
+  /** Its subject's common name (the user name). */
   readonly commonName?: string;
+  /** Its subject's organizations (the groups). */
+  readonly organizations?: readonly string[];
 }
 
 /** A client connection as a request sees it. */
@@ -55,7 +57,8 @@ export class Exchange {
   readonly response: Promise<Response>;
   readonly #request: Request;
   #resolve!: (response: Response) => void;
-  #head: { status: number; headers: Record<string, string> } | undefined;
+  #head: { status: number; headers: Headers } | undefined;
+  readonly #warnings: string[] = [];
   #stream: ReadableStreamDefaultController<Uint8Array> | undefined;
   #responded = false;
   #finished = false;
@@ -98,18 +101,26 @@ export class Exchange {
 
   /** Decides the status and headers; nothing is sent until the first write or the end. */
   writeHead(status: number, headers: Record<string, string | number>): void {
-    const text: Record<string, string> = {};
+    const out = new Headers();
     for (const [name, value] of Object.entries(headers)) {
       // The runtime frames bodies itself (content-length or chunks or DATA frames).
-      if (name.toLowerCase() !== "content-length") text[name] = String(value);
+      if (name.toLowerCase() !== "content-length") out.set(name, String(value));
     }
-    this.#head = { status, headers: text };
+    for (const warning of this.#warnings) {
+      out.append("warning", `299 - ${JSON.stringify(warning)}`);
+    }
+    this.#head = { status, headers: out };
+  }
+
+  /** Adds a `Warning` header to the response (kubectl prints them as `Warning: ...`). */
+  warn(text: string): void {
+    this.#warnings.push(text);
   }
 
   /** Sends the headers now and streams the body from here on (watches). */
   flushHeaders(): void {
     if (this.#stream || this.#responded || this.#finished) return;
-    const head = this.#head ?? { status: 200, headers: {} };
+    const head = this.#head ?? { status: 200, headers: new Headers() };
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#stream = controller;
@@ -130,7 +141,7 @@ export class Exchange {
   end(chunk?: string | Uint8Array<ArrayBuffer>): void {
     if (this.#finished) return;
     if (!this.#stream) {
-      const head = this.#head ?? { status: 200, headers: {} };
+      const head = this.#head ?? { status: 200, headers: new Headers() };
       this.#respond(new Response(chunk ?? null, head));
       this.#finish();
       return;

@@ -220,6 +220,16 @@ function mergeApplied(current: Json, config: Json): Json {
   return out;
 }
 
+/** How kube-apiserver names a conflicting manager (fieldmanager's printManager). */
+function describeManager(owner: ManagedFieldsEntry): string {
+  let text = JSON.stringify(owner.manager);
+  if (owner.subresource) text += ` with subresource ${JSON.stringify(owner.subresource)}`;
+  if (owner.operation !== "Update") return text;
+  return owner.time
+    ? `${text} using ${owner.apiVersion} at ${owner.time}`
+    : `${text} using ${owner.apiVersion}`;
+}
+
 /**
  * Server-side apply of `config` by `manager` onto `current`: the merged object and its managed
  * fields.
@@ -237,13 +247,13 @@ export function applyConfig(
 ): { object: KubeObject; managedFields: ManagedFieldsEntry[] } {
   const applied = fieldsOf(config, type, subresource);
   const list = entries(current);
-  const conflicts: { manager: string; apiVersion: string; path: Path }[] = [];
+  const conflicts: { owner: ManagedFieldsEntry; path: Path }[] = [];
   for (const other of list) {
     if (other.manager === manager) continue;
     const owned = new Set(fromFieldsV1(other.fieldsV1).map(id));
     for (const path of applied) {
       if (owned.has(id(path)) && !same(valueAt(current, path), valueAt(config, path))) {
-        conflicts.push({ manager: other.manager, apiVersion: other.apiVersion, path });
+        conflicts.push({ owner: other, path });
       }
     }
   }
@@ -251,7 +261,7 @@ export function applyConfig(
     const describe = (c: (typeof conflicts)[number]) => `.${c.path.join(".")}`;
     throw errors.applyConflict(
       conflicts.map((c) => ({
-        message: `conflict with "${c.manager}" using ${c.apiVersion}`,
+        message: `conflict with ${describeManager(c.owner)}`,
         field: describe(c),
       })),
     );

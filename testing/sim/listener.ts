@@ -98,6 +98,9 @@ class Connection implements ConnectionInfo {
       authorized: socket.authorized,
       ...(certificate?.fingerprint256 ? { fingerprint256: certificate.fingerprint256 } : {}),
       ...(certificate?.subject?.CN ? { commonName: String(certificate.subject.CN) } : {}),
+      ...(certificate?.subject?.O
+        ? { organizations: [certificate.subject.O].flat().map(String) }
+        : {}),
     };
   }
 

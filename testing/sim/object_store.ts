@@ -312,11 +312,20 @@ export class ObjectStore {
   }
 
   #stamp(object: KubeObject, type: ResourceType, meta: ObjectMeta): KubeObject {
+    // ObjectMeta's maps and lists are omitempty: an empty one is not stored (a patch that sets
+    // `annotations: {}` leaves none, as on kube-apiserver).
+    const trimmed = { ...meta } as Record<string, unknown>;
+    for (const field of ["labels", "annotations", "finalizers", "ownerReferences"]) {
+      const value = trimmed[field];
+      if (value && typeof value === "object" && Object.keys(value).length === 0) {
+        delete trimmed[field];
+      }
+    }
     return {
       ...object,
       apiVersion: groupVersion(type.group, type.storageVersion),
       kind: type.kind,
-      metadata: meta,
+      metadata: trimmed as ObjectMeta,
     };
   }
 

@@ -41,6 +41,12 @@ export interface ResourceType {
   readonly namespaced: boolean;
   /** kubectl short names (`po`, `cm`). */
   readonly shortNames: readonly string[];
+  /** Discovery categories (`all` for what `kubectl get all` lists). */
+  readonly categories?: readonly string[];
+  /** Verbs served; default every verb of a stored kind. The review kinds are `create` only. */
+  readonly verbs?: readonly string[];
+  /** Whether a `/scale` subresource (`autoscaling/v1` Scale) reads and writes `spec.replicas`. */
+  readonly scale?: boolean;
   /** Whether `status` is only writable through the `/status` subresource (and `generation` tracks spec). */
   readonly statusSubresource: boolean;
   /** Field selectors supported beyond `metadata.name` and `metadata.namespace`. */
@@ -80,6 +86,7 @@ function builtin(
   statusSubresource: boolean,
   extraFieldSelectors: string[] = [],
 ): ResourceType {
+  const workload = ALL_CATEGORY_KINDS.has(kind);
   return {
     group,
     versions: [version],
@@ -94,8 +101,13 @@ function builtin(
     extraFieldSelectors,
     strategicMergePatch: true,
     generation: GENERATION_KINDS.has(kind),
+    ...(workload ? { categories: ["all"] } : {}),
+    ...(kind === "Deployment" || kind === "ReplicaSet" ? { scale: true } : {}),
   };
 }
+
+/** Built-in kinds in the `all` category (of those the simulator serves), as kube-apiserver v1.37 lists them. */
+const ALL_CATEGORY_KINDS = new Set(["Pod", "Service", "Deployment", "ReplicaSet"]);
 
 /** Built-in kinds whose strategy tracks generation (as kube-apiserver v1.37 serves them). */
 const GENERATION_KINDS = new Set([
@@ -230,6 +242,7 @@ export const CLUSTER_TYPE: ResourceType = {
   singular: "cluster",
   namespaced: true,
   shortNames: ["cl"],
+  categories: ["cluster-api"],
   statusSubresource: true,
   extraFieldSelectors: [],
   generation: true,

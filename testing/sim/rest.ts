@@ -343,6 +343,16 @@ export function admit(
   const meta = object.metadata!;
   // kube-apiserver's defaulting of the fields clients commonly leave out.
   if (type.group === "" && type.kind === "Secret" && !object.type) object.type = "Opaque";
+  if (type.group === "" && type.kind === "Service") {
+    const spec = (object.spec ??= {}) as { type?: string; clusterIP?: string; clusterIPs?: string[] };
+    spec.type ??= "ClusterIP";
+    // A new Service gets an address from the service range (10.96.0.0/16 here).
+    if (name === undefined && spec.type !== "ExternalName" && !spec.clusterIP) {
+      const [a, b] = crypto.getRandomValues(new Uint8Array(2));
+      spec.clusterIP = `10.96.${a}.${Math.max(2, b!)}`;
+      spec.clusterIPs = [spec.clusterIP];
+    }
+  }
   if (type.namespaced) {
     if (meta.namespace && meta.namespace !== namespace) {
       throw errors.badRequest(

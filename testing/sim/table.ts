@@ -59,6 +59,41 @@ const AGE: Column = {
   cell: age,
 };
 
+function column(
+  name: string,
+  description: string,
+  cell: (o: KubeObject) => string | number,
+  type = "string",
+): Column {
+  return { name, type, format: "", description, priority: 0, cell };
+}
+
+function count(object: KubeObject, ...path: string[]): number {
+  return Number(field(object, ...path) || 0);
+}
+
+function servicePorts(object: KubeObject): string {
+  const ports =
+    (object.spec as { ports?: { port: number; nodePort?: number; protocol?: string }[] })
+      ?.ports ?? [];
+  if (ports.length === 0) return "<none>";
+  return ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ""}/${p.protocol ?? "TCP"}`)
+    .join(",");
+}
+
+function podReady(object: KubeObject): string {
+  const containers = (object.spec as { containers?: unknown[] })?.containers ?? [];
+  const statuses = (object.status as { containerStatuses?: { ready?: boolean }[] })
+    ?.containerStatuses ?? [];
+  return `${statuses.filter((c) => c.ready).length}/${containers.length}`;
+}
+
+function podRestarts(object: KubeObject): number {
+  const statuses = (object.status as { containerStatuses?: { restartCount?: number }[] })
+    ?.containerStatuses ?? [];
+  return statuses.reduce((sum, c) => sum + (c.restartCount ?? 0), 0);
+}
+
 function columnsFor(type: ResourceType): Column[] {
   const status = (description: string, ...path: string[]): Column => ({
     name: "Status",
@@ -72,7 +107,88 @@ function columnsFor(type: ResourceType): Column[] {
     case "Namespace":
       return [NAME, status("The status of the namespace", "status", "phase"), AGE];
     case "Pod":
-      return [NAME, status("The phase of the pod", "status", "phase"), AGE];
+      return [
+        NAME,
+        column(
+          "Ready",
+          "The aggregate readiness state of this pod for accepting traffic.",
+          podReady,
+        ),
+        status("The aggregate status of the containers in this pod.", "status", "phase"),
+        column(
+          "Restarts",
+          "The number of times the containers in this pod have been restarted.",
+          podRestarts,
+          "string",
+        ),
+        AGE,
+      ];
+    case "Deployment":
+      return [
+        NAME,
+        column(
+          "Ready",
+          "Number of the pod with ready state",
+          (o) => `${count(o, "status", "readyReplicas")}/${count(o, "spec", "replicas")}`,
+        ),
+        column(
+          "Up-to-date",
+          "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+          (o) => count(o, "status", "updatedReplicas"),
+          "integer",
+        ),
+        column(
+          "Available",
+          "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+          (o) => count(o, "status", "availableReplicas"),
+          "integer",
+        ),
+        AGE,
+      ];
+    case "ReplicaSet":
+      return [
+        NAME,
+        column(
+          "Desired",
+          "Replicas is the number of desired pods.",
+          (o) => count(o, "spec", "replicas"),
+          "integer",
+        ),
+        column(
+          "Current",
+          "Replicas is the most recently observed number of replicas.",
+          (o) => count(o, "status", "replicas"),
+          "integer",
+        ),
+        column(
+          "Ready",
+          "The number of ready replicas for this replica set.",
+          (o) => count(o, "status", "readyReplicas"),
+          "integer",
+        ),
+        AGE,
+      ];
+    case "Service":
+      return [
+        NAME,
+        column(
+          "Type",
+          "type determines how the Service is exposed.",
+          (o) => field(o, "spec", "type") || "ClusterIP",
+        ),
+        column(
+          "Cluster-IP",
+          "clusterIP is the IP address of the service.",
+          (o) => field(o, "spec", "clusterIP") || "<none>",
+        ),
+        column(
+          "External-IP",
+          "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+          (o) => ((o.spec as { externalIPs?: string[] })?.externalIPs ?? []).join(",") || "<none>",
+        ),
+        column("Port(s)", "The ports this service exposes.", servicePorts),
+        AGE,
+      ];
     case "Cluster":
       return [NAME, {
         name: "Phase",
