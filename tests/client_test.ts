@@ -69,7 +69,8 @@ Deno.test("cached reads return what the server holds: get, list, label and field
 });
 
 Deno.test("writes go live and show up in the cache; stale updates conflict", async () => {
-  await using f = await fixture({ clusters: 1 });
+  // The test writes the Deployment's status itself: no simulated controller writes it meanwhile.
+  await using f = await fixture({ clusters: 1, server: { rollouts: false } });
   await f.connected("workload-1");
   const client = f.cache.getClient(key("workload-1"));
   await client.list(DEPLOY); // start the informer

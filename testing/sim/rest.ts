@@ -344,7 +344,11 @@ export function admit(
   // kube-apiserver's defaulting of the fields clients commonly leave out.
   if (type.group === "" && type.kind === "Secret" && !object.type) object.type = "Opaque";
   if (type.group === "" && type.kind === "Service") {
-    const spec = (object.spec ??= {}) as { type?: string; clusterIP?: string; clusterIPs?: string[] };
+    const spec = (object.spec ??= {}) as {
+      type?: string;
+      clusterIP?: string;
+      clusterIPs?: string[];
+    };
     spec.type ??= "ClusterIP";
     // A new Service gets an address from the service range (10.96.0.0/16 here).
     if (name === undefined && spec.type !== "ExternalName" && !spec.clusterIP) {
