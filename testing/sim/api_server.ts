@@ -31,11 +31,13 @@ import {
   parseBody,
   parseSelectors,
   patch,
+  type PatchType,
   patchTypeOf,
   toServedVersion,
 } from "./rest.ts";
 import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
-import { errors, StatusError } from "./status.ts";
+import { errors, failure, StatusError } from "./status.ts";
+import { applyJsonPatch, type JsonValue } from "../../src/json_patch.ts";
 import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
 import { answerReview, REVIEW_TYPES, type UserInfo } from "./reviews.ts";
@@ -235,6 +237,17 @@ const DEFAULT_FAULTS: FaultSettings = {
 function randomToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Removes `spec.containers[0].x` from `object`. */
+function removeField(object: KubeObject, path: string): void {
+  const steps = path.replace(/\[(\d+)\]/g, ".$1").split(".");
+  let at: unknown = object;
+  for (const step of steps.slice(0, -1)) {
+    at = (at as Record<string, unknown> | undefined)?.[step];
+    if (!at || typeof at !== "object") return;
+  }
+  delete (at as Record<string, unknown>)[steps.at(-1)!];
 }
 
 /** A Pod shaped like a real workload's (about 2 KB of JSON), for load and benchmarks. */
@@ -1195,15 +1208,15 @@ export class SimulatedApiServer {
       case "PATCH": {
         const patchType = patchTypeOf(exchange.headers.get("content-type") ?? "");
         const text = await this.#readBody(exchange);
-        if (patchType !== "json") {
-          let document: unknown;
-          try {
-            document = patchType === "apply" ? parseYaml(text) : JSON.parse(text);
-          } catch { /* the patch itself reports it */ }
-          if (document && typeof document === "object" && !Array.isArray(document)) {
-            await this.#checkFields(exchange, type, version, document as KubeObject);
-          }
-        }
+        const checked = await this.#checkPatchFields(
+          exchange,
+          type,
+          version,
+          namespace ?? "",
+          name,
+          patchType,
+          text,
+        );
         const existed = this.store.get(type, namespace ?? "", name) !== undefined;
         const patched = patch(
           this.store,
@@ -1212,7 +1225,7 @@ export class SimulatedApiServer {
           namespace ?? "",
           name,
           patchType,
-          text,
+          checked,
           params.get("fieldManager"),
           writeOptions,
           params.get("force") === "true",
@@ -1237,8 +1250,8 @@ export class SimulatedApiServer {
   }
 
   /**
-   * kube-apiserver's field validation (`fieldValidation`, default `Warn`): unknown fields are an
-   * error under `Strict`, warnings under `Warn`, nothing under `Ignore`.
+   * kube-apiserver's field validation (`fieldValidation`, default `Warn`) of a body: unknown fields
+   * are a 400 under `Strict`, warnings under `Warn`, nothing under `Ignore`.
    */
   async #checkFields(
     exchange: Exchange,
@@ -1247,18 +1260,93 @@ export class SimulatedApiServer {
     object: KubeObject,
   ): Promise<void> {
     const mode = exchange.url.searchParams.get("fieldValidation") ?? "Warn";
-    if (mode === "Ignore") return;
     const unknown = await this.#openApi.unknownFields(type, version, object);
     if (unknown.length === 0) return;
-    const named = unknown.map((field) => `unknown field ${JSON.stringify(field)}`);
+    if (mode === "Ignore") {
+      for (const field of unknown) removeField(object, field);
+      return;
+    }
+    const named = unknown.map((field) => `unknown field ${JSON.stringify(field)}`).join(", ");
     if (mode === "Strict") {
       throw errors.badRequest(
         `${type.kind} in version ${
           JSON.stringify(version)
-        } cannot be handled as a ${type.kind}: strict decoding error: ${named.join(", ")}`,
+        } cannot be handled as a ${type.kind}: strict decoding error: ${named}`,
       );
     }
-    for (const warning of named) exchange.warn(warning);
+    for (const field of unknown) exchange.warn(`unknown field ${JSON.stringify(field)}`);
+    // A typed object cannot hold them: they are dropped, as kube-apiserver's decoder drops them.
+    for (const field of unknown) removeField(object, field);
+  }
+
+  /**
+   * Field validation of a patch, on what it would write: `Strict` is a 422 on the `patch` field; an
+   * apply configuration with unknown fields is refused whatever the mode (it cannot be typed).
+   */
+  async #checkPatchFields(
+    exchange: Exchange,
+    type: ResourceType,
+    version: string,
+    namespace: string,
+    name: string,
+    patchType: PatchType,
+    text: string,
+  ): Promise<string> {
+    let result: unknown;
+    let document: unknown;
+    try {
+      document = patchType === "apply" ? parseYaml(text) : JSON.parse(text);
+      if (patchType === "json") {
+        const stored = this.store.get(type, namespace, name);
+        if (!stored) return text;
+        result = applyJsonPatch(toServedVersion(type, stored, version) as JsonValue, document);
+      } else result = document;
+    } catch {
+      return text; // the patch itself reports what is wrong with it
+    }
+    if (!result || typeof result !== "object" || Array.isArray(result)) return text;
+    const mode = exchange.url.searchParams.get("fieldValidation") ?? "Warn";
+    const unknown = await this.#openApi.unknownFields(type, version, result as KubeObject);
+    if (unknown.length === 0) return text;
+    if (patchType === "apply") {
+      const object = result as KubeObject;
+      const problems = unknown.map((field) => `.${field}: field not declared in schema`);
+      throw new StatusError(failure(
+        500,
+        "",
+        // Go prints a GroupVersionKind as "group/version, Kind=kind" (core: "/v1").
+        `failed to create typed patch object (${
+          object.metadata?.namespace ?? ""
+        }/${name}; ${type.group}/${version}, Kind=${type.kind}): ${
+          problems.length === 1 ? problems[0] : `errors:\n  ${problems.join("\n  ")}`
+        }`,
+      ));
+    }
+    const named = unknown.map((field) => `unknown field ${JSON.stringify(field)}`).join(", ");
+    if (mode === "Strict") {
+      throw errors.invalid("", "", [{
+        field: "patch",
+        message: `Invalid value: ${
+          JSON.stringify(JSON.stringify(result))
+        }: strict decoding error: ${named}`,
+      }]);
+    }
+    if (mode !== "Ignore") {
+      for (const field of unknown) exchange.warn(`unknown field ${JSON.stringify(field)}`);
+    }
+    // What would land in an unknown field is dropped, as kube-apiserver's decoder drops it.
+    if (patchType === "json") {
+      const pointers = unknown.map((field) =>
+        "/" + field.replace(/\[(\d+)\]/g, ".$1").split(".").join("/")
+      );
+      return JSON.stringify(
+        (document as { path?: string }[]).filter((op) =>
+          !pointers.some((p) => op.path === p || op.path?.startsWith(`${p}/`))
+        ),
+      );
+    }
+    for (const field of unknown) removeField(document as KubeObject, field);
+    return JSON.stringify(document);
   }
 
   #out(type: ResourceType, version: string, object: KubeObject): KubeObject {

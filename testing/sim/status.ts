@@ -41,6 +41,7 @@ export function failure(
     reason,
     code,
   };
+  if (!reason) delete status.reason; // kube-apiserver leaves an unknown reason out
   if (details) status.details = details;
   return status;
 }

@@ -577,6 +577,237 @@ export const cases: ConformanceCase[] = [
       }
     },
   },
+  {
+    name: "discovery: short names, the all category and the scale subresource",
+    async run(t) {
+      type Resources = {
+        resources: {
+          name: string;
+          shortNames?: string[];
+          categories?: string[];
+          kind: string;
+          group?: string;
+          version?: string;
+          verbs: string[];
+        }[];
+      };
+      const core = await t.ok<Resources>("GET", "/api/v1");
+      const apps = await t.ok<Resources>("GET", "/apis/apps/v1");
+      const find = (list: Resources, name: string) => list.resources.find((r) => r.name === name)!;
+      assert.deepEqual(find(core, "pods").shortNames, ["po"]);
+      assert.deepEqual(find(core, "pods").categories, ["all"]);
+      assert.deepEqual(find(core, "services").categories, ["all"]);
+      assert.equal(find(core, "configmaps").categories, undefined);
+      assert.deepEqual(find(apps, "deployments").shortNames, ["deploy"]);
+      assert.deepEqual(find(apps, "deployments").categories, ["all"]);
+      const scale = find(apps, "deployments/scale");
+      assert.deepEqual(
+        { group: scale.group, version: scale.version, kind: scale.kind, verbs: scale.verbs },
+        { group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] },
+      );
+      const authz = await t.ok<Resources>("GET", "/apis/authorization.k8s.io/v1");
+      assert.deepEqual(find(authz, "selfsubjectaccessreviews").verbs, ["create"]);
+    },
+  },
+  {
+    name: "scale subresource: a Scale with the selector as a string; patches and stale puts",
+    async run(t, ns) {
+      const deployments = `/apis/apps/v1/namespaces/${ns}/deployments`;
+      await t.ok("POST", deployments, {
+        body: {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "web" },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: "web" } },
+            template: {
+              metadata: { labels: { app: "web" } },
+              spec: { containers: [{ name: "c", image: "busybox" }] },
+            },
+          },
+        },
+      });
+      type Scale = {
+        kind: string;
+        apiVersion: string;
+        metadata: { name: string; resourceVersion: string };
+        spec: { replicas: number };
+        status: { selector: string };
+      };
+      const scale = await t.ok<Scale>("GET", `${deployments}/web/scale`);
+      assert.deepEqual(
+        [scale.kind, scale.apiVersion, scale.spec.replicas, scale.status.selector],
+        ["Scale", "autoscaling/v1", 2, "app=web"],
+      );
+      const patched = await t.ok<Scale>("PATCH", `${deployments}/web/scale`, {
+        body: { spec: { replicas: 3 } },
+        contentType: "application/merge-patch+json",
+      });
+      assert.equal(patched.spec.replicas, 3);
+      const stale = await t.request<Status>("PUT", `${deployments}/web/scale`, {
+        body: { ...scale, spec: { replicas: 4 } },
+      });
+      assert.equal(stale.status, 409);
+      assert.equal(stale.body.reason, "Conflict");
+      const deployment = await t.ok<Obj>("GET", `${deployments}/web`);
+      assert.equal((deployment.spec as { replicas: number }).replicas, 3);
+      assert.equal(deployment.metadata.generation, 2);
+    },
+  },
+  {
+    name: "reviews: can-i, the rules of an administrator, and who am I",
+    async run(t) {
+      const access = await t.request<{ status: { allowed: boolean } }>(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        {
+          body: {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SelfSubjectAccessReview",
+            spec: {
+              resourceAttributes: { verb: "create", resource: "pods", namespace: "default" },
+            },
+          },
+        },
+      );
+      assert.equal(access.status, 201);
+      assert.equal(access.body.status.allowed, true);
+      const rules = await t.ok<
+        {
+          status: {
+            resourceRules: { verbs: string[]; apiGroups: string[]; resources: string[] }[];
+            incomplete: boolean;
+          };
+        }
+      >(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        {
+          body: {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SelfSubjectRulesReview",
+            spec: { namespace: "default" },
+          },
+        },
+      );
+      assert.ok(
+        rules.status.resourceRules.some((r) =>
+          r.verbs.join() === "*" && r.apiGroups.join() === "*" && r.resources.join() === "*"
+        ),
+        JSON.stringify(rules.status.resourceRules),
+      );
+      assert.equal(rules.status.incomplete, false);
+      const me = await t.ok<{ status: { userInfo: { username: string; groups: string[] } } }>(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        { body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } },
+      );
+      assert.ok(me.status.userInfo.groups.includes("system:masters"));
+      assert.ok(me.status.userInfo.groups.includes("system:authenticated"));
+      const list = await t.request("GET", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
+      assert.equal(list.status, 405, "reviews are created, never listed");
+    },
+  },
+  {
+    name:
+      "field validation: Strict is a 400 naming each unknown field, Warn a warning, Ignore silence",
+    async run(t, ns) {
+      const body = (name: string) => ({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name, labelz: { a: "b" } },
+        data: { x: "1" },
+        spec: { foo: 1 },
+      });
+      const strict = await t.request<Status>("POST", cms(ns), {
+        body: body("strict"),
+        query: { fieldValidation: "Strict" },
+      });
+      assert.equal(strict.status, 400);
+      assert.equal(
+        strict.body.message,
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "metadata.labelz", unknown field "spec"',
+      );
+      const warn = await t.request("POST", cms(ns), {
+        body: body("warn"),
+        query: { fieldValidation: "Warn" },
+      });
+      assert.equal(warn.status, 201);
+      assert.equal(
+        warn.headers.get("warning"),
+        '299 - "unknown field \\"metadata.labelz\\"", 299 - "unknown field \\"spec\\""',
+      );
+      const ignore = await t.request("POST", cms(ns), {
+        body: body("ignore"),
+        query: { fieldValidation: "Ignore" },
+      });
+      assert.equal(ignore.status, 201);
+      assert.equal(ignore.headers.get("warning"), null);
+      // A patch is judged on what it would write: 422 on the field "patch".
+      for (
+        const [contentType, body] of [
+          ["application/merge-patch+json", { data: { y: "2" }, spex: true }],
+          ["application/strategic-merge-patch+json", { data: { y: "2" }, spex: true }],
+          ["application/json-patch+json", [{ op: "add", path: "/spex", value: true }]],
+        ] as const
+      ) {
+        const patch = await t.request<Status>("PATCH", `${cms(ns)}/warn`, {
+          body,
+          contentType,
+          query: { fieldValidation: "Strict" },
+        });
+        assert.equal(patch.status, 422, contentType);
+        assert.equal(patch.body.reason, "Invalid");
+        assert.match(
+          patch.body.message,
+          /^ "" is invalid: patch: Invalid value: .*: strict decoding error: unknown field "spex"$/,
+        );
+        assert.equal(patch.body.details?.causes?.[0]?.field, "patch");
+      }
+      const warnPatch = await t.request("PATCH", `${cms(ns)}/warn`, {
+        body: { spex: true },
+        contentType: "application/merge-patch+json",
+      });
+      assert.equal(warnPatch.status, 200, "Warn is the default");
+      assert.equal(warnPatch.headers.get("warning"), '299 - "unknown field \\"spex\\""');
+      // An apply configuration cannot hold a field the schema lacks, whatever the mode.
+      const applied = await t.request<Status>("PATCH", `${cms(ns)}/warn`, {
+        body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "warn" }, spex: 1 },
+        contentType: "application/apply-patch+yaml",
+        query: { fieldManager: "conformance", fieldValidation: "Ignore" },
+      });
+      assert.equal(applied.status, 500);
+      assert.equal(
+        applied.body.message,
+        "failed to create typed patch object (/warn; /v1, Kind=ConfigMap): .spex: field not declared in schema",
+      );
+    },
+  },
+  {
+    name: "OpenAPI v3: an index of hashed documents; a kind's schema and fieldValidation on PATCH",
+    async run(t) {
+      const index = await t.ok<{ paths: Record<string, { serverRelativeURL: string }> }>(
+        "GET",
+        "/openapi/v3",
+      );
+      const apps = index.paths["apis/apps/v1"]?.serverRelativeURL ?? "";
+      assert.match(apps, /^\/openapi\/v3\/apis\/apps\/v1\?hash=[0-9A-F]{128}$/);
+      assert.ok(index.paths["api/v1"]);
+      const [path, query] = apps.split("?");
+      const document = await t.ok<{
+        paths: Record<string, { patch?: { parameters: { name: string; in: string }[] } }>;
+        components: { schemas: Record<string, { "x-kubernetes-group-version-kind"?: unknown[] }> };
+      }>("GET", path!, { query: { hash: query!.slice("hash=".length) } });
+      const deployment = document.components.schemas["io.k8s.api.apps.v1.Deployment"];
+      assert.deepEqual(deployment?.["x-kubernetes-group-version-kind"], [
+        { group: "apps", kind: "Deployment", version: "v1" },
+      ]);
+      const patch = document.paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]
+        ?.patch;
+      assert.ok(patch?.parameters.some((p) => p.name === "fieldValidation" && p.in === "query"));
+    },
+  },
 ];
 
 /** Events other than bookmarks, as `TYPE name`. */
