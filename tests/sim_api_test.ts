@@ -639,3 +639,17 @@ Deno.test("the request log records what clients sent", async () => {
     assert.deepEqual(server.requestsSince(since).map((r) => r.path), ["/", CMS]);
   });
 });
+
+Deno.test("OpenAPI v2 is served as JSON; a client that takes only protobuf gets a 406", async () => {
+  await withServer(async (_server, http) => {
+    const json = await http.get("/openapi/v2", "application/json");
+    assert.equal(json.status, 200);
+    assert.equal(json.json.swagger, "2.0");
+    const protobuf = await http.get(
+      "/openapi/v2",
+      "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    );
+    assert.equal(protobuf.status, 406);
+    assert.equal(protobuf.json.reason, "NotAcceptable");
+  });
+});

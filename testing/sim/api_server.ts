@@ -43,7 +43,7 @@ import { WatchSession } from "./watch.ts";
 import { answerReview, REVIEW_TYPES, type UserInfo } from "./reviews.ts";
 import { toScale, writeScale } from "./scale.ts";
 import { completeRollouts } from "./rollouts.ts";
-import { OpenApi } from "./openapi.ts";
+import { OpenApi, openApiV2 } from "./openapi.ts";
 import type { Exchange } from "./exchange.ts";
 import { type ListenerState, type OpenConnection, TlsListener } from "./listener.ts";
 import { sleep } from "../../src/backoff.ts";
@@ -999,6 +999,18 @@ export class SimulatedApiServer {
         compiler: "gc",
         platform: "linux/amd64",
       });
+    }
+    if (first === "openapi" && segments[1] === "v2" && segments.length === 2) {
+      // kube-apiserver also offers v2 as protobuf (gnostic), which the simulator does not encode.
+      const accept = exchange.headers.get("accept") ?? "*/*";
+      if (!/application\/json|\*\/\*/.test(accept)) {
+        throw new StatusError(failure(
+          406,
+          "NotAcceptable",
+          "only the following media types are accepted: application/json",
+        ));
+      }
+      return this.#send(exchange, 200, { "content-type": "application/json" }, await openApiV2());
     }
     if (first === "openapi" && segments[1] === "v3") {
       if (segments.length === 2) return this.#sendJson(exchange, 200, await this.#openApi.index());

@@ -1,7 +1,7 @@
 /**
- * OpenAPI v3 for a simulated cluster: the documents kube-apiserver serves for the built-in kinds
+ * OpenAPI for a simulated cluster: the v3 documents kube-apiserver serves for the built-in kinds
  * and Cluster API's `Cluster` (taken from a real server by `deno task gen:openapi`), a generated
- * one for other registered kinds, and the strict field validation kubectl asks for with
+ * one for other registered kinds, the v2 document (JSON only) for the recorded kinds, and the strict field validation kubectl asks for with
  * `fieldValidation=Strict` once the documents say the server supports it. Loaded by the simulator
  * only.
  *
@@ -34,6 +34,15 @@ function recordedDocuments(): Promise<Record<string, Document>> {
     m.default as unknown as Record<string, Document>
   );
   return recorded;
+}
+
+let recordedV2: Promise<string> | undefined;
+/** The real server's OpenAPI v2 document cut to the simulator's kinds, as JSON text (0.7 MB). */
+export function openApiV2(): Promise<string> {
+  recordedV2 ??= import("./data/openapi_v2.json", { with: { type: "json" } }).then((m) =>
+    JSON.stringify(m.default)
+  );
+  return recordedV2;
 }
 
 /** `api/v1`, `apis/apps/v1`: where a group-version's document lives under `/openapi/v3/`. */

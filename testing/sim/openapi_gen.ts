@@ -1,6 +1,6 @@
 /**
- * Writes `data/openapi_v3.json`: the OpenAPI v3 documents of the group-versions the simulator
- * serves, as a real kube-apiserver (the real fleet's, `testing/real/`) serves them, cut down to the
+ * Writes `data/openapi_v3.json` and `data/openapi_v2.json`: the OpenAPI documents of the
+ * group-versions the simulator serves, as a real kube-apiserver (the real fleet's, `testing/real/`) serves them, cut down to the
  * simulator's resources and the schemas they reach. Run by `deno task gen:openapi`; needs Go.
  * Not loaded by the simulator, only its output is.
  *
@@ -35,14 +35,54 @@ function resourceOf(path: string, prefix: string): string {
   return rest.length >= 3 ? `${rest[0]}/${rest[2]}` : rest[0]!;
 }
 
-function refs(value: unknown, into: Set<string>): void {
-  if (Array.isArray(value)) { for (const item of value) refs(item, into); }
-  else if (value && typeof value === "object") {
+/** Names of what `value` refers to under `#/<section>/` (`components/schemas`, `definitions`). */
+function refs(value: unknown, into: Set<string>, section: string): void {
+  if (Array.isArray(value)) {
+    for (const item of value) refs(item, into, section);
+  } else if (value && typeof value === "object") {
     for (const [key, inner] of Object.entries(value)) {
-      if (key === "$ref" && typeof inner === "string") into.add(inner.split("/").pop()!);
-      else refs(inner, into);
+      if (key === "$ref" && typeof inner === "string") {
+        if (inner.startsWith(`#/${section}/`)) into.add(inner.slice(section.length + 3));
+      } else refs(inner, into, section);
     }
   }
+}
+
+/** Everything `roots` reach in `all`, following references under `#/<section>/`. */
+function reachable(roots: unknown, all: Json, section: string): Json {
+  const keep = new Set<string>();
+  refs(roots, keep, section);
+  for (const pending = [...keep]; pending.length > 0;) {
+    const found = new Set<string>();
+    refs(all[pending.pop()!], found, section);
+    for (const name of found) {
+      if (!keep.has(name)) {
+        keep.add(name);
+        pending.push(name);
+      }
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(all).filter(([name]) => keep.has(name)).sort(([a], [b]) => a.localeCompare(b)),
+  );
+}
+
+/** The v2 document (one for every group-version) cut to the simulator's resources. */
+function cutV2(doc: Json): Json {
+  const paths = Object.fromEntries(
+    Object.entries(doc.paths as Json).filter(([path]) => {
+      const gv = [...groupVersions.keys()].find((gv) => path.startsWith(`/${gv}/`));
+      if (!gv) return false;
+      const resource = resourceOf(path, `/${gv}/`);
+      return resource === "" || groupVersions.get(gv)!.has(resource);
+    }),
+  );
+  return {
+    ...doc,
+    paths,
+    definitions: reachable(paths, doc.definitions as Json, "definitions"),
+    parameters: reachable(paths, doc.parameters as Json, "parameters"),
+  };
 }
 
 function cut(doc: Json, gv: string, resources: Set<string>): Json {
@@ -53,21 +93,10 @@ function cut(doc: Json, gv: string, resources: Set<string>): Json {
       return resource === "" || resources.has(resource);
     }),
   );
-  const all = (doc.components as { schemas: Json }).schemas;
-  const keep = new Set<string>();
-  refs(paths, keep);
-  for (const pending = [...keep]; pending.length > 0;) {
-    const found = new Set<string>();
-    refs(all[pending.pop()!], found);
-    for (const name of found) {
-      if (!keep.has(name)) {
-        keep.add(name);
-        pending.push(name);
-      }
-    }
-  }
-  const schemas = Object.fromEntries(
-    Object.entries(all).filter(([name]) => keep.has(name)).sort(([a], [b]) => a.localeCompare(b)),
+  const schemas = reachable(
+    paths,
+    (doc.components as { schemas: Json }).schemas,
+    "components/schemas",
   );
   return { ...doc, paths, components: { ...(doc.components as Json), schemas } };
 }
@@ -98,6 +127,14 @@ for (const [gv, resources] of groupVersions) {
 }
 const file = new URL("./data/openapi_v3.json", import.meta.url);
 await Deno.writeTextFile(file, JSON.stringify(out) + "\n");
+const v2 = cutV2(await fleet.management.request<Json>("GET", "/openapi/v2"));
+const v2File = new URL("./data/openapi_v2.json", import.meta.url);
+await Deno.writeTextFile(v2File, JSON.stringify(v2) + "\n");
+console.error(
+  `v2: ${Object.keys(v2.paths as Json).length} paths, ${
+    Object.keys(v2.definitions as Json).length
+  } definitions (${(await Deno.stat(v2File)).size} bytes)`,
+);
 console.error(
   `wrote ${file.pathname} (${(await Deno.stat(file)).size} bytes) for ${
     [...groupVersions.keys()].map((gv) => gv).join(", ")

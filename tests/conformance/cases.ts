@@ -785,7 +785,8 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
-    name: "OpenAPI v3: an index of hashed documents; a kind's schema and fieldValidation on PATCH",
+    name:
+      "OpenAPI: v3's index of hashed documents, a kind's schema and fieldValidation on PATCH; v2 in JSON",
     async run(t) {
       const index = await t.ok<{ paths: Record<string, { serverRelativeURL: string }> }>(
         "GET",
