@@ -15,7 +15,7 @@ export interface ShardMember {
 }
 
 /** 53 bits of a good, fast string hash (cyrb53): enough for scores, no crypto needed. */
-function hash53(text: string, seed = 0): number {
+export function hash53(text: string, seed = 0): number {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
   for (let i = 0; i < text.length; i++) {
