@@ -129,3 +129,4 @@ export type {
 export { type DeclarativePredicate, type Predicate, predicates } from "./src/predicates.ts";
 export type { PodIdentity } from "./src/protocol.ts";
 export type { RESTConfig } from "./src/rest_config.ts";
+export type { ShardingOptions } from "./src/shard_coordinator.ts";

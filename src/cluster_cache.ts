@@ -28,6 +28,7 @@ import type { KubeConfigLike } from "./kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import { LoopLagMonitor } from "./loop_lag.ts";
+import { ShardCoordinator } from "./shard_coordinator.ts";
 import { ManagementCluster } from "./management.ts";
 import { ClusterCacheMetrics } from "./metrics.ts";
 import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -377,6 +378,9 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   // Tells probes that time out because this process is starved from probes of a dead cluster.
   readonly #lag = new LoopLagMonitor();
   #management: ManagementCluster | undefined;
+  #shards: ShardCoordinator | undefined;
+  /** Clusters let go because another replica serves them; their sources hear `disconnect`. */
+  readonly #handedOff = new Set<string>();
   #nextWatchId = 1;
   #closed: Promise<void> | undefined;
 
@@ -434,8 +438,38 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       await cache.close();
       throw error;
     }
+    const sharding = cache.#options.sharding;
+    if (sharding) {
+      const shards = new ShardCoordinator(sharding, cache.#management.leases());
+      shards.onChange(() => cache.#shardsChanged());
+      cache.#shards = shards;
+      shards.start();
+    }
     for (const key of cache.#management.clusterKeys()) cache.#queue.add(key);
     return cache;
+  }
+
+  /**
+   * What this replica serves changed: let go of clusters handed to another replica at once (before
+   * the coordinator releases their Lease), then reconcile every cluster.
+   */
+  #shardsChanged(): void {
+    const shards = this.#shards;
+    const management = this.#management;
+    if (!shards || !management) return;
+    for (const [key, accessor] of this.#accessors) {
+      if (!shards.owns(key) && accessor.connected) {
+        this.#log.info("Another replica serves this cluster now; disconnecting", { cluster: key });
+        this.#disconnect(accessor);
+        this.#handedOff.add(key);
+      }
+    }
+    const keys = management.clusterKeys();
+    const owned = keys.filter((key) => shards.owns(key)).length;
+    for (const key of keys) {
+      this.metrics.ownership(parseClusterKey(key), shards.owns(key), owned);
+      this.#queue.add(key);
+    }
   }
 
   // ------------------------------------------------------------------------- public API
@@ -1005,11 +1039,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     };
   }
 
-  #disconnect(accessor: ClusterAccessor): void {
+  /** @returns Whether it was connected. */
+  #disconnect(accessor: ClusterAccessor): boolean {
     const id = accessor.connection?.id;
-    if (!accessor.disconnect()) return;
+    if (!accessor.disconnect()) return false;
     this.metrics.connection(accessor.key, false);
     this.#forgetWatches(id);
+    return true;
   }
 
   #cleanup(key: string, why: string): void {
@@ -1067,6 +1103,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     const options = this.#options;
     const requeues: number[] = [];
     const transitions: Transition[] = [];
+    if (this.#shards && !this.#shards.owns(key)) {
+      // Another replica serves it (or this one could not renew its Lease in time): stay away.
+      if (this.#disconnect(accessor)) this.#handedOff.add(key);
+      if (this.#handedOff.delete(key)) transitions.push("disconnect");
+      return this.#finish(key, cluster, accessor, transitions, requeues);
+    }
 
     if (accessor.connection && !accessor.connection.worker.alive) {
       this.#crashed(accessor, transitions);
@@ -1104,6 +1146,11 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       } else {
         try {
           await accessor.connect(this.#connectContext(key, accessor));
+          if (this.#shards && !this.#shards.owns(key)) {
+            // Handed to another replica while connecting: never serve it, not even for a moment.
+            this.#disconnect(accessor);
+            return this.#finish(key, cluster, accessor, transitions, requeues);
+          }
           transitions.push("connect");
           this.metrics.connection(accessor.key, true);
           this.#log.info("Connected to workload cluster", { cluster: key });
@@ -1372,6 +1419,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      // Release this replica's Leases first, so the others take over without waiting them out.
+      await this.#shards?.stop().catch(() => {});
       this.#lifetime.abort(new ClusterCacheError("Closed", "the ClusterCache was closed"));
       this.#lag.stop();
       this.#management?.close();

@@ -12,11 +12,18 @@
 
 import type { WatchEvent } from "./client_types.ts";
 import { ClusterCacheError, isNotFound, isUnauthorized } from "./errors.ts";
-import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import {
+  formatObjectKey,
+  type KindRef,
+  type KubeList,
+  type KubeObject,
+  type ObjectKey,
+} from "./kube_object.ts";
 import { restTargetFromKubeConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { WorkerConfig } from "./protocol.ts";
+import type { WorkerConfig, WorkerRequest } from "./protocol.ts";
+import { type Lease, LEASE_LABEL, type LeaseApi } from "./shard_coordinator.ts";
 import type { RESTConfig } from "./rest_config.ts";
 import { WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
 import { Backoff, sleep } from "./backoff.ts";
@@ -32,6 +39,7 @@ const CLUSTER_KINDS: KindRef[] = [
   { apiVersion: "cluster.x-k8s.io/v1beta1", kind: "Cluster" },
 ];
 const SECRET_KIND: KindRef = { apiVersion: "v1", kind: "Secret" };
+const LEASE_KIND: KindRef = { apiVersion: "coordination.k8s.io/v1", kind: "Lease" };
 const MANAGEMENT_KEY: ObjectKey = { namespace: "", name: "management" };
 const CLUSTERS_WATCH = 1;
 const SECRETS_WATCH = 2;
@@ -128,6 +136,34 @@ export class ManagementCluster {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  /** Leases in the management cluster, read and written live, for the shard coordinator. */
+  leases(): LeaseApi {
+    const call = <T>(request: WorkerRequest, what: string): Promise<T> => {
+      const worker = this.#worker;
+      if (!worker) {
+        return Promise.reject(
+          new ClusterCacheError("Unreachable", "the management cluster is not connected"),
+        );
+      }
+      return worker.call(request, {
+        timeoutMs: this.#options.client.timeoutMs + 1_000,
+        signal: this.#lifetime.signal,
+        operation: `error ${what} a Lease`,
+      }) as Promise<T>;
+    };
+    return {
+      list: async (namespace) =>
+        (await call<KubeList>({
+          op: "list",
+          kind: LEASE_KIND,
+          options: { namespace, labelSelector: LEASE_LABEL },
+          cached: false,
+        }, "listing")).items as Lease[],
+      create: (lease) => call({ op: "create", object: lease, options: {} }, "creating"),
+      update: (lease) => call({ op: "update", object: lease, options: {} }, "renewing"),
+    };
   }
 
   #restConfig(): RESTConfig {

@@ -59,6 +59,16 @@ export class ClusterCacheMetrics {
     "Health checks of workload clusters, by status.",
     [...CLUSTER_LABELS, "status"],
   );
+  readonly #owned = this.registry.gauge(
+    "clustercache_cluster_owned",
+    "Whether this replica serves the cluster (1) or another replica does (0), with sharding.",
+    CLUSTER_LABELS,
+  );
+  readonly #ownedClusters = this.registry.gauge(
+    "clustercache_owned_clusters",
+    "Clusters this replica serves, with sharding.",
+    [],
+  );
   readonly #connectionUp = this.registry.gauge(
     "capi_cluster_cache_connection_up",
     "Whether the connection to the workload cluster is up (1) or down (0).",
@@ -114,6 +124,7 @@ export class ClusterCacheMetrics {
     this.#healthcheck,
     this.#healthchecks,
     this.#connectionUp,
+    this.#owned,
     this.#informerEvents,
     this.#workerHeap,
     this.#inconclusive,
@@ -128,6 +139,15 @@ export class ClusterCacheMetrics {
   /** Counts a probe that could not tell (this process was starved of CPU). */
   inconclusiveProbe(key: ObjectKey): void {
     this.#inconclusive.inc(labels(key));
+  }
+
+  /**
+   * Records which replica serves a cluster (sharding): 1 for this one, 0 for another, and how many
+   * this replica serves.
+   */
+  ownership(key: ObjectKey, owned: boolean, ownedCount: number): void {
+    this.#owned.set(labels(key), owned ? 1 : 0);
+    this.#ownedClusters.set({}, ownedCount);
   }
 
   /** Records the connection state. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { resolveSharding, type ShardingOptions } from "./shard_coordinator.ts";
 import { type CacheOptions, checkCacheOptions, type ModuleAccess } from "./cache_options.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
@@ -194,6 +195,12 @@ export interface ClusterCacheOptions {
    * always lists in pages. Default `true`.
    */
   watchList?: boolean;
+  /**
+   * Shares the fleet with other replicas through Leases in the management cluster: each Cluster is
+   * served by exactly one replica; a replica that dies is replaced within a lease duration. Default:
+   * this process serves every Cluster.
+   */
+  sharding?: ShardingOptions;
 }
 
 /** Options with every default applied. */
@@ -220,6 +227,7 @@ export interface ResolvedOptions {
   maxResponseBytes: number;
   listPageSize: number;
   watchList: boolean;
+  sharding: Required<ShardingOptions> | undefined;
 }
 
 function duration(
@@ -305,6 +313,7 @@ export function resolveOptions(
   return {
     management: options.management,
     secretReader: options.secretReader,
+    sharding: options.sharding === undefined ? undefined : resolveSharding(options.sharding),
     watchFilterValue: options.watchFilterValue ?? "",
     clusterFilter: options.clusterFilter,
     client: {

@@ -44,7 +44,20 @@ export interface LeaseApi {
 /** The label every coordinator Lease carries: its role, `member` or `shard`. */
 export const LEASE_LABEL = "clustercache.fleetkit.dev/lease";
 
-/** Options of a {@linkcode ShardCoordinator}. */
+/**
+ * How replicas share a fleet (`ClusterCache.setup({ sharding })`): each cluster is served by one
+ * replica at a time, chosen among the replicas that renew their Leases.
+ *
+ * @example
+ * ```ts
+ * import type { ShardingOptions } from "@fleetkit/clustercache";
+ *
+ * const sharding: ShardingOptions = {
+ *   identity: Deno.env.get("POD_NAME") ?? "replica-1",
+ *   leaseNamespace: "capi-system",
+ * };
+ * ```
+ */
 export interface ShardingOptions {
   /** This replica's identity: unique and stable (a Pod name). */
   identity: string;
@@ -65,6 +78,44 @@ export interface ShardingOptions {
   buckets?: number;
   /** Prefix of the Lease names. Default `clustercache`. */
   leasePrefix?: string;
+}
+
+/**
+ * Validates sharding options and applies the defaults.
+ *
+ * @throws {TypeError} Without an identity or a namespace.
+ * @throws {RangeError} Unless renew interval < renew deadline < lease duration, or for a bad weight
+ *   or bucket count.
+ */
+export function resolveSharding(options: ShardingOptions): Required<ShardingOptions> {
+  if (!options || typeof options.identity !== "string" || options.identity === "") {
+    throw new TypeError("options.sharding.identity must be a non-empty string");
+  }
+  if (typeof options.leaseNamespace !== "string" || options.leaseNamespace === "") {
+    throw new TypeError("options.sharding.leaseNamespace must be a non-empty string");
+  }
+  const resolved: Required<ShardingOptions> = {
+    weight: 1,
+    leaseDurationMs: 20_000,
+    renewIntervalMs: 10_000,
+    renewDeadlineMs: 15_000,
+    buckets: 64,
+    leasePrefix: "clustercache",
+    ...options,
+  };
+  const r = resolved;
+  if (
+    !(r.renewIntervalMs > 0 && r.renewIntervalMs < r.renewDeadlineMs &&
+      r.renewDeadlineMs < r.leaseDurationMs)
+  ) {
+    throw new RangeError(
+      "options.sharding needs 0 < renewIntervalMs < renewDeadlineMs < leaseDurationMs",
+    );
+  }
+  if (!(r.weight > 0) || !Number.isInteger(r.buckets) || r.buckets < 1) {
+    throw new RangeError("options.sharding.weight must be positive and buckets a positive integer");
+  }
+  return resolved;
 }
 
 interface Observed {
@@ -96,6 +147,7 @@ export class ShardCoordinator {
   readonly #listeners = new Set<() => void>();
   #members: ShardMember[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #round: Promise<void> = Promise.resolve();
   #writes = 0;
@@ -168,6 +220,7 @@ export class ShardCoordinator {
   async stop(options: { release?: boolean } = {}): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
+    clearTimeout(this.#deadline);
     await this.#round;
     const held = [...this.#held.keys()];
     this.#held.clear();
@@ -207,7 +260,25 @@ export class ShardCoordinator {
   }
 
   #notify(): void {
+    this.#armDeadline();
     for (const listener of this.#listeners) listener();
+  }
+
+  /**
+   * Fires at the earliest renew deadline of a held bucket, so listeners let go on time even when a
+   * round hangs on an unreachable API server.
+   */
+  #armDeadline(): void {
+    clearTimeout(this.#deadline);
+    if (!this.#running || this.#held.size === 0) return;
+    const earliest = Math.min(...this.#held.values()) + this.#options.renewDeadlineMs;
+    this.#deadline = setTimeout(() => {
+      const now = this.#now();
+      for (const [bucket, at] of this.#held) {
+        if (now - at >= this.#options.renewDeadlineMs) this.#held.delete(bucket);
+      }
+      this.#notify();
+    }, Math.max(0, earliest - this.#now()) + 1);
   }
 
   async #write<T>(call: () => Promise<T>): Promise<T> {
@@ -343,6 +414,7 @@ export class ShardCoordinator {
     const had = this.#held.has(bucket);
     this.#held.set(bucket, sent);
     if (!had) this.#notify();
+    else this.#armDeadline();
   }
 
   async #letGo(bucket: number, fence: Lease | undefined): Promise<void> {
