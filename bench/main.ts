@@ -13,6 +13,7 @@ import { probes } from "./scenarios/probes.ts";
 import { readPath } from "./scenarios/read_path.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { simFleet } from "./scenarios/sim_fleet.ts";
+import { sharding } from "./scenarios/sharding.ts";
 import { watchList } from "./scenarios/watchlist.ts";
 
 const { values } = parseArgs({
@@ -65,6 +66,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   recovery: async () => ({ figures: await recovery(quick) }),
   sim: async () => ({ figures: await simFleet(quick) }),
   watchlist: async () => ({ figures: await watchList(quick, log) }),
+  sharding: async () => ({ figures: await sharding(quick, log) }),
 };
 
 if (values.scenario) {
@@ -138,7 +140,7 @@ if (!only || only.has("lite")) {
     failed("lite", error);
   }
 }
-for (const name of ["recovery", "sim", "watchlist"]) await scenario(name);
+for (const name of ["recovery", "sim", "watchlist", "sharding"]) await scenario(name);
 await finish();
 
 async function finish(): Promise<never> {

@@ -151,25 +151,21 @@ export class ShardCoordinator {
   #running = false;
   #round: Promise<void> = Promise.resolve();
   #writes = 0;
+  /**
+   * Who holds fencing Leases: the identity plus this process's incarnation, so a restarted replica
+   * (or a second one started by mistake with the same identity) never renews what another
+   * incarnation holds; it waits for the Lease to be released or to expire, as client-go's leader
+   * election does with its `hostname_uuid` identities.
+   */
+  readonly #holder: string;
 
   constructor(
     options: ShardingOptions,
     api: LeaseApi,
     now: () => number = () => performance.now(),
   ) {
-    this.#options = {
-      weight: 1,
-      leaseDurationMs: 20_000,
-      renewIntervalMs: 10_000,
-      renewDeadlineMs: 15_000,
-      buckets: 64,
-      leasePrefix: "clustercache",
-      ...options,
-    };
-    const o = this.#options;
-    if (!(o.renewIntervalMs < o.renewDeadlineMs && o.renewDeadlineMs < o.leaseDurationMs)) {
-      throw new RangeError("sharding needs renewIntervalMs < renewDeadlineMs < leaseDurationMs");
-    }
+    this.#options = resolveSharding(options);
+    this.#holder = `${this.#options.identity}_${crypto.randomUUID()}`;
     this.#api = api;
     this.#now = now;
   }
@@ -228,7 +224,7 @@ export class ShardCoordinator {
     if (options.release === false) return;
     const leases = await this.#api.list(this.#options.leaseNamespace).catch(() => []);
     await Promise.all(
-      leases.filter((l) => l.spec?.holderIdentity === this.identity).map((l) =>
+      leases.filter((l) => l.spec?.holderIdentity === this.#holder).map((l) =>
         this.#write(() => this.#api.update({ ...l, spec: { ...l.spec, holderIdentity: "" } }))
           .catch(() => {})
       ),
@@ -291,6 +287,7 @@ export class ShardCoordinator {
   }
 
   #lease(role: "member" | "shard", id: string | number, transitions = 0): Lease {
+    const holder = role === "member" ? this.identity : this.#holder;
     const now = microTime(Date.now());
     return {
       apiVersion: "coordination.k8s.io/v1",
@@ -304,7 +301,7 @@ export class ShardCoordinator {
           : {}),
       },
       spec: {
-        holderIdentity: this.identity,
+        holderIdentity: holder,
         leaseDurationSeconds: Math.ceil(this.#options.leaseDurationMs / 1000),
         acquireTime: now,
         renewTime: now,
@@ -393,7 +390,7 @@ export class ShardCoordinator {
     try {
       if (!fence) {
         written = await this.#write(() => this.#api.create(this.#lease("shard", bucket)));
-      } else if (holder === this.identity) {
+      } else if (holder === this.#holder) {
         written = await this.#write(() =>
           this.#api.update({ ...fence, spec: { ...fence.spec, renewTime: microTime(Date.now()) } })
         );
@@ -419,7 +416,7 @@ export class ShardCoordinator {
 
   async #letGo(bucket: number, fence: Lease | undefined): Promise<void> {
     if (this.#held.delete(bucket)) this.#notify(); // stop serving first...
-    if (fence?.spec?.holderIdentity !== this.identity) return;
+    if (fence?.spec?.holderIdentity !== this.#holder) return;
     try {
       // ...then release, so the new owner need not wait for the Lease to expire.
       await this.#write(() =>

@@ -91,7 +91,7 @@ function assignment(replicas: Replica[]): Map<string, string> {
   );
 }
 
-Deno.test("3 replicas, 30 clusters: each owned exactly once; a crashed replica's are taken over within a lease duration", async () => {
+Deno.test("3 replicas, 30 clusters: each owned exactly once; a crashed replica's are taken over, never twice", async () => {
   await using r = await rig(3);
   await r.settled();
   const byOwner = Map.groupBy(KEYS, (k) => r.owners(k)[0]!.coordinator.identity);
@@ -180,4 +180,31 @@ Deno.test("racing writers on one Lease are settled by resourceVersion, never by 
   const winner = updates.findIndex((u) => u.status === "fulfilled") === 0 ? "a" : "b";
   const [final] = await a.list("default");
   assert.equal(final!.spec!.holderIdentity, winner, "the loser's write changed nothing");
+});
+
+Deno.test("two processes started with one identity never serve the same cluster", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  using apiA = new HttpLeaseApi(fleet.management);
+  using apiB = new HttpLeaseApi(fleet.management);
+  const options = { identity: "same", leaseNamespace: "default", ...TIMING };
+  const a = new ShardCoordinator(options, apiA);
+  const b = new ShardCoordinator(options, apiB);
+  let doubles = 0;
+  const sampler = setInterval(() => {
+    for (const k of KEYS) if (a.owns(k) && b.owns(k)) doubles++;
+  }, 20);
+  try {
+    a.start();
+    b.start();
+    await eventually(
+      () => KEYS.every((k) => a.owns(k) || b.owns(k)),
+      "every cluster served by one of them",
+    );
+    await new Promise((r) => setTimeout(r, 3 * TIMING.renewIntervalMs!));
+    assert.equal(doubles, 0, "each fencing Lease names one incarnation, so only one renews it");
+  } finally {
+    clearInterval(sampler);
+    await a.stop();
+    await b.stop();
+  }
 });

@@ -14,6 +14,14 @@
  * kubectl --kubeconfig /tmp/fleet/workload-2.kubeconfig get configmap fleet-settings -o yaml
  * ```
  *
+ * Replicas share the fleet when each runs with its own `SHARD_IDENTITY` (Leases go in the source
+ * ConfigMap's namespace):
+ *
+ * ```sh
+ * SHARD_IDENTITY=replica-1 deno run -A examples/configmap_sync/main.ts /tmp/fleet/management.kubeconfig &
+ * SHARD_IDENTITY=replica-2 deno run -A examples/configmap_sync/main.ts /tmp/fleet/management.kubeconfig &
+ * ```
+ *
  * @module
  */
 
@@ -135,11 +143,25 @@ if (import.meta.main) {
   });
   const management = new k8s.KubeConfig();
   management.loadFromFile(path);
+  const shardIdentity = Deno.env.get("SHARD_IDENTITY");
   const running = await startConfigMapSync({
     management,
     source: { namespace: namespace!, name: name! },
+    // Several replicas share the fleet when each has its own SHARD_IDENTITY (a Pod name).
+    ...(shardIdentity
+      ? {
+        cache: {
+          client: { userAgent: "configmap-sync" },
+          sharding: { identity: shardIdentity, leaseNamespace: namespace! },
+        },
+      }
+      : {}),
   });
-  console.log(`syncing ${namespace}/${name} to every workload cluster; Ctrl-C stops`);
+  console.log(
+    `syncing ${namespace}/${name} to every workload cluster${
+      shardIdentity ? ` this replica (${shardIdentity}) serves` : ""
+    }; Ctrl-C stops`,
+  );
   const done = Promise.withResolvers<void>();
   // Ctrl-C, or the SIGTERM a Pod gets when it is stopped.
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
