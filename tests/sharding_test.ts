@@ -48,7 +48,14 @@ Deno.test({
       for (const name of NAMES) if (connectedBy(name).length > 1) doubles++;
     }, 25);
     try {
-      for (const identity of ["replica-1", "replica-2", "replica-3"]) await start(identity);
+      // The first replica alone serves everything; the next two take their shares from it.
+      await start("replica-1");
+      await eventually(
+        () => NAMES.every((name) => connectedBy(name).length === 1),
+        "the first replica to connect every cluster",
+        30_000,
+      );
+      for (const identity of ["replica-2", "replica-3"]) await start(identity);
       const settled = () =>
         eventually(
           () => NAMES.every((name) => connectedBy(name).length === 1),
@@ -56,6 +63,11 @@ Deno.test({
           30_000,
         );
       await settled();
+      await eventually(
+        () => replicas.every((r) => NAMES.some((name) => connectedBy(name)[0] === r)),
+        "every replica to serve some clusters",
+        30_000,
+      );
       const text = await replicas[0]!.metrics.registry.metrics();
       assert.match(text, /clustercache_owned_clusters \d+/);
       assert.match(

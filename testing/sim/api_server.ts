@@ -547,6 +547,11 @@ export class SimulatedApiServer {
     return cert;
   }
 
+  /** Stops accepting a certificate {@linkcode issueClientCertificate} issued: its requests get 401. */
+  revokeClientCertificate(fingerprint256: string): void {
+    this.#validFingerprints.delete(fingerprint256);
+  }
+
   async #issueAll(): Promise<void> {
     this.#generation++;
     this.#ca = await createCertificateAuthority(`sim-ca ${this.name} ${this.#generation}`);

@@ -1,0 +1,174 @@
+/**
+ * Sharded replicas as separate processes over one simulated fleet, as they are deployed: every
+ * cluster connected by exactly one replica at every sample (from the replicas' own reports and
+ * from the management API's Leases), `kill -9` of a replica and its clusters taken over, a fourth
+ * replica taking about a quarter, and a partitioned replica (its management credentials refused)
+ * letting go before the others take over.
+ */
+import assert from "node:assert/strict";
+import { SimulatedFleet } from "../testing/mod.ts";
+import { eventually } from "./helpers/fixture.ts";
+import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
+import { hash53, ownerOf } from "../src/rendezvous.ts";
+
+const CLUSTERS = 30;
+const NAMES = Array.from({ length: CLUSTERS }, (_, i) => `default/workload-${i + 1}`);
+
+interface Replica {
+  identity: string;
+  child: Deno.ChildProcess;
+  /** What it reported last. */
+  connected: Set<string>;
+  alive: boolean;
+  output: string[];
+}
+
+function spawn(kubeconfig: string, identity: string, onReport: () => void): Replica {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      new URL("./fixtures/shard_replica.ts", import.meta.url).pathname,
+      kubeconfig,
+      identity,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const replica: Replica = { identity, child, connected: new Set(), alive: true, output: [] };
+  (async () => {
+    let buffer = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        try {
+          replica.connected = new Set(JSON.parse(line).connected);
+          onReport();
+        } catch {
+          replica.output.push(line);
+        }
+      }
+    }
+  })();
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      replica.output.push(chunk);
+    }
+  })();
+  return replica;
+}
+
+Deno.test({
+  name:
+    "sharding across processes: owned once at every sample; kill -9, a fourth replica, a partition",
+  async fn() {
+    await using fleet = await SimulatedFleet.start({ clusters: CLUSTERS });
+    const dir = await Deno.makeTempDir({ prefix: "sharding-" });
+    const replicas: Replica[] = [];
+    const doubles: string[] = [];
+    const leases = fleet.management.typeOf("coordination.k8s.io", "leases")!;
+    const check = () => {
+      for (const name of NAMES) {
+        const by = replicas.filter((r) => r.alive && r.connected.has(name));
+        if (by.length > 1) doubles.push(`${name}: ${by.map((r) => r.identity).join(", ")}`);
+        // The management API agrees: the cluster's fencing Lease names its replica (or nobody,
+        // in the moment after a hand-over released it), never another one.
+        const fence = fleet.management.store.get(
+          leases,
+          "default",
+          `clustercache-shard-${hash53(name) % 16}`,
+        );
+        const holder = (fence?.spec as { holderIdentity?: string } | undefined)?.holderIdentity ??
+          "";
+        for (const r of by) {
+          if (holder !== "" && !holder.startsWith(`${r.identity}_`)) {
+            doubles.push(`${name}: connected by ${r.identity}, its Lease held by ${holder}`);
+          }
+        }
+      }
+    };
+    const start = async (identity: string, text = fleet.management.kubeconfig()) => {
+      const kubeconfig = `${dir}/${identity}.kubeconfig`;
+      await Deno.writeTextFile(kubeconfig, text, { mode: 0o600 });
+      const replica = spawn(kubeconfig, identity, check);
+      replicas.push(replica);
+      return replica;
+    };
+    const owners = (name: string) => replicas.filter((r) => r.alive && r.connected.has(name));
+    const settled = (what: string) =>
+      eventually(() => NAMES.every((n) => owners(n).length === 1), what, 60_000);
+    try {
+      for (const identity of ["replica-1", "replica-2", "replica-3"]) await start(identity);
+      await settled("each of the 30 clusters connected by exactly one of 3 replicas");
+      assert.equal(
+        new Set(NAMES.map((n) => owners(n)[0]!.identity)).size,
+        3,
+        "every replica serves some",
+      );
+      const fences = () =>
+        fleet.management.store.list(leases, "default").filter((l) =>
+          l.metadata?.name?.startsWith("clustercache-shard-")
+        );
+      assert.ok(fences().length > 0, "fencing Leases in the management cluster");
+
+      // kill -9: nothing released; the others take over after a lease duration.
+      const victim = replicas[0]!;
+      const orphaned = NAMES.filter((n) => victim.connected.has(n));
+      victim.child.kill("SIGKILL");
+      await victim.child.status;
+      victim.alive = false;
+      await settled("the killed replica's clusters connected elsewhere");
+      assert.ok(orphaned.every((n) => owners(n)[0] !== victim));
+
+      // A fourth replica (now the third live one) takes about its share, only from the others.
+      const before = new Map(NAMES.map((n) => [n, owners(n)[0]!.identity]));
+      const fourthCertificate = await fleet.management.issueClientCertificate({
+        subject: "CN=replica-4,O=system:masters",
+      });
+      const fourth = await start(
+        "replica-4",
+        renderKubeconfig({
+          name: "management",
+          server: fleet.management.url,
+          caPem: fleet.management.credentials().caPem,
+          user: {
+            clientCertificatePem: fourthCertificate.certPem,
+            clientKeyPem: fourthCertificate.keyPem,
+          },
+        }),
+      );
+      await eventually(() => fourth.connected.size > 0, "the newcomer to serve some", 60_000);
+      await settled("the fleet split again");
+      const moved = NAMES.filter((n) => before.get(n) !== owners(n)[0]!.identity);
+      assert.ok(moved.every((n) => owners(n)[0] === fourth), "clusters move only to the newcomer");
+      // Exactly its share: the clusters whose bucket rendezvous hashing gives the newcomer.
+      const live = ["replica-2", "replica-3", "replica-4"].map((identity) => ({ identity }));
+      const share = NAMES.filter((n) => ownerOf(`bucket-${hash53(n) % 16}`, live) === "replica-4");
+      assert.deepEqual(moved.sort(), share.sort(), `${moved.length} of 30 moved`);
+
+      // Partition: the newcomer loses the management API (its certificate refused from now on).
+      const its = NAMES.filter((n) => fourth.connected.has(n));
+      fleet.management.revokeClientCertificate(fourthCertificate.fingerprint256);
+      await eventually(
+        () => its.every((n) => !fourth.connected.has(n)),
+        "the cut-off replica to let go",
+        30_000,
+      );
+      await settled("the cut-off replica's clusters served by the others");
+      assert.ok(its.every((n) => owners(n)[0] !== fourth));
+      assert.deepEqual(doubles, [], "no cluster was ever connected by two replicas at once");
+    } finally {
+      for (const r of replicas) {
+        if (!r.alive) continue;
+        try {
+          r.child.kill("SIGKILL");
+        } catch { /* gone */ }
+        await r.child.status;
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
