@@ -8,58 +8,12 @@
 import assert from "node:assert/strict";
 import { SimulatedFleet } from "../testing/mod.ts";
 import { eventually } from "./helpers/fixture.ts";
+import { killAll, type Replica, spawn } from "./helpers/shard_replicas.ts";
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
 import { hash53, ownerOf } from "../src/rendezvous.ts";
 
 const CLUSTERS = 30;
 const NAMES = Array.from({ length: CLUSTERS }, (_, i) => `default/workload-${i + 1}`);
-
-interface Replica {
-  identity: string;
-  child: Deno.ChildProcess;
-  /** What it reported last. */
-  connected: Set<string>;
-  alive: boolean;
-  output: string[];
-}
-
-function spawn(kubeconfig: string, identity: string, onReport: () => void): Replica {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      new URL("./fixtures/shard_replica.ts", import.meta.url).pathname,
-      kubeconfig,
-      identity,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const replica: Replica = { identity, child, connected: new Set(), alive: true, output: [] };
-  (async () => {
-    let buffer = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        try {
-          replica.connected = new Set(JSON.parse(line).connected);
-          onReport();
-        } catch {
-          replica.output.push(line);
-        }
-      }
-    }
-  })();
-  (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      replica.output.push(chunk);
-    }
-  })();
-  return replica;
-}
 
 Deno.test({
   name:
@@ -161,13 +115,7 @@ Deno.test({
       assert.ok(its.every((n) => owners(n)[0] !== fourth));
       assert.deepEqual(doubles, [], "no cluster was ever connected by two replicas at once");
     } finally {
-      for (const r of replicas) {
-        if (!r.alive) continue;
-        try {
-          r.child.kill("SIGKILL");
-        } catch { /* gone */ }
-        await r.child.status;
-      }
+      await killAll(replicas);
       await Deno.remove(dir, { recursive: true });
     }
   },
