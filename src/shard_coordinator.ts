@@ -257,7 +257,12 @@ export class ShardCoordinator {
 
   #notify(): void {
     this.#armDeadline();
-    for (const listener of this.#listeners) listener();
+    for (const listener of this.#listeners) {
+      // A listener's failure must not stop the others, nor escape a timer and end the process.
+      try {
+        listener();
+      } catch { /* the listener's own business */ }
+    }
   }
 
   /**

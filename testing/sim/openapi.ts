@@ -124,7 +124,10 @@ function generatedDocument(
 /** The OpenAPI v3 documents of one simulated cluster, with their hashes. */
 export class OpenApi {
   readonly #types: () => readonly ResourceType[];
-  readonly #texts = new Map<string, Promise<{ text: string; hash: string }>>();
+  // Documents depend only on the kinds served: built once per set of kinds, not per request.
+  readonly #documents = new Map<string, Promise<Document | undefined>>();
+  readonly #texts = new Map<string, Promise<{ text: string; hash: string } | undefined>>();
+  readonly #roots = new WeakMap<Document, Map<string, Schema | undefined>>();
 
   /** @param types The kinds the cluster serves now (removed kinds leave its documents). */
   constructor(types: () => readonly ResourceType[]) {
@@ -144,8 +147,22 @@ export class OpenApi {
     return out;
   }
 
+  #key(path: string): string {
+    return `${path} ${this.#types().map(resourceId).join()}`;
+  }
+
   /** A group-version's document, or `undefined` when nothing is served there. */
-  async document(path: string): Promise<Document | undefined> {
+  document(path: string): Promise<Document | undefined> {
+    const key = this.#key(path);
+    let document = this.#documents.get(key);
+    if (!document) {
+      document = this.#build(path);
+      this.#documents.set(key, document);
+    }
+    return document;
+  }
+
+  async #build(path: string): Promise<Document | undefined> {
     const entry = this.#groupVersions().get(path);
     if (!entry) return undefined;
     const recorded = await recordedDocuments();
@@ -164,12 +181,12 @@ export class OpenApi {
 
   /** The document's JSON text and its hash (SHA-512, upper-case hex, as kube-apiserver's). */
   text(path: string): Promise<{ text: string; hash: string } | undefined> {
-    const key = `${path} ${this.#types().map(resourceId).join()}`;
+    const key = this.#key(path);
     let entry = this.#texts.get(key);
     if (!entry) {
       entry = (async () => {
         const document = await this.document(path);
-        if (!document) return undefined as never;
+        if (!document) return undefined;
         const text = JSON.stringify(document);
         const digest = await crypto.subtle.digest("SHA-512", new TextEncoder().encode(text));
         const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
@@ -178,7 +195,7 @@ export class OpenApi {
       })();
       this.#texts.set(key, entry);
     }
-    return entry.then((e) => e ?? undefined);
+    return entry;
   }
 
   /** `/openapi/v3`: every group-version and the URL of its document. */
@@ -200,11 +217,20 @@ export class OpenApi {
     const document = await this.document(documentPath(type.group, version));
     if (!document) return [];
     const schemas = document.components.schemas;
-    const root = Object.values(schemas).find((s) =>
-      s["x-kubernetes-group-version-kind"]?.some((gvk) =>
-        gvk.group === type.group && gvk.version === version && gvk.kind === type.kind
-      )
-    );
+    const roots = this.#roots.get(document) ?? new Map<string, Schema | undefined>();
+    this.#roots.set(document, roots);
+    const gvk = `${type.group}/${version}/${type.kind}`;
+    if (!roots.has(gvk)) {
+      roots.set(
+        gvk,
+        Object.values(schemas).find((s) =>
+          s["x-kubernetes-group-version-kind"]?.some((g) =>
+            g.group === type.group && g.version === version && g.kind === type.kind
+          )
+        ),
+      );
+    }
+    const root = roots.get(gvk);
     if (!root) return [];
     const resolve = (schema: Schema | undefined): Schema | undefined => {
       for (let depth = 0; schema && depth < 8; depth++) {

@@ -4,12 +4,35 @@
  */
 import assert from "node:assert/strict";
 import { KubeConfig } from "@kubernetes/client-node";
-import { ClusterCache, kinds, type KubeObject, type WatchEvent } from "../../mod.ts";
+import {
+  ClusterCache,
+  type ClusterCacheOptions,
+  kinds,
+  type KubeObject,
+  type WatchEvent,
+} from "../../mod.ts";
+import type { RealFleet } from "../../testing/real/fleet.ts";
 import { eventually, FAST } from "../helpers/fixture.ts";
 import { goAvailable, realFleetOrSkip } from "./fleet.ts";
 
 const W1 = { namespace: "default", name: "workload-1" };
 const W2 = { namespace: "default", name: "workload-2" };
+
+/** A cache on a real fleet's management cluster, with probes and syncs sized for real servers. */
+function realCache(
+  fleet: RealFleet,
+  options: Partial<ClusterCacheOptions> = {},
+): Promise<ClusterCache> {
+  const management = new KubeConfig();
+  management.loadFromString(fleet.managementKubeconfig());
+  return ClusterCache.setup({
+    ...FAST,
+    management,
+    healthProbe: { intervalMs: 300, timeoutMs: 1_000, failureThreshold: 3 },
+    initialSyncTimeoutMs: 20_000,
+    ...options,
+  });
+}
 
 Deno.test({
   name: "real: the cache connects, reads, writes, watches, and rides out 401s, restarts and hangs",
@@ -19,13 +42,7 @@ Deno.test({
   async fn(test) {
     await using fleet = await realFleetOrSkip({ clusters: 2, kubeconfigAuth: "token" });
     if (!fleet) return;
-    const management = new KubeConfig();
-    management.loadFromString(fleet.managementKubeconfig());
-    await using cache = await ClusterCache.setup({
-      ...FAST,
-      management,
-      healthProbe: { intervalMs: 300, timeoutMs: 1_000, failureThreshold: 3 },
-      initialSyncTimeoutMs: 20_000,
+    await using cache = await realCache(fleet, {
       watchRequestTimeoutMs: 3_000, // the server ends watches after ~3 s: routine re-watches
     });
     const connected = (key: typeof W1) =>
@@ -247,14 +264,7 @@ Deno.test({
   async fn() {
     await using fleet = await realFleetOrSkip({ clusters: 1, goAwayChance: 0.02 });
     if (!fleet) return;
-    const management = new KubeConfig();
-    management.loadFromString(fleet.managementKubeconfig());
-    await using cache = await ClusterCache.setup({
-      ...FAST,
-      management,
-      healthProbe: { intervalMs: 300, timeoutMs: 1_000, failureThreshold: 3 },
-      initialSyncTimeoutMs: 20_000,
-    });
+    await using cache = await realCache(fleet);
     await eventually(() => cache.getConnectionState(W1).connected, "workload-1 to connect", 30_000);
     const seen = new Set<string>();
     const handle = await cache.watch(W1, {
