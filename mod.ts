@@ -125,6 +125,7 @@ export type {
   ClusterCacheOptions,
   HealthProbeOptions,
   SecretReader,
+  WorkerPoolOptions,
 } from "./src/options.ts";
 export { type DeclarativePredicate, type Predicate, predicates } from "./src/predicates.ts";
 export type { PodIdentity } from "./src/protocol.ts";

@@ -17,16 +17,18 @@ import {
   restTargetFromKubeConfig,
 } from "./kubeconfig.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { WorkerConfig } from "./protocol.ts";
 import { type ProbeVerdict, probeVerdict } from "./probe_verdict.ts";
 import type { RESTConfig } from "./rest_config.ts";
 import type { AimdLimit, AimdOutcome } from "./aimd_limit.ts";
+import { initTimeoutMs, workerConfig } from "./worker_config.ts";
 import {
   isUnanswered,
-  WorkerHandle,
+  type Placement,
+  type WorkerHandle,
   type WorkerHandleHooks,
   type WorkerPermissions,
 } from "./worker_handle.ts";
+import type { WorkerPool } from "./worker_pool.ts";
 
 /**
  * The health-checking state of a cluster (times are epoch ms; 0 = never).
@@ -67,7 +69,8 @@ export interface HealthCheckResult {
 
 /** A live connection. */
 export interface Connection {
-  readonly id: number;
+  /** Stays the same when the cluster moves to another worker (it is the same connection to users). */
+  id: number;
   readonly worker: WorkerHandle;
   rest: RESTConfig;
   /** What the kubeconfig said (before the in-cluster switch), to tell a token rotation apart. */
@@ -88,8 +91,10 @@ export interface ConnectContext {
   readSecret(signal: AbortSignal): Promise<KubeObject | undefined>;
   /** Hooks of the new worker. */
   hooks(accessor: ClusterAccessor): WorkerHandleHooks;
-  /** Permissions of the new worker. */
-  permissions(rest: RESTConfig): WorkerPermissions;
+  /** Permissions of the new worker (pooled workers serve many API servers). */
+  permissions(rest: RESTConfig, placement: Placement): WorkerPermissions;
+  /** Where sessions run. */
+  pool: WorkerPool;
   /** Lifetime signal of the ClusterCache. */
   signal: AbortSignal;
   /** Admits connection attempts at the rate the machine and the API servers sustain. */
@@ -101,6 +106,9 @@ let connectionIds = 0;
 function sorted(o: Record<string, unknown>): [string, unknown][] {
   return Object.entries(o).filter(([, v]) => v !== undefined).sort(([a], [b]) => a < b ? -1 : 1);
 }
+
+/** A pooled worker's thread that does not answer a ping this long after a probe went unanswered is hung. */
+const HUNG_CHECK_MS = 1_000;
 
 /** A worker that has not loaded its modules by then is not worth holding an admission for. */
 const WORKER_START_TIMEOUT_MS = 10_000;
@@ -152,12 +160,20 @@ export class ClusterAccessor {
   lastConnectionError: string | undefined;
   #connection: Connection | undefined;
   /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
-  #spare: { worker: WorkerHandle; permissions: string } | undefined;
+  #spare: { worker: WorkerHandle; permissions: string; placement: Placement } | undefined;
   #lastAttemptTimedOut = false;
   #failedSecretVersion: string | undefined | null = null;
   #lastProbeTimedOut = false;
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
+
+  /**
+   * Where the cluster's session should run: pooled (when the cache pools), or in a worker of its
+   * own once it was promoted, crashed or hung its pooled worker.
+   */
+  placement: Placement = "pooled";
+  /** Why it has a worker of its own (for logs and metrics). */
+  placementReason: string | undefined;
 
   /** @param key The Cluster's key. */
   constructor(key: ObjectKey) {
@@ -195,7 +211,7 @@ export class ClusterAccessor {
     if (this.#connection) return;
     const now = Date.now();
     try {
-      this.#connection = await this.#open(context);
+      this.#connection = await this.#open(context, this.placement);
       this.health.lastProbeTime = Date.now();
       this.health.lastProbeSuccessTime = this.health.lastProbeTime;
       this.health.consecutiveFailures = 0;
@@ -223,7 +239,7 @@ export class ClusterAccessor {
     const now = Date.now();
     let next: Connection;
     try {
-      next = await this.#open(context);
+      next = await this.#open(context, this.placement);
     } catch (error) {
       this.lastConnectionCreationErrorTime = now;
       this.lastConnectionError = (error as Error).message;
@@ -239,6 +255,31 @@ export class ClusterAccessor {
   }
 
   /**
+   * Opens a second connection in another placement while the current one serves (the first half of
+   * a move; {@linkcode ClusterAccessor.adopt} is the second). Changes no state.
+   */
+  prepare(context: ConnectContext, placement: Placement): Promise<Connection> {
+    return this.#open(context, placement);
+  }
+
+  /**
+   * Makes a prepared connection the current one, keeping the old connection's kubeconfig state, and
+   * returns the old one (its owner ends it once it has let go of its watches).
+   */
+  adopt(next: Connection): Connection | undefined {
+    const old = this.#connection;
+    this.#connection = next;
+    if (old) {
+      next.id = old.id;
+      for (const [name, entry] of old.watches) next.watches.set(name, entry);
+      next.secretVersion = old.secretVersion;
+      next.kubeconfigHash = old.kubeconfigHash;
+      next.target = old.target;
+    }
+    return old;
+  }
+
+  /**
    * The Secret's resourceVersion (`undefined`: there was none) at the last connection attempt, while
    * that attempt's failure stands; `null` when no failed attempt is recorded.
    */
@@ -246,7 +287,7 @@ export class ClusterAccessor {
     return this.#failedSecretVersion;
   }
 
-  async #open(context: ConnectContext): Promise<Connection> {
+  async #open(context: ConnectContext, placement: Placement): Promise<Connection> {
     const { options } = context;
     const secretName = `${this.key.name}-kubeconfig`;
     const timeout = AbortSignal.any([
@@ -273,34 +314,15 @@ export class ClusterAccessor {
       qps: options.client.qps,
       burst: options.client.burst,
     };
-    const config: WorkerConfig = {
-      cluster: this.key,
-      rest,
-      probeTimeoutMs: options.healthProbe.timeoutMs,
-      cacheSyncTimeoutMs: options.initialSyncTimeoutMs,
-      watchRequestTimeoutMs: options.watchRequestTimeoutMs,
-      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
-      pageSize: options.listPageSize,
-      watchList: options.watchList,
-      backoff: { initialMs: 800, maxMs: 30_000 },
-      maxResponseBytes: options.maxResponseBytes,
-      cache: {
-        byObject: options.cache.byObject ?? [],
-        indexes: options.cache.indexes ?? [],
-        disableFor: options.client.disableFor,
-        ...(options.cache.syncPeriodMs ? { syncPeriodMs: options.cache.syncPeriodMs } : {}),
-        ...(options.cache.defaultTransform
-          ? { defaultTransform: options.cache.defaultTransform }
-          : {}),
-      },
-      ...(options.podIdentity ? { podIdentity: options.podIdentity } : {}),
-      ...(options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),
-    };
+    const config = workerConfig(this.key, rest, options, {
+      dedicated: context.pool.mode === "dedicated" || placement === "dedicated",
+      podCheck: true,
+    });
     const admission = await context.admission.acquire(context.signal);
     let outcome: AimdOutcome = "neutral";
     try {
-      const permissions = context.permissions(rest);
-      const worker = await this.#startWorker(context, permissions);
+      const permissions = context.permissions(rest, placement);
+      const worker = await this.#startWorker(context, permissions, placement);
       if (!worker) {
         outcome = "overload";
         throw new ClusterCacheError(
@@ -312,7 +334,7 @@ export class ClusterAccessor {
       try {
         init = await worker.call({ op: "init", config }, {
           // probe + discovery + pod check, each bounded in the worker; this is the outer bound.
-          timeoutMs: options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000,
+          timeoutMs: initTimeoutMs(options),
           signal: context.signal,
           operation: "error connecting",
         });
@@ -324,7 +346,7 @@ export class ClusterAccessor {
         // A worker that answered can serve the next attempt: retries cost no new worker. One that
         // did not answer in time may still be busy with this attempt.
         if (worker.alive && !isUnanswered(error) && !context.signal.aborted) {
-          this.#spare = { worker, permissions: JSON.stringify(permissions) };
+          this.#spare = { worker, permissions: JSON.stringify(permissions), placement };
         } else worker.terminate("error connecting");
         if (isUnanswered(error)) {
           throw new ClusterCacheError(
@@ -360,14 +382,18 @@ export class ClusterAccessor {
   async #startWorker(
     context: ConnectContext,
     permissions: WorkerPermissions,
+    placement: Placement,
   ): Promise<WorkerHandle | undefined> {
     const spare = this.#spare;
     this.#spare = undefined;
-    if (spare?.worker.alive && spare.permissions === JSON.stringify(permissions)) {
+    if (
+      spare?.worker.alive && spare.permissions === JSON.stringify(permissions) &&
+      spare.placement === placement
+    ) {
       return spare.worker;
     }
     spare?.worker.terminate("error connecting");
-    const worker = new WorkerHandle(this.key, permissions, context.hooks(this));
+    const worker = context.pool.open(this.key, permissions, context.hooks(this), placement);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), WORKER_START_TIMEOUT_MS);
@@ -477,6 +503,15 @@ export class ClusterAccessor {
       }));
       verdict = "success";
     } catch (error) {
+      // A pooled worker whose thread no longer answers is hung by one of its sessions: end it (the
+      // one to blame gets a worker of its own; its neighbours reconnect at once).
+      if (isUnanswered(error) && connection.worker.placement === "pooled") {
+        const responsive = await connection.worker.host.responsive(
+          HUNG_CHECK_MS,
+          mainLagSince,
+        );
+        if (responsive === false) connection.worker.host.hung();
+      }
       // A crash while the probe was out is one failure, counted where the crash is handled.
       if (!connection.worker.alive) {
         return { verdict: "crashed", overload: false };

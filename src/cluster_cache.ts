@@ -37,7 +37,10 @@ import type { RESTConfig } from "./rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
 import { shouldSendEvent, type Transition } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
-import type { WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
+import type { Placement, WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
+import { WorkerPool } from "./worker_pool.ts";
+import { handOver, type MovingWatch, warmUp } from "./session_move.ts";
+import type { PressureReport } from "./protocol.ts";
 
 /**
  * What {@linkcode ClusterCache.watch} needs.
@@ -214,10 +217,15 @@ interface SourceEntry {
   announced: Map<string, number>;
 }
 
-interface WatchRegistration {
+/** Why a cluster has a worker of its own for good (a promoted one moves back once calm). */
+const CRASHED_POOLED_WORKER = "it crashed or hung its pooled worker";
+
+interface WatchRegistration extends MovingWatch {
   connectionId: number;
   cluster: string;
   dispatch: WatchDispatch;
+  /** Settles when the watch has synced (or failed to). */
+  synced: Promise<void>;
 }
 
 /**
@@ -240,6 +248,11 @@ class WatchDispatch {
   #backlog: WatchEvent[] = [];
   #busy = false;
   #paused = false;
+
+  /** Whether its worker was told to hold its deltas. */
+  get paused(): boolean {
+    return this.#paused;
+  }
 
   constructor(
     handler: (event: WatchEvent) => void | Promise<void>,
@@ -383,9 +396,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   readonly #handedOff = new Set<string>();
   #nextWatchId = 1;
   #closed: Promise<void> | undefined;
+  readonly #pool: WorkerPool;
+  /** Clusters being moved to another worker. */
+  readonly #moving = new Set<string>();
 
   private constructor(options: ResolvedOptions) {
     this.#options = options;
+    this.#pool = new WorkerPool(options.workers, (message) => this.#log.warn(message));
     this.#queue = new WorkQueue(
       (key) => this.#reconcile(key),
       (key, error) => {
@@ -739,9 +756,17 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     if (existing) return { synced: existing.synced, stop: () => {}, [Symbol.dispose]: () => {} };
     const watchId = this.#nextWatchId++;
     const log = this.#log;
-    this.#watches.set(watchId, {
+    const registration: WatchRegistration = {
+      watchId,
+      kind: input.kind,
+      filters: pushdown,
+      worker: connection.worker,
+      get paused() {
+        return this.dispatch.paused;
+      },
       connectionId: connection.id,
       cluster: key,
+      synced: Promise.resolve(),
       dispatch: new WatchDispatch(
         input.handler as (event: WatchEvent) => void | Promise<void>,
         local as ((event: WatchEvent) => boolean)[],
@@ -756,10 +781,11 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
             cluster: key,
             watch: input.name,
           });
-          connection.worker.flow(watchId, paused);
+          registration.worker.flow(watchId, paused);
         },
       ),
-    });
+    };
+    this.#watches.set(watchId, registration);
     const synced = connection.worker.call(
       { op: "watch", watchId, kind: input.kind, filters: pushdown },
       {
@@ -768,16 +794,22 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         operation,
       },
     ).then(() => {});
+    registration.synced = synced.catch(() => {});
     const entry = { synced };
     connection.watches.set(input.name, entry);
     let stopped = false;
     const stop = () => {
       if (stopped) return;
       stopped = true;
-      if (connection.watches.get(input.name) === entry) connection.watches.delete(input.name);
+      const current = this.#accessors.get(key)?.connection;
+      for (const c of [connection, current]) {
+        if (c?.id === connection.id && c.watches.get(input.name) === entry) {
+          c.watches.delete(input.name);
+        }
+      }
       this.#watches.delete(watchId);
-      if (connection.worker.alive) {
-        void connection.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
+      if (registration.worker.alive) {
+        void registration.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
           .catch(() => {});
       }
     };
@@ -990,14 +1022,19 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
 
   // ------------------------------------------------------------------------- reconciler
 
-  #permissions(rest: RESTConfig): WorkerPermissions {
+  /**
+   * Least privilege: network access to the cluster's API server only, nothing else. A pooled worker
+   * serves many API servers, so its network access is not limited (the rest still is).
+   */
+  #permissions(rest: RESTConfig, placement: Placement = "dedicated"): WorkerPermissions {
     if (this.#options.workerPermissions === "inherit") return "inherit";
+    const pooled = placement === "pooled" && this.#pool.mode === "pooled";
     const net = new Set([hostPort(rest.server)]);
     if (rest.proxyUrl) net.add(hostPort(rest.proxyUrl));
     if (this.#options.inClusterConfig) net.add(hostPort(this.#options.inClusterConfig.server));
     const { readDirs, importHosts } = this.#options.moduleAccess;
     return {
-      net: [...net],
+      net: pooled ? true : [...net],
       read: readDirs.length > 0 ? readDirs : false,
       import: importHosts.length > 0 ? importHosts : false,
       env: false,
@@ -1011,15 +1048,24 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   #hooks(key: string, accessor: ClusterAccessor): WorkerHandleHooks {
     const cluster = accessor.key;
     return {
-      onEvents: (watchId, events) => this.#watches.get(watchId)?.dispatch.push(events),
+      onEvents: (watchId, events, from) => {
+        const registration = this.#watches.get(watchId);
+        if (registration?.worker === from) registration.dispatch.push(events);
+      },
       onLog: (level, message, properties) =>
         forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
       onInformer: (kind, event) => this.metrics.informer(cluster, kind, event),
       onStats: (stats) => this.metrics.workerStats(cluster, stats),
-      onFailure: (error) => {
+      onFailure: (error, culprit) => {
         this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
+        if (culprit && this.#pool.mode === "pooled" && accessor.placement === "pooled") {
+          // It would take its neighbours down again: it gets a worker of its own.
+          accessor.placement = "dedicated";
+          accessor.placementReason = CRASHED_POOLED_WORKER;
+        }
         this.#queue.add(key);
       },
+      onPressure: (pressure) => this.#pressure(key, accessor, pressure),
       onRoundTrip: (op, seconds) => this.metrics.roundTrip(op, seconds),
     };
   }
@@ -1033,7 +1079,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
           name: `${accessor.key.name}-kubeconfig`,
         }, signal),
       hooks: (a) => this.#hooks(key, a),
-      permissions: (rest) => this.#permissions(rest),
+      permissions: (rest, placement) => this.#permissions(rest, placement),
+      pool: this.#pool,
       signal: this.#lifetime.signal,
       admission: this.#admission,
     };
@@ -1153,6 +1200,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
           }
           transitions.push("connect");
           this.metrics.connection(accessor.key, true);
+          this.metrics.placement(
+            accessor.key,
+            accessor.connection?.worker.placement === "dedicated",
+          );
           this.#log.info("Connected to workload cluster", { cluster: key });
         } catch (error) {
           this.metrics.connection(accessor.key, false);
@@ -1296,6 +1347,89 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     }
   }
 
+  /** A pooled cluster's load is too much for its neighbours (promote), or a promoted one calmed down. */
+  #pressure(key: string, accessor: ClusterAccessor, pressure: PressureReport): void {
+    if (this.#pool.mode !== "pooled" || this.#lifetime.signal.aborted) return;
+    const worker = accessor.connection?.worker;
+    if (!worker?.alive) return;
+    if (pressure.level === "high" && worker.placement === "pooled") {
+      accessor.placement = "dedicated";
+      accessor.placementReason = pressure.reason;
+      void this.#move(key, accessor, "dedicated", pressure.reason);
+    } else if (
+      pressure.level === "calm" && worker.placement === "dedicated" &&
+      accessor.placementReason !== undefined && accessor.placement === "dedicated" &&
+      accessor.placementReason !== CRASHED_POOLED_WORKER
+    ) {
+      accessor.placement = "pooled";
+      accessor.placementReason = undefined;
+      void this.#move(key, accessor, "pooled", pressure.reason);
+    }
+  }
+
+  /**
+   * Moves a connected cluster to a worker of its own or into the pool, make-before-break (see
+   * `session_move.ts`): its cached reads and watches go on without a gap, a lost or a repeated
+   * event. A move that cannot be made leaves the cluster where it is.
+   */
+  async #move(key: string, accessor: ClusterAccessor, placement: Placement, why: string) {
+    if (this.#moving.has(key)) return;
+    this.#moving.add(key);
+    const started = performance.now();
+    const options = this.#options;
+    const timeouts = {
+      syncMs: options.initialSyncTimeoutMs + options.client.timeoutMs,
+      callMs: options.client.timeoutMs,
+    };
+    try {
+      const old = accessor.connection;
+      if (!old) return;
+      this.#log.info(
+        placement === "dedicated"
+          ? "Moving a cluster to a worker of its own"
+          : "Moving a calm cluster back into the pool",
+        { cluster: key, reason: why },
+      );
+      let next;
+      try {
+        next = await accessor.prepare(this.#connectContext(key, accessor), placement);
+        await warmUp(old.worker, next.worker, timeouts);
+      } catch (error) {
+        next?.worker.terminate("the move was abandoned");
+        this.#log.warn("Moving the cluster failed; it stays where it is", {
+          cluster: key,
+          error: (error as Error).message,
+        });
+        return;
+      }
+      if (accessor.connection !== old || !old.worker.alive || this.#lifetime.signal.aborted) {
+        next.worker.terminate("the move was abandoned");
+        return;
+      }
+      accessor.adopt(next);
+      const moving = [...this.#watches.values()].filter((w) => w.worker === old.worker);
+      let exact = 0;
+      for (const watch of moving) {
+        await watch.synced;
+        if (this.#watches.get(watch.watchId) !== watch) continue; // stopped meanwhile
+        if (await handOver(watch, next.worker, timeouts)) exact++;
+      }
+      this.metrics.moved(placement === "dedicated" ? "promote" : "demote");
+      this.metrics.placement(accessor.key, placement === "dedicated");
+      this.#log.info("Moved the cluster", {
+        cluster: key,
+        placement,
+        watches: moving.length,
+        restartedWatches: moving.length - exact,
+        seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+      });
+      await old.worker.drained(options.client.timeoutMs);
+      old.worker.terminate(`cluster ${key} moved to another worker`);
+    } finally {
+      this.#moving.delete(key);
+    }
+  }
+
   #forgetWatches(connectionId: number | undefined): void {
     if (connectionId === undefined) return;
     for (const [watchId, registration] of this.#watches) {
@@ -1303,10 +1437,16 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     }
   }
 
-  /** A crashed worker is one failed probe that no later probe can fix: disconnect (and reconnect). */
+  /**
+   * A crashed worker is one failed probe that no later probe can fix: disconnect (and reconnect). A
+   * pooled neighbour of the cluster that crashed it is not to blame: no failure is counted.
+   */
   #crashed(accessor: ClusterAccessor, transitions: Transition[]): void {
-    accessor.recordFailedProbe();
-    this.metrics.probe(accessor.key, false);
+    const worker = accessor.connection?.worker;
+    if (!worker || worker.culprit || worker.placement === "dedicated") {
+      accessor.recordFailedProbe();
+      this.metrics.probe(accessor.key, false);
+    }
     this.#disconnect(accessor);
     transitions.push("disconnect");
   }

@@ -22,10 +22,11 @@ import {
 import { restTargetFromKubeConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { WorkerConfig, WorkerRequest } from "./protocol.ts";
+import type { WorkerRequest } from "./protocol.ts";
 import { type Lease, LEASE_LABEL, type LeaseApi } from "./shard_coordinator.ts";
 import type { RESTConfig } from "./rest_config.ts";
-import { WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
+import { initTimeoutMs, workerConfig } from "./worker_config.ts";
+import { dedicatedWorker, type WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
 import { Backoff, sleep } from "./backoff.ts";
 
 /** The label Cluster API puts on a Cluster's Secrets. */
@@ -182,32 +183,24 @@ export class ManagementCluster {
   async #connect(): Promise<void> {
     const rest = this.#restConfig();
     const options = this.#options;
-    const config: WorkerConfig = {
-      cluster: MANAGEMENT_KEY,
-      rest,
-      probeTimeoutMs: options.healthProbe.timeoutMs,
-      cacheSyncTimeoutMs: options.initialSyncTimeoutMs,
-      watchRequestTimeoutMs: options.watchRequestTimeoutMs,
-      watchIdleTimeoutMs: options.watchIdleTimeoutMs,
-      pageSize: options.listPageSize,
-      watchList: options.watchList,
-      backoff: { initialMs: 800, maxMs: 30_000 },
-      maxResponseBytes: options.maxResponseBytes,
+    const config = workerConfig(MANAGEMENT_KEY, rest, options, {
+      // By type, not by label: Cluster API types every kubeconfig Secret but did not always label
+      // them, and an unmirrored Secret would cost a live read per reconcile.
       cache: {
-        // By type, not by label: Cluster API types every kubeconfig Secret but did not always label
-        // them, and an unmirrored Secret would cost a live read per reconcile.
         byObject: [{ kind: SECRET_KIND, fieldSelector: `type=${KUBECONFIG_SECRET_TYPE}` }],
         indexes: [],
         disableFor: [],
         defaultTransform: "stripManagedFields",
       },
-    };
+      dedicated: true,
+      podCheck: false,
+    });
     const fresh = {
       clusters: new Map<string, KubeObject>(),
       secrets: new Map<string, KubeObject>(),
     };
     let syncing = true;
-    const worker = new WorkerHandle(MANAGEMENT_KEY, this.#permissions(rest), {
+    const worker = dedicatedWorker(MANAGEMENT_KEY, this.#permissions(rest), {
       onEvents: (watchId, events) => {
         if (syncing) this.#collect(watchId, events, fresh);
         else this.#apply(watchId, events);
@@ -231,7 +224,7 @@ export class ManagementCluster {
     try {
       await worker.call({ op: "init", config }, {
         ...call,
-        timeoutMs: options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000,
+        timeoutMs: initTimeoutMs(options),
       });
       this.#clusterKind ??= await this.#detectClusterKind(worker, call);
       await worker.call({

@@ -69,6 +69,16 @@ export class ClusterCacheMetrics {
     "Clusters this replica serves, with sharding.",
     [],
   );
+  readonly #dedicated = this.registry.gauge(
+    "clustercache_cluster_dedicated_worker",
+    "Whether the cluster's session has a worker of its own (1) or shares a pooled one (0).",
+    CLUSTER_LABELS,
+  );
+  readonly #moves = this.registry.counter(
+    "clustercache_worker_moves_total",
+    "Clusters moved between pooled and dedicated workers, by direction ('promote', 'demote').",
+    ["direction"],
+  );
   readonly #connectionUp = this.registry.gauge(
     "capi_cluster_cache_connection_up",
     "Whether the connection to the workload cluster is up (1) or down (0).",
@@ -125,6 +135,7 @@ export class ClusterCacheMetrics {
     this.#healthchecks,
     this.#connectionUp,
     this.#owned,
+    this.#dedicated,
     this.#informerEvents,
     this.#workerHeap,
     this.#inconclusive,
@@ -148,6 +159,16 @@ export class ClusterCacheMetrics {
   ownership(key: ObjectKey, owned: boolean, ownedCount: number): void {
     this.#owned.set(labels(key), owned ? 1 : 0);
     this.#ownedClusters.set({}, ownedCount);
+  }
+
+  /** Records where a cluster's session runs. */
+  placement(key: ObjectKey, dedicated: boolean): void {
+    this.#dedicated.set(labels(key), dedicated ? 1 : 0);
+  }
+
+  /** Counts a cluster moved to a worker of its own (`promote`) or back into the pool (`demote`). */
+  moved(direction: "promote" | "demote"): void {
+    this.#moves.inc({ direction });
   }
 
   /** Records the connection state. */

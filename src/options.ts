@@ -8,7 +8,8 @@ import { resolveSharding, type ShardingOptions } from "./shard_coordinator.ts";
 import { type CacheOptions, checkCacheOptions, type ModuleAccess } from "./cache_options.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
-import type { PodIdentity } from "./protocol.ts";
+import type { PodIdentity, PressureThresholds } from "./protocol.ts";
+import type { PoolSettings } from "./worker_pool.ts";
 import {
   chooseWorkerPermissions,
   type WorkerOptionsFlag,
@@ -201,6 +202,51 @@ export interface ClusterCacheOptions {
    * this process serves every Cluster.
    */
   sharding?: ShardingOptions;
+  /** How clusters are spread over workers. Default: a worker per cluster. */
+  workers?: WorkerPoolOptions;
+}
+
+/**
+ * How clusters are spread over workers. `"dedicated"` (the default) gives every cluster a worker of
+ * its own: the strongest isolation, ~9 MB and a worker start per cluster. `"pooled"` lets up to
+ * `clustersPerWorker` clusters share a worker, each still with its own HTTP client, informers, rate
+ * limiter and probe, and **promotes** a cluster whose load would slow its neighbours (many objects,
+ * an event flood, thread time) to a worker of its own, make-before-break: its watches move without
+ * losing or repeating an event. A promoted cluster that stays calm for `promotion.calmMs` moves
+ * back. A cluster that crashes or hangs its pooled worker is restarted in a worker of its own; its
+ * neighbours reconnect at once.
+ *
+ * @example A thousand clusters in a dozen workers
+ * ```ts
+ * import type { WorkerPoolOptions } from "@fleetkit/clustercache";
+ *
+ * const workers: WorkerPoolOptions = {
+ *   mode: "pooled",
+ *   clustersPerWorker: 100,
+ *   promotion: { objects: 20_000, eventsPerSecond: 200 },
+ * };
+ * ```
+ */
+export interface WorkerPoolOptions {
+  /** `"dedicated"` or `"pooled"`. Default `"dedicated"`. */
+  mode?: "dedicated" | "pooled";
+  /** Clusters sharing one pooled worker. Default 100. */
+  clustersPerWorker?: number;
+  /** Pooled workers at most; beyond, clusters crowd into them. Default 64. */
+  maxWorkers?: number;
+  /** When a pooled cluster gets a worker of its own. */
+  promotion?: {
+    /** Cached objects above which a cluster is promoted. Default 10,000. */
+    objects?: number;
+    /** Watch events a second (over the window) above which it is promoted. Default 100. */
+    eventsPerSecond?: number;
+    /** Share of its worker's thread (over the window) above which it is promoted. Default 0.1. */
+    busyRatio?: number;
+    /** The window, in ms. Default 10,000. */
+    windowMs?: number;
+    /** A promoted cluster under half of each threshold this long moves back, in ms. Default 300,000. */
+    calmMs?: number;
+  };
 }
 
 /** Options with every default applied. */
@@ -228,6 +274,49 @@ export interface ResolvedOptions {
   listPageSize: number;
   watchList: boolean;
   sharding: Required<ShardingOptions> | undefined;
+  workers: PoolSettings & { pressure: PressureThresholds };
+}
+
+function count(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`options.${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveWorkers(
+  options: WorkerPoolOptions | undefined,
+): PoolSettings & { pressure: PressureThresholds } {
+  const mode = options?.mode ?? "dedicated";
+  if (mode !== "dedicated" && mode !== "pooled") {
+    throw new RangeError(
+      `options.workers.mode must be "dedicated" or "pooled", got ${String(mode)}`,
+    );
+  }
+  const promotion = options?.promotion ?? {};
+  const busyRatio = promotion.busyRatio ?? 0.1;
+  if (typeof busyRatio !== "number" || !(busyRatio > 0 && busyRatio <= 1)) {
+    throw new RangeError(
+      `options.workers.promotion.busyRatio must be in (0, 1], got ${String(busyRatio)}`,
+    );
+  }
+  return {
+    mode,
+    clustersPerWorker: count("workers.clustersPerWorker", options?.clustersPerWorker, 100),
+    maxWorkers: count("workers.maxWorkers", options?.maxWorkers, 64),
+    pressure: {
+      objects: count("workers.promotion.objects", promotion.objects, 10_000),
+      eventsPerSecond: duration(
+        "workers.promotion.eventsPerSecond",
+        promotion.eventsPerSecond,
+        100,
+      ),
+      busyRatio,
+      windowMs: duration("workers.promotion.windowMs", promotion.windowMs, 10_000),
+      calmMs: duration("workers.promotion.calmMs", promotion.calmMs, 300_000),
+    },
+  };
 }
 
 function duration(
@@ -354,5 +443,6 @@ export function resolveOptions(
     maxResponseBytes: duration("maxResponseBytes", options.maxResponseBytes, 256 * 1024 * 1024),
     listPageSize: pageSize,
     watchList: options.watchList ?? true,
+    workers: resolveWorkers(options.workers),
   };
 }

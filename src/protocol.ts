@@ -3,15 +3,22 @@
  * module and nothing else defines a message.
  *
  * ```
- * main                                   worker (one per cluster)
- *  | request {id, deadline, op: init}  ->  create HTTP client, probe GET /, discover, pod check
+ * main                                   worker (one per cluster, or a pool of clusters)
+ *  | request {session, id, op: init}   ->  a new session: HTTP client, probe GET /, discover, pod check
  *  | <- response {id, ok, value|error}
  *  | request {op: get|list, cached}    ->  start the kind's informer, wait for sync, read the store
  *  | request {op: watch, watchId}      ->  subscribe; initial adds, then live events
  *  | <- events {watchId, events[]}         (batched per turn of the worker's event loop)
  *  | cancel {id}                       ->  abort that request
  *  | <- log {level, message, properties}   (the main thread forwards to LogTape)
+ *  | <- pressure {session, level}          (a session outgrows a shared worker, or calmed down)
+ *  | <- crash {session}                    (an uncaught error, blamed on the session that ran last)
+ *  | close {session}                   ->  end a session (stop its informers, abort its requests)
  * ```
+ *
+ * Every message but `ready` and `batch` names its session: one cluster's connection. A dedicated
+ * worker holds one session; a pooled worker holds many, each with its own HTTP client, informers,
+ * rate limiter and probe.
  *
  * Messages posted in one turn of an event loop travel together as a `batch`, so pipelined calls pay
  * the postMessage overhead once. Objects read from a cluster travel as JSON text, stringified on the
@@ -85,8 +92,33 @@ export interface WorkerConfig {
   cache: WorkerCacheConfig;
   /** When set, the worker checks whether this Pod runs in the cluster (Cluster API's rule). */
   podIdentity?: PodIdentity;
+  /** When this session's load is reported as too much for a shared worker, and as calm again. */
+  pressure: PressureThresholds;
+  /** Whether the session has a worker of its own (then it reports when it calms down). */
+  dedicated: boolean;
   /** Where the API server is from inside the cluster, used when that Pod is found. */
   inCluster?: { server: string; caPem: string };
+}
+
+/**
+ * A session is under pressure (it would slow the neighbours of a shared worker) when, over the last
+ * {@linkcode PressureThresholds.windowMs}, it holds more than `objects` cached objects, or applies
+ * more than `eventsPerSecond` watch events a second, or keeps the worker's thread busy for more than
+ * `busyRatio` of the time. It is calm when it has stayed under half of each for `calmMs`.
+ */
+export interface PressureThresholds {
+  objects: number;
+  eventsPerSecond: number;
+  busyRatio: number;
+  windowMs: number;
+  calmMs: number;
+}
+
+/** What a session reports about its load. */
+export interface PressureReport {
+  level: "high" | "calm";
+  /** What crossed its threshold (for logs), e.g. `objects 52000 > 20000`. */
+  reason: string;
 }
 
 /** The cache options as the worker receives them (defaults applied). */
@@ -149,10 +181,43 @@ export interface Operations {
     request: { kind: KindRef; key: ObjectKey; options: WireDeleteOptions };
     response: null;
   };
-  watch: { request: { watchId: number; kind: KindRef; filters: PushdownFilters }; response: null };
-  unwatch: { request: { watchId: number }; response: null };
+  /**
+   * Subscribes a watch. With `handover`, the subscription stays silent and answers with what it
+   * would have sent as initial adds (`[storeKey, resourceVersion]`), until `resume`.
+   */
+  watch: {
+    request: { watchId: number; kind: KindRef; filters: PushdownFilters; handover?: boolean };
+    response: HandoverSnapshot | null;
+  };
+  /**
+   * Ends a watch. With `handover` (the new session's snapshot), it first sends what it held back,
+   * then answers with what its handler has seen and the objects the new session cannot know.
+   */
+  unwatch: {
+    request: { watchId: number; handover?: HandoverSnapshot };
+    response: HandoverState | null;
+  };
+  /** Starts a handed-over watch: the difference from what the handler saw, then live changes. */
+  resume: { request: { watchId: number; state: HandoverState }; response: null };
+  /** The kinds whose informers run (a moving cluster's new session starts the same ones). */
+  kinds: { request: Record<never, never>; response: KindRef[] };
+  /** Starts these kinds' informers and waits for them to sync. */
+  warm: { request: { kinds: KindRef[] }; response: null };
   /** A rotated bearer token, for every request from now on ("" for none). */
   token: { request: { token: string }; response: null };
+}
+
+/** `[storeKey, resourceVersion]` of every object a watch passes, at one moment. */
+export type HandoverSnapshot = [string, string][];
+
+/**
+ * What a watch's handler has seen when its old session lets go: every object as
+ * `[storeKey, resourceVersion]`, and in full those the new session's snapshot lacks or holds at
+ * another resourceVersion (they are the `oldObject` of updates and the object of deletes).
+ */
+export interface HandoverState {
+  seen: HandoverSnapshot;
+  objects: KubeObject[];
 }
 
 /** An operation name. */
@@ -169,16 +234,21 @@ export type MainMessage =
   | {
     type: "request";
     v: typeof PROTOCOL_VERSION;
+    session: number;
     id: number;
     deadline: number;
     request: WorkerRequest;
   }
-  | { type: "cancel"; id: number }
+  | { type: "cancel"; session: number; id: number }
   /**
    * Flow control of one watch: `paused` while the main thread is far behind on its handler; the
    * worker then holds the watch's deltas, merged per object, until resumed.
    */
-  | { type: "flow"; watchId: number; paused: boolean }
+  | { type: "flow"; session: number; watchId: number; paused: boolean }
+  /** Ends a session: its requests are aborted, its informers stopped. */
+  | { type: "close"; session: number }
+  /** Is the worker's thread free? Answered with `pong` at once when it is. */
+  | { type: "ping"; id: number }
   | { type: "batch"; messages: MainMessage[] };
 
 /** Log levels forwarded from workers. */
@@ -186,20 +256,40 @@ export type WorkerLogLevel = "debug" | "info" | "warning" | "error";
 
 /** Messages from a worker to the main thread. */
 export type WorkerMessage =
-  | { type: "response"; id: number; ok: true; value: unknown }
-  /** Objects travel as JSON text: parsing it costs the main thread less than deserialising a clone. */
-  | { type: "response"; id: number; ok: true; json: string }
-  /** Several JSON responses of one turn, as one JSON array (one parse for all). */
-  | { type: "responses"; ids: number[]; json: string }
-  | { type: "response"; id: number; ok: false; error: WireError }
-  | { type: "events"; watchId: number; events: WatchEvent[] }
-  | { type: "log"; level: WorkerLogLevel; message: string; properties: Record<string, unknown> }
-  | { type: "informer"; kind: string; event: "list" | "watchRestart" | "error" }
-  /** What changed since the last stats message: requests to the API server, informer progress. */
-  | { type: "stats"; stats: WorkerStats }
-  /** The worker's modules are loaded: its start-up is over. */
-  | { type: "ready" }
+  | SessionMessage
+  /**
+   * The worker's modules are loaded: its start-up is over. `running` (shared memory) holds the
+   * session whose code ran last: when the worker hangs, that is the session hanging it.
+   */
+  | { type: "ready"; running: Int32Array }
+  /**
+   * An uncaught error, blamed on the session whose code ran last (`undefined`: none had run). A
+   * pooled worker has closed that session and goes on serving the others.
+   */
+  | { type: "crash"; session: number | undefined; message: string }
+  | { type: "pong"; id: number }
   | { type: "batch"; messages: WorkerMessage[] };
+
+/** Messages from a worker about one session. */
+export type SessionMessage =
+  | { type: "response"; session: number; id: number; ok: true; value: unknown }
+  /** Objects travel as JSON text: parsing it costs the main thread less than deserialising a clone. */
+  | { type: "response"; session: number; id: number; ok: true; json: string }
+  /** Several JSON responses of one turn, as one JSON array (one parse for all). */
+  | { type: "responses"; session: number; ids: number[]; json: string }
+  | { type: "response"; session: number; id: number; ok: false; error: WireError }
+  | { type: "events"; session: number; watchId: number; events: WatchEvent[] }
+  | {
+    type: "log";
+    session: number;
+    level: WorkerLogLevel;
+    message: string;
+    properties: Record<string, unknown>;
+  }
+  | { type: "informer"; session: number; kind: string; event: "list" | "watchRestart" | "error" }
+  /** What changed since the last stats message: requests to the API server, informer progress. */
+  | { type: "stats"; session: number; stats: WorkerStats }
+  | { type: "pressure"; session: number; pressure: PressureReport };
 
 /** Upper bounds (seconds) of the request latency histogram: client-go's `rest_client` buckets. */
 export const REQUEST_LATENCY_BUCKETS = [

@@ -1,8 +1,11 @@
 /**
- * The main thread's end of one cluster's worker: typed calls with deadlines and cancellation,
- * dispatch of watch events and forwarded logs, and containment of failure. An uncaught error in the
- * worker is caught here (it would otherwise end the process), the worker is terminated, and every
- * pending call fails with a clear error; so does every call when the handle is terminated.
+ * The main thread's end of cluster workers (main thread only). A {@linkcode WorkerHost} is one Web
+ * Worker, dedicated to one cluster or pooled by several; a {@linkcode WorkerHandle} is one cluster's
+ * session in it: typed calls with deadlines and cancellation, dispatch of watch events and
+ * forwarded logs, and containment of failure. An uncaught error in a worker is caught (it would
+ * otherwise end the process) and blamed on one session, which fails with every pending call; a hung
+ * worker is terminated, failing its sessions. Every call fails with a clear error once its handle is
+ * terminated.
  *
  * @module
  */
@@ -16,10 +19,12 @@ import { redact } from "./redact.ts";
 import {
   type MainMessage,
   type OpName,
+  type PressureReport,
   PROTOCOL_VERSION,
   type RequestOf,
   type ResponseOf,
   type WorkerLogLevel,
+  type SessionMessage,
   type WorkerMessage,
   type WorkerRequest,
   type WorkerStats,
@@ -30,13 +35,19 @@ export type WorkerPermissions = "inherit" | Deno.PermissionOptionsObject;
 
 /** What a handle reports back. */
 export interface WorkerHandleHooks {
-  onEvents(watchId: number, events: WatchEvent[]): void;
+  /** Events of a watch, from the session `from` (a moving watch hears only its current session). */
+  onEvents(watchId: number, events: WatchEvent[], from: WorkerHandle): void;
   onLog(level: WorkerLogLevel, message: string, properties: Record<string, unknown>): void;
   onInformer(kind: string, event: "list" | "watchRestart" | "error"): void;
   /** The worker's counters since its last report, for metrics. */
   onStats?(stats: WorkerStats): void;
-  /** The worker crashed; it has been terminated and pending calls failed. */
-  onFailure(error: ClusterCacheError): void;
+  /**
+   * The session failed (its worker crashed or hung) and its pending calls with it. `culprit`: the
+   * session is blamed for it, rather than a neighbour in the same pooled worker.
+   */
+  onFailure(error: ClusterCacheError, culprit: boolean): void;
+  /** The session's load changed level (see {@linkcode PressureReport}). */
+  onPressure?(pressure: PressureReport): void;
   /** Every completed call's round trip, for metrics. */
   onRoundTrip?(op: OpName, seconds: number): void;
 }
@@ -76,6 +87,9 @@ export function isUnanswered(error: unknown): boolean {
 }
 let startedWorkers = 0;
 
+/** A session's worker: of its own, or shared by a pool. */
+export type Placement = "dedicated" | "pooled";
+
 /** Workers started and not yet terminated in this process (for leak checks). */
 export function liveWorkerCount(): number {
   return liveWorkers;
@@ -86,12 +100,215 @@ export function startedWorkerCount(): number {
   return startedWorkers;
 }
 
-/** One worker. */
+/**
+ * One Web Worker hosting sessions: one (dedicated) or up to a pool's share of clusters (pooled).
+ * Terminated when its last session ends.
+ */
+export class WorkerHost {
+  /** Dedicated to one cluster, or shared. */
+  readonly placement: Placement;
+  /** The key its permissions were made from (a pool shares a worker only between equal keys). */
+  readonly permissionsKey: string;
+  readonly #worker: Worker;
+  readonly #outbox: Outbox<MainMessage>;
+  readonly #sessions = new Map<number, WorkerHandle>();
+  readonly #pongs = new Map<number, () => void>();
+  readonly #ready = Promise.withResolvers<void>();
+  #running: Int32Array | undefined;
+  #nextSession = 1;
+  #nextPing = 1;
+  #alive = true;
+  /** Sessions opened over the host's life (a pool fills a host up to its share once). */
+  opened = 0;
+
+  /**
+   * Starts a worker.
+   *
+   * @param name Its name (for debuggers).
+   * @param permissions Its Deno permissions.
+   */
+  constructor(name: string, permissions: WorkerPermissions, placement: Placement) {
+    this.placement = placement;
+    this.permissionsKey = JSON.stringify(permissions);
+    this.#worker = new Worker(WORKER_URL, {
+      type: "module",
+      name,
+      ...(permissions === "inherit" ? {} : { deno: { permissions } }),
+    });
+    liveWorkers++;
+    startedWorkers++;
+    this.#outbox = new Outbox<MainMessage>((message) => this.#worker.postMessage(message));
+    this.#worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(event.data);
+    this.#worker.onerror = (event: ErrorEvent) => {
+      // Without preventDefault an uncaught error in a worker terminates the whole process. The
+      // worker contains its sessions' errors itself; one that reaches here ends the worker.
+      event.preventDefault();
+      this.#crash(undefined, `the worker ${name} crashed: ${redact(event.message)}`);
+    };
+    this.#worker.onmessageerror = () => {
+      this.#crash(undefined, `the worker ${name} sent a message that cannot be read`);
+    };
+  }
+
+  /** Resolves when the worker has loaded its modules; rejects if it fails first. */
+  get ready(): Promise<void> {
+    return this.#ready.promise;
+  }
+
+  /** Whether the worker runs. */
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** Sessions open now. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Opens a session for a cluster. */
+  open(cluster: ObjectKey, hooks: WorkerHandleHooks): WorkerHandle {
+    const session = this.#nextSession++;
+    this.opened++;
+    const handle = new WorkerHandle(cluster, this, session, hooks);
+    this.#sessions.set(session, handle);
+    return handle;
+  }
+
+  /** Posts a message to the worker (dropped once it is gone). */
+  post(message: MainMessage): void {
+    if (this.#alive) this.#outbox.post(message);
+  }
+
+  /** Ends a session: the worker stops its work; the last one ends the worker. */
+  release(session: number): void {
+    if (!this.#sessions.delete(session)) return;
+    this.post({ type: "close", session });
+    if (this.#sessions.size === 0) this.#terminate();
+  }
+
+  /**
+   * Whether the worker's thread answers within `timeoutMs`. `undefined` when this thread itself
+   * was starved for more than half of that time (then nothing can be told).
+   *
+   * @param mainLagSince This thread's worst event-loop lag since a `performance.now()` time.
+   */
+  async responsive(
+    timeoutMs: number,
+    mainLagSince: (since: number) => number,
+  ): Promise<boolean | undefined> {
+    if (!this.#alive) return false;
+    const id = this.#nextPing++;
+    const started = performance.now();
+    const answered = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pongs.delete(id);
+        resolve(false);
+      }, timeoutMs);
+      this.#pongs.set(id, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    this.#worker.postMessage({ type: "ping", id } satisfies MainMessage);
+    const ok = await answered;
+    if (ok) return true;
+    return mainLagSince(started) > timeoutMs / 2 ? undefined : false;
+  }
+
+  /**
+   * Ends a worker whose thread no longer answers: the session whose code ran last is blamed; every
+   * session fails.
+   */
+  hung(): void {
+    if (!this.#alive) return;
+    const blamed = this.#running ? Atomics.load(this.#running, 0) : 0;
+    this.#crash(blamed === 0 ? undefined : blamed, "its worker stopped answering", true);
+  }
+
+  #receive(message: WorkerMessage): void {
+    switch (message.type) {
+      case "batch":
+        for (const inner of message.messages) this.#receive(inner);
+        return;
+      case "ready":
+        this.#running = message.running;
+        this.#ready.resolve();
+        return;
+      case "pong":
+        this.#pongs.get(message.id)?.();
+        this.#pongs.delete(message.id);
+        return;
+      case "crash":
+        this.#crash(message.session, `an uncaught error in its worker: ${redact(message.message)}`);
+        return;
+      default:
+        this.#sessions.get(message.session)?.receive(message);
+    }
+  }
+
+  /**
+   * A session crashed (`session`), or the whole worker did (`undefined`). A pooled worker goes on
+   * with the others unless it is `hung`; a dedicated one ends.
+   */
+  #crash(session: number | undefined, why: string, hung = false): void {
+    if (!this.#alive) return;
+    const whole = session === undefined || hung || this.placement === "dedicated";
+    const failed = whole ? [...this.#sessions.values()] : [this.#sessions.get(session)!];
+    for (const handle of failed) {
+      if (!handle) continue;
+      this.#sessions.delete(handle.session);
+      // In a dedicated worker the one session is to blame, whatever the worker said.
+      const culprit = this.placement === "dedicated" || handle.session === session;
+      const message = culprit
+        ? `the worker for cluster ${formatObjectKey(handle.cluster)} failed: ${why}`
+        : `the pooled worker of cluster ${formatObjectKey(handle.cluster)} failed because of a neighbour: ${why}`;
+      handle.fail(new ClusterCacheError("WorkerFailed", message), culprit);
+    }
+    if (whole || this.#sessions.size === 0) this.#terminate();
+  }
+
+  #terminate(): void {
+    if (!this.#alive) return;
+    this.#alive = false;
+    const error = new ClusterCacheError("WorkerFailed", "the worker was terminated");
+    this.#ready.reject(error);
+    this.#ready.promise.catch(() => {}); // nobody may be waiting
+    this.#outbox.close();
+    this.#worker.terminate();
+    liveWorkers--;
+    for (const resolve of this.#pongs.values()) resolve();
+    this.#pongs.clear();
+    for (const handle of [...this.#sessions.values()]) {
+      handle.fail(new ClusterCacheError("WorkerFailed", "its worker was terminated"), false);
+    }
+    this.#sessions.clear();
+  }
+}
+
+/**
+ * Starts a worker of its own for one cluster (or the management cluster) and opens its session.
+ *
+ * @param cluster The cluster it serves (for messages).
+ * @param permissions Its Deno permissions.
+ * @param hooks Where events, logs and failures go.
+ */
+export function dedicatedWorker(
+  cluster: ObjectKey,
+  permissions: WorkerPermissions,
+  hooks: WorkerHandleHooks,
+): WorkerHandle {
+  return new WorkerHost(`clustercache ${formatObjectKey(cluster)}`, permissions, "dedicated")
+    .open(cluster, hooks);
+}
+
+/** One cluster's session in a worker. */
 export class WorkerHandle {
   readonly cluster: ObjectKey;
-  readonly #worker: Worker;
+  /** The worker hosting the session. */
+  readonly host: WorkerHost;
+  /** The session's number in its worker. */
+  readonly session: number;
   readonly #hooks: WorkerHandleHooks;
-  readonly #outbox: Outbox<MainMessage>;
   readonly #pending = new Map<number, Pending>();
   readonly #deadlines = new Deadlines((id) => {
     const pending = this.#settle(id);
@@ -102,43 +319,19 @@ export class WorkerHandle {
     );
     unanswered.add(error);
     pending.reject(error);
-    this.#outbox.post({ type: "cancel", id });
+    this.host.post({ type: "cancel", session: this.session, id });
   });
   #nextId = 1;
   #state: "alive" | "failed" | "terminated" = "alive";
-  readonly #ready = Promise.withResolvers<void>();
+  /** Whether the session was blamed for its failure. */
+  #culprit = false;
 
-  /**
-   * Starts a worker.
-   *
-   * @param cluster The cluster it serves (for messages).
-   * @param permissions Its Deno permissions.
-   * @param hooks Where events, logs and failures go.
-   */
-  constructor(cluster: ObjectKey, permissions: WorkerPermissions, hooks: WorkerHandleHooks) {
+  /** Opened by {@linkcode WorkerHost.open}. */
+  constructor(cluster: ObjectKey, host: WorkerHost, session: number, hooks: WorkerHandleHooks) {
     this.cluster = cluster;
+    this.host = host;
+    this.session = session;
     this.#hooks = hooks;
-    this.#worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `clustercache ${formatObjectKey(cluster)}`,
-      ...(permissions === "inherit" ? {} : { deno: { permissions } }),
-    });
-    liveWorkers++;
-    startedWorkers++;
-    this.#outbox = new Outbox<MainMessage>((message) => this.#worker.postMessage(message));
-    this.#worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(event.data);
-    this.#worker.onerror = (event: ErrorEvent) => {
-      // Without preventDefault an uncaught error in a worker terminates the whole process.
-      event.preventDefault();
-      this.#fail(
-        `the worker for cluster ${formatObjectKey(cluster)} crashed: ${redact(event.message)}`,
-      );
-    };
-    this.#worker.onmessageerror = () => {
-      this.#fail(
-        `the worker for cluster ${formatObjectKey(cluster)} sent a message that cannot be read`,
-      );
-    };
   }
 
   /**
@@ -146,12 +339,22 @@ export class WorkerHandle {
    * if it fails first.
    */
   get ready(): Promise<void> {
-    return this.#ready.promise;
+    return this.host.ready;
   }
 
-  /** Whether the worker is running and answering is possible. */
+  /** Whether the session is open and answering is possible. */
   get alive(): boolean {
     return this.#state === "alive";
+  }
+
+  /** Whether the session failed because of its own doing (not a pooled neighbour's). */
+  get culprit(): boolean {
+    return this.#culprit;
+  }
+
+  /** Dedicated to this cluster, or shared. */
+  get placement(): Placement {
+    return this.host.placement;
   }
 
   /**
@@ -189,15 +392,16 @@ export class WorkerHandle {
     if (options.signal) {
       pending.onAbort = () => {
         this.#settle(id)?.reject(options.signal!.reason);
-        this.#outbox.post({ type: "cancel", id });
+        this.host.post({ type: "cancel", session: this.session, id });
       };
       options.signal.addEventListener("abort", pending.onAbort, { once: true });
     }
     this.#pending.set(id, pending);
     this.#deadlines.set(id, Date.now() + options.timeoutMs);
-    this.#outbox.post({
+    this.host.post({
       type: "request",
       v: PROTOCOL_VERSION,
+      session: this.session,
       id,
       deadline: Date.now() + options.timeoutMs,
       request: request as WorkerRequest,
@@ -205,9 +409,11 @@ export class WorkerHandle {
     return promise;
   }
 
-  /** Tells the worker to pause or resume a watch (no answer; ignored once the worker is gone). */
+  /** Tells the worker to pause or resume a watch (no answer; ignored once the session is gone). */
   flow(watchId: number, paused: boolean): void {
-    if (this.#state === "alive") this.#outbox.post({ type: "flow", watchId, paused });
+    if (this.#state === "alive") {
+      this.host.post({ type: "flow", session: this.session, watchId, paused });
+    }
   }
 
   #settle(id: number): Pending | undefined {
@@ -219,11 +425,10 @@ export class WorkerHandle {
     return pending;
   }
 
-  #receive(message: WorkerMessage): void {
+  /** A message of this session from the worker. */
+  receive(message: SessionMessage): void {
+    if (this.#state !== "alive") return;
     switch (message.type) {
-      case "batch":
-        for (const inner of message.messages) this.#receive(inner);
-        return;
       case "response": {
         const pending = this.#settle(message.id);
         if (!pending) return;
@@ -244,7 +449,7 @@ export class WorkerHandle {
         return;
       }
       case "events":
-        this.#hooks.onEvents(message.watchId, message.events);
+        this.#hooks.onEvents(message.watchId, message.events, this);
         return;
       case "log":
         this.#hooks.onLog(message.level, message.message, message.properties);
@@ -255,38 +460,43 @@ export class WorkerHandle {
       case "stats":
         this.#hooks.onStats?.(message.stats);
         return;
-      case "ready":
-        this.#ready.resolve();
+      case "pressure":
+        this.#hooks.onPressure?.(message.pressure);
         return;
     }
   }
 
-  #fail(message: string): void {
+  /** Resolves once no call is pending, or after `timeoutMs` (a moved session answers what it has). */
+  async drained(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pending.size > 0 && this.alive && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** The session failed (called by its host): pending calls fail, the owner hears of it. */
+  fail(error: ClusterCacheError, culprit: boolean): void {
     if (this.#state !== "alive") return;
     this.#state = "failed";
-    const error = new ClusterCacheError("WorkerFailed", message);
+    this.#culprit = culprit;
     this.#stop(error);
-    this.#hooks.onFailure(error);
+    this.#hooks.onFailure(error, culprit);
   }
 
   #stop(error: Error): void {
-    this.#ready.reject(error);
-    this.#ready.promise.catch(() => {}); // nobody may be waiting
-    this.#outbox.close();
-    this.#worker.terminate();
-    liveWorkers--;
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
     this.#deadlines.stop();
   }
 
   /**
-   * Terminates the worker (aborting its in-flight requests) and fails pending calls with
-   * {@linkcode ClusterNotConnectedError}. Safe to call twice.
+   * Ends the session (aborting its in-flight requests; the last session ends its worker) and fails
+   * pending calls with {@linkcode ClusterNotConnectedError}. Safe to call twice.
    */
   terminate(operation = "connection closed"): void {
     if (this.#state === "terminated") return;
     const wasAlive = this.#state === "alive";
     this.#state = "terminated";
     if (wasAlive) this.#stop(new ClusterNotConnectedError(operation, this.cluster));
+    this.host.release(this.session);
   }
 }

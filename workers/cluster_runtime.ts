@@ -17,7 +17,10 @@ import {
 } from "../src/cache_query.ts";
 import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/errors.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/kube_object.ts";
+import { compileFilters } from "../src/predicates.ts";
 import {
+  type HandoverSnapshot,
+  type HandoverState,
   type InitResult,
   kindKey,
   type PushdownFilters,
@@ -31,6 +34,8 @@ import { Transport } from "./http_transport.ts";
 import { HeldDeltas } from "./held_deltas.ts";
 import { RequestStats } from "./request_stats.ts";
 import { Informer } from "./informer.ts";
+import type { LoadMeter } from "./load_meter.ts";
+import { storeKey } from "./store.ts";
 import { describe } from "./reflector.ts";
 import { type ResourceMapping, resourcePath, RestMapper } from "./rest_mapper.ts";
 import type { WorkerLog } from "./worker_log.ts";
@@ -65,8 +70,37 @@ function stripManagedFields(object: KubeObject): KubeObject {
   return { ...object, metadata };
 }
 
+function resourceVersionOf(object: KubeObject): string {
+  return object.metadata?.resourceVersion ?? "";
+}
+
+/** The cached objects a watch with these filters passes (what its initial adds are). */
+function visible(informer: Informer, filters: PushdownFilters): KubeObject[] {
+  const filter = compileFilters(filters);
+  return [...informer.store.values()].filter((object) => filter({ type: "add", object }));
+}
+
 function sameKind(a: KindRef, b: KindRef): boolean {
   return a.apiVersion === b.apiVersion && a.kind === b.kind;
+}
+
+/** What a session's runtime reports through. */
+export interface RuntimeHooks {
+  log: WorkerLog;
+  /** Sends a watch event to the main thread. */
+  emit(watchId: number, event: WatchEvent): void;
+  /** Reports informer counters. */
+  count(kind: string, event: "list" | "watchRestart" | "error"): void;
+  /** Measures the session's work (and marks it as the one running). */
+  meter: LoadMeter;
+}
+
+/** A watch handed over from another session, silent until resumed. */
+interface PendingHandover {
+  informer: Informer;
+  filters: PushdownFilters;
+  /** What the informer held when the watch began, by store key. */
+  snapshot: Map<string, KubeObject>;
 }
 
 /** One cluster, as its worker serves it. */
@@ -75,30 +109,40 @@ export class ClusterRuntime {
   readonly #log: WorkerLog;
   readonly #emit: (watchId: number, event: WatchEvent) => void;
   readonly #count: (kind: string, event: "list" | "watchRestart" | "error") => void;
+  readonly #meter: LoadMeter;
   #transport: Transport;
   #mapper: RestMapper;
   readonly #informers = new Map<string, Informer>();
   readonly #watches = new Map<number, Informer>();
   readonly #held = new Map<number, HeldDeltas>();
+  readonly #handovers = new Map<number, PendingHandover>();
   readonly #modules = new ModuleFunctions();
   #closed = false;
 
-  /**
-   * @param emit Sends a watch event to the main thread.
-   * @param count Reports informer counters.
-   */
-  constructor(
-    config: WorkerConfig,
-    log: WorkerLog,
-    emit: (watchId: number, event: WatchEvent) => void,
-    count: (kind: string, event: "list" | "watchRestart" | "error") => void,
-  ) {
+  constructor(config: WorkerConfig, hooks: RuntimeHooks) {
     this.#config = config;
-    this.#log = log;
-    this.#emit = emit;
-    this.#count = count;
-    this.#transport = new Transport(config.rest, config.maxResponseBytes, this.#recordRequest);
+    this.#log = hooks.log;
+    this.#emit = hooks.emit;
+    this.#count = hooks.count;
+    this.#meter = hooks.meter;
+    this.#transport = this.#newTransport(config.rest);
     this.#mapper = new RestMapper(this.#transport);
+  }
+
+  #newTransport(rest: WorkerConfig["rest"]): Transport {
+    return new Transport(
+      rest,
+      this.#config.maxResponseBytes,
+      this.#recordRequest,
+      (work) => this.#meter.measure(work),
+    );
+  }
+
+  /** Objects held by every informer (for the load meter). */
+  objectCount(): number {
+    let count = 0;
+    for (const informer of this.#informers.values()) count += informer.store.size;
+    return count;
   }
 
   readonly #requests = new RequestStats();
@@ -145,15 +189,11 @@ export class ClusterRuntime {
     const running = await this.#runningOnWorkloadCluster(signal);
     if (running && this.#config.inCluster) {
       this.#transport.close();
-      this.#transport = new Transport(
-        {
-          ...this.#config.rest,
-          server: this.#config.inCluster.server,
-          caPem: this.#config.inCluster.caPem,
-        },
-        this.#config.maxResponseBytes,
-        this.#recordRequest,
-      );
+      this.#transport = this.#newTransport({
+        ...this.#config.rest,
+        server: this.#config.inCluster.server,
+        caPem: this.#config.inCluster.caPem,
+      });
       this.#mapper = new RestMapper(this.#transport);
       try {
         await this.probe(this.#config.probeTimeoutMs, signal);
@@ -271,6 +311,7 @@ export class ClusterRuntime {
         ...(this.#config.cache.syncPeriodMs
           ? { syncPeriodMs: this.#config.cache.syncPeriodMs }
           : {}),
+        measure: (work, events) => this.#meter.measure(work, events),
       },
       this.#log,
       (event) => this.#count(key, event),
@@ -526,21 +567,75 @@ export class ClusterRuntime {
 
   // ------------------------------------------------------------------ watches
 
-  /** Subscribes a watch once the kind's informer has synced; emits initial adds, then changes. */
+  /**
+   * Subscribes a watch once the kind's informer has synced; emits initial adds, then changes. With
+   * `handover`, emits nothing until {@linkcode ClusterRuntime.resume} and answers with the snapshot
+   * that would have been the initial adds.
+   */
   async watch(
     watchId: number,
     kind: KindRef,
     filters: PushdownFilters,
+    handover: boolean,
     signal: AbortSignal,
-  ): Promise<null> {
+  ): Promise<HandoverSnapshot | null> {
     const informer = await this.#synced(kind, signal, this.#config.cacheSyncTimeoutMs);
-    if (this.#watches.has(watchId)) throw new RangeError(`Watch ${watchId} already exists`);
+    if (this.#watches.has(watchId) || this.#handovers.has(watchId)) {
+      throw new RangeError(`Watch ${watchId} already exists`);
+    }
+    if (handover) {
+      const snapshot = new Map<string, KubeObject>();
+      for (const object of visible(informer, filters)) snapshot.set(storeKey(object), object);
+      this.#handovers.set(watchId, { informer, filters, snapshot });
+      return [...snapshot].map(([key, object]) => [key, resourceVersionOf(object)]);
+    }
+    this.#subscribe(watchId, informer, filters, true);
+    return null;
+  }
+
+  #subscribe(watchId: number, informer: Informer, filters: PushdownFilters, initial: boolean): void {
     this.#watches.set(watchId, informer);
-    informer.subscribe(watchId, filters, (delta) => {
-      const held = this.#held.get(watchId);
-      if (held) held.push(delta);
-      else this.#emit(watchId, delta);
-    });
+    informer.subscribe(watchId, filters, (delta) => this.#deliver(watchId, delta), initial);
+  }
+
+  #deliver(watchId: number, delta: WatchEvent): void {
+    const held = this.#held.get(watchId);
+    if (held) held.push(delta);
+    else this.#emit(watchId, delta);
+  }
+
+  /**
+   * Starts a handed-over watch: tells its handler what changed since what it saw on the old session
+   * (adds, updates with the object it saw as `oldObject`, deletes), through the watch's filters, then
+   * every change from now on. Nothing is told twice; nothing is missed.
+   */
+  resume(watchId: number, state: HandoverState): null {
+    const pending = this.#handovers.get(watchId);
+    if (!pending) throw new RangeError(`Watch ${watchId} is not being handed over`);
+    this.#handovers.delete(watchId);
+    const { informer, filters, snapshot } = pending;
+    const seen = new Map(state.seen);
+    const sent = new Map(state.objects.map((object) => [storeKey(object), object]));
+    const before = (key: string) => sent.get(key) ?? snapshot.get(key);
+    const filter = compileFilters(filters);
+    const deltas: WatchEvent[] = [];
+    const present = new Set<string>();
+    for (const object of visible(informer, filters)) {
+      const key = storeKey(object);
+      present.add(key);
+      const version = seen.get(key);
+      const oldObject = version === undefined ? undefined : before(key);
+      if (version === undefined || !oldObject) deltas.push({ type: "add", object });
+      else if (version !== resourceVersionOf(object)) {
+        deltas.push({ type: "update", object, oldObject });
+      }
+    }
+    for (const key of seen.keys()) {
+      const object = present.has(key) ? undefined : before(key);
+      if (object) deltas.push({ type: "delete", object });
+    }
+    this.#subscribe(watchId, informer, filters, false);
+    for (const delta of deltas) if (filter(delta)) this.#deliver(watchId, delta);
     return null;
   }
 
@@ -550,11 +645,43 @@ export class ClusterRuntime {
     return null;
   }
 
-  /** Ends a watch subscription. */
-  unwatch(watchId: number): null {
-    this.#watches.get(watchId)?.unsubscribe(watchId);
+  /**
+   * Ends a watch subscription. With `handover` (the new session's snapshot), first sends what was
+   * held back, then answers with what the handler has seen and, in full, the objects the snapshot
+   * lacks or holds at another resourceVersion.
+   */
+  unwatch(watchId: number, handover?: HandoverSnapshot): HandoverState | null {
+    const informer = this.#watches.get(watchId);
+    this.#handovers.delete(watchId);
+    if (!informer) return handover ? { seen: [], objects: [] } : null;
+    if (handover) this.flow(watchId, false);
+    const filters = informer.filtersOf(watchId);
+    informer.unsubscribe(watchId);
     this.#watches.delete(watchId);
     this.#held.delete(watchId);
+    if (!handover) return null;
+    const theirs = new Map(handover);
+    const seen: HandoverSnapshot = [];
+    const objects: KubeObject[] = [];
+    for (const object of visible(informer, filters)) {
+      const key = storeKey(object);
+      const version = resourceVersionOf(object);
+      seen.push([key, version]);
+      if (theirs.get(key) !== version) objects.push(object);
+    }
+    return { seen, objects };
+  }
+
+  /** The kinds whose informers run. */
+  kinds(): KindRef[] {
+    return [...this.#informers.values()].map((informer) => informer.kind);
+  }
+
+  /** Starts these kinds' informers and waits for each to sync (a moved session warms up). */
+  async warm(kinds: KindRef[], signal: AbortSignal): Promise<null> {
+    await Promise.all(
+      kinds.map((kind) => this.#synced(kind, signal, this.#config.cacheSyncTimeoutMs)),
+    );
     return null;
   }
 
@@ -579,6 +706,7 @@ export class ClusterRuntime {
     for (const informer of this.#informers.values()) informer.stop();
     this.#informers.clear();
     this.#watches.clear();
+    this.#handovers.clear();
     this.#transport.close();
   }
 }

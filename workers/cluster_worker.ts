@@ -1,6 +1,10 @@
 /**
- * The entry of a per-cluster worker: receives {@linkcode MainMessage}s, runs each request with its
- * deadline and cancellation against a {@linkcode ClusterRuntime}, and answers in batches.
+ * The entry of a cluster worker: hosts sessions, one per cluster connection (one in a dedicated
+ * worker, many in a pooled one). Receives {@linkcode MainMessage}s, runs each request with its
+ * deadline and cancellation against the session's {@linkcode ClusterRuntime}, and answers in batches.
+ *
+ * An uncaught error is blamed on the session whose code ran last: that session is closed and
+ * reported as crashed, and the worker goes on serving the others.
  *
  * Nothing here (or below) imports `@kubernetes/client-node` at runtime: a worker would cost ~70 MB
  * with it instead of ~8 MB without.
@@ -17,28 +21,33 @@ import { Outbox } from "../src/outbox.ts";
 import {
   type MainMessage,
   PROTOCOL_VERSION,
+  type SessionMessage,
   type WorkerMessage,
   type WorkerRequest,
 } from "../src/protocol.ts";
 import { ClusterRuntime } from "./cluster_runtime.ts";
+import { LoadMeter, NO_SESSION, running } from "./load_meter.ts";
 import { describe } from "./reflector.ts";
 import { workerLog } from "./worker_log.ts";
 
-/** Merges a turn's JSON responses into one JSON array, so the main thread parses once. */
+/** Merges a turn's JSON responses of each session into one JSON array, so the main thread parses once. */
 function mergeJsonResponses(queue: WorkerMessage[]): WorkerMessage[] {
-  const ids: number[] = [];
-  const parts: string[] = [];
+  const bySession = new Map<number, { ids: number[]; parts: string[] }>();
   const rest: WorkerMessage[] = [];
   for (const message of queue) {
     if (message.type === "response" && message.ok && "json" in message) {
-      ids.push(message.id);
-      parts.push(message.json);
+      let merged = bySession.get(message.session);
+      if (!merged) bySession.set(message.session, merged = { ids: [], parts: [] });
+      merged.ids.push(message.id);
+      merged.parts.push(message.json);
     } else {
       rest.push(message);
     }
   }
-  if (ids.length < 2) return queue;
-  rest.push({ type: "responses", ids, json: `[${parts.join(",")}]` });
+  if (queue.length - rest.length < 2) return queue;
+  for (const [session, { ids, parts }] of bySession) {
+    rest.push({ type: "responses", session, ids, json: `[${parts.join(",")}]` });
+  }
   return rest;
 }
 
@@ -46,127 +55,222 @@ const outbox = new Outbox<WorkerMessage>(
   (message) => self.postMessage(message),
   mergeJsonResponses,
 );
-const log = workerLog(outbox);
-const inflight = new Map<number, AbortController>();
-const deadlines = new Deadlines((id) =>
-  inflight.get(id)?.abort(new DOMException("the request's deadline passed", "TimeoutError"))
-);
-let runtime: ClusterRuntime | undefined;
 
-/** Stats go out at least this often, and with every probe. */
-const STATS_INTERVAL_MS = 5_000;
-let statsTimer: ReturnType<typeof setInterval> | undefined;
+/** Stats and pressure go out at least this often (stats also with every probe). */
+const REPORT_INTERVAL_MS = 1_000;
+/** Stats every this many reports. */
+const STATS_EVERY = 5;
 
-function reportStats(): void {
-  if (!runtime) return;
-  const stats = runtime.takeStats();
-  if (stats.requests.length === 0 && stats.informers.length === 0) return;
-  outbox.post({ type: "stats", stats });
-}
+/** One cluster connection served by this worker. */
+class Session {
+  readonly id: number;
+  readonly #inflight = new Map<number, AbortController>();
+  readonly #deadlines = new Deadlines((id) =>
+    this.#inflight.get(id)?.abort(new DOMException("the request's deadline passed", "TimeoutError"))
+  );
+  readonly #log;
+  #runtime: ClusterRuntime | undefined;
+  #meter: LoadMeter | undefined;
+  #closed = false;
 
-function requireRuntime(): ClusterRuntime {
-  if (!runtime) throw new ClusterCacheError("Internal", "the worker was not initialised");
-  return runtime;
-}
-
-async function dispatch(request: WorkerRequest, signal: AbortSignal): Promise<unknown> {
-  switch (request.op) {
-    case "init": {
-      if (runtime) throw new ClusterCacheError("Internal", "the worker is already initialised");
-      const created = new ClusterRuntime(
-        request.config,
-        log,
-        (watchId, event) =>
-          outbox.postEvent(
-            watchId,
-            event,
-            (id, events) => ({ type: "events", watchId: id, events }),
-          ),
-        (kind, event) => outbox.post({ type: "informer", kind, event }),
-      );
-      runtime = created;
-      if (statsTimer === undefined) {
-        statsTimer = setInterval(reportStats, STATS_INTERVAL_MS);
-        Deno.unrefTimer(statsTimer);
-      }
-      try {
-        return await created.init(signal);
-      } catch (error) {
-        created.close();
-        runtime = undefined;
-        throw error;
-      }
-    }
-    case "probe": {
-      const result = await requireRuntime().probe(request.timeoutMs, signal);
-      reportStats(); // with every probe, so metrics are as fresh as the health check
-      return result;
-    }
-    case "get":
-      return await requireRuntime().get(request.kind, request.key, request.cached, signal);
-    case "list":
-      return await requireRuntime().list(request.kind, request.options, request.cached, signal);
-    case "create":
-      return await requireRuntime().create(request.object, request.options, signal);
-    case "update":
-      return await requireRuntime().update(request.object, request.options, signal);
-    case "patch":
-      return await requireRuntime().patch(
-        request.kind,
-        request.key,
-        request.patch,
-        request.options,
-        signal,
-      );
-    case "delete":
-      return await requireRuntime().delete(request.kind, request.key, request.options, signal);
-    case "watch":
-      return await requireRuntime().watch(request.watchId, request.kind, request.filters, signal);
-    case "unwatch":
-      return requireRuntime().unwatch(request.watchId);
-    case "token":
-      return requireRuntime().setToken(request.token);
-    default:
-      throw new ClusterCacheError(
-        "Internal",
-        `unknown operation ${(request as { op: string }).op}`,
-      );
+  constructor(id: number) {
+    this.id = id;
+    this.#log = workerLog((message) => this.post(message), id);
   }
-}
 
-async function handle(message: Extract<MainMessage, { type: "request" }>): Promise<void> {
-  const { id } = message;
-  if (message.v !== PROTOCOL_VERSION) {
-    outbox.post({
-      type: "response",
-      id,
-      ok: false,
-      error: toWireError(
-        new ClusterCacheError(
+  post(message: SessionMessage): void {
+    if (!this.#closed) outbox.post(message);
+  }
+
+  /** Sends stats when something changed. */
+  reportStats(): void {
+    if (!this.#runtime) return;
+    const stats = this.#runtime.takeStats();
+    if (stats.requests.length === 0 && stats.informers.length === 0) return;
+    this.post({ type: "stats", session: this.id, stats });
+  }
+
+  /** Sends a pressure report when the session's level changed. */
+  reportPressure(): void {
+    if (!this.#runtime || !this.#meter) return;
+    const pressure = this.#meter.assess(this.#runtime.objectCount());
+    if (pressure) this.post({ type: "pressure", session: this.id, pressure });
+  }
+
+  #requireRuntime(): ClusterRuntime {
+    if (!this.#runtime) throw new ClusterCacheError("Internal", "the session was not initialised");
+    return this.#runtime;
+  }
+
+  async #dispatch(request: WorkerRequest, signal: AbortSignal): Promise<unknown> {
+    switch (request.op) {
+      case "init": {
+        if (this.#runtime) {
+          throw new ClusterCacheError("Internal", "the session is already initialised");
+        }
+        const { config } = request;
+        const meter = new LoadMeter(
+          this.id,
+          config.pressure,
+          config.dedicated ? "high" : "calm",
+        );
+        const created = new ClusterRuntime(config, {
+          log: this.#log,
+          emit: (watchId, event) =>
+            !this.#closed && outbox.postEvent(
+              watchId,
+              event,
+              (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
+            ),
+          count: (kind, event) =>
+            this.post({ type: "informer", session: this.id, kind, event }),
+          meter,
+        });
+        this.#runtime = created;
+        this.#meter = meter;
+        try {
+          return await created.init(signal);
+        } catch (error) {
+          created.close();
+          this.#runtime = undefined;
+          this.#meter = undefined;
+          throw error;
+        }
+      }
+      case "probe": {
+        const result = await this.#requireRuntime().probe(request.timeoutMs, signal);
+        this.reportStats(); // with every probe, so metrics are as fresh as the health check
+        return result;
+      }
+      case "get":
+        return await this.#requireRuntime().get(request.kind, request.key, request.cached, signal);
+      case "list":
+        return await this.#requireRuntime().list(
+          request.kind,
+          request.options,
+          request.cached,
+          signal,
+        );
+      case "create":
+        return await this.#requireRuntime().create(request.object, request.options, signal);
+      case "update":
+        return await this.#requireRuntime().update(request.object, request.options, signal);
+      case "patch":
+        return await this.#requireRuntime().patch(
+          request.kind,
+          request.key,
+          request.patch,
+          request.options,
+          signal,
+        );
+      case "delete":
+        return await this.#requireRuntime().delete(
+          request.kind,
+          request.key,
+          request.options,
+          signal,
+        );
+      case "watch":
+        return await this.#requireRuntime().watch(
+          request.watchId,
+          request.kind,
+          request.filters,
+          request.handover === true,
+          signal,
+        );
+      case "unwatch":
+        return this.#requireRuntime().unwatch(request.watchId, request.handover);
+      case "resume":
+        return this.#requireRuntime().resume(request.watchId, request.state);
+      case "kinds":
+        return this.#requireRuntime().kinds();
+      case "warm":
+        return await this.#requireRuntime().warm(request.kinds, signal);
+      case "token":
+        return this.#requireRuntime().setToken(request.token);
+      default:
+        throw new ClusterCacheError(
           "Internal",
-          `protocol version ${message.v} is not ${PROTOCOL_VERSION}`,
-        ),
-      ),
-    });
-    return;
-  }
-  const abort = new AbortController();
-  inflight.set(id, abort);
-  deadlines.set(id, message.deadline);
-  try {
-    const value = await dispatch(message.request, abort.signal);
-    const op = message.request.op;
-    if (op === "get" || op === "create" || op === "update" || op === "patch") {
-      outbox.post({ type: "response", id, ok: true, json: JSON.stringify(value) });
-    } else {
-      outbox.post({ type: "response", id, ok: true, value });
+          `unknown operation ${(request as { op: string }).op}`,
+        );
     }
-  } catch (error) {
-    outbox.post({ type: "response", id, ok: false, error: toWireError(error) });
-  } finally {
-    deadlines.delete(id);
-    inflight.delete(id);
   }
+
+  async handle(message: Extract<MainMessage, { type: "request" }>): Promise<void> {
+    const { id } = message;
+    const session = this.id;
+    if (message.v !== PROTOCOL_VERSION) {
+      this.post({
+        type: "response",
+        session,
+        id,
+        ok: false,
+        error: toWireError(
+          new ClusterCacheError(
+            "Internal",
+            `protocol version ${message.v} is not ${PROTOCOL_VERSION}`,
+          ),
+        ),
+      });
+      return;
+    }
+    const abort = new AbortController();
+    this.#inflight.set(id, abort);
+    this.#deadlines.set(id, message.deadline);
+    try {
+      Atomics.store(running, 0, session);
+      const value = await this.#dispatch(message.request, abort.signal);
+      const op = message.request.op;
+      if (op === "get" || op === "create" || op === "update" || op === "patch") {
+        this.post({ type: "response", session, id, ok: true, json: JSON.stringify(value) });
+      } else {
+        this.post({ type: "response", session, id, ok: true, value });
+      }
+    } catch (error) {
+      this.post({ type: "response", session, id, ok: false, error: toWireError(error) });
+    } finally {
+      this.#deadlines.delete(id);
+      this.#inflight.delete(id);
+    }
+  }
+
+  cancel(id: number): void {
+    this.#inflight.get(id)?.abort(new DOMException("the request was cancelled", "AbortError"));
+  }
+
+  flow(watchId: number, paused: boolean): void {
+    this.#runtime?.flow(watchId, paused);
+  }
+
+  /** Aborts every request and stops the runtime; nothing more is sent for this session. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const abort of this.#inflight.values()) {
+      abort.abort(new DOMException("the session was closed", "AbortError"));
+    }
+    this.#inflight.clear();
+    this.#deadlines.stop();
+    this.#runtime?.close();
+    this.#runtime = undefined;
+  }
+}
+
+const sessions = new Map<number, Session>();
+let reports = 0;
+const reportTimer = setInterval(() => {
+  const withStats = ++reports % STATS_EVERY === 0;
+  for (const session of sessions.values()) {
+    session.reportPressure();
+    if (withStats) session.reportStats();
+  }
+}, REPORT_INTERVAL_MS);
+Deno.unrefTimer(reportTimer);
+
+function session(id: number): Session {
+  let found = sessions.get(id);
+  if (!found) sessions.set(id, found = new Session(id));
+  return found;
 }
 
 function receive(message: MainMessage): void {
@@ -175,22 +279,51 @@ function receive(message: MainMessage): void {
       for (const inner of message.messages) receive(inner);
       break;
     case "cancel":
-      inflight.get(message.id)?.abort(new DOMException("the request was cancelled", "AbortError"));
+      sessions.get(message.session)?.cancel(message.id);
       break;
     case "request":
-      void handle(message);
+      void session(message.session).handle(message);
       break;
     case "flow":
-      runtime?.flow(message.watchId, message.paused);
+      sessions.get(message.session)?.flow(message.watchId, message.paused);
+      break;
+    case "close":
+      sessions.get(message.session)?.close();
+      sessions.delete(message.session);
+      break;
+    case "ping":
+      self.postMessage({ type: "pong", id: message.id } satisfies WorkerMessage);
       break;
   }
 }
 
 self.onmessage = (event: MessageEvent<MainMessage>) => receive(event.data);
-self.postMessage({ type: "ready" } satisfies WorkerMessage);
+self.postMessage({ type: "ready", running } satisfies WorkerMessage);
+
+// An uncaught error would end the worker and every session in it: blame the session that ran last,
+// close it, and go on serving the others. (Blame is a best guess: a timer a session armed may fire
+// after another session ran.)
+self.addEventListener("error", (event) => {
+  event.preventDefault();
+  const blamed = Atomics.load(running, 0);
+  const culprit = blamed === NO_SESSION ? undefined : blamed;
+  if (culprit !== undefined) {
+    sessions.get(culprit)?.close();
+    sessions.delete(culprit);
+  }
+  outbox.post({ type: "crash", session: culprit, message: describe(event.error ?? event.message) });
+  outbox.flush();
+});
 
 // A stray rejection must not take the worker down (and with it, unhandled, the whole process).
 self.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
-  log.error("Unhandled rejection in worker", { error: describe(event.reason) });
+  const blamed = Atomics.load(running, 0);
+  outbox.post({
+    type: "log",
+    session: blamed,
+    level: "error",
+    message: "Unhandled rejection in worker",
+    properties: { error: describe(event.reason) },
+  });
 });

@@ -105,6 +105,7 @@ export function apiErrorFrom(
 /** Talks HTTP to one cluster. */
 export class Transport {
   readonly #onResponse: (verb: string, code: string, seconds: number) => void;
+  readonly #measure: <T>(work: () => T) => T;
   readonly #client: Deno.HttpClient;
   readonly #server: string;
   readonly #headers: Record<string, string>;
@@ -121,8 +122,10 @@ export class Transport {
     config: RESTConfig,
     maxResponseBytes: number,
     onResponse: (verb: string, code: string, seconds: number) => void = () => {},
+    measure: <T>(work: () => T) => T = (work) => work(),
   ) {
     this.#onResponse = onResponse;
+    this.#measure = measure;
     const options: Deno.CreateHttpClientOptions = {};
     if (config.caPem) options.caCerts = [config.caPem];
     if (config.proxyUrl) options.proxy = { url: config.proxyUrl };
@@ -318,7 +321,7 @@ export class Transport {
     }
     if (text === "") return null as T;
     try {
-      return JSON.parse(text) as T;
+      return this.#measure(() => JSON.parse(text)) as T;
     } catch {
       throw new ClusterCacheError("BadResponse", `${method} ${path}: the response is not JSON`);
     }

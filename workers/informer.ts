@@ -24,10 +24,13 @@ export interface InformerOptions extends ReflectorOptions {
   indexes: IndexFunction[];
   /** Re-deliver everything as updates this often. */
   syncPeriodMs?: number;
+  /** Runs the informer's work on what the server sent, for the session's load meter. */
+  measure?: <T>(work: () => T, events: number) => T;
 }
 
 interface Subscription {
   filter: (delta: Delta) => boolean;
+  filters: PushdownFilters;
   emit: (delta: Delta) => void;
 }
 
@@ -79,9 +82,10 @@ export class Informer {
           error: describe(error),
         }),
     );
+    const measure = options.measure ?? ((work) => work());
     this.#reflector = new Reflector(kind, mapper, transport, options, {
-      replace: (items) => this.#replace(items),
-      apply: (type, object) => this.#apply(type, object),
+      replace: (items) => measure(() => this.#replace(items), items.length),
+      apply: (type, object) => measure(() => this.#apply(type, object), 1),
       failed: (error) => this.#failed(error),
       count: (event) => {
         if (event === "list" && this.#lists++ > 0) this.#relists++;
@@ -149,16 +153,27 @@ export class Informer {
   }
 
   /**
-   * Adds a subscription: emits an add for every cached object that passes the filter, then every
-   * change. Call after {@linkcode Informer.waitForSync}.
+   * Adds a subscription: emits an add for every cached object that passes the filter (unless not
+   * `initial`), then every change. Call after {@linkcode Informer.waitForSync}.
    */
-  subscribe(id: number, filters: PushdownFilters, emit: (delta: Delta) => void): void {
+  subscribe(
+    id: number,
+    filters: PushdownFilters,
+    emit: (delta: Delta) => void,
+    initial = true,
+  ): void {
     const filter = compileFilters(filters);
-    this.#subscriptions.set(id, { filter, emit });
+    this.#subscriptions.set(id, { filter, filters, emit });
+    if (!initial) return;
     for (const object of this.store.values()) {
       const delta: Delta = { type: "add", object };
       if (filter(delta)) emit(delta);
     }
+  }
+
+  /** The filters a subscription was made with (none when it is unknown). */
+  filtersOf(id: number): PushdownFilters {
+    return this.#subscriptions.get(id)?.filters ?? {};
   }
 
   /** Removes a subscription. */

@@ -6,8 +6,7 @@
  * @module
  */
 
-import type { Outbox } from "../src/outbox.ts";
-import type { WorkerLogLevel, WorkerMessage } from "../src/protocol.ts";
+import type { SessionMessage, WorkerLogLevel } from "../src/protocol.ts";
 
 /** A logger that forwards to the main thread. */
 export interface WorkerLog {
@@ -17,10 +16,10 @@ export interface WorkerLog {
   error(message: string, properties?: Record<string, unknown>): void;
 }
 
-/** Creates a logger posting through `outbox`. */
-export function workerLog(outbox: Outbox<WorkerMessage>): WorkerLog {
+/** Creates a logger of one session, posting through `post`. */
+export function workerLog(post: (message: SessionMessage) => void, session: number): WorkerLog {
   const emit =
     (level: WorkerLogLevel) => (message: string, properties: Record<string, unknown> = {}) =>
-      outbox.post({ type: "log", level, message, properties });
+      post({ type: "log", session, level, message, properties });
   return { debug: emit("debug"), info: emit("info"), warn: emit("warning"), error: emit("error") };
 }
