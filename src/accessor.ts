@@ -503,15 +503,6 @@ export class ClusterAccessor {
       }));
       verdict = "success";
     } catch (error) {
-      // A pooled worker whose thread no longer answers is hung by one of its sessions: end it (the
-      // one to blame gets a worker of its own; its neighbours reconnect at once).
-      if (isUnanswered(error) && connection.worker.placement === "pooled") {
-        const responsive = await connection.worker.host.responsive(
-          HUNG_CHECK_MS,
-          mainLagSince,
-        );
-        if (responsive === false) connection.worker.host.hung();
-      }
       // A crash while the probe was out is one failure, counted where the crash is handled.
       if (!connection.worker.alive) {
         return { verdict: "crashed", overload: false };
@@ -525,6 +516,16 @@ export class ClusterAccessor {
         mainLagMs: mainLagSince(started),
         timeoutMs,
       });
+      // A pooled worker whose thread no longer answers is hung by one of its sessions: end it (the
+      // one to blame gets a worker of its own; its neighbours reconnect at once). Not when this
+      // thread was too starved to tell.
+      if (
+        verdict === "failure" && isUnanswered(error) && connection.worker.placement === "pooled"
+      ) {
+        const responsive = await connection.worker.host.responsive(HUNG_CHECK_MS, mainLagSince);
+        if (responsive === false) connection.worker.host.hung();
+        if (!connection.worker.alive) return { verdict: "crashed", overload: false };
+      }
     }
     this.health.lastProbeTime = Date.now();
     if (verdict === "success") {

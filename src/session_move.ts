@@ -82,7 +82,10 @@ export async function handOver(
       .catch(() => {});
     await to.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })
       .catch(() => {});
-    await to.call({ op: "watch", watchId, kind, filters }, { timeoutMs: timeouts.syncMs, operation })
+    await to.call({ op: "watch", watchId, kind, filters }, {
+      timeoutMs: timeouts.syncMs,
+      operation,
+    })
       .catch(() => {});
     return false;
   }

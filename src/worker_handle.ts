@@ -23,8 +23,8 @@ import {
   PROTOCOL_VERSION,
   type RequestOf,
   type ResponseOf,
-  type WorkerLogLevel,
   type SessionMessage,
+  type WorkerLogLevel,
   type WorkerMessage,
   type WorkerRequest,
   type WorkerStats,
@@ -261,7 +261,9 @@ export class WorkerHost {
       const culprit = this.placement === "dedicated" || handle.session === session;
       const message = culprit
         ? `the worker for cluster ${formatObjectKey(handle.cluster)} failed: ${why}`
-        : `the pooled worker of cluster ${formatObjectKey(handle.cluster)} failed because of a neighbour: ${why}`;
+        : `the pooled worker of cluster ${
+          formatObjectKey(handle.cluster)
+        } failed because of a neighbour: ${why}`;
       handle.fail(new ClusterCacheError("WorkerFailed", message), culprit);
     }
     if (whole || this.#sessions.size === 0) this.#terminate();

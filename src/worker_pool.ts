@@ -73,7 +73,11 @@ export class WorkerPool {
     const { clustersPerWorker, maxWorkers } = this.#settings;
     if (best && best.size < clustersPerWorker) return best;
     if (this.#pooled.size < maxWorkers || !best) {
-      const host = new WorkerHost(`clustercache pool ${this.#pooled.size + 1}`, permissions, "pooled");
+      const host = new WorkerHost(
+        `clustercache pool ${this.#pooled.size + 1}`,
+        permissions,
+        "pooled",
+      );
       this.#pooled.add(host);
       return host;
     }

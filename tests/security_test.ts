@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import type { ClusterCredentials } from "../testing/mod.ts";
-import { eventually, fixture, key } from "./helpers/fixture.ts";
+import { eventually, fixture, key, POOLED } from "./helpers/fixture.ts";
 
 const MARKER = "S3CR3T-MARKER-1b9e";
 const b64 = (text: string) => btoa(text);
@@ -143,58 +143,69 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
   }
 });
 
-Deno.test("a worker reaches its own API server and nothing else (least privilege)", async () => {
-  await using f = await fixture({ clusters: 2 }, {
-    cache: {
-      byObject: [{
-        kind: { apiVersion: "v1", kind: "ConfigMap" },
-        transform: {
-          module: new URL("./fixtures/network_probe.ts", import.meta.url).href,
-          export: "probe",
-        },
-      }],
-    },
-  });
-  await f.connected("workload-1");
-  const server = f.fleet.cluster("workload-1");
-  const other = f.fleet.cluster("workload-2");
-  const type = server.typeOf("", "configmaps")!;
-  server.store.create(type, {
-    metadata: { name: "own", namespace: "default" },
-    data: { target: `${server.url}/version` },
-  });
-  server.store.create(type, {
-    metadata: { name: "other", namespace: "default" },
-    data: { target: `${other.url}/version` },
-  });
-  server.store.create(type, {
-    metadata: { name: "internet", namespace: "default" },
-    data: { target: "https://198.51.100.7/" },
-  });
-  const reader = f.cache.getReader(key("workload-1"));
-  const outcome = async (name: string) =>
-    (await reader.get({ apiVersion: "v1", kind: "ConfigMap" }, { namespace: "default", name }))
-      .metadata?.annotations?.["probe/outcome"];
-  await reader.list({ apiVersion: "v1", kind: "ConfigMap" }); // starts the informer (and the probes)
-  await new Promise((r) => setTimeout(r, 300));
-  for (const name of ["own", "other", "internet"]) {
-    const current = server.store.get(type, "default", name)!;
-    server.store.update(type, { ...current, data: { ...current.data as object, touch: "1" } }); // re-run the transform
-  }
-  await eventually(
-    async () => !(await outcome("other"))?.startsWith("pending"),
-    "the probes to finish",
-  );
-  assert.equal(
-    await outcome("other"),
-    "failed NotCapable",
-    "another cluster's server is out of reach",
-  );
-  assert.equal(await outcome("internet"), "failed NotCapable", "so is everything else");
-  // Its own server is reachable (this fetch has no client certificate or CA, so TLS fails; but not
-  // because of permissions).
-  assert.notEqual(await outcome("own"), "failed NotCapable");
-});
+Deno.test(
+  POOLED
+    ? "a pooled worker reaches API servers (its network is not limited)"
+    : "a worker reaches its own API server and nothing else (least privilege)",
+  async () => {
+    await using f = await fixture({ clusters: 2 }, {
+      cache: {
+        byObject: [{
+          kind: { apiVersion: "v1", kind: "ConfigMap" },
+          transform: {
+            module: new URL("./fixtures/network_probe.ts", import.meta.url).href,
+            export: "probe",
+          },
+        }],
+      },
+    });
+    await f.connected("workload-1");
+    const server = f.fleet.cluster("workload-1");
+    const other = f.fleet.cluster("workload-2");
+    const type = server.typeOf("", "configmaps")!;
+    server.store.create(type, {
+      metadata: { name: "own", namespace: "default" },
+      data: { target: `${server.url}/version` },
+    });
+    server.store.create(type, {
+      metadata: { name: "other", namespace: "default" },
+      data: { target: `${other.url}/version` },
+    });
+    server.store.create(type, {
+      metadata: { name: "internet", namespace: "default" },
+      data: { target: "https://198.51.100.7/" },
+    });
+    const reader = f.cache.getReader(key("workload-1"));
+    const outcome = async (name: string) =>
+      (await reader.get({ apiVersion: "v1", kind: "ConfigMap" }, { namespace: "default", name }))
+        .metadata?.annotations?.["probe/outcome"];
+    await reader.list({ apiVersion: "v1", kind: "ConfigMap" }); // starts the informer (and the probes)
+    await new Promise((r) => setTimeout(r, 300));
+    for (const name of ["own", "other", "internet"]) {
+      const current = server.store.get(type, "default", name)!;
+      server.store.update(type, { ...current, data: { ...current.data as object, touch: "1" } }); // re-run the transform
+    }
+    await eventually(
+      async () => !(await outcome("other"))?.startsWith("pending"),
+      "the probes to finish",
+    );
+    if (POOLED) {
+      // A pooled worker serves many API servers: its network is not limited (README: when to pick
+      // which mode). Files, environment and subprocesses stay out of reach (the next test).
+      assert.notEqual(await outcome("other"), "failed NotCapable");
+    } else {
+      assert.equal(
+        await outcome("other"),
+        "failed NotCapable",
+        "another cluster's server is out of reach",
+      );
+      assert.equal(await outcome("internet"), "failed NotCapable", "so is everything else");
+    }
+    // Its own server is reachable (this fetch has no client certificate or CA, so TLS fails; but not
+    // because of permissions).
+    assert.notEqual(await outcome("own"), "failed NotCapable");
+  },
+);
 
 Deno.test("a hostile kubeconfig Secret cannot make the controller read its files or impersonate", async () => {
   const records = await captureLogs();

@@ -593,7 +593,12 @@ export class ClusterRuntime {
     return null;
   }
 
-  #subscribe(watchId: number, informer: Informer, filters: PushdownFilters, initial: boolean): void {
+  #subscribe(
+    watchId: number,
+    informer: Informer,
+    filters: PushdownFilters,
+    initial: boolean,
+  ): void {
     this.#watches.set(watchId, informer);
     informer.subscribe(watchId, filters, (delta) => this.#deliver(watchId, delta), initial);
   }

@@ -122,8 +122,7 @@ class Session {
               event,
               (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
             ),
-          count: (kind, event) =>
-            this.post({ type: "informer", session: this.id, kind, event }),
+          count: (kind, event) => this.post({ type: "informer", session: this.id, kind, event }),
           meter,
         });
         this.#runtime = created;

@@ -5,6 +5,12 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { ClusterCache, type ClusterCacheOptions, type ObjectKey } from "../../mod.ts";
 import { SimulatedFleet, type SimulatedFleetOptions } from "../../testing/mod.ts";
 
+/**
+ * `CLUSTERCACHE_TEST_WORKERS=pooled` runs the behaviour tests with pooled workers, two clusters to a
+ * worker, so every test that names a worker also runs with a neighbour in it.
+ */
+export const POOLED = Deno.env.get("CLUSTERCACHE_TEST_WORKERS") === "pooled";
+
 export const FAST: Omit<ClusterCacheOptions, "management"> = {
   client: { userAgent: "clustercache-tests", timeoutMs: 2_000 },
   healthProbe: { intervalMs: 200, timeoutMs: 500, failureThreshold: 3 },
@@ -14,6 +20,7 @@ export const FAST: Omit<ClusterCacheOptions, "management"> = {
   defaultRequeueAfterMs: 1_000,
   podIdentity: null,
   inClusterConfig: null,
+  ...(POOLED ? { workers: { mode: "pooled", clustersPerWorker: 2 } } : {}),
 };
 
 export function key(name: string, namespace = "default"): ObjectKey {

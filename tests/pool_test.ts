@@ -1,0 +1,283 @@
+/**
+ * Pooled workers: clusters share workers; a cluster whose load would slow its neighbours is promoted
+ * to a worker of its own, make-before-break, its watches losing and repeating nothing; a calm one
+ * moves back; one that crashes or hangs its pooled worker is restarted alone, its neighbours at once.
+ */
+import assert from "node:assert/strict";
+import type { ClusterCacheOptions, KubeObject, WatchEvent } from "../mod.ts";
+import { liveWorkerCount } from "../src/worker_handle.ts";
+import type { SimulatedApiServer } from "../testing/mod.ts";
+import { eventually, type Fixture, fixture, key } from "./helpers/fixture.ts";
+
+const CONFIGMAP = { apiVersion: "v1", kind: "ConfigMap" };
+
+function pooled(
+  promotion: NonNullable<ClusterCacheOptions["workers"]>["promotion"] = {},
+  more: Partial<ClusterCacheOptions> = {},
+): Partial<ClusterCacheOptions> {
+  return { workers: { mode: "pooled", clustersPerWorker: 2, promotion }, ...more };
+}
+
+async function dedicated(f: Fixture, name: string): Promise<boolean> {
+  const text = await f.cache.metrics.registry.metrics();
+  const match = new RegExp(
+    `clustercache_cluster_dedicated_worker\\{cluster_name="${name}",cluster_namespace="default"\\} (\\d)`,
+  ).exec(text);
+  return match?.[1] === "1";
+}
+
+/**
+ * What a watch handler was told, checked as it arrives: an add only for an object it does not know,
+ * an update or delete only for one it knows (with the `oldObject` it last saw), never the same
+ * resourceVersion twice.
+ */
+class Recorder {
+  readonly state = new Map<string, string>();
+  readonly problems: string[] = [];
+  events = 0;
+
+  handle = (event: WatchEvent): void => {
+    this.events++;
+    const name = event.object.metadata!.name!;
+    const version = event.object.metadata!.resourceVersion!;
+    const known = this.state.get(name);
+    if (event.type === "add") {
+      if (known !== undefined) this.problems.push(`add of known ${name}@${known} as ${version}`);
+      this.state.set(name, version);
+    } else if (event.type === "update") {
+      if (known === undefined) this.problems.push(`update of unknown ${name}`);
+      const old = event.oldObject.metadata!.resourceVersion;
+      if (old !== known) this.problems.push(`update of ${name}: oldObject @${old}, seen @${known}`);
+      if (version === known) this.problems.push(`repeated ${name}@${version}`);
+      this.state.set(name, version);
+    } else {
+      if (known === undefined) this.problems.push(`delete of unknown ${name}`);
+      this.state.delete(name);
+    }
+  };
+
+  /** Whether the handler's view is the server's. */
+  matches(server: SimulatedApiServer): boolean {
+    const type = server.typeOf("", "configmaps")!;
+    const objects: KubeObject[] = server.store.list(type, "default");
+    if (objects.length !== this.state.size) return false;
+    return objects.every((o) => this.state.get(o.metadata!.name!) === o.metadata!.resourceVersion);
+  }
+}
+
+/**
+ * Creates, updates and deletes ConfigMaps named `<prefix>-<n>` quickly until stopped; or, given
+ * `updateOnly`, updates those slowly.
+ */
+function churn(server: SimulatedApiServer, prefix: string, updateOnly?: string[]) {
+  const type = server.typeOf("", "configmaps")!;
+  let n = 0;
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      n++;
+      if (updateOnly) {
+        const target = server.store.get(type, "default", updateOnly[n % updateOnly.length]!);
+        if (target) server.store.update(type, { ...target, data: { n: String(n) } });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      server.store.create(type, { metadata: { name: `${prefix}-${n}`, namespace: "default" } });
+      const target = server.store.get(type, "default", `${prefix}-${Math.ceil(n / 2)}`);
+      if (target) server.store.update(type, { ...target, data: { n: String(n) } });
+      if (n % 5 === 0) server.store.delete(type, "default", `${prefix}-${n - 3}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+function createConfigMaps(server: SimulatedApiServer, prefix: string, count: number): void {
+  const type = server.typeOf("", "configmaps")!;
+  for (let i = 0; i < count; i++) {
+    server.store.create(type, { metadata: { name: `${prefix}-${i}`, namespace: "default" } });
+  }
+}
+
+Deno.test("pooled: clusters share workers, two to a worker, and serve reads and watches", async () => {
+  const before = liveWorkerCount();
+  await using f = await fixture({ clusters: 4 }, pooled());
+  for (const name of ["workload-1", "workload-2", "workload-3", "workload-4"]) {
+    await f.connected(name);
+    assert.equal(await dedicated(f, name), false);
+  }
+  // The management cluster's worker, and two pooled workers for four clusters.
+  assert.equal(liveWorkerCount() - before, 3);
+  for (const name of ["workload-1", "workload-4"]) {
+    const nodes = await f.cache.getClient(key(name)).list({ apiVersion: "v1", kind: "Node" });
+    assert.ok(nodes.items.length > 0);
+  }
+  const recorder = new Recorder();
+  const watch = await f.cache.watch(key("workload-3"), {
+    name: "configmaps",
+    kind: CONFIGMAP,
+    handler: recorder.handle,
+  });
+  await watch.synced;
+  createConfigMaps(f.fleet.cluster("workload-3"), "cm", 5);
+  await eventually(() => recorder.matches(f.fleet.cluster("workload-3")), "the watch to follow");
+  assert.deepEqual(recorder.problems, []);
+});
+
+Deno.test("pooled: a cluster holding many objects is promoted make-before-break; its watch loses and repeats nothing", async () => {
+  await using f = await fixture({ clusters: 2 }, pooled({ objects: 60 }));
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  createConfigMaps(server, "base", 40);
+  const recorder = new Recorder();
+  await (await f.cache.watch(key("workload-1"), {
+    name: "configmaps",
+    kind: CONFIGMAP,
+    handler: recorder.handle,
+  })).synced;
+  const source = f.cache.getClusterSource("pool", (c) => [c.metadata!.name!]);
+  const events: string[] = [];
+  source.subscribe((request, e) => events.push(`${request} ${e.reasons.join("+")}`));
+  events.length = 0;
+  const workers = liveWorkerCount();
+  const writes = churn(server, "new");
+  try {
+    await eventually(() => dedicated(f, "workload-1"), "workload-1 to get a worker of its own");
+    // Reads go on while and after it moves; the writes go on too.
+    await f.cache.getReader(key("workload-1")).list(CONFIGMAP);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await writes.stop();
+  }
+  await eventually(() => recorder.matches(server), "the watch to reach the server's state");
+  assert.deepEqual(recorder.problems, []);
+  assert.equal(await dedicated(f, "workload-2"), false, "its neighbour stays pooled");
+  assert.equal(liveWorkerCount() - workers, 1, "one worker more: the promoted cluster's own");
+  assert.deepEqual(events, [], "no disconnect, no reconnect: the move is invisible");
+  assert.match(
+    await f.cache.metrics.registry.metrics(),
+    /clustercache_worker_moves_total\{direction="promote"\} 1/,
+  );
+  source.close();
+});
+
+Deno.test("pooled: a promoted cluster that calms down moves back into the pool, its watch intact", async () => {
+  await using f = await fixture(
+    { clusters: 2 },
+    pooled({ objects: 30, windowMs: 500, calmMs: 1_000 }),
+  );
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  const type = server.typeOf("", "configmaps")!;
+  const recorder = new Recorder();
+  await (await f.cache.watch(key("workload-1"), {
+    name: "configmaps",
+    kind: CONFIGMAP,
+    handler: recorder.handle,
+  })).synced;
+  createConfigMaps(server, "many", 40);
+  await eventually(() => dedicated(f, "workload-1"), "promotion");
+  for (let i = 0; i < 35; i++) server.store.delete(type, "default", `many-${i}`);
+  // A trickle of updates (20 a second, under half the threshold) goes on while it moves back.
+  const writes = churn(server, "calm", ["many-35", "many-36", "many-37"]);
+  try {
+    await eventually(async () => !(await dedicated(f, "workload-1")), "demotion", 15_000);
+  } finally {
+    await writes.stop();
+  }
+  await eventually(() => recorder.matches(server), "the watch to reach the server's state");
+  assert.deepEqual(recorder.problems, []);
+  assert.match(
+    await f.cache.metrics.registry.metrics(),
+    /clustercache_worker_moves_total\{direction="demote"\} 1/,
+  );
+});
+
+/** Cache options whose ConfigMap transform misbehaves on purpose (see fixtures/misbehaving_transforms.ts). */
+function misbehaving(exportName: "crashOnName" | "hogOnName"): Partial<ClusterCacheOptions> {
+  return {
+    cache: {
+      byObject: [{
+        kind: CONFIGMAP,
+        transform: {
+          module: new URL("./fixtures/misbehaving_transforms.ts", import.meta.url).href,
+          export: exportName,
+        },
+      }],
+    },
+  };
+}
+
+Deno.test("pooled: a cluster that crashes its pooled worker restarts in a worker of its own; its neighbour never notices", async () => {
+  await using f = await fixture({ clusters: 2 }, pooled({}, misbehaving("crashOnName")));
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const source = f.cache.getClusterSource("crash", (c) => [c.metadata!.name!]);
+  const events: string[] = [];
+  source.subscribe((request, e) => events.push(`${request} ${e.reasons.join("+")}`));
+  await eventually(() => events.length === 2, "the connect events");
+  events.length = 0;
+  await f.cache.getClient(key("workload-1")).list(CONFIGMAP); // starts the informer with the transform
+  await f.cache.getClient(key("workload-2")).list(CONFIGMAP);
+  const server = f.fleet.cluster("workload-1");
+  const type = server.typeOf("", "configmaps")!;
+  server.store.create(type, { metadata: { name: "crash", namespace: "default" } });
+  await eventually(() => events.includes("workload-1 disconnect+connect"), "workload-1 restarted");
+  assert.equal(await dedicated(f, "workload-1"), true, "restarted in a worker of its own");
+  server.store.delete(type, "default", "crash");
+  await f.connected("workload-1");
+  assert.ok(!events.some((e) => e.startsWith("workload-2")), "the neighbour never noticed");
+  assert.equal(await dedicated(f, "workload-2"), false);
+  const list = await f.cache.getClient(key("workload-2")).list(CONFIGMAP);
+  assert.equal(list.items.length, 0);
+  source.close();
+});
+
+Deno.test("pooled: a cluster that hangs its pooled worker restarts alone; its neighbour reconnects at once", async () => {
+  const retryMs = 60_000;
+  await using f = await fixture(
+    { clusters: 2 },
+    pooled({}, {
+      ...misbehaving("hogOnName"),
+      healthProbe: { intervalMs: 100, timeoutMs: 300, failureThreshold: 5 },
+      connectionCreationRetryIntervalMs: retryMs,
+    }),
+  );
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const source = f.cache.getClusterSource("hang", (c) => [c.metadata!.name!]);
+  const events: { event: string; at: number }[] = [];
+  source.subscribe((request, e) =>
+    events.push({ event: `${request} ${e.reasons.join("+")}`, at: Date.now() })
+  );
+  await eventually(() => events.length === 2, "the connect events");
+  events.length = 0;
+  await f.cache.getClient(key("workload-1")).list(CONFIGMAP);
+  const server = f.fleet.cluster("workload-1");
+  const type = server.typeOf("", "configmaps")!;
+  const hungAt = Date.now();
+  server.store.create(type, { metadata: { name: "hog", namespace: "default" } });
+  // A disconnect, then a connect (in one event or two).
+  const restarted = (name: string) =>
+    /disconnect.*connect/.test(
+      events.filter((e) => e.event.startsWith(`${name} `)).map((e) => e.event).join(" "),
+    );
+  await eventually(
+    () => restarted("workload-1") && restarted("workload-2"),
+    "both clusters to be restarted",
+  );
+  assert.ok(Date.now() - hungAt < retryMs / 2, "no wait for the retry interval");
+  assert.equal(await dedicated(f, "workload-1"), true, "the culprit has a worker of its own");
+  assert.equal(await dedicated(f, "workload-2"), false, "the neighbour is pooled again");
+  const failures = f.cache.getHealthCheckingState(key("workload-2")).consecutiveFailures;
+  assert.equal(failures, 0, "the neighbour is not blamed");
+  server.store.delete(type, "default", "hog");
+  source.close();
+});
