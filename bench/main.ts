@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { barChart, type Figure, printTable } from "./lib/report.ts";
 import { events } from "./scenarios/events.ts";
+import { fleet } from "./scenarios/fleet.ts";
 import { isolation } from "./scenarios/isolation.ts";
 import { lite } from "./scenarios/lite.ts";
 import { memory } from "./scenarios/memory.ts";
@@ -67,6 +68,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   sim: async () => ({ figures: await simFleet(quick) }),
   watchlist: async () => ({ figures: await watchList(quick, log) }),
   sharding: async () => ({ figures: await sharding(quick, log) }),
+  fleet: async () => ({ figures: await fleet(quick, log) }),
 };
 
 if (values.scenario) {
@@ -140,7 +142,7 @@ if (!only || only.has("lite")) {
     failed("lite", error);
   }
 }
-for (const name of ["recovery", "sim", "watchlist", "sharding"]) await scenario(name);
+for (const name of ["recovery", "sim", "watchlist", "sharding", "fleet"]) await scenario(name);
 await finish();
 
 async function finish(): Promise<never> {

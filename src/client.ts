@@ -19,6 +19,8 @@ import type {
 import type { Connection } from "./accessor.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "./kube_object.ts";
 import type { ResolvedOptions } from "./options.ts";
+import type { RequestOf, ResponseOf } from "./protocol.ts";
+import { isMovedAway } from "./worker_handle.ts";
 
 /** What a client needs from the ClusterCache. */
 export interface ClientHost {
@@ -83,6 +85,19 @@ export class WorkerClient implements Client {
     return this.#host.options.client.timeoutMs + GRACE_MS;
   }
 
+  /** A read; asked again of the cluster's new session when its cluster moved while it waited. */
+  async #read<O extends "get" | "list">(
+    request: RequestOf<O>,
+    options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
+  ): Promise<ResponseOf<O>> {
+    try {
+      return await this.#host.connection(options.operation).worker.call(request, options);
+    } catch (error) {
+      if (!isMovedAway(error)) throw error;
+      return await this.#host.connection(options.operation).worker.call(request, options);
+    }
+  }
+
   /** {@inheritDoc Reader.get} */
   async get<T extends KubeObject = KubeObject>(
     kind: KindRef,
@@ -92,7 +107,7 @@ export class WorkerClient implements Client {
     checkKind(kind);
     const k = checkKey(key);
     const operation = `error getting ${kind.kind} ${k.namespace ? `${k.namespace}/` : ""}${k.name}`;
-    return await this.#host.connection(operation).worker.call(
+    return await this.#read(
       { op: "get", kind, key: k, cached: this.#cached },
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
@@ -105,7 +120,7 @@ export class WorkerClient implements Client {
   ): Promise<KubeList<T>> {
     checkKind(kind);
     const operation = `error listing ${kind.kind}`;
-    return await this.#host.connection(operation).worker.call(
+    return await this.#read(
       { op: "list", kind, options: wire(options), cached: this.#cached },
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as KubeList<T>;

@@ -767,6 +767,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       connectionId: connection.id,
       cluster: key,
       synced: Promise.resolve(),
+      isSynced: false,
+      start: () => {},
       dispatch: new WatchDispatch(
         input.handler as (event: WatchEvent) => void | Promise<void>,
         local as ((event: WatchEvent) => boolean)[],
@@ -786,14 +788,27 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       ),
     };
     this.#watches.set(watchId, registration);
-    const synced = connection.worker.call(
-      { op: "watch", watchId, kind: input.kind, filters: pushdown },
-      {
-        timeoutMs: this.#options.initialSyncTimeoutMs + this.#options.client.timeoutMs + 1_000,
-        signal: input.signal,
-        operation,
-      },
-    ).then(() => {});
+    // Settled by the session serving the watch when it answers: a watch moved to another worker
+    // before it synced is synced by its new session.
+    const { promise: synced, resolve, reject } = Promise.withResolvers<void>();
+    registration.start = (worker) => {
+      registration.worker = worker;
+      worker.call(
+        { op: "watch", watchId, kind: input.kind, filters: pushdown },
+        {
+          timeoutMs: this.#options.initialSyncTimeoutMs + this.#options.client.timeoutMs + 1_000,
+          signal: input.signal,
+          operation,
+        },
+      ).then(() => {
+        if (registration.worker !== worker) return;
+        registration.isSynced = true;
+        resolve();
+      }, (error) => {
+        if (registration.worker === worker) reject(error);
+      });
+    };
+    registration.start(connection.worker);
     registration.synced = synced.catch(() => {});
     const entry = { synced };
     connection.watches.set(input.name, entry);
@@ -1410,9 +1425,16 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       const moving = [...this.#watches.values()].filter((w) => w.worker === old.worker);
       let exact = 0;
       for (const watch of moving) {
-        await watch.synced;
         if (this.#watches.get(watch.watchId) !== watch) continue; // stopped meanwhile
-        if (await handOver(watch, next.worker, timeouts)) exact++;
+        if (!watch.isSynced) {
+          // Its handler has heard nothing yet: the new session starts it afresh.
+          void old.worker.call({ op: "unwatch", watchId: watch.watchId }, {
+            timeoutMs: timeouts.callMs,
+            operation: "error moving a watch",
+          }).catch(() => {});
+          watch.start(next.worker);
+          exact++;
+        } else if (await handOver(watch, next.worker, timeouts)) exact++;
       }
       this.metrics.moved(placement === "dedicated" ? "promote" : "demote");
       this.metrics.placement(accessor.key, placement === "dedicated");
@@ -1423,8 +1445,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         restartedWatches: moving.length - exact,
         seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
       });
-      await old.worker.drained(options.client.timeoutMs);
-      old.worker.terminate(`cluster ${key} moved to another worker`);
+      // Writes in flight finish where they started; reads still waiting are asked again of the
+      // new session (see client.ts).
+      await old.worker.drained(options.client.timeoutMs, ["get", "list", "watch"]);
+      old.worker.terminate(`cluster ${key} moved to another worker`, true);
     } finally {
       this.#moving.delete(key);
     }

@@ -25,6 +25,10 @@ export interface MovingWatch {
   worker: WorkerHandle;
   /** Whether its handler is behind (the new session then holds its deltas too). */
   readonly paused: boolean;
+  /** Whether it has synced (its handler has been told of the objects that existed). */
+  isSynced: boolean;
+  /** Starts it afresh on a session (a watch that had not synced when its cluster moved). */
+  start(worker: WorkerHandle): void;
 }
 
 /** Timeouts of a move. */

@@ -77,6 +77,15 @@ const WORKER_URL = new URL("../workers/cluster_worker.ts", import.meta.url);
 
 let liveWorkers = 0;
 const unanswered = new WeakSet<Error>();
+const movedAway = new WeakSet<Error>();
+
+/**
+ * Whether `error` ended a call because its cluster moved to another worker while the call waited:
+ * a read may be asked again of the cluster's current session.
+ */
+export function isMovedAway(error: unknown): boolean {
+  return error instanceof Error && movedAway.has(error);
+}
 
 /**
  * Whether `error` is a call's deadline passing on this side: the worker never answered (it may
@@ -468,10 +477,14 @@ export class WorkerHandle {
     }
   }
 
-  /** Resolves once no call is pending, or after `timeoutMs` (a moved session answers what it has). */
-  async drained(timeoutMs: number): Promise<void> {
+  /**
+   * Resolves once no call is pending but those of the operations in `except`, or after `timeoutMs`
+   * (a moved session finishes what it started).
+   */
+  async drained(timeoutMs: number, except: OpName[] = []): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#pending.size > 0 && this.alive && Date.now() < deadline) {
+    const busy = () => [...this.#pending.values()].some((p) => !except.includes(p.op));
+    while (busy() && this.alive && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -492,13 +505,18 @@ export class WorkerHandle {
 
   /**
    * Ends the session (aborting its in-flight requests; the last session ends its worker) and fails
-   * pending calls with {@linkcode ClusterNotConnectedError}. Safe to call twice.
+   * pending calls with {@linkcode ClusterNotConnectedError} (`moved`: because the cluster moved to
+   * another worker, see {@linkcode isMovedAway}). Safe to call twice.
    */
-  terminate(operation = "connection closed"): void {
+  terminate(operation = "connection closed", moved = false): void {
     if (this.#state === "terminated") return;
     const wasAlive = this.#state === "alive";
     this.#state = "terminated";
-    if (wasAlive) this.#stop(new ClusterNotConnectedError(operation, this.cluster));
+    if (wasAlive) {
+      const error = new ClusterNotConnectedError(operation, this.cluster);
+      if (moved) movedAway.add(error);
+      this.#stop(error);
+    }
     this.host.release(this.session);
   }
 }

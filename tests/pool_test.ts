@@ -167,6 +167,31 @@ Deno.test("pooled: a cluster holding many objects is promoted make-before-break;
   source.close();
 });
 
+Deno.test("pooled: a kind too big for a shared worker is listed in a worker of its own, never in the pool", async () => {
+  await using f = await fixture({ clusters: 2 }, pooled({ objects: 50 }, { watchList: false }));
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  createConfigMaps(server, "big", 120);
+  const since = Date.now();
+  // The read that starts the informer waits while the cluster moves, then is answered.
+  const list = await f.cache.getReader(key("workload-1")).list(CONFIGMAP);
+  assert.equal(list.items.length, 120);
+  assert.equal(await dedicated(f, "workload-1"), true);
+  const lists = server.requestsSince(since).filter((r) =>
+    r.method === "GET" && r.path === "/api/v1/configmaps"
+  );
+  const counts = lists.filter((r) => r.query.limit === "1");
+  const full = lists.filter((r) => r.query.limit !== "1");
+  assert.equal(counts.length, 1, "the pooled session only counted");
+  assert.ok(full.length > 0, "the list happened");
+  assert.ok(
+    full.every((r) => r.connection !== counts[0]!.connection),
+    "and not on the pooled session's connection",
+  );
+  assert.equal(await dedicated(f, "workload-2"), false);
+});
+
 Deno.test("pooled: a promoted cluster that calms down moves back into the pool, its watch intact", async () => {
   await using f = await fixture(
     { clusters: 2 },

@@ -23,6 +23,7 @@ import {
   type HandoverState,
   type InitResult,
   kindKey,
+  type PressureReport,
   type PushdownFilters,
   type WireDeleteOptions,
   type WireListOptions,
@@ -93,7 +94,15 @@ export interface RuntimeHooks {
   count(kind: string, event: "list" | "watchRestart" | "error"): void;
   /** Measures the session's work (and marks it as the one running). */
   meter: LoadMeter;
+  /** Sends a pressure report to the main thread. */
+  report(pressure: PressureReport): void;
 }
+
+/**
+ * A pooled session holds back a list too big for a shared worker this long, waiting to be moved to a
+ * worker of its own (which lists instead); then lists anyway.
+ */
+const BIG_LIST_HOLD_MS = 30_000;
 
 /** A watch handed over from another session, silent until resumed. */
 interface PendingHandover {
@@ -110,6 +119,8 @@ export class ClusterRuntime {
   readonly #emit: (watchId: number, event: WatchEvent) => void;
   readonly #count: (kind: string, event: "list" | "watchRestart" | "error") => void;
   readonly #meter: LoadMeter;
+  readonly #report: (pressure: PressureReport) => void;
+  readonly #heldStarts = new Set<ReturnType<typeof setTimeout>>();
   #transport: Transport;
   #mapper: RestMapper;
   readonly #informers = new Map<string, Informer>();
@@ -125,6 +136,7 @@ export class ClusterRuntime {
     this.#emit = hooks.emit;
     this.#count = hooks.count;
     this.#meter = hooks.meter;
+    this.#report = hooks.report;
     this.#transport = this.#newTransport(config.rest);
     this.#mapper = new RestMapper(this.#transport);
   }
@@ -317,9 +329,46 @@ export class ClusterRuntime {
       (event) => this.#count(key, event),
     );
     this.#informers.set(key, informer);
+    const count = this.#config.dedicated || byObject?.labelSelector || byObject?.fieldSelector
+      ? undefined
+      : await this.#objectsOnServer(kind, signal);
+    if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
+    if (count !== undefined && count > this.#config.pressure.objects) {
+      // Listing it here would stall every neighbour: ask for a worker of its own, which lists it.
+      const report = this.#meter.raise(`a list of ${count} ${kind.kind} objects`);
+      if (report) this.#report(report);
+      const timer = setTimeout(() => {
+        this.#heldStarts.delete(timer);
+        this.#log.warn("A big list waited for a worker of its own in vain; listing here", {
+          kind: key,
+          objects: count,
+        });
+        informer.start();
+      }, BIG_LIST_HOLD_MS);
+      this.#heldStarts.add(timer);
+      return informer;
+    }
     informer.start();
     this.#log.debug("Started informer", { kind: key });
     return informer;
+  }
+
+  /**
+   * How many objects of a kind the cluster holds (`limit=1`: the server counts the rest), or
+   * `undefined` when it does not say.
+   */
+  async #objectsOnServer(kind: KindRef, signal: AbortSignal): Promise<number | undefined> {
+    try {
+      const mapping = await this.#mapper.mapping(kind, signal);
+      const page = await this.#transport.json<KubeList>("GET", resourcePath(mapping, undefined), {
+        query: { limit: 1 },
+        signal,
+      });
+      const remaining = page?.metadata?.remainingItemCount;
+      return typeof remaining === "number" ? remaining + (page?.items?.length ?? 0) : undefined;
+    } catch {
+      return undefined; // the informer will tell
+    }
   }
 
   /**
@@ -708,6 +757,8 @@ export class ClusterRuntime {
   /** Stops every informer and closes the HTTP client. */
   close(): void {
     this.#closed = true;
+    for (const timer of this.#heldStarts) clearTimeout(timer);
+    this.#heldStarts.clear();
     for (const informer of this.#informers.values()) informer.stop();
     this.#informers.clear();
     this.#watches.clear();

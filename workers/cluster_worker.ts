@@ -124,6 +124,7 @@ class Session {
             ),
           count: (kind, event) => this.post({ type: "informer", session: this.id, kind, event }),
           meter,
+          report: (pressure) => this.post({ type: "pressure", session: this.id, pressure }),
         });
         this.#runtime = created;
         this.#meter = meter;

@@ -82,6 +82,18 @@ export class LoadMeter {
     }
   }
 
+  /**
+   * Raises the level ahead of the work (a list too big for a shared worker is about to start).
+   *
+   * @returns The report to send, unless the level was already high.
+   */
+  raise(reason: string): PressureReport | undefined {
+    this.#calmSince = this.#now();
+    if (this.#level === "high") return undefined;
+    this.#level = "high";
+    return { level: "high", reason };
+  }
+
   /** Adds work done outside {@linkcode LoadMeter.measure}. */
   record(busyMs: number, events: number): void {
     const now = this.#now();

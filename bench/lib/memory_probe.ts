@@ -16,6 +16,7 @@ const { values } = parseArgs({
     dir: { type: "string" },
     settle: { type: "string" },
     budget: { type: "string" },
+    workers: { type: "string" },
   },
 });
 const n = Number(values.clusters);
@@ -28,7 +29,11 @@ if (values.mode === "ours") {
   management.loadFromString(await Deno.readTextFile(`${dir}/management.kubeconfig`));
   const before = Deno.memoryUsage().rss;
   const started = performance.now();
-  const cache = await ClusterCache.setup({ management, client: { userAgent: "bench-memory" } });
+  const cache = await ClusterCache.setup({
+    management,
+    client: { userAgent: "bench-memory" },
+    workers: { mode: values.workers === "pooled" ? "pooled" : "dedicated" },
+  });
   const keys = Array.from(
     { length: n },
     (_, i) => ({ namespace: "default", name: `workload-${i + 1}` }),

@@ -24,7 +24,12 @@ function summarise(arrivals: number[], latencies: number[]): Run {
   };
 }
 
-export async function events(quick: boolean, withNaive = true): Promise<Figure[]> {
+export async function events(
+  quick: boolean,
+  withNaive = true,
+  run: { workers?: "dedicated" | "pooled"; prefix?: string } = {},
+): Promise<Figure[]> {
+  const prefix = run.prefix ?? "";
   const count = quick ? 20_000 : 100_000;
   const flood = `clusters/workload-1/flood?count=${count}&bytes=256&namespace=flood`;
 
@@ -35,6 +40,7 @@ export async function events(quick: boolean, withNaive = true): Promise<Figure[]
     await using cache = await ClusterCache.setup({
       management: sim.management,
       client: { userAgent: "bench-events" },
+      workers: { mode: run.workers ?? "dedicated" },
     });
     const key = { namespace: "default", name: "workload-1" };
     await waitFor(() => cache.getConnectionState(key).connected, "connect", 30_000);
@@ -83,12 +89,12 @@ export async function events(quick: boolean, withNaive = true): Promise<Figure[]
   const note =
     `${count} ConfigMaps created as fast as the simulator can in one cluster; latency from creation to handler`;
   return [
-    figure("events_per_s", ours.perSecond, "events/s", {
+    figure(`${prefix}events_per_s`, ours.perSecond, "events/s", {
       ...(naive ? { baseline: naive.perSecond } : {}),
       goal: ">= 50000",
       note,
     }),
-    figure("event_latency_p99_ms", ours.p99, "ms", {
+    figure(`${prefix}event_latency_p99_ms`, ours.p99, "ms", {
       ...(naive ? { baseline: naive.p99 } : {}),
       goal: "< 50",
       note: `p50 ${ours.p50.toFixed(1)} ms`,

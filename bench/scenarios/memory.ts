@@ -9,7 +9,7 @@ import { startSim } from "../lib/sim_process.ts";
 /** How long a probe may take to connect and sync its clusters before it reports what it reached. */
 const BUDGET_MS = 600_000;
 
-interface Probe {
+export interface Probe {
   before: number;
   after: number;
   connectedS: number;
@@ -19,12 +19,14 @@ interface Probe {
   synced: number;
 }
 
-async function probe(
+/** Connects `clusters` clusters in a fresh process, ours (dedicated or pooled workers) or naive. */
+export async function probe(
   mode: "ours" | "naive",
   clusters: number,
   dir: string,
   settleMs: number,
   v8Flags: string[] = [],
+  workers: "dedicated" | "pooled" = "dedicated",
 ): Promise<Probe> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -42,6 +44,8 @@ async function probe(
       String(settleMs),
       "--budget",
       String(BUDGET_MS),
+      "--workers",
+      workers,
     ],
     stdout: "piped",
     stderr: "piped",

@@ -12,8 +12,23 @@ import { percentile, sleep } from "../lib/stats.ts";
 /** How long the fleet may take to connect before probing is measured on what did. */
 const CONNECT_BUDGET_MS = 600_000;
 
-export async function probes(quick: boolean, log: (m: string) => void): Promise<Figure[]> {
-  const n = quick ? 100 : 1000;
+/** What to probe: how many clusters, in which worker mode, and the figures' name prefix. */
+export interface ProbeRun {
+  clusters?: number;
+  workers?: "dedicated" | "pooled";
+  /** Prefixed to every figure's name (`pool_`). */
+  prefix?: string;
+  /** Also measure how long a hung cluster takes to be detected. Default true. */
+  detect?: boolean;
+}
+
+export async function probes(
+  quick: boolean,
+  log: (m: string) => void,
+  run: ProbeRun = {},
+): Promise<Figure[]> {
+  const n = run.clusters ?? (quick ? 100 : 1000);
+  const prefix = run.prefix ?? "";
   const intervalMs = quick ? 1_000 : 2_000;
   const timeoutMs = intervalMs / 2;
   const windowMs = quick ? 5_000 : 30_000;
@@ -22,6 +37,7 @@ export async function probes(quick: boolean, log: (m: string) => void): Promise<
     management: sim.management,
     client: { userAgent: "bench-probes" },
     healthProbe: { intervalMs, timeoutMs, failureThreshold: 3 },
+    workers: { mode: run.workers ?? "dedicated" },
   });
   const keys = Array.from(
     { length: n },
@@ -55,6 +71,32 @@ export async function probes(quick: boolean, log: (m: string) => void): Promise<
   const cpu = process.cpuUsage(cpu0);
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
   log(`probes: ${lateness.length} probes of ${n} clusters observed`);
+  const settings = `probe every ${intervalMs / 1000} s, timeout ${timeoutMs / 1000} s, threshold 3`;
+  const figures = [
+    figure(`${prefix}probe_clusters_connected_at_${n}`, connected, "clusters", {
+      goal: `${n}`,
+      note: connected === n
+        ? `all connected ${connectS.toFixed(1)} s after setup, ${settings}`
+        : `only ${connected} of ${n} connected within ${
+          CONNECT_BUDGET_MS / 1000
+        } s; lateness is of those`,
+    }),
+    figure(
+      `${prefix}probe_lateness_p99_ms${prefix ? `_at_${n}` : ""}`,
+      percentile(lateness, 99),
+      "ms",
+      {
+        goal: "< 1000 at 1,000 clusters",
+        note: `${n} clusters, ${run.workers ?? "dedicated"} workers, ${settings}; p50 ${
+          percentile(lateness, 50).toFixed(0)
+        } ms; sampled every 20 ms`,
+      },
+    ),
+    figure(`${prefix}probe_cpu_cores${prefix ? `_at_${n}` : ""}`, cores, "cores", {
+      note: `whole process (main thread + workers) while probing ${n} idle clusters`,
+    }),
+  ];
+  if (run.detect === false) return figures;
 
   const victim = keys.find((k) => cache.getConnectionState(k).connected)?.name ?? "workload-1";
   const source = cache.getClusterSource("bench", (c) => [c.metadata!.name!]);
@@ -70,26 +112,9 @@ export async function probes(quick: boolean, log: (m: string) => void): Promise<
   clearTimeout(timer);
   source.close();
   await sim.admin(`clusters/${victim}/unhang`, { method: "POST" });
-  const settings = `probe every ${intervalMs / 1000} s, timeout ${timeoutMs / 1000} s, threshold 3`;
   return [
-    figure(`probe_clusters_connected_at_${n}`, connected, "clusters", {
-      goal: `${n}`,
-      note: connected === n
-        ? `all connected ${connectS.toFixed(1)} s after setup, ${settings}`
-        : `only ${connected} of ${n} connected within ${
-          CONNECT_BUDGET_MS / 1000
-        } s; lateness is of those`,
-    }),
-    figure("probe_lateness_p99_ms", percentile(lateness, 99), "ms", {
-      goal: "< 1000 at 1,000 clusters",
-      note: `${n} clusters, ${settings}; p50 ${
-        percentile(lateness, 50).toFixed(0)
-      } ms; sampled every 20 ms`,
-    }),
-    figure("probe_cpu_cores", cores, "cores", {
-      note: `whole process (main thread + ${n} workers) while probing ${n} idle clusters`,
-    }),
-    figure("dead_cluster_detect_s", detectS, "s", {
+    ...figures,
+    figure(`${prefix}dead_cluster_detect_s`, detectS, "s", {
       note: `hang to disconnect event delivered; ${settings}`,
     }),
   ];
