@@ -60,7 +60,7 @@ async function coldStarts(n: number, log: (m: string) => void): Promise<Figure[]
  */
 async function poolIsolation(quick: boolean, log: (m: string) => void): Promise<Figure[]> {
   const healthy = quick ? 3 : 8;
-  const bulk = quick ? 10_000 : 50_000;
+  const bulk = quick ? 20_000 : 50_000;
   const phaseMs = quick ? 3_000 : 10_000;
   const rate = 500;
   await using sim = await startSim(healthy + 1);
