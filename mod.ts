@@ -34,7 +34,7 @@
  * @module
  */
 
-export type { HealthCheckingState } from "./src/accessor.ts";
+export type { HealthCheckingState } from "./src/main/accessor.ts";
 export {
   type ByObject,
   type CacheIndex,
@@ -43,7 +43,7 @@ export {
   type ModuleFunction,
   NodeProviderIDIndex,
   type Transform,
-} from "./src/cache_options.ts";
+} from "./src/shared/cache_options.ts";
 export type {
   CallOptions,
   Client,
@@ -54,13 +54,13 @@ export type {
   Reader,
   WatchEvent,
   WriteOptions,
-} from "./src/client_types.ts";
+} from "./src/shared/client_types.ts";
 export {
   ClusterCache,
   type ClusterCacheApi,
   type WatchHandle,
   type WatchInput,
-} from "./src/cluster_cache.ts";
+} from "./src/main/cluster_cache.ts";
 export {
   Controller,
   type ControllerOptions,
@@ -68,19 +68,19 @@ export {
   type ReconcileContext,
   type ReconcileResult,
   type StopOptions,
-} from "./src/controller.ts";
+} from "./src/main/controller.ts";
 export {
   BucketRateLimiter,
   defaultControllerRateLimiter,
   ExponentialFailureRateLimiter,
   MaxOfRateLimiter,
   type RateLimiter,
-} from "./src/rate_limiter.ts";
+} from "./src/main/rate_limiter.ts";
 export {
   type ClusterEvent,
   ClusterSource,
   type ClusterSourceOptions,
-} from "./src/cluster_source.ts";
+} from "./src/main/cluster_source.ts";
 export {
   ClusterCacheError,
   type ClusterCacheErrorCode,
@@ -93,14 +93,14 @@ export {
   isTooManyRequests,
   isUnauthorized,
   KubernetesApiError,
-} from "./src/errors.ts";
-export type { JsonPatchOperation, JsonValue } from "./src/json_patch.ts";
+} from "./src/shared/errors.ts";
+export type { JsonPatchOperation, JsonValue } from "./src/shared/client_types.ts";
 export type {
   KubeConfigCluster,
   KubeConfigContext,
   KubeConfigLike,
   KubeConfigUser,
-} from "./src/kube_config_like.ts";
+} from "./src/main/kube_config_like.ts";
 export type {
   KindRef,
   KubeList,
@@ -108,10 +108,10 @@ export type {
   ObjectKey,
   ObjectMeta,
   Status,
-} from "./src/kube_object.ts";
-export { kinds } from "./src/kinds.ts";
-export { SelectorParseError } from "./src/label_selector.ts";
-export { ClusterCacheMetrics } from "./src/metrics.ts";
+} from "./src/shared/kube_object.ts";
+export { kinds } from "./src/main/kinds.ts";
+export { SelectorParseError } from "./src/shared/label_selector.ts";
+export { ClusterCacheMetrics } from "./src/main/metrics.ts";
 export {
   CounterFamily,
   GaugeFamily,
@@ -119,15 +119,15 @@ export {
   type Labels,
   MetricsRegistry,
   ScalarFamily,
-} from "./src/metrics_registry.ts";
+} from "./src/main/metrics_registry.ts";
 export type {
   ClientOptions,
   ClusterCacheOptions,
   HealthProbeOptions,
   SecretReader,
   WorkerPoolOptions,
-} from "./src/options.ts";
-export { type DeclarativePredicate, type Predicate, predicates } from "./src/predicates.ts";
-export type { PodIdentity } from "./src/protocol.ts";
-export type { RESTConfig } from "./src/rest_config.ts";
-export type { ShardingOptions } from "./src/shard_coordinator.ts";
+} from "./src/main/options.ts";
+export { type DeclarativePredicate, type Predicate, predicates } from "./src/shared/predicates.ts";
+export type { PodIdentity } from "./src/shared/protocol.ts";
+export type { RESTConfig } from "./src/shared/rest_config.ts";
+export type { ShardingOptions } from "./src/main/shard_coordinator.ts";

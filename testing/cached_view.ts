@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { CacheIndex } from "../src/cache_options.ts";
+import type { CacheIndex } from "../src/shared/cache_options.ts";
 import {
   type IndexedObjects,
   indexFunction,
   ModuleFunctions,
   page,
   selectCached,
-} from "../src/cache_query.ts";
+} from "../src/shared/cache_query.ts";
 import type {
   CallOptions,
   Client,
@@ -23,8 +23,8 @@ import type {
   ObjectRef,
   Patch,
   WriteOptions,
-} from "../src/client_types.ts";
-import type { KindRef, KubeList, KubeObject } from "../src/kube_object.ts";
+} from "../src/shared/client_types.ts";
+import type { KindRef, KubeList, KubeObject } from "../src/shared/kube_object.ts";
 
 function sameKind(a: KindRef, b: KindRef): boolean {
   return a.apiVersion === b.apiVersion && a.kind === b.kind;

@@ -15,14 +15,14 @@ import type {
   Patch,
   WatchEvent,
   WriteOptions,
-} from "../src/client_types.ts";
-import { ClusterCacheError, KubernetesApiError } from "../src/errors.ts";
+} from "../src/shared/client_types.ts";
+import { ClusterCacheError, KubernetesApiError } from "../src/shared/errors.ts";
 import {
   type KindRef,
   type KubeList,
   type KubeObject,
   splitApiVersion,
-} from "../src/kube_object.ts";
+} from "../src/shared/kube_object.ts";
 import { ObjectStore } from "./sim/object_store.ts";
 import {
   BUILTIN_TYPES,

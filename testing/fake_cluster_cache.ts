@@ -7,18 +7,22 @@
  * @module
  */
 
-import type { HealthCheckingState } from "../src/accessor.ts";
-import type { CacheOptions } from "../src/cache_options.ts";
-import type { Client, Reader, WatchEvent } from "../src/client_types.ts";
-import type { ClusterCacheApi, WatchHandle, WatchInput } from "../src/cluster_cache.ts";
-import { clusterKeyOf, ClusterSource, type ClusterSourceOptions } from "../src/cluster_source.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../src/errors.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/kube_object.ts";
-import type { KubeConfigLike } from "../src/kube_config_like.ts";
-import { kubeConfigFromRESTConfig } from "../src/kubeconfig.ts";
-import { logger } from "../src/log.ts";
-import { compileFilters, splitPredicates } from "../src/predicates.ts";
-import type { RESTConfig } from "../src/rest_config.ts";
+import type { HealthCheckingState } from "../src/main/accessor.ts";
+import type { CacheOptions } from "../src/shared/cache_options.ts";
+import type { Client, Reader, WatchEvent } from "../src/shared/client_types.ts";
+import type { ClusterCacheApi, WatchHandle, WatchInput } from "../src/main/cluster_cache.ts";
+import {
+  clusterKeyOf,
+  ClusterSource,
+  type ClusterSourceOptions,
+} from "../src/main/cluster_source.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../src/shared/errors.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/shared/kube_object.ts";
+import type { KubeConfigLike } from "../src/main/kube_config_like.ts";
+import { kubeConfigFromRESTConfig } from "../src/main/kubeconfig.ts";
+import { logger } from "../src/main/log.ts";
+import { compileFilters, splitPredicates } from "../src/shared/predicates.ts";
+import type { RESTConfig } from "../src/shared/rest_config.ts";
 import { CachedView } from "./cached_view.ts";
 import { FakeClient } from "./fake_client.ts";
 

@@ -7,7 +7,7 @@ import {
   MetricsRegistry,
   type ObjectKey,
 } from "../mod.ts";
-import { RateLimitingQueue } from "../src/rate_limiting_queue.ts";
+import { RateLimitingQueue } from "../src/main/rate_limiting_queue.ts";
 import { FakeClient, FakeClusterCache } from "../testing/mod.ts";
 import { eventually } from "./helpers/fixture.ts";
 

@@ -7,7 +7,7 @@ import {
   isNotFound,
   KubernetesApiError,
   toWireError,
-} from "../src/errors.ts";
+} from "../src/shared/errors.ts";
 
 const status = (code: number, reason: string) => ({
   kind: "Status" as const,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { matchesFields, parseFieldSelector, readFieldPath } from "../src/field_selector.ts";
-import { SelectorParseError } from "../src/label_selector.ts";
+import { matchesFields, parseFieldSelector, readFieldPath } from "../src/shared/field_selector.ts";
+import { SelectorParseError } from "../src/shared/label_selector.ts";
 
 Deno.test("parseFieldSelector() reads =, == and != terms", () => {
   const s = parseFieldSelector("metadata.name=a,spec.nodeName==n1,status.phase!=Running");

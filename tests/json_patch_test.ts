@@ -5,7 +5,7 @@ import {
   applyStrategicMergePatch,
   type JsonValue,
   PatchError,
-} from "../src/json_patch.ts";
+} from "../testing/sim/json_patch.ts";
 
 Deno.test("applyJsonPatch() runs RFC 6902 operations in order without touching the input", () => {
   const doc: JsonValue = { a: { b: [1, 2] }, c: "x" };

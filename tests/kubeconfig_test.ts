@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { kubeconfigFromSecret } from "../src/accessor.ts";
-import { ClusterCacheError } from "../src/errors.ts";
+import { kubeconfigFromSecret } from "../src/main/accessor.ts";
+import { ClusterCacheError } from "../src/shared/errors.ts";
 import {
   checkClientCertificate,
   kubeConfigFromRESTConfig,
   kubeconfigHash,
   parseKubeconfig,
   restTargetFromKubeConfig,
-} from "../src/kubeconfig.ts";
+} from "../src/main/kubeconfig.ts";
 import { createCertificateAuthority, issueCertificate } from "../testing/sim/certs.ts";
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
 import { b64, kubeconfigText } from "./helpers/kubeconfig_text.ts";

@@ -4,7 +4,7 @@ import {
   matchesLabels,
   parseLabelSelector,
   SelectorParseError,
-} from "../src/label_selector.ts";
+} from "../src/shared/label_selector.ts";
 
 Deno.test("parseLabelSelector() reads every operator", () => {
   const s = parseLabelSelector("a=1, b==2,c!=3,d in (x, y),e notin (z),f,!g,h>4,i<5");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KubeConfig } from "@kubernetes/client-node";
-import { type ClusterCacheOptions, resolveOptions } from "../src/options.ts";
+import { type ClusterCacheOptions, resolveOptions } from "../src/main/options.ts";
 
 const management = new KubeConfig();
 const base: ClusterCacheOptions = {

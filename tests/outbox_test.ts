@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { WatchEvent } from "../src/client_types.ts";
-import { MAX_EVENTS_PER_MESSAGE, Outbox } from "../src/outbox.ts";
+import type { WatchEvent } from "../src/shared/client_types.ts";
+import { MAX_EVENTS_PER_MESSAGE, Outbox } from "../src/shared/outbox.ts";
 
 type Message = { type: "events"; watchId: number; events: WatchEvent[] } | { type: "ping" };
 const event = (i: number): WatchEvent => ({ type: "add", object: { metadata: { name: `o${i}` } } });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { probeVerdict, starved } from "../src/probe_verdict.ts";
+import { probeVerdict, starved } from "../src/shared/probe_verdict.ts";
 
 const failed = {
   ok: false,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { compareResourceVersions, listSemantics, watchStart } from "../src/resource_version.ts";
+import { compareResourceVersions } from "../src/shared/resource_version.ts";
+import { listSemantics, watchStart } from "../testing/sim/list_semantics.ts";
 
 Deno.test("compareResourceVersions() orders decimal integers by length then digits", () => {
   assert.ok(compareResourceVersions("99", "100") < 0);

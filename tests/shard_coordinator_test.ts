@@ -5,8 +5,8 @@
  * before anyone takes over, and racing writers are settled by resourceVersion.
  */
 import assert from "node:assert/strict";
-import { ShardCoordinator, type ShardingOptions } from "../src/shard_coordinator.ts";
-import { ownerOf } from "../src/rendezvous.ts";
+import { ShardCoordinator, type ShardingOptions } from "../src/main/shard_coordinator.ts";
+import { ownerOf } from "../src/main/rendezvous.ts";
 import { SimulatedFleet } from "../testing/sim/fleet.ts";
 import { HttpLeaseApi } from "./helpers/lease_api.ts";
 import { eventually } from "./helpers/fixture.ts";

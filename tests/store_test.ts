@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { KubeObject } from "../src/kube_object.ts";
+import type { KubeObject } from "../src/shared/kube_object.ts";
 import { ObjectCache } from "../workers/store.ts";
 
 const node = (name: string, rv: string, providerID?: string, uid = `uid-${name}`): KubeObject => ({

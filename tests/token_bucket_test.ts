@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ClusterCacheError } from "../mod.ts";
-import { refill, TokenBucket } from "../src/token_bucket.ts";
+import { refill, TokenBucket } from "../src/shared/token_bucket.ts";
 
 function clock() {
   let now = 0;

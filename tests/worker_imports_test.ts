@@ -29,11 +29,34 @@ Deno.test("the worker imports nothing from @kubernetes/client-node (or any npm p
   const { modules, npm } = await runtimeGraph("workers/cluster_worker.ts");
   assert.ok(modules.length > 5);
   assert.deepEqual(npm, [], `npm packages in the worker's runtime graph: ${npm.join(", ")}`);
+});
+
+Deno.test("the worker side loads only workers/ and src/shared/, never the main thread's src/main/", async () => {
+  const { modules } = await runtimeGraph("workers/cluster_worker.ts");
   for (const specifier of modules) {
     assert.match(
       specifier,
-      /^file:\/\/.*\/(workers|src)\/[a-z_]+\.ts$/,
-      `unexpected module in the worker: ${specifier}`,
+      /^file:\/\/.*\/(workers|src\/shared)\/[a-z_]+\.ts$/,
+      `a module the worker must not load: ${specifier}`,
+    );
+  }
+  // Both sides use the shared folder, and only the main thread its own.
+  const main = await runtimeGraph("mod.ts");
+  const shared = (m: string) => m.includes("/src/shared/");
+  assert.ok(main.modules.some(shared) && modules.some(shared));
+  for (const specifier of main.modules.filter((m) => m.includes("/workers/"))) {
+    assert.fail(`the main thread loads a worker-side module: ${specifier}`);
+  }
+});
+
+Deno.test("every module in src/shared/ is loaded by the worker (else it belongs in src/main/)", async () => {
+  const { modules } = await runtimeGraph("workers/cluster_worker.ts");
+  const dir = new URL("../src/shared/", import.meta.url);
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".ts")) continue;
+    assert.ok(
+      modules.some((m) => m.endsWith(`/src/shared/${entry.name}`)),
+      `src/shared/${entry.name} is not loaded by the worker`,
     );
   }
 });

@@ -5,19 +5,19 @@
  * @module
  */
 
-import type { Transform } from "../src/cache_options.ts";
-import type { Patch, WatchEvent } from "../src/client_types.ts";
-import { starved } from "../src/probe_verdict.ts";
+import type { Transform } from "../src/shared/cache_options.ts";
+import type { Patch, WatchEvent } from "../src/shared/client_types.ts";
+import { starved } from "../src/shared/probe_verdict.ts";
 import {
   type IndexFunction,
   indexFunction,
   ModuleFunctions,
   page,
   selectCached,
-} from "../src/cache_query.ts";
-import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/errors.ts";
-import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/kube_object.ts";
-import { compileFilters } from "../src/predicates.ts";
+} from "../src/shared/cache_query.ts";
+import { ClusterCacheError, isNotFound, KubernetesApiError } from "../src/shared/errors.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kube_object.ts";
+import { compileFilters } from "../src/shared/predicates.ts";
 import {
   type HandoverSnapshot,
   type HandoverState,
@@ -30,7 +30,7 @@ import {
   type WireWriteOptions,
   type WorkerConfig,
   type WorkerStats,
-} from "../src/protocol.ts";
+} from "../src/shared/protocol.ts";
 import { Transport } from "./http_transport.ts";
 import { HeldDeltas } from "./held_deltas.ts";
 import { RequestStats } from "./request_stats.ts";

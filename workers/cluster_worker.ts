@@ -15,16 +15,16 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
-import { Deadlines } from "../src/deadlines.ts";
-import { ClusterCacheError, toWireError } from "../src/errors.ts";
-import { Outbox } from "../src/outbox.ts";
+import { Deadlines } from "../src/shared/deadlines.ts";
+import { ClusterCacheError, toWireError } from "../src/shared/errors.ts";
+import { Outbox } from "../src/shared/outbox.ts";
 import {
   type MainMessage,
   PROTOCOL_VERSION,
   type SessionMessage,
   type WorkerMessage,
   type WorkerRequest,
-} from "../src/protocol.ts";
+} from "../src/shared/protocol.ts";
 import { ClusterRuntime } from "./cluster_runtime.ts";
 import { LoadMeter, NO_SESSION, running } from "./load_meter.ts";
 import { describe } from "./reflector.ts";

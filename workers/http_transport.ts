@@ -8,11 +8,11 @@
  * @module
  */
 
-import { ClusterCacheError, KubernetesApiError } from "../src/errors.ts";
-import type { Status } from "../src/kube_object.ts";
-import type { RESTConfig } from "../src/rest_config.ts";
-import { redact } from "../src/redact.ts";
-import { TokenBucket } from "../src/token_bucket.ts";
+import { ClusterCacheError, KubernetesApiError } from "../src/shared/errors.ts";
+import type { Status } from "../src/shared/kube_object.ts";
+import type { RESTConfig } from "../src/shared/rest_config.ts";
+import { redact } from "../src/shared/redact.ts";
+import { TokenBucket } from "../src/shared/token_bucket.ts";
 
 /** Options of one request. */
 export interface RequestOptions {

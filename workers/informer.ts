@@ -5,15 +5,15 @@
  * @module
  */
 
-import type { KindRef, KubeObject } from "../src/kube_object.ts";
-import { ClusterCacheError, isForbidden, isUnauthorized } from "../src/errors.ts";
-import { compileFilters } from "../src/predicates.ts";
-import type { PushdownFilters } from "../src/protocol.ts";
-import { kindKey } from "../src/protocol.ts";
+import type { KindRef, KubeObject } from "../src/shared/kube_object.ts";
+import { ClusterCacheError, isForbidden, isUnauthorized } from "../src/shared/errors.ts";
+import { compileFilters } from "../src/shared/predicates.ts";
+import type { PushdownFilters } from "../src/shared/protocol.ts";
+import { kindKey } from "../src/shared/protocol.ts";
 import type { Transport } from "./http_transport.ts";
 import { describe, Reflector, type ReflectorLog, type ReflectorOptions } from "./reflector.ts";
 import type { RestMapper } from "./rest_mapper.ts";
-import type { IndexFunction } from "../src/cache_query.ts";
+import type { IndexFunction } from "../src/shared/cache_query.ts";
 import { type Delta, ObjectCache, storeKey } from "./store.ts";
 
 /** Options of one informer. */

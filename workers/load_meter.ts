@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { PressureReport, PressureThresholds } from "../src/protocol.ts";
+import type { PressureReport, PressureThresholds } from "../src/shared/protocol.ts";
 
 /** Which session's code runs now: shared with the main thread, which reads it when the worker hangs. */
 export const running = new Int32Array(new SharedArrayBuffer(4));

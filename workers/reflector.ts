@@ -24,11 +24,16 @@
  * @module
  */
 
-import { Backoff, sleep } from "../src/backoff.ts";
-import { ClusterCacheError, isExpired, isNotFound, KubernetesApiError } from "../src/errors.ts";
-import type { KindRef, KubeList, KubeObject, Status } from "../src/kube_object.ts";
-import { redact } from "../src/redact.ts";
-import { compareResourceVersions } from "../src/resource_version.ts";
+import { Backoff, sleep } from "../src/shared/backoff.ts";
+import {
+  ClusterCacheError,
+  isExpired,
+  isNotFound,
+  KubernetesApiError,
+} from "../src/shared/errors.ts";
+import type { KindRef, KubeList, KubeObject, Status } from "../src/shared/kube_object.ts";
+import { redact } from "../src/shared/redact.ts";
+import { compareResourceVersions } from "../src/shared/resource_version.ts";
 import type { Transport } from "./http_transport.ts";
 import { type ResourceMapping, resourcePath, type RestMapper } from "./rest_mapper.ts";
 import { storeKey } from "./store.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { REQUEST_LATENCY_BUCKETS, type WorkerStats } from "../src/protocol.ts";
+import { REQUEST_LATENCY_BUCKETS, type WorkerStats } from "../src/shared/protocol.ts";
 
 /** Request counters since the last {@linkcode RequestStats.take}. */
 export class RequestStats {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { ClusterCacheError, isNotFound } from "../src/errors.ts";
-import { type KindRef, splitApiVersion } from "../src/kube_object.ts";
+import { ClusterCacheError, isNotFound } from "../src/shared/errors.ts";
+import { type KindRef, splitApiVersion } from "../src/shared/kube_object.ts";
 import type { Transport } from "./http_transport.ts";
 
 /** Where a kind lives. */

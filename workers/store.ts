@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { WatchEvent } from "../src/client_types.ts";
-import type { IndexFunction } from "../src/cache_query.ts";
-import type { KubeObject } from "../src/kube_object.ts";
+import type { WatchEvent } from "../src/shared/client_types.ts";
+import type { IndexFunction } from "../src/shared/cache_query.ts";
+import type { KubeObject } from "../src/shared/kube_object.ts";
 
 /** A change to the store, in the shape watch handlers receive. */
 export type Delta = WatchEvent<KubeObject>;

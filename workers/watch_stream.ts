@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ClusterCacheError } from "../src/errors.ts";
+import { ClusterCacheError } from "../src/shared/errors.ts";
 
 /** One raw watch event. */
 export interface RawWatchEvent {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { SessionMessage, WorkerLogLevel } from "../src/protocol.ts";
+import type { SessionMessage, WorkerLogLevel } from "../src/shared/protocol.ts";
 
 /** A logger that forwards to the main thread. */
 export interface WorkerLog {

@@ -9,7 +9,7 @@
  * many relists that cost.
  */
 import { parseArgs } from "node:util";
-import type { RESTConfig } from "../../src/rest_config.ts";
+import type { RESTConfig } from "../../src/shared/rest_config.ts";
 import { Transport } from "../../workers/http_transport.ts";
 import { Informer } from "../../workers/informer.ts";
 import { RestMapper } from "../../workers/rest_mapper.ts";

@@ -5,7 +5,7 @@
  * coordinator decides; connecting then takes a reconcile (the health probe interval at most).
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { ShardCoordinator, type ShardingOptions } from "../../src/shard_coordinator.ts";
+import { ShardCoordinator, type ShardingOptions } from "../../src/main/shard_coordinator.ts";
 import { HttpLeaseApi } from "../../tests/helpers/lease_api.ts";
 import type { HttpServerLike } from "../../tests/helpers/sim_http.ts";
 import { type Figure, figure } from "../lib/report.ts";

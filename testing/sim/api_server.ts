@@ -8,7 +8,7 @@
 
 import { Buffer } from "node:buffer";
 import { parse as parseYaml } from "yaml";
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -37,7 +37,7 @@ import {
 } from "./rest.ts";
 import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
 import { errors, failure, StatusError } from "./status.ts";
-import { applyJsonPatch, type JsonValue } from "../../src/json_patch.ts";
+import { applyJsonPatch, type JsonValue } from "./json_patch.ts";
 import { toTable } from "./table.ts";
 import { WatchSession } from "./watch.ts";
 import { answerReview, REVIEW_TYPES, type UserInfo } from "./reviews.ts";
@@ -46,7 +46,7 @@ import { completeRollouts } from "./rollouts.ts";
 import { OpenApi, openApiV2 } from "./openapi.ts";
 import type { Exchange } from "./exchange.ts";
 import { type ListenerState, type OpenConnection, TlsListener } from "./listener.ts";
-import { sleep } from "../../src/backoff.ts";
+import { sleep } from "../../src/shared/backoff.ts";
 
 /**
  * Options of {@linkcode SimulatedApiServer.start}.

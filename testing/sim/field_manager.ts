@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import { groupVersion, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
 

@@ -14,7 +14,7 @@
 import tls from "node:tls";
 import net from "node:net";
 import type { Socket } from "node:net";
-import { sleep } from "../../src/backoff.ts";
+import { sleep } from "../../src/shared/backoff.ts";
 import { type ConnectionInfo, Exchange, type Peer } from "./exchange.ts";
 
 /**

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { KubeObject, ObjectMeta } from "../../src/kube_object.ts";
+import type { KubeObject, ObjectMeta } from "../../src/shared/kube_object.ts";
 import { type ManagedFieldsEntry, recordUpdate } from "./field_manager.ts";
 import { groupVersion, NAMESPACE_TYPE, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import { resourceId, type ResourceType } from "./resource_types.ts";
 
 type Json = Record<string, unknown>;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import { errors, failure, StatusError } from "./status.ts";
 import layouts from "./data/protobuf_messages.json" with { type: "json" };
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 
 /**
  * A resource the simulated server serves, possibly in several versions.

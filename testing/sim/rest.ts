@@ -12,27 +12,27 @@ import {
   matchesFields,
   parseFieldSelector,
   readFieldPath,
-} from "../../src/field_selector.ts";
+} from "../../src/shared/field_selector.ts";
 import {
   applyJsonPatch,
   applyMergePatch,
   applyStrategicMergePatch,
   type JsonValue,
   PatchError,
-} from "../../src/json_patch.ts";
-import type { KubeObject } from "../../src/kube_object.ts";
+} from "./json_patch.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import {
   type LabelSelector,
   matchesLabels,
   parseLabelSelector,
   SelectorParseError,
-} from "../../src/label_selector.ts";
-import { listSemantics } from "../../src/resource_version.ts";
+} from "../../src/shared/label_selector.ts";
+import { listSemantics } from "./list_semantics.ts";
 import { applyConfig } from "./field_manager.ts";
 import type { ObjectStore, WriteOptions } from "./object_store.ts";
 import { groupVersion, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
-import { sleep } from "../../src/backoff.ts";
+import { sleep } from "../../src/shared/backoff.ts";
 
 /** A parsed label and field selector pair, applied to list and watch results. */
 export interface Selectors {

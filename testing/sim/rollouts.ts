@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import type { ObjectStore, StoreEvent } from "./object_store.ts";
 import type { ResourceType } from "./resource_types.ts";
 

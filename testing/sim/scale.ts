@@ -5,14 +5,14 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import {
   applyJsonPatch,
   applyMergePatch,
   applyStrategicMergePatch,
   type JsonValue,
   PatchError,
-} from "../../src/json_patch.ts";
+} from "./json_patch.ts";
 import type { ObjectStore, WriteOptions } from "./object_store.ts";
 import type { ResourceType } from "./resource_types.ts";
 import type { PatchType } from "./rest.ts";

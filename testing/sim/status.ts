@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Status } from "../../src/kube_object.ts";
+import type { Status } from "../../src/shared/kube_object.ts";
 
 /** Thrown inside the simulator to answer a request with a `Status` error. */
 export class StatusError extends Error {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import type { ResourceType } from "./resource_types.ts";
 
 interface Column {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import type { ObjectStore, StoreEvent } from "./object_store.ts";
 import { groupVersion, resourceId, type ResourceType } from "./resource_types.ts";
 import { matches, type Selectors, toServedVersion } from "./rest.ts";

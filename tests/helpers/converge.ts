@@ -3,7 +3,7 @@
  * resourceVersions: nothing lost, stale or duplicated).
  */
 import assert from "node:assert/strict";
-import type { KubeObject } from "../../src/kube_object.ts";
+import type { KubeObject } from "../../src/shared/kube_object.ts";
 import type { SimulatedApiServer } from "../../testing/sim/api_server.ts";
 
 function fingerprint(objects: Iterable<KubeObject>): string[] {

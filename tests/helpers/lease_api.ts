@@ -2,8 +2,8 @@
  * A {@linkcode LeaseApi} over HTTP to an API server (the simulator's management cluster), for
  * tests of the shard coordinator; `partition()` makes every call fail as a lost network would.
  */
-import { KubernetesApiError } from "../../src/errors.ts";
-import { type Lease, LEASE_LABEL, type LeaseApi } from "../../src/shard_coordinator.ts";
+import { KubernetesApiError } from "../../src/shared/errors.ts";
+import { type Lease, LEASE_LABEL, type LeaseApi } from "../../src/main/shard_coordinator.ts";
 import { type HttpServerLike, SimHttp } from "./sim_http.ts";
 
 /** Leases over HTTP; `partitioned` refuses every call. */

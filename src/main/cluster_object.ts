@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KubeObject } from "./kube_object.ts";
+import type { KubeObject } from "../shared/kube_object.ts";
 
 /** The label `watchFilterValue` is compared with. */
 export const WATCH_FILTER_LABEL = "cluster.x-k8s.io/watch-filter";

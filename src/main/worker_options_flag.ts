@@ -11,7 +11,7 @@
  * @module
  */
 
-import { ClusterCacheError } from "./errors.ts";
+import { ClusterCacheError } from "../shared/errors.ts";
 
 /** What the process's command line and config file say about `worker-options`. */
 export type WorkerOptionsFlag =

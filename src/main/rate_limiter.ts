@@ -5,7 +5,7 @@
  * @module
  */
 
-import { TokenBucket } from "./token_bucket.ts";
+import { TokenBucket } from "../shared/token_bucket.ts";
 
 /**
  * Decides retry delays per item, like client-go's `workqueue.TypedRateLimiter`.

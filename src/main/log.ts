@@ -6,7 +6,7 @@
  */
 
 import { getLogger, type Logger } from "@logtape/logtape";
-import type { WorkerLogLevel } from "./protocol.ts";
+import type { WorkerLogLevel } from "../shared/protocol.ts";
 
 /** The root category. */
 export const LOG_CATEGORY = "clustercache";

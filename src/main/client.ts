@@ -15,11 +15,11 @@ import type {
   ObjectRef,
   Patch,
   WriteOptions,
-} from "./client_types.ts";
+} from "../shared/client_types.ts";
 import type { Connection } from "./accessor.ts";
-import type { KindRef, KubeList, KubeObject, ObjectKey } from "./kube_object.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "../shared/kube_object.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { RequestOf, ResponseOf } from "./protocol.ts";
+import type { RequestOf, ResponseOf } from "../shared/protocol.ts";
 import { isMovedAway } from "./worker_handle.ts";
 
 /** What a client needs from the ClusterCache. */

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { JsonPatchOperation } from "./json_patch.ts";
 import type { KindRef, KubeList, KubeObject } from "./kube_object.ts";
 
 /**
@@ -278,3 +277,43 @@ export type WatchEvent<T extends KubeObject = KubeObject> =
   | { type: "add"; object: T }
   | { type: "update"; object: T; oldObject: T }
   | { type: "delete"; object: T };
+
+/**
+ * A JSON value.
+ *
+ * @example A value for a JSON Patch operation
+ * ```ts
+ * import type { JsonValue } from "@fleetkit/clustercache";
+ *
+ * const value: JsonValue = { replicas: 3, paused: false, labels: ["a", "b"], owner: null };
+ * ```
+ */
+export type JsonValue = null | boolean | number | string | JsonValue[] | {
+  [key: string]: JsonValue;
+};
+
+/**
+ * One operation of an RFC 6902 JSON Patch.
+ *
+ * @example Test-and-set: change a field only if it still holds what was read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { JsonPatchOperation } from "@fleetkit/clustercache";
+ * import { FakeClient } from "@fleetkit/clustercache/testing";
+ *
+ * const kind = { apiVersion: "v1", kind: "ConfigMap" };
+ * const key = { namespace: "default", name: "a" };
+ * const client = new FakeClient({ objects: [{ ...kind, metadata: key, data: { mode: "blue" } }] });
+ * const flip: JsonPatchOperation[] = [
+ *   { op: "test", path: "/data/mode", value: "blue" },
+ *   { op: "replace", path: "/data/mode", value: "green" },
+ * ];
+ * await client.patch(kind, key, { type: "json", patch: flip });
+ * // The test now fails: the server refuses the whole patch.
+ * await assert.rejects(client.patch(kind, key, { type: "json", patch: flip }));
+ * ```
+ */
+export type JsonPatchOperation =
+  | { op: "add" | "replace" | "test"; path: string; value: JsonValue }
+  | { op: "remove"; path: string }
+  | { op: "move" | "copy"; from: string; path: string };

@@ -1,51 +1,14 @@
 /**
- * JSON Patch (RFC 6902) and JSON Merge Patch (RFC 7386) applied to plain JSON values.
- *
- * Pure functions with no Kubernetes knowledge: the simulated API server and the in-memory fake client
- * use them for `application/json-patch+json` and `application/merge-patch+json` requests.
+ * JSON Patch (RFC 6902), JSON Merge Patch (RFC 7386) and strategic merge patch applied to plain
+ * JSON values, as the simulated API server does for `application/json-patch+json`,
+ * `application/merge-patch+json` and `application/strategic-merge-patch+json` requests.
  *
  * @module
  */
 
-/**
- * A JSON value.
- *
- * @example A value for a JSON Patch operation
- * ```ts
- * import type { JsonValue } from "@fleetkit/clustercache";
- *
- * const value: JsonValue = { replicas: 3, paused: false, labels: ["a", "b"], owner: null };
- * ```
- */
-export type JsonValue = null | boolean | number | string | JsonValue[] | {
-  [key: string]: JsonValue;
-};
+import type { JsonPatchOperation, JsonValue } from "../../src/shared/client_types.ts";
 
-/**
- * One operation of an RFC 6902 JSON Patch.
- *
- * @example Test-and-set: change a field only if it still holds what was read
- * ```ts
- * import assert from "node:assert/strict";
- * import type { JsonPatchOperation } from "@fleetkit/clustercache";
- * import { FakeClient } from "@fleetkit/clustercache/testing";
- *
- * const kind = { apiVersion: "v1", kind: "ConfigMap" };
- * const key = { namespace: "default", name: "a" };
- * const client = new FakeClient({ objects: [{ ...kind, metadata: key, data: { mode: "blue" } }] });
- * const flip: JsonPatchOperation[] = [
- *   { op: "test", path: "/data/mode", value: "blue" },
- *   { op: "replace", path: "/data/mode", value: "green" },
- * ];
- * await client.patch(kind, key, { type: "json", patch: flip });
- * // The test now fails: the server refuses the whole patch.
- * await assert.rejects(client.patch(kind, key, { type: "json", patch: flip }));
- * ```
- */
-export type JsonPatchOperation =
-  | { op: "add" | "replace" | "test"; path: string; value: JsonValue }
-  | { op: "remove"; path: string }
-  | { op: "move" | "copy"; from: string; path: string };
+export type { JsonPatchOperation, JsonValue };
 
 /** Raised when a patch cannot be applied; the simulated API server answers it with 422 Invalid. */
 export class PatchError extends Error {

@@ -1,35 +1,10 @@
 /**
- * resourceVersion rules: ordering, and what a list or watch request's `resourceVersion`,
- * `resourceVersionMatch`, `limit` and `continue` parameters ask for (Kubernetes API concepts,
- * "Resource versions"). Used by the reflector to notice a server whose versions went backwards and
- * by the simulated API server to answer requests the way kube-apiserver does.
+ * What a list or watch request's `resourceVersion`, `resourceVersionMatch`, `limit` and `continue`
+ * parameters ask for (Kubernetes API concepts, "Resource versions"), so the simulated API server
+ * answers them the way kube-apiserver does.
  *
  * @module
  */
-
-/**
- * Compares two resourceVersions as the orderable decimal integers kube-apiserver guarantees
- * (compare length, then digits). Returns a negative number, zero or a positive number.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { compareResourceVersions } from "./resource_version.ts";
- * assert.ok(compareResourceVersions("99", "100") < 0);
- * ```
- *
- * @param a A resourceVersion.
- * @param b Another resourceVersion.
- * @returns The sign of `a - b`; non-numeric versions compare as strings.
- */
-export function compareResourceVersions(a: string, b: string): number {
-  const na = a.replace(/^0+(?=\d)/, "");
-  const nb = b.replace(/^0+(?=\d)/, "");
-  if (/^\d+$/.test(na) && /^\d+$/.test(nb) && na.length !== nb.length) {
-    return na.length - nb.length;
-  }
-  return na < nb ? -1 : na > nb ? 1 : 0;
-}
 
 /** What a list request asks the server for. */
 export type ListSemantics =

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KindRef } from "./kube_object.ts";
+import type { KindRef } from "../shared/kube_object.ts";
 
 /**
  * Built-in Kubernetes kinds and Cluster API's `Cluster` (v1beta2), as {@linkcode KindRef}s.

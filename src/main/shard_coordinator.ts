@@ -16,8 +16,8 @@
  * @module
  */
 
-import { isAlreadyExists, isConflict, isNotFound } from "./errors.ts";
-import type { KubeObject } from "./kube_object.ts";
+import { isAlreadyExists, isConflict, isNotFound } from "../shared/errors.ts";
+import type { KubeObject } from "../shared/kube_object.ts";
 import { hash53, ownerOf, type ShardMember } from "./rendezvous.ts";
 
 /** A Lease as the coordinator reads and writes it. */

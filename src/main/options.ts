@@ -5,10 +5,14 @@
  */
 
 import { resolveSharding, type ShardingOptions } from "./shard_coordinator.ts";
-import { type CacheOptions, checkCacheOptions, type ModuleAccess } from "./cache_options.ts";
+import {
+  type CacheOptions,
+  checkCacheOptions,
+  type ModuleAccess,
+} from "../shared/cache_options.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
-import type { KindRef, KubeObject, ObjectKey } from "./kube_object.ts";
-import type { PodIdentity, PressureThresholds } from "./protocol.ts";
+import type { KindRef, KubeObject, ObjectKey } from "../shared/kube_object.ts";
+import type { PodIdentity, PressureThresholds } from "../shared/protocol.ts";
 import type { PoolSettings } from "./worker_pool.ts";
 import {
   chooseWorkerPermissions,

@@ -10,9 +10,9 @@
 import type { ClusterCacheApi, WatchHandle, WatchInput } from "./cluster_cache.ts";
 import type { ClusterSource } from "./cluster_source.ts";
 import { requestIdentity } from "./cluster_source.ts";
-import type { WatchEvent } from "./client_types.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import type { WatchEvent } from "../shared/client_types.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
 import { logger } from "./log.ts";
 import type { MetricsRegistry } from "./metrics_registry.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "./rate_limiter.ts";

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { ObjectKey } from "./kube_object.ts";
+import type { ObjectKey } from "../shared/kube_object.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { WorkerCacheConfig, WorkerConfig } from "./protocol.ts";
-import type { RESTConfig } from "./rest_config.ts";
+import type { WorkerCacheConfig, WorkerConfig } from "../shared/protocol.ts";
+import type { RESTConfig } from "../shared/rest_config.ts";
 
 /** Informer retry backoff: client-go's reflector backoff (800 ms doubling to 30 s). */
 const INFORMER_BACKOFF = { initialMs: 800, maxMs: 30_000 };

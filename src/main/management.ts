@@ -10,24 +10,24 @@
  * @module
  */
 
-import type { WatchEvent } from "./client_types.ts";
-import { ClusterCacheError, isNotFound, isUnauthorized } from "./errors.ts";
+import type { WatchEvent } from "../shared/client_types.ts";
+import { ClusterCacheError, isNotFound, isUnauthorized } from "../shared/errors.ts";
 import {
   formatObjectKey,
   type KindRef,
   type KubeList,
   type KubeObject,
   type ObjectKey,
-} from "./kube_object.ts";
+} from "../shared/kube_object.ts";
 import { restTargetFromKubeConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { WorkerRequest } from "./protocol.ts";
+import type { WorkerRequest } from "../shared/protocol.ts";
 import { type Lease, LEASE_LABEL, type LeaseApi } from "./shard_coordinator.ts";
-import type { RESTConfig } from "./rest_config.ts";
+import type { RESTConfig } from "../shared/rest_config.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
 import { dedicatedWorker, type WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
-import { Backoff, sleep } from "./backoff.ts";
+import { Backoff, sleep } from "../shared/backoff.ts";
 
 /** The label Cluster API puts on a Cluster's Secrets. */
 export const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";

@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { KindRef } from "./kube_object.ts";
-import type { PushdownFilters } from "./protocol.ts";
+import type { KindRef } from "../shared/kube_object.ts";
+import type { PushdownFilters } from "../shared/protocol.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 
 /** A watch as the move sees it. */

@@ -13,7 +13,7 @@ import {
   type HealthCheckResult,
 } from "./accessor.ts";
 import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
-import type { Client, Reader, WatchEvent } from "./client_types.ts";
+import type { Client, Reader, WatchEvent } from "../shared/client_types.ts";
 import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
 import {
   type ClusterEvent,
@@ -22,8 +22,13 @@ import {
   type ClusterSourceOptions,
 } from "./cluster_source.ts";
 import { AimdLimit } from "./aimd_limit.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "./errors.ts";
-import { formatObjectKey, type KindRef, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
+import {
+  formatObjectKey,
+  type KindRef,
+  type KubeObject,
+  type ObjectKey,
+} from "../shared/kube_object.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
@@ -32,15 +37,15 @@ import { ShardCoordinator } from "./shard_coordinator.ts";
 import { ManagementCluster } from "./management.ts";
 import { ClusterCacheMetrics } from "./metrics.ts";
 import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { type Predicate, splitPredicates } from "./predicates.ts";
-import type { RESTConfig } from "./rest_config.ts";
+import { type Predicate, splitPredicates } from "../shared/predicates.ts";
+import type { RESTConfig } from "../shared/rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
 import { shouldSendEvent, type Transition } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
 import type { Placement, WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import { handOver, type MovingWatch, warmUp } from "./session_move.ts";
-import type { PressureReport } from "./protocol.ts";
+import type { PressureReport } from "../shared/protocol.ts";
 
 /**
  * What {@linkcode ClusterCache.watch} needs.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ObjectKey } from "./kube_object.ts";
+import type { ObjectKey } from "../shared/kube_object.ts";
 import {
   dedicatedWorker,
   type Placement,

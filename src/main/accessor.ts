@@ -7,8 +7,8 @@
  * @module
  */
 
-import { ClusterCacheError, ClusterNotConnectedError, isUnauthorized } from "./errors.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "./kube_object.ts";
+import { ClusterCacheError, ClusterNotConnectedError, isUnauthorized } from "../shared/errors.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
 import {
   checkUntrustedKubeconfig,
   kubeconfigHash,
@@ -17,8 +17,8 @@ import {
   restTargetFromKubeConfig,
 } from "./kubeconfig.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { type ProbeVerdict, probeVerdict } from "./probe_verdict.ts";
-import type { RESTConfig } from "./rest_config.ts";
+import { type ProbeVerdict, probeVerdict } from "../shared/probe_verdict.ts";
+import type { RESTConfig } from "../shared/rest_config.ts";
 import type { AimdLimit, AimdOutcome } from "./aimd_limit.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
 import {
