@@ -1,5 +1,6 @@
 /**
- * `deno task soak [--clusters 200] [--minutes 5] [--probe-ms 500]`: a compressed endurance run. Many
+ * `deno task soak [--clusters 200] [--minutes 5] [--probe-ms 500] [--pool]`: a compressed endurance
+ * run, with a worker per cluster or (`--pool`) pooled workers. Many
  * clusters, fast probes, continuous writes through the cache, and faults injected at random (hangs, refused
  * connections, reset and silenced watches, rotated credentials, restarts that reset or jump
  * resourceVersions, 503 storms). Then every fault is cleared and the run checks that
@@ -9,7 +10,7 @@
  * - memory is flat: RSS in the last third of the run is where it was in the first third (under the
  *   same load), the main thread's heap is where it started, and the same number of workers run.
  *
- * Writes `bench/results/soak.json`.
+ * Writes `bench/results/soak.json` (`soak-pool.json` with `--pool`).
  *
  * @module
  */
@@ -28,12 +29,14 @@ const { values } = parseArgs({
     clusters: { type: "string" },
     minutes: { type: "string" },
     "probe-ms": { type: "string" },
+    pool: { type: "boolean" },
   },
 });
 const n = Number(values.clusters ?? 200);
 const minutes = Number(values.minutes ?? 5);
 // 200 clusters probed every 100 ms would be 2,000 probes/s: more than 2 cores serve. 500 ms is 400/s.
 const probeMs = Number(values["probe-ms"] ?? 500);
+const pool = values.pool ?? false;
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const started = performance.now();
 const log = (m: string) =>
@@ -73,6 +76,7 @@ const cache = await ClusterCache.setup({
   healthProbe: { intervalMs: probeMs, timeoutMs: 1_000, failureThreshold: 3 },
   connectionCreationRetryIntervalMs: 1_000,
   watchIdleTimeoutMs: 5_000,
+  workers: { mode: pool ? "pooled" : "dedicated" },
 });
 
 // A mirror of each cluster's ConfigMaps built from watch events only, re-watched after every connect.
@@ -347,7 +351,9 @@ function trend(prefix: string, key: Series, note: string): Figure[] {
 
 const figures: Figure[] = [
   figure("soak_minutes", minutes, "min", {
-    note: `${n} clusters, probes every ${probeMs} ms, 8 writers${
+    note: `${n} clusters, ${
+      pool ? "pooled" : "dedicated"
+    } workers, probes every ${probeMs} ms, 8 writers${
       Deno.env.get("MALLOC_ARENA_MAX")
         ? `, MALLOC_ARENA_MAX=${Deno.env.get("MALLOC_ARENA_MAX")}`
         : ""
@@ -389,13 +395,15 @@ const figures: Figure[] = [
   }),
   figure("soak_workers_end", workersEnd, "workers", {
     goal: `${workersStart}`,
-    note: `${workersStart} at the start`,
+    note: `${workersStart} at the start${
+      pool ? " (pooled: a cluster that crashed or hung its pooled worker keeps its own)" : ""
+    }`,
   }),
 ];
 printTable(figures);
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 await Deno.writeTextFile(
-  new URL("./results/soak.json", import.meta.url),
+  new URL(`./results/${pool ? "soak-pool" : "soak"}.json`, import.meta.url),
   JSON.stringify(
     {
       figures,
