@@ -437,12 +437,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    *
    * await using fleet = await SimulatedFleet.start({ clusters: 1 });
    * const management = new KubeConfig();
+   * // In production: management.loadFromDefault() (or loadFromCluster() in a Pod).
    * management.loadFromString(fleet.managementKubeconfig());
    * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
    * const cluster = { namespace: "default", name: "workload-1" };
    * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
-   * // In production: management.loadFromDefault() (or loadFromCluster() in a Pod).
    * assert.deepEqual(cache.clusters(), [cluster]);
+   * // Examples elsewhere do all of this in one line: connectedCache() from the testing module.
    * ```
    */
   static async setup(options: ClusterCacheOptions): Promise<ClusterCache> {
@@ -520,16 +521,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Cached reads, live writes
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const client = cache.getClient(cluster);
    * const ConfigMap = { apiVersion: "v1", kind: "ConfigMap" };
    * await client.create({ ...ConfigMap, metadata: { namespace: "default", name: "settings" } });
@@ -548,16 +543,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Reading Nodes from the cache
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
    * assert.equal(nodes.items.length, 1);
    * ```
@@ -576,16 +565,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Reading what the server holds right now
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * // Live reads cost a request each; use them where a cache that is a moment behind is not good enough.
    * const live = cache.getUncachedClient(cluster);
    * const ns = await live.get({ apiVersion: "v1", kind: "Namespace" }, { name: "kube-system" });
@@ -605,16 +588,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Where the cluster is and how the cache talks to it
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster, fleet } = docs;
    * const rest = cache.getRESTConfig(cluster); // holds credentials: never log it
    * assert.equal(rest.server, fleet.cluster("workload-1").url);
    * assert.equal(rest.userAgent, "docs");
@@ -634,15 +611,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```ts
    * import assert from "node:assert/strict";
    * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster, fleet } = docs;
    * const kubeconfig = cache.getKubeConfig(cluster); // a client-node KubeConfig
    * const context = kubeconfig.getContextObject(kubeconfig.getCurrentContext())!;
    * assert.equal(kubeconfig.getCluster(context.cluster)?.server, fleet.cluster("workload-1").url);
@@ -667,16 +639,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Signing a certificate request for the cluster
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const keys = await cache.getClientCertificatePrivateKey(cluster);
    * assert.equal(keys?.privateKey.algorithm.name, "RSASSA-PKCS1-v1_5");
    * assert.equal(keys, await cache.getClientCertificatePrivateKey(cluster), "the same pair every time");
@@ -708,16 +674,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Watching Pods, again on every connect
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const pods: string[] = [];
    * await (await cache.watch(cluster, {
    *   name: "pods",
@@ -845,16 +805,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example How fresh is what we know about the cluster
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const last = cache.getLastProbeSuccessTimestamp(cluster);
    * assert.ok(last > 0 && last <= Date.now());
    * ```
@@ -869,16 +823,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Health on a status page
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const state = cache.getHealthCheckingState(cluster);
    * assert.equal(state.consecutiveFailures, 0);
    * assert.ok(state.lastProbeSuccessTime > 0);
@@ -898,16 +846,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example A cluster that cannot be reached
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster, fleet } = docs;
    * await fleet.cluster("workload-1").stop(); // connection refused from now on
    * // (A cache connected before keeps the connection until its probes fail; this one checks a new name.)
    * assert.deepEqual(cache.getConnectionState({ namespace: "default", name: "nope" }), {
@@ -962,16 +904,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Hearing about hung clusters
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const events: string[] = [];
    * const source = cache.getClusterSource("health", (c) => [c.metadata!.name!], {
    *   watchForProbeFailure: [60_000],
@@ -1565,16 +1501,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * @example Shutting down
    * ```ts
    * import assert from "node:assert/strict";
-   * import { KubeConfig } from "@kubernetes/client-node";
-   * import { ClusterCache } from "@fleetkit/clustercache";
-   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
    *
-   * await using fleet = await SimulatedFleet.start({ clusters: 1 });
-   * const management = new KubeConfig();
-   * management.loadFromString(fleet.managementKubeconfig());
-   * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
-   * const cluster = { namespace: "default", name: "workload-1" };
-   * for await (const _ of cache.getClusterSource("docs", (c) => [c])) break; // connected
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
    * const source = cache.getClusterSource("loop", (c) => [c]);
    * const loop = (async () => {
    *   for await (const _request of source) {
