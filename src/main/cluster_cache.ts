@@ -23,12 +23,7 @@ import {
 } from "./cluster_source.ts";
 import { AimdLimit } from "./aimd_limit.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
-import {
-  formatObjectKey,
-  type KindRef,
-  type KubeObject,
-  type ObjectKey,
-} from "../shared/kube_object.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
@@ -37,7 +32,7 @@ import { ShardCoordinator } from "./shard_coordinator.ts";
 import { ManagementCluster } from "./management.ts";
 import { ClusterCacheMetrics } from "./metrics.ts";
 import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { type Predicate, splitPredicates } from "../shared/predicates.ts";
+import { splitPredicates } from "../shared/predicates.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
 import { shouldSendEvent, type Transition } from "./source_events.ts";
@@ -45,175 +40,14 @@ import { WorkQueue } from "./work_queue.ts";
 import type { Placement, WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import { handOver, type MovingWatch, warmUp } from "./session_move.ts";
+import { workerPermissions } from "./worker_permissions.ts";
+import { WatchDispatch } from "./watch_dispatch.ts";
+import { checkClusterKey, parseClusterKey } from "./cluster_key.ts";
+import type { ClusterCacheApi, WatchHandle, WatchInput } from "./cache_api.ts";
+
+export type { ClusterCacheApi, WatchHandle, WatchInput } from "./cache_api.ts";
+export { WATCH_BACKLOG_HIGH } from "./watch_dispatch.ts";
 import type { PressureReport } from "../shared/protocol.ts";
-
-/**
- * What {@linkcode ClusterCache.watch} needs.
- *
- * @example Hearing about ConfigMaps of one namespace in a workload cluster
- * ```ts
- * import assert from "node:assert/strict";
- * import { KubeConfig } from "@kubernetes/client-node";
- * import { ClusterCache, predicates, type WatchEvent, type WatchInput } from "@fleetkit/clustercache";
- * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
- *
- * await using fleet = await SimulatedFleet.start({ clusters: 1 });
- * const management = new KubeConfig();
- * management.loadFromString(fleet.managementKubeconfig());
- * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
- *
- * const seen: string[] = [];
- * const created = Promise.withResolvers<void>();
- * const input: WatchInput = {
- *   name: "configmaps-in-apps", // a second watch() with this name on the same connection is a no-op
- *   kind: { apiVersion: "v1", kind: "ConfigMap" },
- *   predicates: [predicates.fieldSelector("metadata.namespace=apps")], // filtered in the worker
- *   handler: (event: WatchEvent) => {
- *     seen.push(`${event.type} ${event.object.metadata?.name}`);
- *     if (event.type === "add") created.resolve();
- *   },
- * };
- * for await (const cluster of cache.getClusterSource("docs", (c) => [{
- *   namespace: c.metadata!.namespace!,
- *   name: c.metadata!.name!,
- * }])) {
- *   const handle = await cache.watch(cluster, input); // the handler is registered
- *   await handle.synced; // the informer has synced
- *   const client = cache.getClient(cluster);
- *   await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } });
- *   await client.create({
- *     apiVersion: "v1",
- *     kind: "ConfigMap",
- *     metadata: { namespace: "apps", name: "settings" },
- *   });
- *   await created.promise;
- *   break;
- * }
- * assert.deepEqual(seen, ["add settings"]);
- * ```
- */
-export interface WatchInput<T extends KubeObject = KubeObject> {
-  /** Identifies the watch: a name already watched on the current connection is a no-op. */
-  name: string;
-  /** The kind to watch. */
-  kind: KindRef;
-  /**
-   * Receives events, in order. A returned promise holds back later events of this watch until it
-   * settles; errors are logged, never thrown back.
-   */
-  handler: (event: WatchEvent<T>) => void | Promise<void>;
-  /** Filters; declarative ones run in the worker (see {@linkcode predicates}). */
-  predicates?: Predicate<T>[];
-  /** Cancels waiting for the kind's informer to sync. */
-  signal?: AbortSignal;
-}
-
-/**
- * A watch added by {@linkcode ClusterCache.watch}: its sync, and how to stop it. Disposable, so
- * `using` stops it at the end of a scope. A reconnect ends every watch of the old connection.
- *
- * @example Waiting for the initial objects, stopping later
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WatchHandle } from "@fleetkit/clustercache";
- * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
- *
- * const cluster = { namespace: "default", name: "workload-1" };
- * const cache = new FakeClusterCache(new FakeClient(), cluster); // or a ClusterCache
- * const handle: WatchHandle = await cache.watch(cluster, {
- *   name: "nodes",
- *   kind: { apiVersion: "v1", kind: "Node" },
- *   handler: () => {},
- * });
- * await handle.synced; // every existing Node has reached the handler as an add
- * handle.stop(); // no more events; the name may be watched again
- * assert.deepEqual(cache.watches, []);
- * ```
- */
-export interface WatchHandle extends Disposable {
-  /**
-   * Resolves once the kind's informer has synced and the handler has been given every existing
-   * object as an `add`; rejects when it cannot sync (the watch is then removed: watch again).
-   */
-  readonly synced: Promise<void>;
-  /** Stops the handler and ends the watch in the worker. Safe to call twice. */
-  stop(): void;
-}
-
-/**
- * What controllers use of a ClusterCache; {@linkcode ClusterCache} and the fake from `./testing`
- * both implement it, so controllers can be tested without workers or a management cluster.
- *
- * @example A reconcile function written against the interface, tested with the fake
- * ```ts
- * import assert from "node:assert/strict";
- * import { type ClusterCacheApi, ClusterNotConnectedError, type ObjectKey } from "@fleetkit/clustercache";
- * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
- *
- * async function countNodes(cache: ClusterCacheApi, cluster: ObjectKey): Promise<number | undefined> {
- *   try {
- *     const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
- *     return nodes.items.length;
- *   } catch (error) {
- *     if (error instanceof ClusterNotConnectedError) return undefined; // the connect event comes later
- *     throw error;
- *   }
- * }
- *
- * const cluster = { namespace: "default", name: "workload-1" };
- * const client = new FakeClient({
- *   objects: [{ apiVersion: "v1", kind: "Node", metadata: { name: "node-1" } }],
- * });
- * const cache: ClusterCacheApi = new FakeClusterCache(client, cluster);
- * assert.equal(await countNodes(cache, cluster), 1);
- * assert.equal(await countNodes(cache, { namespace: "default", name: "workload-2" }), undefined);
- * ```
- */
-export interface ClusterCacheApi {
-  /** A client whose reads come from the cluster's cache. @throws {ClusterNotConnectedError} */
-  getClient(cluster: ObjectKey): Client;
-  /** The cached reads only. @throws {ClusterNotConnectedError} */
-  getReader(cluster: ObjectKey): Reader;
-  /** A client whose every call goes live. @throws {ClusterNotConnectedError} */
-  getUncachedClient(cluster: ObjectKey): Client;
-  /** The cluster's REST config (with credentials: never log it). @throws {ClusterNotConnectedError} */
-  getRESTConfig(cluster: ObjectKey): RESTConfig;
-  /** A client-node `KubeConfig` for the cluster. @throws {ClusterNotConnectedError} */
-  getKubeConfig(cluster: ObjectKey): KubeConfigLike;
-  /** The cluster's RSA-2048 key pair for client certificates; `undefined` before its first connect. */
-  getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined>;
-  /**
-   * Adds a watch on the current connection; resolves once its handler is registered (its sync is
-   * `handle.synced`). @throws {ClusterNotConnectedError}
-   */
-  watch<T extends KubeObject = KubeObject>(
-    cluster: ObjectKey,
-    input: WatchInput<T>,
-  ): Promise<WatchHandle>;
-  /** When the health probe last succeeded (epoch ms; 0 = never). */
-  getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
-  /** The health-checking state (zeros when the cluster is unknown). */
-  getHealthCheckingState(cluster: ObjectKey): HealthCheckingState;
-  /** Whether the cluster is connected, and why the last attempt failed. */
-  getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string };
-  /** Keys of the clusters the cache tracks (connected or not). */
-  clusters(): ObjectKey[];
-  /**
-   * A source of reconcile requests on connect, disconnect and probe failures: the Cluster's own
-   * key by default, or what `mapFn` makes of the Cluster.
-   */
-  getClusterSource(
-    controllerName: string,
-    mapFn?: undefined,
-    options?: ClusterSourceOptions,
-  ): ClusterSource<ObjectKey>;
-  /** {@inheritDoc ClusterCacheApi.(getClusterSource:1)} */
-  getClusterSource<R>(
-    controllerName: string,
-    mapFn: (cluster: KubeObject) => R[],
-    options?: ClusterSourceOptions,
-  ): ClusterSource<R>;
-}
 
 interface SourceEntry {
   source: ClusterSource<unknown>;
@@ -231,113 +65,6 @@ interface WatchRegistration extends MovingWatch {
   dispatch: WatchDispatch;
   /** Settles when the watch has synced (or failed to). */
   synced: Promise<void>;
-}
-
-/**
- * Backlog of a watch whose handler is behind at which its worker is told to hold its deltas (merged
- * per object there, so bounded by the cluster's objects), and the level at which it resumes.
- */
-export const WATCH_BACKLOG_HIGH = 10_000;
-const WATCH_BACKLOG_LOW = 1_000;
-
-/**
- * Delivers events to a handler in order, honouring async handlers and main-thread predicates. A
- * handler that falls behind pauses its watch in the worker (backpressure) instead of letting the
- * backlog here grow without bound.
- */
-class WatchDispatch {
-  readonly #handler: (event: WatchEvent) => void | Promise<void>;
-  readonly #predicates: ((event: WatchEvent) => boolean)[];
-  readonly #onError: (error: unknown) => void;
-  readonly #onPressure: (paused: boolean) => void;
-  #backlog: WatchEvent[] = [];
-  #busy = false;
-  #paused = false;
-
-  /** Whether its worker was told to hold its deltas. */
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  constructor(
-    handler: (event: WatchEvent) => void | Promise<void>,
-    predicates: ((event: WatchEvent) => boolean)[],
-    onError: (error: unknown) => void,
-    onPressure: (paused: boolean) => void,
-  ) {
-    this.#handler = handler;
-    this.#predicates = predicates;
-    this.#onError = onError;
-    this.#onPressure = onPressure;
-  }
-
-  push(events: WatchEvent[]): void {
-    if (this.#busy) {
-      for (const event of events) this.#backlog.push(event);
-      if (!this.#paused && this.#backlog.length >= WATCH_BACKLOG_HIGH) {
-        this.#paused = true;
-        this.#onPressure(true);
-      }
-      return;
-    }
-    this.#run(events, 0);
-  }
-
-  #run(events: WatchEvent[], from: number): void {
-    for (let i = from; i < events.length; i++) {
-      const event = events[i]!;
-      let result: void | Promise<void>;
-      try {
-        if (!this.#predicates.every((p) => p(event))) continue;
-        result = this.#handler(event);
-      } catch (error) {
-        this.#onError(error);
-        continue;
-      }
-      if (result && typeof (result as Promise<void>).then === "function") {
-        this.#busy = true;
-        const rest = events.slice(i + 1);
-        (result as Promise<void>).catch((error) => this.#onError(error)).finally(() => {
-          this.#busy = false;
-          const next = rest.concat(this.#backlog);
-          this.#backlog = [];
-          if (next.length <= WATCH_BACKLOG_LOW) this.#resume();
-          if (next.length > 0) this.push(next);
-        });
-        return;
-      }
-    }
-    this.#resume(); // caught up
-  }
-
-  #resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#onPressure(false);
-  }
-}
-
-function checkClusterKey(key: ObjectKey): string {
-  if (
-    !key || typeof key.name !== "string" || key.name === "" || typeof key.namespace !== "string"
-  ) {
-    throw new TypeError(
-      `Invalid cluster key: expected { namespace, name } strings, got ${JSON.stringify(key)}`,
-    );
-  }
-  return formatObjectKey(key);
-}
-
-function parseClusterKey(key: string): ObjectKey {
-  const slash = key.indexOf("/");
-  return slash < 0
-    ? { namespace: "", name: key }
-    : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-}
-
-function hostPort(url: string): string {
-  const u = new URL(url);
-  return `${u.hostname}:${u.port || (u.protocol === "http:" ? "80" : "443")}`;
 }
 
 /**
@@ -978,27 +705,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
 
   // ------------------------------------------------------------------------- reconciler
 
-  /**
-   * Least privilege: network access to the cluster's API server only, nothing else. A pooled worker
-   * serves many API servers, so its network access is not limited (the rest still is).
-   */
   #permissions(rest: RESTConfig, placement: Placement = "dedicated"): WorkerPermissions {
-    if (this.#options.workerPermissions === "inherit") return "inherit";
-    const pooled = placement === "pooled" && this.#pool.mode === "pooled";
-    const net = new Set([hostPort(rest.server)]);
-    if (rest.proxyUrl) net.add(hostPort(rest.proxyUrl));
-    if (this.#options.inClusterConfig) net.add(hostPort(this.#options.inClusterConfig.server));
-    const { readDirs, importHosts } = this.#options.moduleAccess;
-    return {
-      net: pooled ? true : [...net],
-      read: readDirs.length > 0 ? readDirs : false,
-      import: importHosts.length > 0 ? importHosts : false,
-      env: false,
-      write: false,
-      run: false,
-      ffi: false,
-      sys: false,
-    };
+    return workerPermissions(
+      rest,
+      this.#options,
+      placement === "pooled" && this.#pool.mode === "pooled",
+    );
   }
 
   #hooks(key: string, accessor: ClusterAccessor): WorkerHandleHooks {

@@ -1,0 +1,182 @@
+/**
+ * What controllers see of a ClusterCache (main thread): the watch input and handle, and the
+ * interface the real cache and the fake one in `testing/` both implement.
+ *
+ * @module
+ */
+
+import type { Client, Reader, WatchEvent } from "../shared/client_types.ts";
+import type { KindRef, KubeObject, ObjectKey } from "../shared/kube_object.ts";
+import type { Predicate } from "../shared/predicates.ts";
+import type { ClusterSource, ClusterSourceOptions } from "./cluster_source.ts";
+import type { HealthCheckingState } from "./accessor.ts";
+import type { KubeConfigLike } from "./kube_config_like.ts";
+import type { RESTConfig } from "../shared/rest_config.ts";
+
+/**
+ * What {@linkcode ClusterCache.watch} needs.
+ *
+ * @example Hearing about ConfigMaps of one namespace in a workload cluster
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KubeConfig } from "@kubernetes/client-node";
+ * import { ClusterCache, predicates, type WatchEvent, type WatchInput } from "@fleetkit/clustercache";
+ * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+ *
+ * await using fleet = await SimulatedFleet.start({ clusters: 1 });
+ * const management = new KubeConfig();
+ * management.loadFromString(fleet.managementKubeconfig());
+ * await using cache = await ClusterCache.setup({ management, client: { userAgent: "docs" } });
+ *
+ * const seen: string[] = [];
+ * const created = Promise.withResolvers<void>();
+ * const input: WatchInput = {
+ *   name: "configmaps-in-apps", // a second watch() with this name on the same connection is a no-op
+ *   kind: { apiVersion: "v1", kind: "ConfigMap" },
+ *   predicates: [predicates.fieldSelector("metadata.namespace=apps")], // filtered in the worker
+ *   handler: (event: WatchEvent) => {
+ *     seen.push(`${event.type} ${event.object.metadata?.name}`);
+ *     if (event.type === "add") created.resolve();
+ *   },
+ * };
+ * for await (const cluster of cache.getClusterSource("docs", (c) => [{
+ *   namespace: c.metadata!.namespace!,
+ *   name: c.metadata!.name!,
+ * }])) {
+ *   const handle = await cache.watch(cluster, input); // the handler is registered
+ *   await handle.synced; // the informer has synced
+ *   const client = cache.getClient(cluster);
+ *   await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } });
+ *   await client.create({
+ *     apiVersion: "v1",
+ *     kind: "ConfigMap",
+ *     metadata: { namespace: "apps", name: "settings" },
+ *   });
+ *   await created.promise;
+ *   break;
+ * }
+ * assert.deepEqual(seen, ["add settings"]);
+ * ```
+ */
+export interface WatchInput<T extends KubeObject = KubeObject> {
+  /** Identifies the watch: a name already watched on the current connection is a no-op. */
+  name: string;
+  /** The kind to watch. */
+  kind: KindRef;
+  /**
+   * Receives events, in order. A returned promise holds back later events of this watch until it
+   * settles; errors are logged, never thrown back.
+   */
+  handler: (event: WatchEvent<T>) => void | Promise<void>;
+  /** Filters; declarative ones run in the worker (see {@linkcode predicates}). */
+  predicates?: Predicate<T>[];
+  /** Cancels waiting for the kind's informer to sync. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A watch added by {@linkcode ClusterCache.watch}: its sync, and how to stop it. Disposable, so
+ * `using` stops it at the end of a scope. A reconnect ends every watch of the old connection.
+ *
+ * @example Waiting for the initial objects, stopping later
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WatchHandle } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const cache = new FakeClusterCache(new FakeClient(), cluster); // or a ClusterCache
+ * const handle: WatchHandle = await cache.watch(cluster, {
+ *   name: "nodes",
+ *   kind: { apiVersion: "v1", kind: "Node" },
+ *   handler: () => {},
+ * });
+ * await handle.synced; // every existing Node has reached the handler as an add
+ * handle.stop(); // no more events; the name may be watched again
+ * assert.deepEqual(cache.watches, []);
+ * ```
+ */
+export interface WatchHandle extends Disposable {
+  /**
+   * Resolves once the kind's informer has synced and the handler has been given every existing
+   * object as an `add`; rejects when it cannot sync (the watch is then removed: watch again).
+   */
+  readonly synced: Promise<void>;
+  /** Stops the handler and ends the watch in the worker. Safe to call twice. */
+  stop(): void;
+}
+
+/**
+ * What controllers use of a ClusterCache; {@linkcode ClusterCache} and the fake from `./testing`
+ * both implement it, so controllers can be tested without workers or a management cluster.
+ *
+ * @example A reconcile function written against the interface, tested with the fake
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ClusterCacheApi, ClusterNotConnectedError, type ObjectKey } from "@fleetkit/clustercache";
+ * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+ *
+ * async function countNodes(cache: ClusterCacheApi, cluster: ObjectKey): Promise<number | undefined> {
+ *   try {
+ *     const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
+ *     return nodes.items.length;
+ *   } catch (error) {
+ *     if (error instanceof ClusterNotConnectedError) return undefined; // the connect event comes later
+ *     throw error;
+ *   }
+ * }
+ *
+ * const cluster = { namespace: "default", name: "workload-1" };
+ * const client = new FakeClient({
+ *   objects: [{ apiVersion: "v1", kind: "Node", metadata: { name: "node-1" } }],
+ * });
+ * const cache: ClusterCacheApi = new FakeClusterCache(client, cluster);
+ * assert.equal(await countNodes(cache, cluster), 1);
+ * assert.equal(await countNodes(cache, { namespace: "default", name: "workload-2" }), undefined);
+ * ```
+ */
+export interface ClusterCacheApi {
+  /** A client whose reads come from the cluster's cache. @throws {ClusterNotConnectedError} */
+  getClient(cluster: ObjectKey): Client;
+  /** The cached reads only. @throws {ClusterNotConnectedError} */
+  getReader(cluster: ObjectKey): Reader;
+  /** A client whose every call goes live. @throws {ClusterNotConnectedError} */
+  getUncachedClient(cluster: ObjectKey): Client;
+  /** The cluster's REST config (with credentials: never log it). @throws {ClusterNotConnectedError} */
+  getRESTConfig(cluster: ObjectKey): RESTConfig;
+  /** A client-node `KubeConfig` for the cluster. @throws {ClusterNotConnectedError} */
+  getKubeConfig(cluster: ObjectKey): KubeConfigLike;
+  /** The cluster's RSA-2048 key pair for client certificates; `undefined` before its first connect. */
+  getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined>;
+  /**
+   * Adds a watch on the current connection; resolves once its handler is registered (its sync is
+   * `handle.synced`). @throws {ClusterNotConnectedError}
+   */
+  watch<T extends KubeObject = KubeObject>(
+    cluster: ObjectKey,
+    input: WatchInput<T>,
+  ): Promise<WatchHandle>;
+  /** When the health probe last succeeded (epoch ms; 0 = never). */
+  getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
+  /** The health-checking state (zeros when the cluster is unknown). */
+  getHealthCheckingState(cluster: ObjectKey): HealthCheckingState;
+  /** Whether the cluster is connected, and why the last attempt failed. */
+  getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string };
+  /** Keys of the clusters the cache tracks (connected or not). */
+  clusters(): ObjectKey[];
+  /**
+   * A source of reconcile requests on connect, disconnect and probe failures: the Cluster's own
+   * key by default, or what `mapFn` makes of the Cluster.
+   */
+  getClusterSource(
+    controllerName: string,
+    mapFn?: undefined,
+    options?: ClusterSourceOptions,
+  ): ClusterSource<ObjectKey>;
+  /** {@inheritDoc ClusterCacheApi.(getClusterSource:1)} */
+  getClusterSource<R>(
+    controllerName: string,
+    mapFn: (cluster: KubeObject) => R[],
+    options?: ClusterSourceOptions,
+  ): ClusterSource<R>;
+}
