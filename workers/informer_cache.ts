@@ -1,0 +1,298 @@
+/**
+ * The informer cache of one session (worker side): informers started on first use (with the cache
+ * options' transforms and indexes), cached reads once a kind has synced, and, in a pooled worker, a
+ * kind too big to list there held back while the session asks for a worker of its own.
+ *
+ * @module
+ */
+
+import type { Transform } from "../src/shared/cache_options.ts";
+import {
+  type IndexFunction,
+  indexFunction,
+  ModuleFunctions,
+  page,
+  selectCached,
+} from "../src/shared/cache_query.ts";
+import { ClusterCacheError } from "../src/shared/errors.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kube_object.ts";
+import {
+  kindKey,
+  type PressureReport,
+  type WireListOptions,
+  type WorkerConfig,
+  type WorkerStats,
+} from "../src/shared/protocol.ts";
+import type { Transport } from "./http_transport.ts";
+import { Informer } from "./informer.ts";
+import type { LoadMeter } from "./load_meter.ts";
+import { notFound, stripManagedFields } from "./live_client.ts";
+import { resourcePath, type RestMapper } from "./rest_mapper.ts";
+import type { WorkerLog } from "./worker_log.ts";
+
+/**
+ * A pooled session holds back a list too big for a shared worker this long, waiting to be moved to a
+ * worker of its own (which lists instead); then lists anyway.
+ */
+const BIG_LIST_HOLD_MS = 30_000;
+
+/** Whether two kind references name the same kind. */
+export function sameKind(a: KindRef, b: KindRef): boolean {
+  return a.apiVersion === b.apiVersion && a.kind === b.kind;
+}
+
+/** What the cache needs of its session. */
+export interface InformerCacheHooks {
+  log: WorkerLog;
+  /** Reports informer counters. */
+  count(kind: string, event: "list" | "watchRestart" | "error"): void;
+  /** Measures the session's work. */
+  meter: LoadMeter;
+  /** Sends a pressure report to the main thread. */
+  report(pressure: PressureReport): void;
+}
+
+/** One session's informers. */
+export class InformerCache {
+  readonly #config: WorkerConfig;
+  readonly #api: () => { transport: Transport; mapper: RestMapper };
+  readonly #log: WorkerLog;
+  readonly #count: InformerCacheHooks["count"];
+  readonly #meter: LoadMeter;
+  readonly #report: InformerCacheHooks["report"];
+  readonly #informers = new Map<string, Informer>();
+  readonly #heldStarts = new Set<ReturnType<typeof setTimeout>>();
+  readonly #modules = new ModuleFunctions();
+  readonly #reported = new Map<string, { relists: number; resourceVersion: string | undefined }>();
+  #closed = false;
+
+  /** @param api The session's HTTP client and REST mapper (replaced when it switches servers). */
+  constructor(
+    config: WorkerConfig,
+    api: () => { transport: Transport; mapper: RestMapper },
+    hooks: InformerCacheHooks,
+  ) {
+    this.#config = config;
+    this.#api = api;
+    this.#log = hooks.log;
+    this.#count = hooks.count;
+    this.#meter = hooks.meter;
+    this.#report = hooks.report;
+  }
+
+  /** Objects held by every informer (for the load meter). */
+  objectCount(): number {
+    let count = 0;
+    for (const informer of this.#informers.values()) count += informer.store.size;
+    return count;
+  }
+
+  /** Informer relists and versions since the last call. */
+  takeStats(): WorkerStats["informers"] {
+    const informers: WorkerStats["informers"] = [];
+    for (const [kind, informer] of this.#informers) {
+      const now = { relists: informer.relists, resourceVersion: informer.lastSyncResourceVersion };
+      const before = this.#reported.get(kind);
+      if (before?.relists === now.relists && before.resourceVersion === now.resourceVersion) {
+        continue;
+      }
+      informers.push({ kind, ...now, relists: now.relists - (before?.relists ?? 0) });
+      this.#reported.set(kind, now);
+    }
+    return informers;
+  }
+
+  async #transformFor(kind: KindRef): Promise<((object: KubeObject) => KubeObject) | undefined> {
+    const byObject = this.#config.cache.byObject.find((b) => sameKind(b.kind, kind));
+    const transform: Transform | undefined = byObject?.transform ??
+      this.#config.cache.defaultTransform;
+    if (transform === undefined) return undefined;
+    if (transform === "stripManagedFields") return stripManagedFields;
+    const fn = await this.#modules.load(transform);
+    return (object) => fn(object) as KubeObject;
+  }
+
+  async #indexesFor(kind: KindRef): Promise<IndexFunction[]> {
+    const out: IndexFunction[] = [];
+    for (const index of this.#config.cache.indexes) {
+      if (!sameKind(index.kind, kind)) continue;
+      const extract = index.extract;
+      out.push(
+        indexFunction(
+          index,
+          "fieldPath" in extract ? undefined : await this.#modules.load(extract),
+        ),
+      );
+    }
+    return out;
+  }
+
+  async #informer(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+    const key = kindKey(kind);
+    const existing = this.#informers.get(key);
+    if (existing) return existing;
+    await this.#api().mapper.mapping(kind, signal); // fail fast for kinds the cluster does not serve
+    const [transform, indexes] = await Promise.all([
+      this.#transformFor(kind),
+      this.#indexesFor(kind),
+    ]);
+    const raced = this.#informers.get(key);
+    if (raced) return raced;
+    if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
+    const byObject = this.#config.cache.byObject.find((b) => sameKind(b.kind, kind));
+    const informer = new Informer(
+      kind,
+      this.#api().mapper,
+      this.#api().transport,
+      {
+        pageSize: this.#config.pageSize,
+        watchList: this.#config.watchList,
+        watchRequestTimeoutMs: this.#config.watchRequestTimeoutMs,
+        watchIdleTimeoutMs: this.#config.watchIdleTimeoutMs,
+        maxEventBytes: this.#config.maxResponseBytes,
+        backoff: this.#config.backoff,
+        indexes,
+        ...(byObject?.labelSelector ? { labelSelector: byObject.labelSelector } : {}),
+        ...(byObject?.fieldSelector ? { fieldSelector: byObject.fieldSelector } : {}),
+        ...(transform ? { transform } : {}),
+        ...(this.#config.cache.syncPeriodMs
+          ? { syncPeriodMs: this.#config.cache.syncPeriodMs }
+          : {}),
+        measure: (work, events) => this.#meter.measure(work, events),
+      },
+      this.#log,
+      (event) => this.#count(key, event),
+    );
+    this.#informers.set(key, informer);
+    const count = this.#config.dedicated || byObject?.labelSelector || byObject?.fieldSelector
+      ? undefined
+      : await this.#objectsOnServer(kind, signal);
+    if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
+    if (count !== undefined && count > this.#config.pressure.objects) {
+      // Listing it here would stall every neighbour: ask for a worker of its own, which lists it.
+      const report = this.#meter.raise(`a list of ${count} ${kind.kind} objects`);
+      if (report) this.#report(report);
+      const timer = setTimeout(() => {
+        this.#heldStarts.delete(timer);
+        this.#log.warn("A big list waited for a worker of its own in vain; listing here", {
+          kind: key,
+          objects: count,
+        });
+        informer.start();
+      }, BIG_LIST_HOLD_MS);
+      this.#heldStarts.add(timer);
+      return informer;
+    }
+    informer.start();
+    this.#log.debug("Started informer", { kind: key });
+    return informer;
+  }
+
+  /**
+   * How many objects of a kind the cluster holds (`limit=1`: the server counts the rest), or
+   * `undefined` when it does not say.
+   */
+  async #objectsOnServer(kind: KindRef, signal: AbortSignal): Promise<number | undefined> {
+    try {
+      const mapping = await this.#api().mapper.mapping(kind, signal);
+      const page = await this.#api().transport.json<KubeList>(
+        "GET",
+        resourcePath(mapping, undefined),
+        {
+          query: { limit: 1 },
+          signal,
+        },
+      );
+      const remaining = page?.metadata?.remainingItemCount;
+      return typeof remaining === "number" ? remaining + (page?.items?.length ?? 0) : undefined;
+    } catch {
+      return undefined; // the informer will tell
+    }
+  }
+
+  /**
+   * The kind's informer once synced, waiting at most `timeoutMs` (the informer keeps syncing after
+   * that: the next read may succeed).
+   */
+  async synced(kind: KindRef, signal: AbortSignal, timeoutMs: number): Promise<Informer> {
+    const informer = await this.#informer(kind, signal);
+    if (informer.synced) return informer;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    try {
+      await informer.waitForSync(AbortSignal.any([signal, timeout]));
+    } catch (error) {
+      if (timeout.aborted && !signal.aborted) {
+        const last = informer.lastError ? ` (last error: ${informer.lastError})` : "";
+        throw new ClusterCacheError(
+          "CacheSyncTimeout",
+          `error when waiting for cache to sync: ${
+            kindKey(kind)
+          } did not sync within ${timeoutMs}ms; it keeps syncing${last}`,
+        );
+      }
+      throw error;
+    }
+    return informer;
+  }
+
+  /**
+   * A cached read waits for the informer no longer than a live read would take (Cluster API wraps
+   * cached Get and List in the client timeout): a kind that never syncs must not hang reconciles.
+   */
+  #forRead(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+    return this.synced(kind, signal, this.#config.rest.timeoutMs);
+  }
+
+  /** Whether reads of a kind go to the cache (`cached` asked, and the kind not excluded). */
+  serves(kind: KindRef, cached: boolean): boolean {
+    return cached && !this.#config.cache.disableFor.some((k) => sameKind(k, kind));
+  }
+
+  /** Reads one object from the cache. */
+  async get(kind: KindRef, key: ObjectKey, signal: AbortSignal): Promise<KubeObject> {
+    const informer = await this.#forRead(kind, signal);
+    const mapping = await this.#api().mapper.mapping(kind, signal);
+    // A namespace given for a cluster-scoped kind is ignored, as the API server (and a live get) do.
+    const storeKey = mapping.namespaced && key.namespace
+      ? `${key.namespace}/${key.name}`
+      : key.name;
+    const object = informer.store.get(storeKey);
+    if (!object) throw notFound(mapping, key.name);
+    return object;
+  }
+
+  /** Lists objects from the cache (all at once, paged when asked). */
+  async list(kind: KindRef, options: WireListOptions, signal: AbortSignal): Promise<KubeList> {
+    const listKind = { apiVersion: kind.apiVersion, kind: `${kind.kind}List` };
+    const informer = await this.#forRead(kind, signal);
+    const mapping = await this.#api().mapper.mapping(kind, signal);
+    const { namespace, ...rest } = options;
+    const selected = selectCached(
+      informer.store,
+      mapping.namespaced && namespace ? { ...rest, namespace } : rest,
+    );
+    return { ...listKind, ...page(selected, options) };
+  }
+
+  /** The kinds whose informers run. */
+  kinds(): KindRef[] {
+    return [...this.#informers.values()].map((informer) => informer.kind);
+  }
+
+  /** Starts these kinds' informers and waits for each to sync (a moved session warms up). */
+  async warm(kinds: KindRef[], signal: AbortSignal): Promise<null> {
+    await Promise.all(
+      kinds.map((kind) => this.synced(kind, signal, this.#config.cacheSyncTimeoutMs)),
+    );
+    return null;
+  }
+
+  /** Stops every informer. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#heldStarts) clearTimeout(timer);
+    this.#heldStarts.clear();
+    for (const informer of this.#informers.values()) informer.stop();
+    this.#informers.clear();
+  }
+}
