@@ -7,7 +7,8 @@
  * @module
  */
 
-import { ClusterCacheError, ClusterNotConnectedError, isUnauthorized } from "../shared/errors.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
+import { type HealthCheckingState, type HealthCheckResult, HealthProbe } from "./health_probe.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
 import {
   checkUntrustedKubeconfig,
@@ -17,7 +18,6 @@ import {
   restTargetFromKubeConfig,
 } from "./kubeconfig.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { type ProbeVerdict, probeVerdict } from "../shared/probe_verdict.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
 import type { AimdLimit, AimdOutcome } from "./aimd_limit.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
@@ -30,42 +30,7 @@ import {
 } from "./worker_handle.ts";
 import type { WorkerPool } from "./worker_pool.ts";
 
-/**
- * The health-checking state of a cluster (times are epoch ms; 0 = never).
- *
- * @example Reporting a cluster's health on a status page
- * ```ts
- * import type { HealthCheckingState } from "@fleetkit/clustercache";
- * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
- *
- * const cluster = { namespace: "default", name: "workload-1" };
- * const cache = new FakeClusterCache(new FakeClient(), cluster); // or a ClusterCache
- * const state: HealthCheckingState = cache.getHealthCheckingState(cluster);
- * const healthy = state.consecutiveFailures === 0 && state.lastProbeSuccessTime > 0;
- * console.log(`${cluster.name}: ${healthy ? "healthy" : `${state.consecutiveFailures} failed probes`}`);
- * ```
- */
-export interface HealthCheckingState {
-  /** When the last probe (or connection attempt) ran. */
-  lastProbeTime: number;
-  /** When a probe last succeeded. */
-  lastProbeSuccessTime: number;
-  /** Failed probes since the last success. */
-  consecutiveFailures: number;
-}
-
-/** What a health check found. */
-export interface HealthCheckResult {
-  /** `"crashed"`: the worker died while the probe was out (the caller counts it, once). */
-  verdict: ProbeVerdict | "crashed";
-  /**
-   * The probe says the machine or the API servers are overloaded: inconclusive, or a first timeout
-   * (a cluster whose previous probe timed out too is more likely hung).
-   */
-  overload: boolean;
-  /** The worker's heap, when the probe succeeded. */
-  heapUsedBytes?: number;
-}
+export type { HealthCheckingState, HealthCheckResult } from "./health_probe.ts";
 
 /** A live connection. */
 export interface Connection {
@@ -107,9 +72,6 @@ function sorted(o: Record<string, unknown>): [string, unknown][] {
   return Object.entries(o).filter(([, v]) => v !== undefined).sort(([a], [b]) => a < b ? -1 : 1);
 }
 
-/** A pooled worker's thread that does not answer a ping this long after a probe went unanswered is hung. */
-const HUNG_CHECK_MS = 1_000;
-
 /** A worker that has not loaded its modules by then is not worth holding an admission for. */
 const WORKER_START_TIMEOUT_MS = 10_000;
 
@@ -149,11 +111,8 @@ export class ClusterAccessor {
   /** The Cluster's key. */
   readonly key: ObjectKey;
   /** The health-checking state. */
-  readonly health: HealthCheckingState = {
-    lastProbeTime: 0,
-    lastProbeSuccessTime: 0,
-    consecutiveFailures: 0,
-  };
+  readonly #probe = new HealthProbe();
+  readonly health: HealthCheckingState = this.#probe.state;
   /** When the last connection attempt failed (0: never, or succeeded since). */
   lastConnectionCreationErrorTime = 0;
   /** Why the last connection attempt failed (credential-free). */
@@ -163,7 +122,6 @@ export class ClusterAccessor {
   #spare: { worker: WorkerHandle; permissions: string; placement: Placement } | undefined;
   #lastAttemptTimedOut = false;
   #failedSecretVersion: string | undefined | null = null;
-  #lastProbeTimedOut = false;
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
@@ -479,69 +437,17 @@ export class ClusterAccessor {
   }
 
   /**
-   * Probes the cluster (`GET /` with the probe timeout, in the worker). An unanswered or failed call
-   * is a failure, unless this process was too starved of CPU to tell (then it is inconclusive: the
-   * probe time moves, the failure count does not). A crash is reported for the caller to count.
+   * Probes the cluster through its connection's worker (see {@linkcode HealthProbe.check}).
    *
    * @param mainLagSince The main thread's worst event-loop lag since a `performance.now()` time.
    */
-  async healthCheck(
+  healthCheck(
     options: ResolvedOptions,
     mainLagSince: (since: number) => number,
   ): Promise<HealthCheckResult> {
     const connection = this.#connection;
-    if (!connection) return { verdict: "failure", overload: false };
-    const timeoutMs = options.healthProbe.timeoutMs;
-    const started = performance.now();
-    let verdict: ProbeVerdict;
-    let heapUsedBytes: number | undefined;
-    let timedOut = false;
-    try {
-      ({ heapUsedBytes } = await connection.worker.call({ op: "probe", timeoutMs }, {
-        timeoutMs: timeoutMs + 1_000,
-        operation: "error probing",
-      }));
-      verdict = "success";
-    } catch (error) {
-      // A crash while the probe was out is one failure, counted where the crash is handled.
-      if (!connection.worker.alive) {
-        return { verdict: "crashed", overload: false };
-      }
-      timedOut = isTimeout(error) || isUnanswered(error);
-      verdict = probeVerdict({
-        ok: false,
-        unauthorized: isUnauthorized(error),
-        workerStarved: error instanceof ClusterCacheError && error.code === "Overloaded",
-        unanswered: isUnanswered(error),
-        mainLagMs: mainLagSince(started),
-        timeoutMs,
-      });
-      // A pooled worker whose thread no longer answers is hung by one of its sessions: end it (the
-      // one to blame gets a worker of its own; its neighbours reconnect at once). Not when this
-      // thread was too starved to tell.
-      if (
-        verdict === "failure" && isUnanswered(error) && connection.worker.placement === "pooled"
-      ) {
-        const responsive = await connection.worker.host.responsive(HUNG_CHECK_MS, mainLagSince);
-        if (responsive === false) connection.worker.host.hung();
-        if (!connection.worker.alive) return { verdict: "crashed", overload: false };
-      }
-    }
-    this.health.lastProbeTime = Date.now();
-    if (verdict === "success") {
-      this.health.consecutiveFailures = 0;
-      this.health.lastProbeSuccessTime = this.health.lastProbeTime;
-    } else if (verdict !== "inconclusive") {
-      this.health.consecutiveFailures++;
-    }
-    const overload = verdict === "inconclusive" ||
-      (verdict === "failure" && timedOut && !this.#lastProbeTimedOut);
-    this.#lastProbeTimedOut = verdict === "failure" && timedOut;
-    return {
-      verdict,
-      overload,
-      ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }),
-    };
+    if (!connection) return Promise.resolve({ verdict: "failure", overload: false });
+    return this.#probe.check(connection.worker, options, mainLagSince);
   }
 
   /** Records a failed probe without running one (a crashed worker). */

@@ -115,6 +115,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         cache.#options,
         (key) => reconciler.queue.add(key),
         (rest) => reconciler.permissions(rest),
+        reconciler.mainLagSince,
       );
       reconciler.management = management;
     } catch (error) {

@@ -11,7 +11,7 @@
  */
 
 import type { WatchEvent } from "../shared/client_types.ts";
-import { ClusterCacheError, isNotFound, isUnauthorized } from "../shared/errors.ts";
+import { ClusterCacheError, isNotFound } from "../shared/errors.ts";
 import {
   formatObjectKey,
   type KindRef,
@@ -25,6 +25,7 @@ import type { ResolvedOptions } from "./options.ts";
 import type { WorkerRequest } from "../shared/protocol.ts";
 import { type Lease, LEASE_LABEL, type LeaseApi } from "./shard_coordinator.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
+import { type HealthCheckingState, HealthProbe } from "./health_probe.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
 import { dedicatedWorker, type WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
 import { Backoff, sleep } from "../shared/backoff.ts";
@@ -70,15 +71,19 @@ export class ManagementCluster {
   #clusterKind: KindRef | undefined;
   #restarting: Promise<void> | undefined;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #probe = new HealthProbe();
+  readonly #mainLagSince: (since: number) => number;
 
   private constructor(
     options: ResolvedOptions,
     onCluster: (key: string) => void,
     permissions: (rest: RESTConfig) => WorkerPermissions,
+    mainLagSince: (since: number) => number,
   ) {
     this.#options = options;
     this.#onCluster = onCluster;
     this.#permissions = permissions;
+    this.#mainLagSince = mainLagSince;
   }
 
   /**
@@ -90,8 +95,9 @@ export class ManagementCluster {
     options: ResolvedOptions,
     onCluster: (key: string) => void,
     permissions: (rest: RESTConfig) => WorkerPermissions,
+    mainLagSince: (since: number) => number = () => 0,
   ): Promise<ManagementCluster> {
-    const management = new ManagementCluster(options, onCluster, permissions);
+    const management = new ManagementCluster(options, onCluster, permissions, mainLagSince);
     try {
       await management.#connect();
     } catch (error) {
@@ -309,29 +315,39 @@ export class ManagementCluster {
     }
   }
 
+  /**
+   * Probes the management cluster on the workload clusters' schedule and by their rules (see
+   * {@linkcode HealthProbe}): a 401, a crashed worker, or the failure threshold reached rebuilds the
+   * connection; a probe this process was too starved to judge counts for nothing.
+   */
   #scheduleProbe(): void {
     if (this.#lifetime.signal.aborted) return;
     this.#probeTimer = setTimeout(async () => {
       const worker = this.#worker;
-      if (worker?.alive) {
-        try {
-          await worker.call({ op: "probe", timeoutMs: this.#options.healthProbe.timeoutMs }, {
-            timeoutMs: this.#options.healthProbe.timeoutMs + 1_000,
-            operation: "error probing the management cluster",
+      if (worker?.alive && !this.#restarting) {
+        const result = await this.#probe.check(worker, this.#options, this.#mainLagSince);
+        const failures = this.#probe.state.consecutiveFailures;
+        if (result.verdict === "unauthorized") {
+          this.#log.warn("The management cluster refused our credentials; reconnecting");
+          await this.#restart();
+        } else if (failures >= this.#options.healthProbe.failureThreshold) {
+          this.#log.warn("The management cluster failed its health probes; reconnecting", {
+            consecutiveFailures: failures,
           });
-        } catch (error) {
-          if (isUnauthorized(error)) {
-            this.#log.warn("The management cluster refused our credentials; reconnecting");
-            await this.#restart();
-          } else {
-            this.#log.warn("The management cluster's health probe failed", {
-              error: (error as Error).message,
-            });
-          }
+          await this.#restart();
+        } else if (result.verdict === "failure") {
+          this.#log.warn("The management cluster's health probe failed", {
+            consecutiveFailures: failures,
+          });
         }
       }
       this.#scheduleProbe();
     }, this.#options.healthProbe.intervalMs);
+  }
+
+  /** The management connection's probe state (for tests and logs). */
+  get health(): Readonly<HealthCheckingState> {
+    return this.#probe.state;
   }
 
   #restart(): Promise<void> {

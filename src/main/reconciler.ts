@@ -103,6 +103,9 @@ export class Reconciler {
     );
   }
 
+  /** This thread's worst event-loop lag since a `performance.now()` time (for probes). */
+  readonly mainLagSince = (since: number): number => this.#lag.maxLagSince(since);
+
   /** Starts measuring this thread's event-loop lag (probes need it to tell starvation apart). */
   start(): void {
     this.#lag.start();
