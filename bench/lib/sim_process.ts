@@ -6,6 +6,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 
 export interface SimProcess extends AsyncDisposable {
   dir: string;
+  /** Whether the simulator still runs. */
+  readonly alive: boolean;
   adminUrl: string;
   management: KubeConfig;
   kubeconfig(cluster: string): Promise<string>;
@@ -15,21 +17,26 @@ export interface SimProcess extends AsyncDisposable {
 
 export async function startSim(clusters: number, extraArgs: string[] = []): Promise<SimProcess> {
   const dir = await Deno.makeTempDir({ prefix: "clustercache-bench-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--v8-flags=--max-old-space-size=8192",
-      new URL("../../testing/sim_main.ts", import.meta.url).pathname,
-      "--clusters",
-      String(clusters),
-      "--out",
-      dir,
-      ...extraArgs,
-    ],
+  const args = [
+    "run",
+    "--allow-all",
+    "--v8-flags=--max-old-space-size=8192",
+    new URL("../../testing/sim_main.ts", import.meta.url).pathname,
+    "--clusters",
+    String(clusters),
+    "--out",
+    dir,
+    ...extraArgs,
+  ];
+  // Two listening sockets per cluster and two descriptors per proxied connection: thousands of
+  // clusters need more than the usual 20,000 descriptors (raised where the user may, as root can).
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'ulimit -n 200000 2>/dev/null || true; exec "$0" "$@"', Deno.execPath(), ...args],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  let exited = false;
+  void child.status.then(() => exited = true);
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("ready")) {
@@ -48,6 +55,9 @@ export async function startSim(clusters: number, extraArgs: string[] = []): Prom
     adminUrl,
     management,
     pid: child.pid,
+    get alive() {
+      return !exited;
+    },
     kubeconfig: (cluster) => Deno.readTextFile(`${dir}/${cluster}.kubeconfig`),
     async admin(path, init) {
       const response = await fetch(adminUrl + path, init);

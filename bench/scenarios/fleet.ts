@@ -155,12 +155,19 @@ async function connectedMax(
   let best = 0;
   const notes: string[] = [];
   for (const n of sizes) {
-    const figures = await probes(quick, log, {
-      clusters: n,
-      workers: "pooled",
-      prefix: "pool_max_",
-      detect: false,
-    });
+    let figures;
+    try {
+      figures = await probes(quick, log, {
+        clusters: n,
+        workers: "pooled",
+        prefix: "pool_max_",
+        detect: false,
+      });
+    } catch (error) {
+      notes.push(`${n}: ${(error as Error).message}`);
+      log(`fleet: pooled ${n} failed: ${(error as Error).message}`);
+      break;
+    }
     const connected = figures[0]!.value;
     const lateness = figures[1]!.value;
     notes.push(`${n}: ${connected} connected, probe lateness p99 ${lateness.toFixed(0)} ms`);

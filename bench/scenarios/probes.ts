@@ -47,6 +47,7 @@ export async function probes(
   const connectStarted = performance.now();
   const allConnected = () => keys.every((k) => cache.getConnectionState(k).connected);
   while (!allConnected() && performance.now() - connectStarted < CONNECT_BUDGET_MS) {
+    if (!sim.alive) throw new Error(`the simulator of ${n} clusters exited`);
     await sleep(100);
   }
   const connectS = (performance.now() - connectStarted) / 1000;
