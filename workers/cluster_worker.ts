@@ -56,10 +56,19 @@ const outbox = new Outbox<WorkerMessage>(
   mergeJsonResponses,
 );
 
-/** Stats and pressure go out at least this often (stats also with every probe). */
-const REPORT_INTERVAL_MS = 1_000;
-/** Stats every this many reports. */
-const STATS_EVERY = 5;
+/** Pressure is assessed this often in a pool (a busy neighbour must be moved out quickly). */
+const PRESSURE_INTERVAL_MS = 1_000;
+/** Stats go out at least this often (and with every probe). */
+const STATS_INTERVAL_MS = 5_000;
+
+/** Thresholds of a session that reports no pressure (the cache does not pool). */
+const NO_PRESSURE = {
+  objects: Infinity,
+  eventsPerSecond: Infinity,
+  busyRatio: Infinity,
+  windowMs: 10_000,
+  calmMs: Infinity,
+};
 
 /** One cluster connection served by this worker. */
 class Session {
@@ -71,6 +80,7 @@ class Session {
   readonly #log;
   #runtime: ClusterRuntime | undefined;
   #meter: LoadMeter | undefined;
+  #reportsPressure = false;
   #closed = false;
 
   constructor(id: number) {
@@ -92,7 +102,7 @@ class Session {
 
   /** Sends a pressure report when the session's level changed. */
   reportPressure(): void {
-    if (!this.#runtime || !this.#meter) return;
+    if (!this.#runtime || !this.#meter || !this.#reportsPressure) return;
     const pressure = this.#meter.assess(this.#runtime.objectCount());
     if (pressure) this.post({ type: "pressure", session: this.id, pressure });
   }
@@ -111,9 +121,11 @@ class Session {
         const { config } = request;
         const meter = new LoadMeter(
           this.id,
-          config.pressure,
+          config.pressure ?? NO_PRESSURE,
           config.dedicated ? "high" : "calm",
         );
+        this.#reportsPressure = config.pressure !== undefined;
+        if (config.pressure) assessPressure();
         const created = new ClusterRuntime(config, {
           log: this.#log,
           emit: (watchId, event) =>
@@ -257,15 +269,21 @@ class Session {
 }
 
 const sessions = new Map<number, Session>();
-let reports = 0;
-const reportTimer = setInterval(() => {
-  const withStats = ++reports % STATS_EVERY === 0;
-  for (const session of sessions.values()) {
-    session.reportPressure();
-    if (withStats) session.reportStats();
-  }
-}, REPORT_INTERVAL_MS);
-Deno.unrefTimer(reportTimer);
+const statsTimer = setInterval(() => {
+  for (const session of sessions.values()) session.reportStats();
+}, STATS_INTERVAL_MS);
+Deno.unrefTimer(statsTimer);
+
+// Started by the first session that reports pressure (none does when the cache does not pool):
+// a thousand dedicated workers need not wake every second.
+let pressureTimer: ReturnType<typeof setInterval> | undefined;
+function assessPressure(): void {
+  if (pressureTimer !== undefined) return;
+  pressureTimer = setInterval(() => {
+    for (const session of sessions.values()) session.reportPressure();
+  }, PRESSURE_INTERVAL_MS);
+  Deno.unrefTimer(pressureTimer);
+}
 
 function session(id: number): Session {
   let found = sessions.get(id);

@@ -164,11 +164,12 @@ export class InformerCache {
       (event) => this.#count(key, event),
     );
     this.#informers.set(key, informer);
-    const count = this.#config.dedicated || byObject?.labelSelector || byObject?.fieldSelector
+    const count = this.#config.dedicated || !this.#config.pressure || byObject?.labelSelector ||
+        byObject?.fieldSelector
       ? undefined
       : await this.#objectsOnServer(kind, signal);
     if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
-    if (count !== undefined && count > this.#config.pressure.objects) {
+    if (count !== undefined && count > (this.#config.pressure?.objects ?? Infinity)) {
       // Listing it here would stall every neighbour: ask for a worker of its own, which lists it.
       const report = this.#meter.raise(`a list of ${count} ${kind.kind} objects`);
       if (report) this.#report(report);

@@ -50,7 +50,7 @@ export function workerConfig(
         ? { defaultTransform: options.cache.defaultTransform }
         : {}),
     },
-    pressure: options.workers.pressure,
+    ...(options.workers.mode === "pooled" ? { pressure: options.workers.pressure } : {}),
     dedicated,
     ...(podCheck && options.podIdentity ? { podIdentity: options.podIdentity } : {}),
     ...(podCheck && options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),

@@ -92,8 +92,11 @@ export interface WorkerConfig {
   cache: WorkerCacheConfig;
   /** When set, the worker checks whether this Pod runs in the cluster (Cluster API's rule). */
   podIdentity?: PodIdentity;
-  /** When this session's load is reported as too much for a shared worker, and as calm again. */
-  pressure: PressureThresholds;
+  /**
+   * When this session's load is reported as too much for a shared worker, and as calm again (only
+   * when the cache pools workers).
+   */
+  pressure?: PressureThresholds;
   /** Whether the session has a worker of its own (then it reports when it calms down). */
   dedicated: boolean;
   /** Where the API server is from inside the cluster, used when that Pod is found. */

@@ -1,7 +1,9 @@
 /**
- * One simulated workload (or management) cluster's API server: a TLS listener on 127.0.0.1 that
- * authenticates by client certificate or bearer token, serves discovery, health, list/watch and writes
- * over an {@linkcode ObjectStore}, and carries a fault switchboard.
+ * One simulated workload (or management) cluster's API server: its credentials, its fault
+ * switchboard, and the router that serves discovery, health, OpenAPI, reads and writes over an
+ * {@linkcode ObjectStore}. Its parts live beside it: the TLS listener (`listener.ts`),
+ * authentication (`auth.ts`), faults (`faults.ts`), list and watch framing (`list_watch.ts`) and
+ * load (`load_fixtures.ts`).
  *
  * @module
  */
@@ -18,13 +20,7 @@ import {
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, rootPaths } from "./discovery.ts";
 import { renderKubeconfig } from "./kubeconfig.ts";
 import { INITIAL_NAMESPACES, ObjectStore } from "./object_store.ts";
-import {
-  BUILTIN_TYPES,
-  groupVersion,
-  NAMESPACE_TYPE,
-  resourceId,
-  type ResourceType,
-} from "./resource_types.ts";
+import { BUILTIN_TYPES, NAMESPACE_TYPE, resourceId, type ResourceType } from "./resource_types.ts";
 import {
   admit,
   Lister,
@@ -39,7 +35,7 @@ import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
 import { errors, failure, StatusError } from "./status.ts";
 import { applyJsonPatch, type JsonValue } from "./json_patch.ts";
 import { toTable } from "./table.ts";
-import { WatchSession } from "./watch.ts";
+import type { WatchSession } from "./watch.ts";
 import { answerReview, REVIEW_TYPES, type UserInfo } from "./reviews.ts";
 import { toScale, writeScale } from "./scale.ts";
 import { completeRollouts } from "./rollouts.ts";
@@ -47,6 +43,13 @@ import { OpenApi, openApiV2 } from "./openapi.ts";
 import type { Exchange } from "./exchange.ts";
 import { type ListenerState, type OpenConnection, TlsListener } from "./listener.ts";
 import { sleep } from "../../src/shared/backoff.ts";
+import { DEFAULT_FAULTS, type FaultSettings, injectError } from "./faults.ts";
+import { flood } from "./load_fixtures.ts";
+import { ListWatch } from "./list_watch.ts";
+import { authenticate, randomToken } from "./auth.ts";
+
+export type { FaultSettings } from "./faults.ts";
+export { realisticPod } from "./load_fixtures.ts";
 
 /**
  * Options of {@linkcode SimulatedApiServer.start}.
@@ -144,45 +147,6 @@ export interface ClusterCredentials {
 }
 
 /**
- * Faults that stay on until changed.
- *
- * @example A slow, flaky API server that refuses Secrets
- * ```ts
- * import assert from "node:assert/strict";
- * import { type FaultSettings, SimulatedApiServer } from "@fleetkit/clustercache/testing";
- *
- * await using server = await SimulatedApiServer.start({ name: "flaky" });
- * const faults: Partial<FaultSettings> = {
- *   latencyMs: 300,
- *   errorRate: { rate: 0.1, codes: [429, 503], retryAfterSeconds: 1 },
- *   forbiddenKinds: ["secrets"],
- * };
- * server.setFaults(faults);
- * assert.deepEqual(server.faults.forbiddenKinds, ["secrets"]);
- * await server.clearFaults();
- * assert.equal(server.faults.latencyMs, 0);
- * ```
- */
-export interface FaultSettings {
-  /** Delay before response headers, in ms. */
-  latencyMs: number;
-  /** Send non-watch response bodies in chunks of `chunkBytes` every `intervalMs`. */
-  slowBody: { chunkBytes: number; intervalMs: number } | null;
-  /** Answer this fraction of requests with one of `codes` (429 and 503 carry Retry-After). */
-  errorRate: { rate: number; codes: number[]; retryAfterSeconds: number } | null;
-  /** Watch streams stay open but never write again (no events, no bookmarks, no close). */
-  silenceWatches: boolean;
-  /** Watch streams carry a line that is not JSON before each batch of events. */
-  garbleWatchLines: boolean;
-  /** Non-watch answers are an HTML error page with status 200 (a broken proxy in the way). */
-  garbleBodies: boolean;
-  /** Kinds answered with 403, as `group/plural` (`pods`, `apps/deployments`). */
-  forbiddenKinds: string[];
-  /** Kinds gone from discovery and answered with 404. */
-  removedKinds: string[];
-}
-
-/**
  * One request, as remembered for tests that check request rates.
  *
  * @example Counting what a client sent
@@ -223,22 +187,6 @@ export interface RequestRecord {
 export type { ListenerState, OpenConnection };
 
 const TABLE_MEDIA = /as=Table/;
-const DEFAULT_FAULTS: FaultSettings = {
-  latencyMs: 0,
-  slowBody: null,
-  errorRate: null,
-  silenceWatches: false,
-  garbleWatchLines: false,
-  garbleBodies: false,
-  forbiddenKinds: [],
-  removedKinds: [],
-};
-
-function randomToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Removes `spec.containers[0].x` from `object`. */
 function removeField(object: KubeObject, path: string): void {
   const steps = path.replace(/\[(\d+)\]/g, ".$1").split(".");
@@ -248,108 +196,6 @@ function removeField(object: KubeObject, path: string): void {
     if (!at || typeof at !== "object") return;
   }
   delete (at as Record<string, unknown>)[steps.at(-1)!];
-}
-
-/** A Pod shaped like a real workload's (about 2 KB of JSON), for load and benchmarks. */
-export function realisticPod(namespace: string, index: number): KubeObject {
-  const app = `app-${index % 50}`;
-  return {
-    metadata: {
-      generateName: `${app}-7d9f8c6b5-`,
-      namespace,
-      labels: {
-        app,
-        "pod-template-hash": "7d9f8c6b5",
-        tier: index % 2 ? "backend" : "frontend",
-        flood: "true",
-      },
-      annotations: {
-        "sim/created-at": String(Date.now()),
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": "9090",
-      },
-      ownerReferences: [{
-        apiVersion: "apps/v1",
-        kind: "ReplicaSet",
-        name: `${app}-7d9f8c6b5`,
-        uid: "5f0a6f0e-1c2d-4b5a-9e8f-0a1b2c3d4e5f",
-        controller: true,
-        blockOwnerDeletion: true,
-      }],
-    },
-    spec: {
-      nodeName: `node-${index % 20}`,
-      serviceAccountName: "default",
-      restartPolicy: "Always",
-      terminationGracePeriodSeconds: 30,
-      containers: [{
-        name: "server",
-        image: `registry.example.com/${app}:v1.${index % 10}.0`,
-        ports: [{ containerPort: 8080, name: "http", protocol: "TCP" }, {
-          containerPort: 9090,
-          name: "metrics",
-          protocol: "TCP",
-        }],
-        env: [
-          { name: "LOG_LEVEL", value: "info" },
-          { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-          { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-        ],
-        resources: {
-          requests: { cpu: "100m", memory: "128Mi" },
-          limits: { cpu: "500m", memory: "256Mi" },
-        },
-        readinessProbe: { httpGet: { path: "/healthz", port: 8080 }, periodSeconds: 10 },
-        livenessProbe: {
-          httpGet: { path: "/livez", port: 8080 },
-          periodSeconds: 20,
-          failureThreshold: 3,
-        },
-        volumeMounts: [{
-          name: "kube-api-access",
-          mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
-          readOnly: true,
-        }],
-      }],
-      volumes: [{
-        name: "kube-api-access",
-        projected: {
-          sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: "token" } }],
-        },
-      }],
-      tolerations: [{
-        key: "node.kubernetes.io/not-ready",
-        operator: "Exists",
-        effect: "NoExecute",
-        tolerationSeconds: 300,
-      }],
-    },
-    status: {
-      phase: "Running",
-      podIP: `10.0.${index % 250}.${(index * 7) % 250}`,
-      hostIP: `192.168.0.${index % 20}`,
-      conditions: [
-        { type: "Initialized", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" },
-        { type: "Ready", status: "True", lastTransitionTime: "2026-01-01T00:00:05Z" },
-        { type: "ContainersReady", status: "True", lastTransitionTime: "2026-01-01T00:00:05Z" },
-        { type: "PodScheduled", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" },
-      ],
-      containerStatuses: [{
-        name: "server",
-        ready: true,
-        restartCount: 0,
-        image: `registry.example.com/${app}:v1.${index % 10}.0`,
-        imageID:
-          "registry.example.com/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        containerID:
-          "containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        started: true,
-        state: { running: { startedAt: "2026-01-01T00:00:04Z" } },
-      }],
-      qosClass: "Burstable",
-      startTime: "2026-01-01T00:00:00Z",
-    },
-  };
 }
 
 /**
@@ -434,6 +280,19 @@ export class SimulatedApiServer {
       this.store.create(NAMESPACE_TYPE, { metadata: { name: namespace } });
     }
     if (options.rollouts ?? true) this.#stopRollouts = completeRollouts(this.store, this.#types);
+    this.#listWatch = new ListWatch({
+      store: this.store,
+      lister: this.#lister,
+      options: this.#options,
+      faults: () => this.#faults,
+      listenerState: () => this.#listener.state,
+      sendJson: (exchange, code, body) => this.#sendJson(exchange, code, body),
+      watchStarted: (session, exchange) => {
+        this.#watches.add(session);
+        this.#watchExchanges.set(session, exchange);
+      },
+      watchEnded: (session) => this.#watches.delete(session),
+    });
   }
   #stopRollouts = () => {};
 
@@ -677,6 +536,7 @@ export class SimulatedApiServer {
     return watches.length;
   }
   readonly #watchExchanges = new WeakMap<WatchSession, Exchange>();
+  readonly #listWatch: ListWatch;
 
   /**
    * Replaces the client certificate and token: the old ones get 401 from now on. Open connections
@@ -755,27 +615,12 @@ export class SimulatedApiServer {
       kind?: "configmaps" | "pods";
     },
   ): Promise<string[]> {
-    const namespace = options.namespace ?? "default";
-    if (!this.store.get(NAMESPACE_TYPE, "", namespace)) {
-      this.store.create(NAMESPACE_TYPE, { metadata: { name: namespace } });
-    }
-    const pods = options.kind === "pods";
-    const type = this.#type("", pods ? "pods" : "configmaps")!;
-    const payload = "x".repeat(options.payloadBytes ?? 64);
-    const names: string[] = [];
-    for (let i = 0; i < options.count; i++) {
-      const object = this.store.create(
-        type,
-        pods ? realisticPod(namespace, i) : {
-          metadata: { generateName: "flood-", namespace, labels: { flood: "true" } },
-          data: { payload, t: String(Date.now()) },
-        },
-        { keepStatus: true },
-      );
-      names.push(object.metadata!.name!);
-      if (i % 250 === 249) await sleep(0, this.#lifetime.signal);
-    }
-    return names;
+    return await flood(
+      this.store,
+      (plural) => this.#type("", plural)!,
+      options,
+      this.#lifetime.signal,
+    );
   }
 
   /** Stops everything for good; safe to call twice. */
@@ -810,29 +655,6 @@ export class SimulatedApiServer {
     return this.#types.filter((t) => !this.#faults.removedKinds.includes(resourceId(t)));
   }
 
-  #authenticate(exchange: Exchange): UserInfo | undefined {
-    const peer = exchange.connection.peer;
-    if (
-      peer.authorized && peer.fingerprint256 && this.#validFingerprints.has(peer.fingerprint256)
-    ) {
-      return {
-        username: peer.commonName ?? "client",
-        groups: [...(peer.organizations ?? []), "system:authenticated"],
-      };
-    }
-    const authorization = exchange.headers.get("authorization");
-    if (
-      authorization?.startsWith("Bearer ") && this.#validTokens.has(authorization.slice(7).trim())
-    ) {
-      // The simulator's token stands for its administrator, as the admin certificate does.
-      return {
-        username: "kubernetes-admin-token",
-        groups: ["system:masters", "system:authenticated"],
-      };
-    }
-    return undefined;
-  }
-
   #record(exchange: Exchange): void {
     this.#requestCount++;
     const url = exchange.url;
@@ -860,8 +682,8 @@ export class SimulatedApiServer {
         if (exchange.finished || this.#closed) return;
       }
       if (this.#listener.state !== "serving") return;
-      this.#injectError();
-      const user = this.#authenticate(exchange);
+      injectError(this.#faults);
+      const user = authenticate(exchange, this.#validFingerprints, this.#validTokens);
       if (!user) throw errors.unauthorized();
       await this.#route(exchange, user);
     } catch (error) {
@@ -876,24 +698,6 @@ export class SimulatedApiServer {
         const status = errors.internalError(String((error as Error)?.message ?? error));
         await this.#sendJson(exchange, 500, status.status);
       }
-    }
-  }
-
-  #injectError(): void {
-    const rate = this.#faults.errorRate;
-    if (!rate || rate.codes.length === 0 || Math.random() >= rate.rate) return;
-    const code = rate.codes[Math.floor(Math.random() * rate.codes.length)]!;
-    switch (code) {
-      case 401:
-        throw errors.unauthorized();
-      case 403:
-        throw errors.forbidden("system:anonymous", "get", "", "");
-      case 429:
-        throw errors.tooManyRequests(rate.retryAfterSeconds);
-      case 503:
-        throw errors.serviceUnavailable(rate.retryAfterSeconds);
-      default:
-        throw errors.internalError(`injected failure (${code})`);
     }
   }
 
@@ -1149,9 +953,11 @@ export class SimulatedApiServer {
 
     if (name === undefined) {
       if (method === "GET" && isWatch) {
-        return this.#watch(exchange, type, version, namespace, params, table);
+        return this.#listWatch.watch(exchange, type, version, namespace, params, table);
       }
-      if (method === "GET") return this.#list(exchange, type, version, namespace, params, table);
+      if (method === "GET") {
+        return this.#listWatch.list(exchange, type, version, namespace, params, table);
+      }
       if (method === "POST") {
         const parsed = parseBody(await this.#readBody(exchange));
         await this.#checkFields(exchange, type, version, parsed);
@@ -1195,7 +1001,7 @@ export class SimulatedApiServer {
         "fieldSelector",
         [params.get("fieldSelector"), `metadata.name=${name}`].filter(Boolean).join(","),
       );
-      return this.#watch(exchange, type, version, namespace, params, table);
+      return this.#listWatch.watch(exchange, type, version, namespace, params, table);
     }
     switch (method) {
       case "GET": {
@@ -1374,149 +1180,5 @@ export class SimulatedApiServer {
     const doc = apiResourceList(this.#servedTypes(), group, version);
     if (!doc) throw errors.pathNotFound();
     return this.#sendJson(exchange, 200, doc);
-  }
-
-  async #list(
-    exchange: Exchange,
-    type: ResourceType,
-    version: string,
-    namespace: string | undefined,
-    params: URLSearchParams,
-    table: boolean,
-  ): Promise<void> {
-    const selectors = parseSelectors(
-      type,
-      params.get("labelSelector"),
-      params.get("fieldSelector"),
-    );
-    const limitText = params.get("limit");
-    const limit = limitText === null ? undefined : Number(limitText);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
-      throw errors.badRequest(`invalid limit "${limitText}"`);
-    }
-    const abort = new AbortController();
-    exchange.onClose(() => abort.abort());
-    const result = await this.#lister.list(type, {
-      namespace,
-      selectors,
-      labelSelectorText: params.get("labelSelector") ?? "",
-      fieldSelectorText: params.get("fieldSelector") ?? "",
-      limit,
-      continue: params.get("continue") ?? undefined,
-      resourceVersion: params.get("resourceVersion") ?? undefined,
-      resourceVersionMatch: params.get("resourceVersionMatch") ?? undefined,
-    }, abort.signal);
-    const metadata: Record<string, unknown> = { resourceVersion: result.resourceVersion };
-    if (result.continue) metadata.continue = result.continue;
-    if (result.remainingItemCount !== undefined) {
-      metadata.remainingItemCount = result.remainingItemCount;
-    }
-    const items = result.items.map((o) => this.#out(type, version, o));
-    if (table) {
-      return this.#sendJson(
-        exchange,
-        200,
-        toTable(type, items, metadata, params.get("includeObject")),
-      );
-    }
-    // Typed (built-in) lists omit each item's apiVersion and kind, as kube-apiserver's do.
-    const builtin = BUILTIN_TYPES.includes(type);
-    return this.#sendJson(exchange, 200, {
-      kind: type.listKind,
-      apiVersion: groupVersion(type.group, version),
-      metadata,
-      items: builtin ? items.map(({ apiVersion: _a, kind: _k, ...rest }) => rest) : items,
-    });
-  }
-
-  async #watch(
-    exchange: Exchange,
-    type: ResourceType,
-    version: string,
-    namespace: string | undefined,
-    params: URLSearchParams,
-    table: boolean,
-  ): Promise<void> {
-    const selectors = parseSelectors(
-      type,
-      params.get("labelSelector"),
-      params.get("fieldSelector"),
-    );
-    const sendInitialEvents = params.get("sendInitialEvents");
-    const match = params.get("resourceVersionMatch");
-    const resourceVersion = params.get("resourceVersion") ?? undefined;
-    // kube-apiserver validates ListOptions and answers 422 Invalid, kind ListOptions.meta.k8s.io.
-    const invalid = (field: string, message: string) =>
-      errors.invalid("ListOptions.meta.k8s.io", "", [{ field, message }]);
-    if (sendInitialEvents !== null && !this.#options.watchList) {
-      throw invalid(
-        "sendInitialEvents",
-        "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
-      );
-    }
-    if (sendInitialEvents === "true" && match !== "NotOlderThan") {
-      throw invalid(
-        "resourceVersionMatch",
-        "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-      );
-    }
-    if (match !== null && sendInitialEvents === null) {
-      throw invalid(
-        "resourceVersionMatch",
-        "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-      );
-    }
-    if (match !== null && match !== "NotOlderThan") {
-      throw invalid("resourceVersionMatch", `Unsupported value: "${match}"`);
-    }
-    if (sendInitialEvents === "true" && resourceVersion && resourceVersion !== "0") {
-      const abort = new AbortController();
-      exchange.onClose(() => abort.abort());
-      await this.#lister.waitForVersion(resourceVersion, abort.signal);
-    }
-    const timeoutText = params.get("timeoutSeconds");
-    const min = this.#options.watchMinTimeoutSeconds;
-    const requestedMs = timeoutText !== null && Number(timeoutText) > 0
-      ? Number(timeoutText) * 1000
-      : (min + Math.random() * min) * 1000;
-    const timeoutMs = Math.min(requestedMs, this.#options.watchTimeoutCapSeconds * 1000);
-    exchange.writeHead(200, {
-      "content-type": "application/json",
-      "cache-control": "no-cache, private",
-    });
-    exchange.flushHeaders();
-    const session = new WatchSession(
-      this.store,
-      {
-        type,
-        version,
-        namespace,
-        selectors,
-        resourceVersion,
-        allowBookmarks: params.get("allowWatchBookmarks") === "true",
-        sendInitialEvents: sendInitialEvents === "true",
-        timeoutMs,
-        table,
-        includeObject: params.get("includeObject"),
-      },
-      {
-        write: (line) => exchange.write(line),
-        end: () => exchange.end(),
-        get bufferedBytes() {
-          return exchange.bufferedBytes;
-        },
-      },
-      {
-        bookmarkIntervalMs: this.#options.bookmarkIntervalMs,
-        maxBufferedBytes: this.#options.maxWatchBufferBytes,
-        isSilenced: () => this.#listener.state !== "serving" || this.#faults.silenceWatches,
-        isGarbled: () => this.#faults.garbleWatchLines,
-      },
-      () => this.#watches.delete(session),
-    );
-    this.#watches.add(session);
-    this.#watchExchanges.set(session, exchange);
-    exchange.onClose(() => session.detach());
-    session.start();
   }
 }
