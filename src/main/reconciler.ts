@@ -82,8 +82,8 @@ export class Reconciler {
   /** Clusters let go because another replica serves them; their sources hear `disconnect`. */
   readonly #handedOff = new Set<string>();
   readonly #pool: WorkerPool;
-  /** Clusters being moved to another worker. */
-  readonly #moving = new Set<string>();
+  /** Clusters being moved to another worker: aborting `abandon` ends the move soon after. */
+  readonly #moving = new Map<ClusterAccessor, { abandon: AbortController; done: Promise<void> }>();
 
   /** @param lifetime Aborted when the cache closes. */
   constructor(options: ResolvedOptions, metrics: ClusterCacheMetrics, lifetime: AbortController) {
@@ -120,6 +120,8 @@ export class Reconciler {
       this.disconnect(accessor);
       accessor.dropSpare();
     }
+    // Abandoned moves end their workers before close() returns: none may outlive the cache.
+    await Promise.all([...this.#moving.values()].map((move) => move.done));
     this.accessors.clear();
     this.watches.clear();
     for (const { source } of [...this.sources]) source.close();
@@ -199,6 +201,7 @@ export class Reconciler {
 
   /** @returns Whether it was connected. */
   disconnect(accessor: ClusterAccessor): boolean {
+    this.#moving.get(accessor)?.abandon.abort(); // its new worker would outlive the connection
     const id = accessor.connection?.id;
     if (!accessor.disconnect()) return false;
     this.#metrics.connection(accessor.key, false);
@@ -466,7 +469,7 @@ export class Reconciler {
     if (pressure.level === "high" && worker.placement === "pooled") {
       accessor.placement = "dedicated";
       accessor.placementReason = pressure.reason;
-      void this.#move(key, accessor, "dedicated", pressure.reason);
+      this.#startMove(key, accessor, "dedicated", pressure.reason);
     } else if (
       pressure.level === "calm" && worker.placement === "dedicated" &&
       accessor.placementReason !== undefined && accessor.placement === "dedicated" &&
@@ -474,7 +477,7 @@ export class Reconciler {
     ) {
       accessor.placement = "pooled";
       accessor.placementReason = undefined;
-      void this.#move(key, accessor, "pooled", pressure.reason);
+      this.#startMove(key, accessor, "pooled", pressure.reason);
     }
   }
 
@@ -483,71 +486,89 @@ export class Reconciler {
    * `session_move.ts`): its cached reads and watches go on without a gap, a lost or a repeated
    * event. A move that cannot be made leaves the cluster where it is.
    */
-  async #move(key: string, accessor: ClusterAccessor, placement: Placement, why: string) {
-    if (this.#moving.has(key)) return;
-    this.#moving.add(key);
+  #startMove(key: string, accessor: ClusterAccessor, placement: Placement, why: string): void {
+    if (this.#moving.has(accessor)) return;
+    const abandon = new AbortController();
+    const signal = AbortSignal.any([this.#lifetime.signal, abandon.signal]);
+    const done = this.#move(key, accessor, placement, why, signal)
+      .catch((error) => {
+        this.#log.error("Moving the cluster failed", {
+          cluster: key,
+          error: (error as Error).message,
+        });
+      })
+      .finally(() => this.#moving.delete(accessor));
+    this.#moving.set(accessor, { abandon, done });
+  }
+
+  async #move(
+    key: string,
+    accessor: ClusterAccessor,
+    placement: Placement,
+    why: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const started = performance.now();
     const options = this.#options;
     const timeouts = {
       syncMs: options.initialSyncTimeoutMs + options.client.timeoutMs,
       callMs: options.client.timeoutMs,
     };
+    const old = accessor.connection;
+    if (!old) return;
+    this.#log.info(
+      placement === "dedicated"
+        ? "Moving a cluster to a worker of its own"
+        : "Moving a calm cluster back into the pool",
+      { cluster: key, reason: why },
+    );
+    let next;
     try {
-      const old = accessor.connection;
-      if (!old) return;
-      this.#log.info(
-        placement === "dedicated"
-          ? "Moving a cluster to a worker of its own"
-          : "Moving a calm cluster back into the pool",
-        { cluster: key, reason: why },
-      );
-      let next;
-      try {
-        next = await accessor.prepare(this.#connectContext(key, accessor), placement);
-        await warmUp(old.worker, next.worker, timeouts);
-      } catch (error) {
-        next?.worker.terminate("the move was abandoned");
-        this.#log.warn("Moving the cluster failed; it stays where it is", {
-          cluster: key,
-          error: (error as Error).message,
-        });
-        return;
-      }
-      if (accessor.connection !== old || !old.worker.alive || this.#lifetime.signal.aborted) {
-        next.worker.terminate("the move was abandoned");
-        return;
-      }
-      accessor.adopt(next);
-      const moving = [...this.watches.values()].filter((w) => w.worker === old.worker);
-      let exact = 0;
-      for (const watch of moving) {
-        if (this.watches.get(watch.watchId) !== watch) continue; // stopped meanwhile
-        if (!watch.isSynced) {
-          // Its handler has heard nothing yet: the new session starts it afresh.
-          void old.worker.call({ op: "unwatch", watchId: watch.watchId }, {
-            timeoutMs: timeouts.callMs,
-            operation: "error moving a watch",
-          }).catch(() => {});
-          watch.start(next.worker);
-          exact++;
-        } else if (await handOver(watch, next.worker, timeouts)) exact++;
-      }
-      this.#metrics.moved(placement === "dedicated" ? "promote" : "demote");
-      this.#metrics.placement(accessor.key, placement === "dedicated");
-      this.#log.info("Moved the cluster", {
-        cluster: key,
+      next = await accessor.prepare(
+        { ...this.#connectContext(key, accessor), signal },
         placement,
-        watches: moving.length,
-        restartedWatches: moving.length - exact,
-        seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+      );
+      await warmUp(old.worker, next.worker, timeouts, signal);
+    } catch (error) {
+      next?.worker.terminate("the move was abandoned");
+      this.#log.warn("Moving the cluster failed; it stays where it is", {
+        cluster: key,
+        error: (error as Error).message,
       });
-      // Writes in flight finish where they started; reads still waiting are asked again of the
-      // new session (see client.ts).
-      await old.worker.drained(options.client.timeoutMs, ["get", "list", "watch"]);
-      old.worker.terminate(`cluster ${key} moved to another worker`, true);
-    } finally {
-      this.#moving.delete(key);
+      return;
     }
+    if (accessor.connection !== old || !old.worker.alive || signal.aborted) {
+      next.worker.terminate("the move was abandoned");
+      return;
+    }
+    accessor.adopt(next);
+    const moving = [...this.watches.values()].filter((w) => w.worker === old.worker);
+    let exact = 0;
+    for (const watch of moving) {
+      if (this.watches.get(watch.watchId) !== watch) continue; // stopped meanwhile
+      if (!watch.isSynced) {
+        // Its handler has heard nothing yet: the new session starts it afresh.
+        void old.worker.call({ op: "unwatch", watchId: watch.watchId }, {
+          timeoutMs: timeouts.callMs,
+          operation: "error moving a watch",
+        }).catch(() => {});
+        watch.start(next.worker);
+        exact++;
+      } else if (await handOver(watch, next.worker, timeouts)) exact++;
+    }
+    this.#metrics.moved(placement === "dedicated" ? "promote" : "demote");
+    this.#metrics.placement(accessor.key, placement === "dedicated");
+    this.#log.info("Moved the cluster", {
+      cluster: key,
+      placement,
+      watches: moving.length,
+      restartedWatches: moving.length - exact,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+    });
+    // Writes in flight finish where they started; reads still waiting are asked again of the
+    // new session (see client.ts).
+    await old.worker.drained(options.client.timeoutMs, ["get", "list", "watch"], signal);
+    old.worker.terminate(`cluster ${key} moved to another worker`, true);
   }
 
   #forgetWatches(connectionId: number | undefined): void {

@@ -41,14 +41,18 @@ export interface MoveTimeouts {
 
 const operation = "error moving the cluster to another worker";
 
-/** Starts the kinds the old session's informers run in the new one and waits for them to sync. */
+/**
+ * Starts the kinds the old session's informers run in the new one and waits for them to sync;
+ * `signal` abandons the move (the cluster disconnected, the cache closed).
+ */
 export async function warmUp(
   from: WorkerHandle,
   to: WorkerHandle,
   timeouts: MoveTimeouts,
+  signal: AbortSignal,
 ): Promise<void> {
-  const kinds = await from.call({ op: "kinds" }, { timeoutMs: timeouts.callMs, operation });
-  await to.call({ op: "warm", kinds }, { timeoutMs: timeouts.syncMs, operation });
+  const kinds = await from.call({ op: "kinds" }, { timeoutMs: timeouts.callMs, operation, signal });
+  await to.call({ op: "warm", kinds }, { timeoutMs: timeouts.syncMs, operation, signal });
 }
 
 /**

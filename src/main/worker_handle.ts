@@ -479,12 +479,12 @@ export class WorkerHandle {
 
   /**
    * Resolves once no call is pending but those of the operations in `except`, or after `timeoutMs`
-   * (a moved session finishes what it started).
+   * (a moved session finishes what it started), or once `signal` aborts.
    */
-  async drained(timeoutMs: number, except: OpName[] = []): Promise<void> {
+  async drained(timeoutMs: number, except: OpName[] = [], signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const busy = () => [...this.#pending.values()].some((p) => !except.includes(p.op));
-    while (busy() && this.alive && Date.now() < deadline) {
+    while (busy() && this.alive && Date.now() < deadline && !signal?.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
