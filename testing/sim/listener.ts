@@ -109,7 +109,11 @@ class Connection implements ConnectionInfo {
     this.#socket.destroy();
   }
 
+  /** The client's connection is gone: requests still reaching the backend from it are refused. */
+  isClosed = false;
+
   closed(): void {
+    this.isClosed = true;
     for (const exchange of [...this.exchanges]) exchange.abandon();
     this.exchanges.clear();
   }
@@ -117,21 +121,39 @@ class Connection implements ConnectionInfo {
 
 const GOAWAY_CLOSE_DELAY_MS = 1000;
 
+/**
+ * Ports a restarted server can always take back: below the kernel's ephemeral range (Linux 32768-60999,
+ * macOS 49152-65535), so no outgoing connection of this machine is ever given one as its local port.
+ * A port from the ephemeral range, freed by a stop, could be taken by any client socket meanwhile and
+ * the restart would fail with EADDRINUSE for as long as that connection lives.
+ */
+const STABLE_PORTS = { first: 20_000, last: 32_767 };
+
 async function listen(server: net.Server, port: number): Promise<number> {
+  const chosen = port === 0;
   for (let attempt = 0;; attempt++) {
+    const candidate = chosen
+      ? STABLE_PORTS.first + Math.floor(Math.random() * (STABLE_PORTS.last - STABLE_PORTS.first))
+      : port;
     try {
       return await new Promise<number>((resolve, reject) => {
-        const onError = (error: Error) => reject(error);
-        server.once("error", onError);
-        server.listen(port, "127.0.0.1", () => {
+        const onError = (error: Error) => {
+          server.off("listening", onListening);
+          reject(error);
+        };
+        const onListening = () => {
           server.off("error", onError);
           resolve((server.address() as net.AddressInfo).port);
-        });
+        };
+        server.once("error", onError);
+        server.once("listening", onListening);
+        server.listen(candidate, "127.0.0.1");
       });
     } catch (error) {
-      // A restart on the same port can race the kernel releasing it.
-      if (attempt >= 50 || (error as { code?: string }).code !== "EADDRINUSE") throw error;
-      await sleep(20);
+      if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
+      // Taken by another server: try another; our own port, freed a moment ago: wait for it.
+      if (chosen ? attempt >= 200 : attempt >= 250) throw error;
+      if (!chosen) await sleep(20);
     }
   }
 }
@@ -297,7 +319,8 @@ export class TlsListener {
       onError: () => new Response(null, { status: 500 }),
     }, (request, info) => {
       const connection = this.#byUpstreamPort.get(info.remoteAddr.port);
-      if (!connection) return new Response(null, { status: 421 });
+      // Bytes already on their way when the client's connection closed: nobody will read the answer.
+      if (!connection || connection.isClosed) return new Response(null, { status: 421 });
       connection.requests++;
       const exchange = new Exchange(request, connection);
       connection.exchanges.add(exchange);
@@ -305,6 +328,9 @@ export class TlsListener {
         connection.exchanges.delete(exchange);
         this.#closeIfDone(connection);
       });
+      // Delivered, or the backend's side closed first: a response never ended would keep shutdown()
+      // waiting.
+      info.completed.catch(() => {}).finally(() => exchange.abandon());
       this.#handler(exchange);
       return exchange.response;
     });
@@ -336,8 +362,10 @@ export class TlsListener {
     this.#connections.set(connection.id, connection);
     const upstream = net.connect(backend.addr.port, "127.0.0.1");
     upstream.on("error", () => socket.destroy());
+    let upstreamPort: number | undefined;
     upstream.on("connect", () => {
-      this.#byUpstreamPort.set(upstream.localPort!, connection);
+      upstreamPort = upstream.localPort!;
+      this.#byUpstreamPort.set(upstreamPort, connection);
       socket.pipe(upstream);
       upstream.pipe(socket);
     });
@@ -348,7 +376,9 @@ export class TlsListener {
     socket.on("close", () => {
       clearTimeout(connection.closeTimer);
       upstream.destroy();
-      this.#byUpstreamPort.delete(upstream.localPort!);
+      // Read at connect: a destroyed socket no longer knows its port, and a stale entry would hand a
+      // later request on that port to this closed connection.
+      if (upstreamPort !== undefined) this.#byUpstreamPort.delete(upstreamPort);
       this.#connections.delete(connection.id);
       connection.closed();
     });
