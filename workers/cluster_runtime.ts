@@ -13,6 +13,7 @@ import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kub
 import type {
   HandoverSnapshot,
   HandoverState,
+  InformerProgress,
   InitResult,
   PressureReport,
   PushdownFilters,
@@ -261,12 +262,12 @@ export class ClusterRuntime {
   }
 
   /** The kinds whose informers run. */
-  kinds(): KindRef[] {
+  kinds(): InformerProgress[] {
     return this.#cache.kinds();
   }
 
-  /** Starts these kinds' informers and waits for each to sync (a moved session warms up). */
-  warm(kinds: KindRef[], signal: AbortSignal): Promise<null> {
+  /** Starts these kinds' informers and waits for each to catch up (a moved session warms up). */
+  warm(kinds: InformerProgress[], signal: AbortSignal): Promise<null> {
     return this.#cache.warm(kinds, signal);
   }
 

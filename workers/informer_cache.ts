@@ -14,9 +14,12 @@ import {
   page,
   selectCached,
 } from "../src/shared/cache_query.ts";
+import { sleep } from "../src/shared/backoff.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
+import { compareResourceVersions } from "../src/shared/resource_version.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kube_object.ts";
 import {
+  type InformerProgress,
   kindKey,
   type PressureReport,
   type WireListOptions,
@@ -275,16 +278,39 @@ export class InformerCache {
     return { ...listKind, ...page(selected, options) };
   }
 
-  /** The kinds whose informers run. */
-  kinds(): KindRef[] {
-    return [...this.#informers.values()].map((informer) => informer.kind);
+  /** The kinds whose informers run, and the resourceVersion each store is at. */
+  kinds(): InformerProgress[] {
+    return [...this.#informers.values()].map((informer) => ({
+      kind: informer.kind,
+      ...(informer.synced && informer.lastSyncResourceVersion !== undefined
+        ? { resourceVersion: informer.lastSyncResourceVersion }
+        : {}),
+    }));
   }
 
-  /** Starts these kinds' informers and waits for each to sync (a moved session warms up). */
-  async warm(kinds: KindRef[], signal: AbortSignal): Promise<null> {
-    await Promise.all(
-      kinds.map((kind) => this.synced(kind, signal, this.#config.cacheSyncTimeoutMs)),
-    );
+  /**
+   * Starts these kinds' informers and waits for each to sync and then to reach the old session's
+   * resourceVersion (a moved session warms up). A WatchList started while the old session was still
+   * taking in a flood syncs at an older version than that session serves: taking over at once would
+   * show readers a cache that went back in time.
+   */
+  async warm(kinds: InformerProgress[], signal: AbortSignal): Promise<null> {
+    const timeoutMs = this.#config.cacheSyncTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all(kinds.map(async ({ kind, resourceVersion }) => {
+      const informer = await this.synced(kind, signal, timeoutMs);
+      while (resourceVersion !== undefined && behind(informer, resourceVersion)) {
+        if (Date.now() > deadline) {
+          throw new ClusterCacheError(
+            "CacheSyncTimeout",
+            `error when waiting for cache to sync: ${
+              kindKey(kind)
+            } did not reach resourceVersion ${resourceVersion} within ${timeoutMs}ms`,
+          );
+        }
+        if (!await sleep(WARM_POLL_MS, signal)) throw signal.reason;
+      }
+    }));
     return null;
   }
 
@@ -296,4 +322,12 @@ export class InformerCache {
     for (const informer of this.#informers.values()) informer.stop();
     this.#informers.clear();
   }
+}
+
+/** How often a warming session looks whether its informers caught up (only while a cluster moves). */
+const WARM_POLL_MS = 20;
+
+function behind(informer: Informer, resourceVersion: string): boolean {
+  const at = informer.lastSyncResourceVersion;
+  return at === undefined || compareResourceVersions(at, resourceVersion) < 0;
 }

@@ -42,8 +42,11 @@ export interface MoveTimeouts {
 const operation = "error moving the cluster to another worker";
 
 /**
- * Starts the kinds the old session's informers run in the new one and waits for them to sync;
- * `signal` abandons the move (the cluster disconnected, the cache closed).
+ * Starts the kinds the old session's informers run in the new one and waits for them to sync and
+ * to reach the resourceVersions the old session serves, so reads never go back in time when the new
+ * session takes over. Twice: the old session went on while the new one synced, and the second
+ * round, with both nearly level, takes moments. `signal` abandons the move (the cluster
+ * disconnected, the cache closed).
  */
 export async function warmUp(
   from: WorkerHandle,
@@ -51,8 +54,14 @@ export async function warmUp(
   timeouts: MoveTimeouts,
   signal: AbortSignal,
 ): Promise<void> {
-  const kinds = await from.call({ op: "kinds" }, { timeoutMs: timeouts.callMs, operation, signal });
-  await to.call({ op: "warm", kinds }, { timeoutMs: timeouts.syncMs, operation, signal });
+  for (let round = 0; round < 2; round++) {
+    const kinds = await from.call({ op: "kinds" }, {
+      timeoutMs: timeouts.callMs,
+      operation,
+      signal,
+    });
+    await to.call({ op: "warm", kinds }, { timeoutMs: timeouts.syncMs, operation, signal });
+  }
 }
 
 /**

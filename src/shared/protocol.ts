@@ -203,11 +203,21 @@ export interface Operations {
   /** Starts a handed-over watch: the difference from what the handler saw, then live changes. */
   resume: { request: { watchId: number; state: HandoverState }; response: null };
   /** The kinds whose informers run (a moving cluster's new session starts the same ones). */
-  kinds: { request: Record<never, never>; response: KindRef[] };
-  /** Starts these kinds' informers and waits for them to sync. */
-  warm: { request: { kinds: KindRef[] }; response: null };
+  kinds: { request: Record<never, never>; response: InformerProgress[] };
+  /**
+   * Starts these kinds' informers and waits for each to sync and to reach the given
+   * resourceVersion (what the old session had: reads must not go back in time when the new one
+   * takes over).
+   */
+  warm: { request: { kinds: InformerProgress[] }; response: null };
   /** A rotated bearer token, for every request from now on ("" for none). */
   token: { request: { token: string }; response: null };
+}
+
+/** A kind's informer and the resourceVersion its store is at (none before it synced). */
+export interface InformerProgress {
+  kind: KindRef;
+  resourceVersion?: string;
 }
 
 /** `[storeKey, resourceVersion]` of every object a watch passes, at one moment. */
