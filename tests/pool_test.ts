@@ -192,6 +192,52 @@ Deno.test("pooled: a kind too big for a shared worker is listed in a worker of i
   assert.equal(await dedicated(f, "workload-2"), false);
 });
 
+Deno.test("pooled: reads never go back in time when a cluster moves to a worker of its own", async () => {
+  await using f = await fixture(
+    { clusters: 2 },
+    pooled({ objects: 60 }, {
+      watchList: false,
+      healthProbe: { intervalMs: 1_000, timeoutMs: 5_000, failureThreshold: 3 },
+    }),
+  );
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  createConfigMaps(server, "base", 40);
+  const reader = f.cache.getReader(key("workload-1"));
+  const count = async () => (await reader.list(CONFIGMAP)).items.length;
+  await eventually(async () => await count() === 40, "the informer to hold the first 40");
+  // Requests answer late from now on: the old session's watch is open and keeps up; the new
+  // session lists, and its watch begins only after the list, late, while creates go on.
+  server.setFaults({ latencyMs: 700 });
+  const type = server.typeOf("", "configmaps")!;
+  const seen: number[] = [];
+  let running = true;
+  const creates = (async () => {
+    for (let n = 0; running; n++) {
+      server.store.create(type, { metadata: { name: `more-${n}`, namespace: "default" } });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  const reads = (async () => {
+    while (running) {
+      seen.push(await count());
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  try {
+    await eventually(() => dedicated(f, "workload-1"), "workload-1 to get a worker of its own");
+    await new Promise((r) => setTimeout(r, 1_500)); // past the new session's late watch
+  } finally {
+    running = false;
+    await Promise.all([creates, reads]);
+  }
+  // Only creates: every read holds at least what the one before it held.
+  const back = seen.findIndex((n, i) => i > 0 && n < seen[i - 1]!);
+  assert.equal(back, -1, `a read saw ${seen[back]} objects after one saw ${seen[back - 1]}`);
+  assert.ok(seen.length > 20, `${seen.length} reads`);
+});
+
 Deno.test("pooled: a promoted cluster that calms down moves back into the pool, its watch intact", async () => {
   await using f = await fixture(
     { clusters: 2 },

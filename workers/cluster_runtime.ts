@@ -267,8 +267,13 @@ export class ClusterRuntime {
   }
 
   /** Starts these kinds' informers and waits for each to catch up (a moved session warms up). */
-  warm(kinds: InformerProgress[], signal: AbortSignal): Promise<null> {
-    return this.#cache.warm(kinds, signal);
+  warm(kinds: InformerProgress[], release: boolean, signal: AbortSignal): Promise<boolean> {
+    return this.#cache.warm(kinds, release, signal);
+  }
+
+  /** Holds cached reads until a `warm` releases them or `timeoutMs` passes. */
+  hold(timeoutMs: number): null {
+    return this.#cache.hold(timeoutMs);
   }
 
   /** Stops every informer and closes the HTTP client. */

@@ -197,7 +197,9 @@ class Session {
       case "kinds":
         return this.#requireRuntime().kinds();
       case "warm":
-        return await this.#requireRuntime().warm(request.kinds, signal);
+        return await this.#requireRuntime().warm(request.kinds, request.release === true, signal);
+      case "hold":
+        return this.#requireRuntime().hold(request.timeoutMs);
       case "token":
         return this.#requireRuntime().setToken(request.token);
       default:

@@ -67,6 +67,10 @@ export class InformerCache {
   readonly #heldStarts = new Set<ReturnType<typeof setTimeout>>();
   readonly #modules = new ModuleFunctions();
   readonly #reported = new Map<string, { relists: number; resourceVersion: string | undefined }>();
+  /** Cached reads wait on this while the session takes over from another (see `hold`). */
+  #held:
+    | { open: Promise<void>; release: () => void; timer: ReturnType<typeof setTimeout> }
+    | undefined;
   #closed = false;
 
   /** @param api The session's HTTP client and REST mapper (replaced when it switches servers). */
@@ -243,8 +247,9 @@ export class InformerCache {
    * A cached read waits for the informer no longer than a live read would take (Cluster API wraps
    * cached Get and List in the client timeout): a kind that never syncs must not hang reconciles.
    */
-  #forRead(kind: KindRef, signal: AbortSignal): Promise<Informer> {
-    return this.synced(kind, signal, this.#config.rest.timeoutMs);
+  async #forRead(kind: KindRef, signal: AbortSignal): Promise<Informer> {
+    if (this.#held) await this.#held.open;
+    return await this.synced(kind, signal, this.#config.rest.timeoutMs);
   }
 
   /** Whether reads of a kind go to the cache (`cached` asked, and the kind not excluded). */
@@ -294,12 +299,48 @@ export class InformerCache {
    * taking in a flood syncs at an older version than that session serves: taking over at once would
    * show readers a cache that went back in time.
    */
-  async warm(kinds: InformerProgress[], signal: AbortSignal): Promise<null> {
+  async warm(kinds: InformerProgress[], release: boolean, signal: AbortSignal): Promise<boolean> {
+    try {
+      return await this.#warm(kinds, signal);
+    } finally {
+      if (release) this.#release();
+    }
+  }
+
+  /**
+   * Holds cached reads until a `warm` with `release`, or `timeoutMs` (a move that went wrong must not
+   * stall reads for long).
+   */
+  hold(timeoutMs: number): null {
+    if (this.#held || this.#closed) return null;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#held = {
+      open: promise,
+      release: resolve,
+      timer: setTimeout(() => this.#release(), timeoutMs),
+    };
+    return null;
+  }
+
+  #release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (!held) return;
+    clearTimeout(held.timer);
+    held.release();
+  }
+
+  /** @returns Whether every kind was there already. */
+  async #warm(kinds: InformerProgress[], signal: AbortSignal): Promise<boolean> {
     const timeoutMs = this.#config.cacheSyncTimeoutMs;
     const deadline = Date.now() + timeoutMs;
+    let waited = false;
     await Promise.all(kinds.map(async ({ kind, resourceVersion }) => {
+      const started = this.#informers.get(kindKey(kind));
+      if (!started?.synced) waited = true;
       const informer = await this.synced(kind, signal, timeoutMs);
       while (resourceVersion !== undefined && behind(informer, resourceVersion)) {
+        waited = true;
         if (Date.now() > deadline) {
           throw new ClusterCacheError(
             "CacheSyncTimeout",
@@ -311,12 +352,13 @@ export class InformerCache {
         if (!await sleep(WARM_POLL_MS, signal)) throw signal.reason;
       }
     }));
-    return null;
+    return !waited;
   }
 
   /** Stops every informer. */
   close(): void {
     this.#closed = true;
+    this.#release();
     for (const timer of this.#heldStarts) clearTimeout(timer);
     this.#heldStarts.clear();
     for (const informer of this.#informers.values()) informer.stop();

@@ -23,7 +23,7 @@ import { shouldSendEvent, type Transition } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
 import type { Placement, WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
 import { WorkerPool } from "./worker_pool.ts";
-import { handOver, type MovingWatch, warmUp } from "./session_move.ts";
+import { catchUp, handOver, type MovingWatch, warmUp } from "./session_move.ts";
 import { workerPermissions } from "./worker_permissions.ts";
 import type { WatchDispatch } from "./watch_dispatch.ts";
 import { parseClusterKey } from "./cluster_key.ts";
@@ -542,6 +542,7 @@ export class Reconciler {
       return;
     }
     accessor.adopt(next);
+    await catchUp(old.worker, next.worker, timeouts);
     const moving = [...this.watches.values()].filter((w) => w.worker === old.worker);
     let exact = 0;
     for (const watch of moving) {

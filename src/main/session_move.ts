@@ -4,16 +4,20 @@
  * takes over, and each watch is handed over so its handler is told exactly what changed in
  * between, nothing twice and nothing missed; then the old session ends once its calls are answered.
  *
+ * Reads never go back in time: the new session warms up until it has reached the resourceVersions
+ * the old one serves, then holds reads; once adopted, it asks the old session where it ended (every
+ * read that session answered was at or before that) and answers reads again only from there on.
+ *
  * ```
- * new: warm(kinds) ─ synced ─ adopt ─┬ watch(handover) → snapshot ────────────┬ resume(state) → live
- * old: serving ───────────────────── └─────────── unwatch(snapshot) → state ──┘ drain, terminate
+ * new: warm(kinds@rv)… ─ hold ─ adopt ─ warm(kinds@final rv, release) ─┬ watch(handover) → snapshot ─┬ resume(state)
+ * old: serving ──────────────────────── kinds → final rv ──────────────┴── unwatch(snapshot) → state ┘ drain, end
  * ```
  *
  * @module
  */
 
 import type { KindRef } from "../shared/kube_object.ts";
-import type { PushdownFilters } from "../shared/protocol.ts";
+import type { InformerProgress, PushdownFilters } from "../shared/protocol.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 
 /** A watch as the move sees it. */
@@ -41,12 +45,14 @@ export interface MoveTimeouts {
 
 const operation = "error moving the cluster to another worker";
 
+/** Rounds of warming up after which the new session takes over even if the old one is still ahead. */
+const MAX_WARM_ROUNDS = 10;
+
 /**
  * Starts the kinds the old session's informers run in the new one and waits for them to sync and
- * to reach the resourceVersions the old session serves, so reads never go back in time when the new
- * session takes over. Twice: the old session went on while the new one synced, and the second
- * round, with both nearly level, takes moments. `signal` abandons the move (the cluster
- * disconnected, the cache closed).
+ * to reach the resourceVersions the old session serves, round after round (the old session goes on
+ * meanwhile) until a round finds them level; then the new session holds its reads (see
+ * {@linkcode catchUp}). `signal` abandons the move (the cluster disconnected, the cache closed).
  */
 export async function warmUp(
   from: WorkerHandle,
@@ -54,14 +60,42 @@ export async function warmUp(
   timeouts: MoveTimeouts,
   signal: AbortSignal,
 ): Promise<void> {
-  for (let round = 0; round < 2; round++) {
+  for (let round = 1;; round++) {
     const kinds = await from.call({ op: "kinds" }, {
       timeoutMs: timeouts.callMs,
       operation,
       signal,
     });
-    await to.call({ op: "warm", kinds }, { timeoutMs: timeouts.syncMs, operation, signal });
+    const level = await to.call({ op: "warm", kinds }, {
+      timeoutMs: timeouts.syncMs,
+      operation,
+      signal,
+    });
+    if (level || round >= MAX_WARM_ROUNDS) break;
   }
+  await to.call({ op: "hold", timeoutMs: timeouts.syncMs }, {
+    timeoutMs: timeouts.callMs,
+    operation,
+    signal,
+  });
+}
+
+/**
+ * After the new session was adopted: asks the old one where its informers ended (it answers after
+ * every read sent to it before, each at or before that point) and lets the new session answer
+ * reads once it is there. Never throws: a session that fails to answer leaves the hold to expire.
+ */
+export async function catchUp(
+  from: WorkerHandle,
+  to: WorkerHandle,
+  timeouts: MoveTimeouts,
+): Promise<void> {
+  let kinds: InformerProgress[] = [];
+  try {
+    kinds = await from.call({ op: "kinds" }, { timeoutMs: timeouts.callMs, operation });
+  } catch { /* the old session is gone: nothing it answers from now on */ }
+  await to.call({ op: "warm", kinds, release: true }, { timeoutMs: timeouts.syncMs, operation })
+    .catch(() => {});
 }
 
 /**

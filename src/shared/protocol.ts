@@ -207,9 +207,14 @@ export interface Operations {
   /**
    * Starts these kinds' informers and waits for each to sync and to reach the given
    * resourceVersion (what the old session had: reads must not go back in time when the new one
-   * takes over).
+   * takes over). Answers whether they were there already. `release` ends a `hold` once there.
    */
-  warm: { request: { kinds: InformerProgress[] }; response: null };
+  warm: { request: { kinds: InformerProgress[]; release?: boolean }; response: boolean };
+  /**
+   * Holds cached reads until a `warm` with `release` (or `timeoutMs`): a session taking over from
+   * another must not answer before it has reached what the other last answered.
+   */
+  hold: { request: { timeoutMs: number }; response: null };
   /** A rotated bearer token, for every request from now on ("" for none). */
   token: { request: { token: string }; response: null };
 }
