@@ -5,7 +5,11 @@
  * before anyone takes over, and racing writers are settled by resourceVersion.
  */
 import assert from "node:assert/strict";
-import { ShardCoordinator, type ShardingOptions } from "../src/main/shard_coordinator.ts";
+import {
+  resolveSharding,
+  ShardCoordinator,
+  type ShardingOptions,
+} from "../src/main/shard_coordinator.ts";
 import { ownerOf } from "../src/main/rendezvous.ts";
 import { SimulatedFleet } from "../testing/sim/fleet.ts";
 import { HttpLeaseApi } from "./helpers/lease_api.ts";
@@ -166,19 +170,20 @@ Deno.test("racing writers on one Lease are settled by resourceVersion, never by 
     },
     spec: { holderIdentity: "a" },
   };
+  const signal = AbortSignal.timeout(10_000);
   const created = await Promise.allSettled([
-    a.create(lease),
-    b.create({ ...lease, spec: { holderIdentity: "b" } }),
+    a.create(lease, signal),
+    b.create({ ...lease, spec: { holderIdentity: "b" } }, signal),
   ]);
   assert.deepEqual(created.map((c) => c.status).sort(), ["fulfilled", "rejected"]);
-  const [current] = await a.list("default");
+  const [current] = await a.list("default", "clustercache.fleetkit.dev/lease", signal);
   const updates = await Promise.allSettled([
-    a.update({ ...current!, spec: { holderIdentity: "a" } }),
-    b.update({ ...current!, spec: { holderIdentity: "b" } }),
+    a.update({ ...current!, spec: { holderIdentity: "a" } }, signal),
+    b.update({ ...current!, spec: { holderIdentity: "b" } }, signal),
   ]);
   assert.deepEqual(updates.map((u) => u.status).sort(), ["fulfilled", "rejected"]);
   const winner = updates.findIndex((u) => u.status === "fulfilled") === 0 ? "a" : "b";
-  const [final] = await a.list("default");
+  const [final] = await a.list("default", "clustercache.fleetkit.dev/lease", signal);
   assert.equal(final!.spec!.holderIdentity, winner, "the loser's write changed nothing");
 });
 
@@ -206,5 +211,272 @@ Deno.test("two processes started with one identity never serve the same cluster"
     clearInterval(sampler);
     await a.stop();
     await b.stop();
+  }
+});
+
+// ------------------------------------------------------------ real management clusters
+
+/** The default timings (20 s lease, 10 s renew, 15 s deadline) at a scale, for tests that wait. */
+function scaled(factor: number): Omit<ShardingOptions, "identity" | "leaseNamespace"> {
+  return {
+    leaseDurationMs: 20_000 * factor,
+    renewIntervalMs: 10_000 * factor,
+    renewDeadlineMs: 15_000 * factor,
+  };
+}
+
+/** Counts, every 20 ms, how often `coordinator` stopped serving a key it served the sample before. */
+function lapseCounter(coordinator: ShardCoordinator) {
+  let served = new Set<string>();
+  let lapses = 0;
+  const timer = setInterval(() => {
+    const now = new Set(KEYS.filter((k) => coordinator.owns(k)));
+    for (const k of served) if (!now.has(k)) lapses++;
+    served = now;
+  }, 20);
+  return {
+    get lapses() {
+      return lapses;
+    },
+    [Symbol.dispose]: () => clearInterval(timer),
+  };
+}
+
+
+Deno.test("a management API answering every call late (a fifth of the renew interval) never lapses the only replica", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  using api = new HttpLeaseApi(fleet.management);
+  const timing = scaled(0.5); // renew every 5 s, deadline 7.5 s: each call 1 s late is 2 s at default
+  const coordinator = new ShardCoordinator(
+    { identity: "only", leaseNamespace: "default", ...timing },
+    api,
+  );
+  coordinator.start();
+  try {
+    await eventually(() => KEYS.every((k) => coordinator.owns(k)), "the replica to serve all");
+    fleet.management.setFaults({ latencyMs: timing.renewIntervalMs! / 5 });
+    using counter = lapseCounter(coordinator);
+    // Three renew intervals and more: a round of list, membership and bucket writes takes three
+    // latencies, so rounds scheduled after the previous one ended renewed 16 s apart at default
+    // timings, past the 15 s deadline.
+    await new Promise((r) => setTimeout(r, timing.renewIntervalMs! * 3.5));
+    assert.equal(counter.lapses, 0, "no cluster stopped being served");
+    assert.ok(KEYS.every((k) => coordinator.owns(k)));
+  } finally {
+    await coordinator.stop();
+  }
+});
+
+Deno.test("a Lease renewal that hangs is given up in time and retried: the replica never lapses", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  using api = new HttpLeaseApi(fleet.management);
+  const timing = scaled(0.25); // renew every 2.5 s, deadline 3.75 s
+  const coordinator = new ShardCoordinator(
+    { identity: "only", leaseNamespace: "default", buckets: 4, ...timing },
+    api,
+  );
+  coordinator.start();
+  try {
+    await eventually(() => KEYS.every((k) => coordinator.owns(k)), "the replica to serve all");
+    using counter = lapseCounter(coordinator);
+    // The next renewal of one fencing Lease is never answered (and later one of each).
+    fleet.management.hangRequests({ method: "PUT", path: /\/leases\/clustercache-shard-/ }, 1);
+    await new Promise((r) => setTimeout(r, timing.renewIntervalMs! * 2.5));
+    fleet.management.hangRequests({ method: "PUT", path: /\/leases\/clustercache-shard-/ }, 4);
+    await new Promise((r) => setTimeout(r, timing.renewIntervalMs! * 2.5));
+    assert.equal(counter.lapses, 0, "no cluster stopped being served");
+  } finally {
+    await coordinator.stop();
+  }
+});
+
+Deno.test("a round's changes reach listeners in one notification, not one per bucket", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  using api = new HttpLeaseApi(fleet.management);
+  const coordinator = new ShardCoordinator(
+    { identity: "only", leaseNamespace: "default", ...TIMING, buckets: 64 },
+    api,
+  );
+  let changes = 0;
+  coordinator.onChange((changed) => changed && changes++);
+  coordinator.start();
+  try {
+    await eventually(() => KEYS.every((k) => coordinator.owns(k)), "the replica to serve all");
+    assert.equal(changes, 1, "64 buckets taken in one round, told once");
+  } finally {
+    await coordinator.stop();
+  }
+});
+
+Deno.test("two deployments with their own Lease prefixes in one namespace each serve their whole fleet", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  const apis = [0, 1, 2, 3].map(() => new HttpLeaseApi(fleet.management));
+  const start = (identity: string, leasePrefix: string, api: HttpLeaseApi) => {
+    const c = new ShardCoordinator(
+      { identity, leaseNamespace: "default", leasePrefix, ...TIMING },
+      api,
+    );
+    c.start();
+    return c;
+  };
+  // Two replicas of operator A, two of operator B (same namespace, same identities even).
+  const a = [
+    start("replica-1", "operator-a", apis[0]!),
+    start("replica-2", "operator-a", apis[1]!),
+  ];
+  const b = [
+    start("replica-1", "operator-b", apis[2]!),
+    start("replica-2", "operator-b", apis[3]!),
+  ];
+  try {
+    for (const [name, deployment] of [["A", a], ["B", b]] as const) {
+      await eventually(
+        () =>
+          deployment.every((c) => c.members.length === 2) &&
+          KEYS.every((k) => deployment.filter((c) => c.owns(k)).length === 1),
+        `deployment ${name} to serve each of its clusters once`,
+      );
+    }
+    assert.deepEqual(a[0]!.members.map((m) => m.identity).sort(), ["replica-1", "replica-2"]);
+  } finally {
+    for (const c of [...a, ...b]) await c.stop();
+    for (const api of apis) api[Symbol.dispose]();
+  }
+});
+
+Deno.test("a leasePrefix that cannot be a label value is refused", () => {
+  for (const leasePrefix of ["Operator", "a_b", "-x", "x".repeat(41), ""]) {
+    assert.throws(
+      () => resolveSharding({ identity: "r", leaseNamespace: "default", leasePrefix }),
+      TypeError,
+      leasePrefix,
+    );
+  }
+});
+
+/** Timings where a lease duration (6 s) is far longer than a renew interval (1 s). */
+const ROLLOUT_TIMING = {
+  leaseDurationMs: 6_000,
+  renewIntervalMs: 1_000,
+  renewDeadlineMs: 4_000,
+  buckets: 16,
+};
+
+Deno.test("a graceful leave hands its clusters over within about one renew interval", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  using apiA = new HttpLeaseApi(fleet.management);
+  using apiB = new HttpLeaseApi(fleet.management);
+  const options = { leaseNamespace: "default", ...ROLLOUT_TIMING };
+  const a = new ShardCoordinator({ identity: "replica-a", ...options }, apiA);
+  const b = new ShardCoordinator({ identity: "replica-b", ...options }, apiB);
+  a.start();
+  b.start();
+  try {
+    await eventually(
+      () =>
+        a.members.length === 2 && b.members.length === 2 &&
+        KEYS.every((k) => a.owns(k) !== b.owns(k)),
+      "two replicas sharing the fleet",
+    );
+    const stopped = performance.now();
+    await a.stop(); // SIGTERM: releases its fences and its membership
+    await eventually(() => KEYS.every((k) => b.owns(k)), "the other replica to serve all");
+    const handover = performance.now() - stopped;
+    assert.ok(
+      handover <= ROLLOUT_TIMING.renewIntervalMs + 1_000,
+      `handed over after ${
+        Math.round(handover)
+      } ms (renew interval ${ROLLOUT_TIMING.renewIntervalMs} ms)`,
+    );
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("rollouts of a one-replica Deployment: each new Pod serves everything once the old one stops, and no membership Lease piles up", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  const leases = fleet.management.typeOf("coordination.k8s.io", "leases")!;
+  const apis: HttpLeaseApi[] = [];
+  const pod = (identity: string) => {
+    const api = new HttpLeaseApi(fleet.management);
+    apis.push(api);
+    const c = new ShardCoordinator({ identity, leaseNamespace: "default", ...ROLLOUT_TIMING }, api);
+    c.start();
+    return c;
+  };
+  let current = pod("operator-7d9c-0");
+  const started: ShardCoordinator[] = [current];
+  try {
+    await eventually(() => KEYS.every((k) => current.owns(k)), "the first Pod to serve all");
+    for (const name of ["operator-5f2a-0", "operator-81bb-0", "operator-c3d4-0"]) {
+      const next = pod(name); // maxSurge: the new Pod starts while the old one runs
+      started.push(next);
+      await eventually(() => next.members.length === 2, `${name} to see the old Pod`);
+      const stopped = performance.now();
+      await current.stop(); // the old Pod gets SIGTERM
+      await eventually(() => KEYS.every((k) => next.owns(k)), `${name} to serve all`);
+      const took = performance.now() - stopped;
+      assert.ok(
+        took <= ROLLOUT_TIMING.renewIntervalMs + 1_000,
+        `${name} served everything ${Math.round(took)} ms after the old Pod stopped`,
+      );
+      current = next;
+    }
+    const members = fleet.management.store.list(leases, "default")
+      .filter((l) => l.metadata?.labels?.["clustercache.fleetkit.dev/lease"] === "member")
+      .map((l) => l.metadata!.name);
+    assert.deepEqual(members, ["clustercache-member-operator-c3d4-0"], "old Pods' Leases are gone");
+  } finally {
+    for (const c of started) await c.stop();
+    for (const api of apis) api[Symbol.dispose]();
+  }
+});
+
+Deno.test("a membership Lease renewed long ago is not waited out, and one expired for long is collected", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  const leases = fleet.management.typeOf("coordination.k8s.io", "leases")!;
+  const ghost = (name: string, agoMs: number) => {
+    const at = new Date(Date.now() - agoMs).toISOString().replace("Z", "000Z");
+    fleet.management.store.create(leases, {
+      metadata: {
+        namespace: "default",
+        name: `clustercache-member-${name}`,
+        labels: {
+          "clustercache.fleetkit.dev/lease": "member",
+          "clustercache.fleetkit.dev/lease-prefix": "clustercache",
+        },
+      },
+      spec: { holderIdentity: name, leaseDurationSeconds: 6, renewTime: at, acquireTime: at },
+    });
+  };
+  // A Pod killed 30 s ago (kill -9: nothing released) and one killed an hour ago.
+  ghost("killed-lately", 30_000);
+  ghost("killed-long-ago", 3_600_000);
+  using api = new HttpLeaseApi(fleet.management);
+  const fresh = new ShardCoordinator(
+    { identity: "fresh", leaseNamespace: "default", ...ROLLOUT_TIMING },
+    api,
+  );
+  const started = performance.now();
+  fresh.start();
+  try {
+    await eventually(() => KEYS.every((k) => fresh.owns(k)), "the new replica to serve all");
+    const took = performance.now() - started;
+    assert.ok(
+      took < ROLLOUT_TIMING.leaseDurationMs / 2,
+      `served everything after ${Math.round(took)} ms, not a lease duration later`,
+    );
+    assert.deepEqual(fresh.members.map((m) => m.identity), ["fresh"]);
+    await eventually(
+      () => !fleet.management.store.get(leases, "default", "clustercache-member-killed-long-ago"),
+      "the Lease expired an hour ago to be collected",
+    );
+    assert.ok(
+      fleet.management.store.get(leases, "default", "clustercache-member-killed-lately"),
+      "a Lease expired 30 s ago is kept (collected after 10 lease durations: 60 s)",
+    );
+  } finally {
+    await fresh.stop();
   }
 });

@@ -69,12 +69,14 @@ export class ClusterRuntime {
   }
 
   #newTransport(rest: WorkerConfig["rest"]): Transport {
-    return new Transport(
+    const transport = new Transport(
       rest,
       this.#config.maxResponseBytes,
       (verb, code, seconds) => this.#requests.record(verb, code, seconds),
       (work) => this.#meter.measure(work),
     );
+    if (this.#config.writableUntil !== undefined) transport.fence(this.#config.writableUntil);
+    return transport;
   }
 
   /** Objects held by every informer (for the load meter). */
@@ -225,6 +227,11 @@ export class ClusterRuntime {
     signal: AbortSignal,
   ): Promise<null> {
     return this.#live.delete(kind, key, options, signal);
+  }
+
+  /** Allows writes until `until` (epoch ms): with sharding, this replica renewed its ownership. */
+  fence(until: number): void {
+    this.#transport.fence(until);
   }
 
   /** Uses a rotated bearer token from now on (watches in flight keep theirs until they restart). */

@@ -256,6 +256,10 @@ class Session {
     this.#runtime?.flow(watchId, paused);
   }
 
+  fence(until: number): void {
+    this.#runtime?.fence(until);
+  }
+
   /** Aborts every request and stops the runtime; nothing more is sent for this session. */
   close(): void {
     if (this.#closed) return;
@@ -306,6 +310,9 @@ function receive(message: MainMessage): void {
       break;
     case "flow":
       sessions.get(message.session)?.flow(message.watchId, message.paused);
+      break;
+    case "fence":
+      sessions.get(message.session)?.fence(message.until);
       break;
     case "close":
       sessions.get(message.session)?.close();

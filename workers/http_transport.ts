@@ -113,6 +113,8 @@ export class Transport {
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #limiter: TokenBucket;
+  /** Writes are refused from then on (epoch ms; sharding's ownership deadline). */
+  #writableUntil = Infinity;
 
   /**
    * @param config Where and how to connect.
@@ -150,6 +152,14 @@ export class Transport {
     this.#timeoutMs = config.timeoutMs;
     this.#maxResponseBytes = maxResponseBytes;
     this.#limiter = new TokenBucket(config.qps, config.burst);
+  }
+
+  /**
+   * Refuses writes (anything but GET) sent from `until` (epoch ms) on, until moved again: the
+   * replica's ownership of the cluster lapses then unless renewed.
+   */
+  fence(until: number): void {
+    this.#writableUntil = until;
   }
 
   /** Sends `token` from now on (ignored with a client certificate, as at construction). */
@@ -224,6 +234,16 @@ export class Transport {
     if (options.body !== undefined) {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       requestHeaders["content-type"] = options.contentType ?? "application/json";
+    }
+    // Checked as the request leaves, after any wait for the limiter: a write queued while this
+    // replica owned the cluster must not reach it once another replica may.
+    if (method !== "GET" && Date.now() >= this.#writableUntil) {
+      throw new ClusterCacheError(
+        "NotOwner",
+        `${method} ${path}: refused: this replica's ownership of the cluster lapsed ${
+          Date.now() - this.#writableUntil
+        }ms ago (sharding)`,
+      );
     }
     const started = performance.now();
     try {

@@ -64,6 +64,8 @@ export interface ConnectContext {
   signal: AbortSignal;
   /** Admits connection attempts at the rate the machine and the API servers sustain. */
   admission: AimdLimit;
+  /** Until when (epoch ms) the session may write, with sharding; `undefined`: no bound. */
+  writableUntil(): number | undefined;
 }
 
 let connectionIds = 0;
@@ -272,9 +274,11 @@ export class ClusterAccessor {
       qps: options.client.qps,
       burst: options.client.burst,
     };
+    const writableUntil = context.writableUntil();
     const config = workerConfig(this.key, rest, options, {
       dedicated: context.pool.mode === "dedicated" || placement === "dedicated",
       podCheck: true,
+      ...(writableUntil === undefined ? {} : { writableUntil }),
     });
     const admission = await context.admission.acquire(context.signal);
     let outcome: AimdOutcome = "neutral";
@@ -433,7 +437,7 @@ export class ClusterAccessor {
 
   /** Takes back the failure a probe just counted (a 401 that a rotated Secret explains). */
   forgiveLastFailure(): void {
-    if (this.health.consecutiveFailures > 0) this.health.consecutiveFailures--;
+    this.#probe.forgiveLastFailure();
   }
 
   /**

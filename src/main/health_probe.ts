@@ -67,6 +67,11 @@ export class HealthProbe {
   };
   #lastProbeTimedOut = false;
 
+  /** Takes back the failure the last probe counted (a 401 that rotated credentials explain). */
+  forgiveLastFailure(): void {
+    if (this.state.consecutiveFailures > 0) this.state.consecutiveFailures--;
+  }
+
   /**
    * Probes through `worker` and records the outcome.
    *

@@ -296,6 +296,19 @@ export function restTargetFromKubeConfig(
   return target;
 }
 
+/**
+ * The service-account token file of a `KubeConfig` made by client-node's `loadFromCluster()` (its
+ * `tokenFile` auth provider), or `undefined`: the file kubelet rewrites as it rotates the token.
+ */
+export function tokenFileOf(kc: KubeConfigLike): string | undefined {
+  const context = kc.currentContext ? kc.getContextObject(kc.currentContext) : null;
+  const user = context?.user ? kc.getUser(context.user) : null;
+  const provider = user?.authProvider as
+    | { name?: string; config?: { tokenFile?: string } }
+    | undefined;
+  return provider?.name === "tokenFile" ? provider.config?.tokenFile || undefined : undefined;
+}
+
 function base64(text: string): string {
   const bytes = new TextEncoder().encode(text);
   let binary = "";

@@ -11,7 +11,7 @@
  */
 
 import type { WatchEvent } from "../shared/client_types.ts";
-import { ClusterCacheError, isNotFound } from "../shared/errors.ts";
+import { ClusterCacheError, isNotFound, isUnauthorized } from "../shared/errors.ts";
 import {
   formatObjectKey,
   type KindRef,
@@ -19,11 +19,11 @@ import {
   type KubeObject,
   type ObjectKey,
 } from "../shared/kube_object.ts";
-import { restTargetFromKubeConfig } from "./kubeconfig.ts";
+import { restTargetFromKubeConfig, tokenFileOf } from "./kubeconfig.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { WorkerRequest } from "../shared/protocol.ts";
-import { type Lease, LEASE_LABEL, type LeaseApi } from "./shard_coordinator.ts";
+import type { Lease, LeaseApi } from "./shard_coordinator.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
 import { type HealthCheckingState, HealthProbe } from "./health_probe.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
@@ -43,6 +43,8 @@ const CLUSTER_KINDS: KindRef[] = [
 const SECRET_KIND: KindRef = { apiVersion: "v1", kind: "Secret" };
 const LEASE_KIND: KindRef = { apiVersion: "coordination.k8s.io/v1", kind: "Lease" };
 const MANAGEMENT_KEY: ObjectKey = { namespace: "", name: "management" };
+/** How often a token file is re-read (client-go's cached file token source: once a minute). */
+const TOKEN_FILE_PERIOD_MS = 60_000;
 const CLUSTERS_WATCH = 1;
 const SECRETS_WATCH = 2;
 
@@ -71,6 +73,12 @@ export class ManagementCluster {
   #clusterKind: KindRef | undefined;
   #restarting: Promise<void> | undefined;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The service-account token file, when the management KubeConfig reads one. */
+  readonly #tokenFile: string | undefined;
+  /** The token the worker sends now (from the token file). */
+  #token: string | undefined;
+  #tokenTimer: ReturnType<typeof setInterval> | undefined;
+  #refreshing: Promise<boolean> | undefined;
   readonly #probe = new HealthProbe();
   readonly #mainLagSince: (since: number) => number;
 
@@ -84,6 +92,7 @@ export class ManagementCluster {
     this.#onCluster = onCluster;
     this.#permissions = permissions;
     this.#mainLagSince = mainLagSince;
+    this.#tokenFile = tokenFileOf(options.management);
   }
 
   /**
@@ -105,6 +114,12 @@ export class ManagementCluster {
       throw error;
     }
     management.#scheduleProbe();
+    if (management.#tokenFile) {
+      management.#tokenTimer = setInterval(
+        () => void management.refreshToken(),
+        TOKEN_FILE_PERIOD_MS,
+      );
+    }
     return management;
   }
 
@@ -145,32 +160,112 @@ export class ManagementCluster {
     }
   }
 
-  /** Leases in the management cluster, read and written live, for the shard coordinator. */
+  /**
+   * Leases in the management cluster, read and written live, for the shard coordinator. A call
+   * refused with 401 re-reads the token file once and is sent again (see {@linkcode refreshToken}).
+   */
   leases(): LeaseApi {
-    const call = <T>(request: WorkerRequest, what: string): Promise<T> => {
-      const worker = this.#worker;
-      if (!worker) {
-        return Promise.reject(
-          new ClusterCacheError("Unreachable", "the management cluster is not connected"),
-        );
+    const call = async <T>(request: WorkerRequest, what: string, signal: AbortSignal) => {
+      for (let attempt = 0;; attempt++) {
+        const worker = this.#worker;
+        if (!worker) {
+          throw new ClusterCacheError("Unreachable", "the management cluster is not connected");
+        }
+        try {
+          return await worker.call(request, {
+            timeoutMs: this.#options.client.timeoutMs + 1_000,
+            signal: AbortSignal.any([this.#lifetime.signal, signal]),
+            operation: `error ${what} a Lease`,
+          }) as T;
+        } catch (error) {
+          if (attempt > 0 || !isUnauthorized(error) || !await this.refreshToken()) throw error;
+        }
       }
-      return worker.call(request, {
-        timeoutMs: this.#options.client.timeoutMs + 1_000,
-        signal: this.#lifetime.signal,
-        operation: `error ${what} a Lease`,
-      }) as Promise<T>;
     };
+    const key = (lease: Lease) => ({
+      namespace: lease.metadata?.namespace ?? "",
+      name: lease.metadata?.name ?? "",
+    });
     return {
-      list: async (namespace) =>
-        (await call<KubeList>({
-          op: "list",
-          kind: LEASE_KIND,
-          options: { namespace, labelSelector: LEASE_LABEL },
-          cached: false,
-        }, "listing")).items as Lease[],
-      create: (lease) => call({ op: "create", object: lease, options: {} }, "creating"),
-      update: (lease) => call({ op: "update", object: lease, options: {} }, "renewing"),
+      list: async (namespace, labelSelector, signal) =>
+        (await call<KubeList>(
+          {
+            op: "list",
+            kind: LEASE_KIND,
+            options: { namespace, labelSelector },
+            cached: false,
+          },
+          "listing",
+          signal,
+        )).items as Lease[],
+      get: async (namespace, name, signal) => {
+        try {
+          return await call<Lease>(
+            {
+              op: "get",
+              kind: LEASE_KIND,
+              key: { namespace, name },
+              cached: false,
+            },
+            "reading",
+            signal,
+          );
+        } catch (error) {
+          if (isNotFound(error)) return undefined;
+          throw error;
+        }
+      },
+      create: (lease, signal) =>
+        call({ op: "create", object: lease, options: {} }, "creating", signal),
+      update: (lease, signal) =>
+        call({ op: "update", object: lease, options: {} }, "renewing", signal),
+      delete: async (lease, signal) => {
+        const resourceVersion = lease.metadata?.resourceVersion;
+        await call(
+          {
+            op: "delete",
+            kind: LEASE_KIND,
+            key: key(lease),
+            options: resourceVersion ? { preconditions: { resourceVersion } } : {},
+          },
+          "deleting",
+          signal,
+        );
+      },
     };
+  }
+
+  /**
+   * Re-reads the service-account token file and gives the worker the new token in place, as
+   * client-go's cached file token source does (every minute, and at once after a 401): a rotated
+   * token costs no reconnect and no resync of the fleet's mirror.
+   *
+   * @returns Whether the token changed (and was handed over).
+   */
+  refreshToken(): Promise<boolean> {
+    const path = this.#tokenFile;
+    if (!path) return Promise.resolve(false);
+    this.#refreshing ??= (async () => {
+      try {
+        const token = (await Deno.readTextFile(path)).trim();
+        const worker = this.#worker;
+        if (!token || token === this.#token || !worker) return false;
+        await worker.call({ op: "token", token }, {
+          timeoutMs: this.#options.client.timeoutMs,
+          signal: this.#lifetime.signal,
+          operation: "error updating the management token",
+        });
+        if (this.#worker === worker) this.#token = token;
+        this.#log.info("Re-read the management cluster's rotated token; updated in place");
+        return true;
+      } catch (error) {
+        this.#log.warn("Re-reading the management cluster's token file failed", {
+          error: (error as Error).message,
+        });
+        return false;
+      }
+    })().finally(() => this.#refreshing = undefined);
+    return this.#refreshing;
   }
 
   #restConfig(): RESTConfig {
@@ -188,6 +283,7 @@ export class ManagementCluster {
 
   async #connect(): Promise<void> {
     const rest = this.#restConfig();
+    this.#token = rest.token;
     const options = this.#options;
     const config = workerConfig(MANAGEMENT_KEY, rest, options, {
       // By type, not by label: Cluster API types every kubeconfig Secret but did not always label
@@ -328,8 +424,13 @@ export class ManagementCluster {
         const result = await this.#probe.check(worker, this.#options, this.#mainLagSince);
         const failures = this.#probe.state.consecutiveFailures;
         if (result.verdict === "unauthorized") {
-          this.#log.warn("The management cluster refused our credentials; reconnecting");
-          await this.#restart();
+          // A rotated token file is handed over in place; only credentials that stay refused
+          // rebuild the connection.
+          if (await this.refreshToken()) this.#probe.forgiveLastFailure();
+          else {
+            this.#log.warn("The management cluster refused our credentials; reconnecting");
+            await this.#restart();
+          }
         } else if (failures >= this.#options.healthProbe.failureThreshold) {
           this.#log.warn("The management cluster failed its health probes; reconnecting", {
             consecutiveFailures: failures,
@@ -375,6 +476,7 @@ export class ManagementCluster {
   close(): void {
     this.#lifetime.abort();
     clearTimeout(this.#probeTimer);
+    clearInterval(this.#tokenTimer);
     this.#worker?.terminate("the ClusterCache was closed");
     this.#worker = undefined;
   }

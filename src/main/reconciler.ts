@@ -81,6 +81,8 @@ export class Reconciler {
   shards: ShardCoordinator | undefined;
   /** Clusters let go because another replica serves them; their sources hear `disconnect`. */
   readonly #handedOff = new Set<string>();
+  /** Whether this replica served each cluster when the coordinator last reported. */
+  readonly #owned = new Map<string, boolean>();
   readonly #pool: WorkerPool;
   /** Clusters being moved to another worker: aborting `abandon` ends the move soon after. */
   readonly #moving = new Map<ClusterAccessor, { abandon: AbortController; done: Promise<void> }>();
@@ -128,24 +130,35 @@ export class Reconciler {
   }
 
   /**
-   * What this replica serves changed: let go of clusters handed to another replica at once (before
-   * the coordinator releases their Lease), then reconcile every cluster.
+   * The shard coordinator ended a round, or ownership lapsed. In one pass over the fleet: clusters
+   * handed to another replica are let go at once (before the coordinator releases their Lease),
+   * those whose ownership changed are reconciled, and every session this replica serves learns
+   * until when it may still write (workers refuse writes past it, whatever this thread's timers do).
    */
   shardsChanged(): void {
     const shards = this.shards;
     const management = this.management;
     if (!shards || !management) return;
-    for (const [key, accessor] of this.accessors) {
-      if (!shards.owns(key) && accessor.connected) {
+    const changed: [string, boolean][] = [];
+    let owned = 0;
+    for (const key of management.clusterKeys()) {
+      const until = shards.ownedUntil(key);
+      const owns = until !== undefined;
+      if (owns) owned++;
+      const connection = this.accessors.get(key)?.connection;
+      if (connection && until !== undefined) connection.worker.fence(until);
+      else if (connection) {
         this.#log.info("Another replica serves this cluster now; disconnecting", { cluster: key });
-        this.disconnect(accessor);
+        this.disconnect(this.accessors.get(key)!);
         this.#handedOff.add(key);
       }
+      if (this.#owned.get(key) !== owns) {
+        this.#owned.set(key, owns);
+        changed.push([key, owns]);
+      }
     }
-    const keys = management.clusterKeys();
-    const owned = keys.filter((key) => shards.owns(key)).length;
-    for (const key of keys) {
-      this.#metrics.ownership(parseClusterKey(key), shards.owns(key), owned);
+    for (const [key, owns] of changed) {
+      this.#metrics.ownership(parseClusterKey(key), owns, owned);
       this.queue.add(key);
     }
   }
@@ -196,6 +209,7 @@ export class Reconciler {
       pool: this.#pool,
       signal: this.#lifetime.signal,
       admission: this.#admission,
+      writableUntil: () => this.shards?.ownedUntil(key),
     };
   }
 
@@ -221,6 +235,7 @@ export class Reconciler {
       source.forget(key);
       announced.delete(key);
     }
+    this.#owned.delete(key);
     this.#metrics.forget(parseClusterKey(key));
   }
 
@@ -542,6 +557,8 @@ export class Reconciler {
       return;
     }
     accessor.adopt(next);
+    const writableUntil = this.shards?.ownedUntil(key);
+    if (writableUntil !== undefined) next.worker.fence(writableUntil);
     await catchUp(old.worker, next.worker, timeouts);
     const moving = [...this.watches.values()].filter((w) => w.worker === old.worker);
     let exact = 0;

@@ -19,15 +19,17 @@ const INFORMER_BACKOFF = { initialMs: 800, maxMs: 30_000 };
  * @param cache The cache settings (default: the options' cache, for a workload cluster).
  * @param dedicated Whether the session has a worker of its own.
  * @param podCheck Whether to look for this process's Pod in the cluster (workload clusters).
+ * @param writableUntil With sharding, until when (epoch ms) this replica owns the cluster.
  */
 export function workerConfig(
   cluster: ObjectKey,
   rest: RESTConfig,
   options: ResolvedOptions,
-  { cache, dedicated, podCheck }: {
+  { cache, dedicated, podCheck, writableUntil }: {
     cache?: WorkerCacheConfig;
     dedicated: boolean;
     podCheck: boolean;
+    writableUntil?: number;
   },
 ): WorkerConfig {
   return {
@@ -52,6 +54,7 @@ export function workerConfig(
     },
     ...(options.workers.mode === "pooled" ? { pressure: options.workers.pressure } : {}),
     dedicated,
+    ...(writableUntil === undefined ? {} : { writableUntil }),
     ...(podCheck && options.podIdentity ? { podIdentity: options.podIdentity } : {}),
     ...(podCheck && options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),
   };

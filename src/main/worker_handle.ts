@@ -420,6 +420,11 @@ export class WorkerHandle {
     return promise;
   }
 
+  /** Lets the session write until `until` (epoch ms): this replica renewed its ownership. */
+  fence(until: number): void {
+    if (this.#state === "alive") this.host.post({ type: "fence", session: this.session, until });
+  }
+
   /** Tells the worker to pause or resume a watch (no answer; ignored once the session is gone). */
   flow(watchId: number, paused: boolean): void {
     if (this.#state === "alive") {

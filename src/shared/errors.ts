@@ -142,6 +142,12 @@ export type ClusterCacheErrorCode =
   | "BadResponse"
   /** The field selector cannot be served from the cache (no index). */
   | "NotIndexed"
+  /**
+   * With sharding: this replica's ownership of the cluster lapsed (it could not renew its Lease in
+   * time), so the worker refused to send a write; another replica may serve the cluster now. Worth
+   * a retry: if this replica still owns it, the write goes through once it has renewed.
+   */
+  | "NotOwner"
   /** The ClusterCache or connection was closed. */
   | "Closed"
   /**

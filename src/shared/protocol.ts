@@ -10,6 +10,7 @@
  *  | request {op: watch, watchId}      ->  subscribe; initial adds, then live events
  *  | <- events {watchId, events[]}         (batched per turn of the worker's event loop)
  *  | cancel {id}                       ->  abort that request
+ *  | fence {session, until}            ->  (sharding) writes allowed until then
  *  | <- log {level, message, properties}   (the main thread forwards to LogTape)
  *  | <- pressure {session, level}          (a session outgrows a shared worker, or calmed down)
  *  | <- crash {session}                    (an uncaught error, blamed on the session that ran last)
@@ -99,6 +100,12 @@ export interface WorkerConfig {
   pressure?: PressureThresholds;
   /** Whether the session has a worker of its own (then it reports when it calms down). */
   dedicated: boolean;
+  /**
+   * With sharding: until when (epoch ms) this replica owns the cluster. Writes are refused past it
+   * (`NotOwner`) until a `fence` message moves it: a stalled main thread cannot keep writing to a
+   * cluster another replica has taken over.
+   */
+  writableUntil?: number;
   /** Where the API server is from inside the cluster, used when that Pod is found. */
   inCluster?: { server: string; caPem: string };
 }
@@ -263,6 +270,8 @@ export type MainMessage =
    * worker then holds the watch's deltas, merged per object, until resumed.
    */
   | { type: "flow"; session: number; watchId: number; paused: boolean }
+  /** Ownership renewed (sharding): the session may write until `until` (epoch ms). */
+  | { type: "fence"; session: number; until: number }
   /** Ends a session: its requests are aborted, its informers stopped. */
   | { type: "close"; session: number }
   /** Is the worker's thread free? Answered with `pong` at once when it is. */

@@ -254,6 +254,8 @@ export class SimulatedApiServer {
   readonly #credentialListeners = new Set<() => void>();
   #closed = false;
   readonly #lifetime = new AbortController();
+  /** Requests to leave unanswered: what they match, and how many more. */
+  readonly #hangs: { method: string | undefined; path: RegExp; left: number }[] = [];
 
   private constructor(options: SimulatedApiServerOptions) {
     this.name = options.name;
@@ -468,6 +470,33 @@ export class SimulatedApiServer {
   }
 
   /**
+   * Leaves the next `count` requests that match unanswered (the client sees a call that hangs until
+   * it gives up), while every other request is served: one stuck call, as a busy etcd or an APF queue
+   * makes one.
+   *
+   * @example One Lease renewal that never comes back
+   * ```ts
+   * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+   *
+   * await using server = await SimulatedApiServer.start({ name: "stuck" });
+   * server.hangRequests({ method: "PUT", path: /\/leases\// });
+   * ```
+   */
+  hangRequests(match: { method?: string; path: RegExp }, count = 1): void {
+    this.#hangs.push({ method: match.method?.toUpperCase(), path: match.path, left: count });
+  }
+
+  #shouldHang(exchange: Exchange): boolean {
+    const hang = this.#hangs.find((h) =>
+      h.left > 0 && (h.method === undefined || h.method === exchange.method) &&
+      h.path.test(exchange.url.pathname)
+    );
+    if (!hang) return false;
+    hang.left--;
+    return true;
+  }
+
+  /**
    * Sends GOAWAY on every open HTTP/2 connection, as kube-apiserver's `--goaway-chance` does: clients
    * must open a new connection for new requests, while streams in flight (watches too) go on until
    * they end. Idle HTTP/1.1 connections are closed.
@@ -676,6 +705,7 @@ export class SimulatedApiServer {
   async #onRequest(exchange: Exchange): Promise<void> {
     this.#record(exchange);
     if (this.#listener.state !== "serving") return; // hung: never answer
+    if (this.#shouldHang(exchange)) return; // one stuck call: never answer it
     try {
       if (this.#faults.latencyMs > 0) {
         await sleep(this.#faults.latencyMs, this.#lifetime.signal);

@@ -42,7 +42,13 @@ export class SimHttp implements AsyncDisposable {
   async request(
     method: string,
     path: string,
-    options: { body?: unknown; contentType?: string; accept?: string; timeoutMs?: number } = {},
+    options: {
+      body?: unknown;
+      contentType?: string;
+      accept?: string;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<SimResponse> {
     const headers = new Headers();
     if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
@@ -57,7 +63,10 @@ export class SimHttp implements AsyncDisposable {
       headers,
       ...(body === undefined ? {} : { body }),
       client: this.#client,
-      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+      signal: AbortSignal.any([
+        AbortSignal.timeout(options.timeoutMs ?? 15_000),
+        ...(options.signal ? [options.signal] : []),
+      ]),
     });
     const text = await response.text();
     let json: unknown;
