@@ -292,3 +292,38 @@ Deno.test("WatchList refused (422, the feature gate off): falls back to paged li
   r.create("late");
   await eventually(() => r.informer.store.size === 13, "the watch after the fallback");
 });
+
+Deno.test("a WatchList ended before its initial events (a server shutting down) is not taken for no WatchList: the next sync streams again", async () => {
+  await using r = await rig({}, { pageSize: 5 });
+  for (let i = 0; i < 12; i++) r.create(`cm-${i}`);
+  r.server.endWatchListsEarly(1);
+  const since = Date.now();
+  await synced(r);
+  assert.equal(r.informer.store.size, 12, "synced from a paged list this once");
+  // A later consistent relist (the server restarted with versions from 1: they went backwards)
+  // streams again.
+  const type = r.server.typeOf("", "configmaps")!;
+  for (let i = 0; i < 30; i++) {
+    r.server.store.update(type, {
+      ...r.server.store.get(type, "default", "cm-0")!,
+      data: { i: `${i}` },
+    });
+  }
+  const seen = () => (r.informer.store.get("default/cm-0")?.data as { i?: string } | undefined)?.i;
+  await eventually(() => seen() === "29", "the updates");
+  await r.server.restart("reset");
+  r.create("after");
+  await eventually(
+    () => r.informer.relists >= 1 && r.informer.store.size === 13,
+    "the informer to sync again",
+  );
+  const kinds = r.server.requestsSince(since, { includeWatches: true })
+    .filter((q) => q.path.endsWith("/configmaps"))
+    .map((q) => (q.watch ? (q.query.sendInitialEvents ? "stream" : "watch") : "list"));
+  assert.equal(kinds[0], "stream");
+  assert.equal(kinds[1], "list", "the cut stream is followed by a paged list");
+  assert.ok(
+    kinds.slice(2).includes("stream"),
+    `a later sync streams again: ${kinds.join(", ")}`,
+  );
+});

@@ -1,50 +1,20 @@
 import assert from "node:assert/strict";
-import { compareResourceVersions } from "../src/shared/resource_version.ts";
-import { listSemantics, watchStart } from "../testing/sim/list_semantics.ts";
+import { compareResourceVersions, olderThan } from "../src/shared/resource_version.ts";
 
 Deno.test("compareResourceVersions() orders decimal integers by length then digits", () => {
-  assert.ok(compareResourceVersions("99", "100") < 0);
-  assert.ok(compareResourceVersions("100", "99") > 0);
+  assert.ok(compareResourceVersions("99", "100")! < 0);
+  assert.ok(compareResourceVersions("100", "99")! > 0);
   assert.equal(compareResourceVersions("42", "42"), 0);
   assert.equal(compareResourceVersions("007", "7"), 0);
 });
 
-Deno.test("listSemantics() follows the api-concepts table", () => {
-  assert.deepEqual(listSemantics({}), { kind: "MostRecent" });
-  assert.deepEqual(listSemantics({ resourceVersion: "0" }), { kind: "Any" });
-  assert.deepEqual(listSemantics({ resourceVersion: "5" }), {
-    kind: "NotOlderThan",
-    resourceVersion: "5",
-  });
-  assert.deepEqual(listSemantics({ limit: 10 }), { kind: "MostRecent" });
-  assert.deepEqual(listSemantics({ resourceVersion: "0", limit: 10 }), { kind: "Any" });
-  assert.deepEqual(listSemantics({ resourceVersion: "5", limit: 10 }), {
-    kind: "Exact",
-    resourceVersion: "5",
-  });
-  assert.deepEqual(listSemantics({ continue: "t" }), { kind: "Continuation", token: "t" });
-  assert.deepEqual(listSemantics({ continue: "t", resourceVersion: "0" }), {
-    kind: "Continuation",
-    token: "t",
-  });
-  assert.ok("invalid" in listSemantics({ continue: "t", resourceVersion: "5" }));
-});
-
-Deno.test("listSemantics() checks resourceVersionMatch", () => {
-  assert.deepEqual(listSemantics({ resourceVersion: "5", resourceVersionMatch: "Exact" }), {
-    kind: "Exact",
-    resourceVersion: "5",
-  });
-  assert.ok("invalid" in listSemantics({ resourceVersion: "0", resourceVersionMatch: "Exact" }));
-  assert.ok("invalid" in listSemantics({ resourceVersionMatch: "NotOlderThan" }));
-  assert.deepEqual(listSemantics({ resourceVersion: "0", resourceVersionMatch: "NotOlderThan" }), {
-    kind: "Any",
-  });
-  assert.ok("invalid" in listSemantics({ resourceVersion: "5", resourceVersionMatch: "Newest" }));
-});
-
-Deno.test("watchStart() starts from the initial state for unset and 0", () => {
-  assert.deepEqual(watchStart(undefined), { kind: "InitialState" });
-  assert.deepEqual(watchStart("0"), { kind: "InitialState" });
-  assert.deepEqual(watchStart("12"), { kind: "From", resourceVersion: "12" });
+Deno.test("compareResourceVersions() does not compare opaque versions; olderThan() fails open", () => {
+  // An aggregated API server may use any string: "b" > "a9" as strings, which means nothing.
+  for (const [a, b] of [["b", "a9"], ["10", "9a"], ["", "1"], ["1.5", "2"]]) {
+    assert.equal(compareResourceVersions(a!, b!), undefined, `${a} vs ${b}`);
+    assert.equal(olderThan(a!, b!), false);
+    assert.equal(olderThan(b!, a!), false);
+  }
+  assert.equal(olderThan("99", "100"), true);
+  assert.equal(olderThan("100", "99"), false);
 });

@@ -242,7 +242,6 @@ function lapseCounter(coordinator: ShardCoordinator) {
   };
 }
 
-
 Deno.test("a management API answering every call late (a fifth of the renew interval) never lapses the only replica", async () => {
   await using fleet = await SimulatedFleet.start({ clusters: 0 });
   using api = new HttpLeaseApi(fleet.management);

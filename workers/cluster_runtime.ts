@@ -247,15 +247,21 @@ export class ClusterRuntime {
     watchId: number,
     kind: KindRef,
     filters: PushdownFilters,
+    window: number,
     handover: boolean,
     signal: AbortSignal,
   ): Promise<HandoverSnapshot | null> {
-    return this.#watches.watch(watchId, kind, filters, handover, signal);
+    return this.#watches.watch(watchId, kind, filters, window, handover, signal);
   }
 
   /** See {@linkcode WatchSubscriptions.resume}. */
-  resume(watchId: number, state: HandoverState): null {
-    return this.#watches.resume(watchId, state);
+  resume(
+    watchId: number,
+    state: HandoverState,
+    window: number,
+    signal: AbortSignal,
+  ): Promise<null> {
+    return this.#watches.resume(watchId, state, window, signal);
   }
 
   /** See {@linkcode WatchSubscriptions.unwatch}. */
@@ -263,9 +269,9 @@ export class ClusterRuntime {
     return this.#watches.unwatch(watchId, handover);
   }
 
-  /** See {@linkcode WatchSubscriptions.flow}. */
-  flow(watchId: number, paused: boolean): void {
-    this.#watches.flow(watchId, paused);
+  /** See {@linkcode WatchSubscriptions.ack}. */
+  ack(watchId: number, count: number): void {
+    this.#watches.ack(watchId, count);
   }
 
   /** The kinds whose informers run. */

@@ -17,6 +17,8 @@
 
 import { Deadlines } from "../src/shared/deadlines.ts";
 import { ClusterCacheError, toWireError } from "../src/shared/errors.ts";
+import { jsonParts, MAX_PART_BYTES } from "../src/shared/json_parts.ts";
+import type { KubeList } from "../src/shared/kube_object.ts";
 import { Outbox } from "../src/shared/outbox.ts";
 import {
   type MainMessage,
@@ -30,25 +32,42 @@ import { LoadMeter, NO_SESSION, running } from "./load_meter.ts";
 import { describe } from "./reflector.ts";
 import { workerLog } from "./worker_log.ts";
 
-/** Merges a turn's JSON responses of each session into one JSON array, so the main thread parses once. */
+/**
+ * Merges a turn's small JSON responses of each session into one JSON array, so the main thread
+ * parses once; a merge stops at `MAX_PART_BYTES` so that no parse holds the main thread long.
+ */
 function mergeJsonResponses(queue: WorkerMessage[]): WorkerMessage[] {
-  const bySession = new Map<number, { ids: number[]; parts: string[] }>();
+  const bySession = new Map<number, { ids: number[]; parts: string[]; bytes: number }>();
   const rest: WorkerMessage[] = [];
+  let merged = 0;
   for (const message of queue) {
     if (message.type === "response" && message.ok && "json" in message) {
-      let merged = bySession.get(message.session);
-      if (!merged) bySession.set(message.session, merged = { ids: [], parts: [] });
-      merged.ids.push(message.id);
-      merged.parts.push(message.json);
+      let group = bySession.get(message.session);
+      if (!group || group.bytes + message.json.length > MAX_PART_BYTES) {
+        if (group) rest.push(merge(message.session, group));
+        bySession.set(message.session, group = { ids: [], parts: [], bytes: 0 });
+      }
+      group.ids.push(message.id);
+      group.parts.push(message.json);
+      group.bytes += message.json.length;
+      merged++;
     } else {
       rest.push(message);
     }
   }
-  if (queue.length - rest.length < 2) return queue;
-  for (const [session, { ids, parts }] of bySession) {
-    rest.push({ type: "responses", session, ids, json: `[${parts.join(",")}]` });
-  }
+  if (merged < 2) return queue;
+  for (const [session, group] of bySession) rest.push(merge(session, group));
   return rest;
+}
+
+function merge(session: number, group: { ids: number[]; parts: string[] }): WorkerMessage {
+  return { type: "responses", session, ids: group.ids, json: `[${group.parts.join(",")}]` };
+}
+
+/** A list's envelope as JSON with `items` spliced in (already JSON). */
+function listJson(list: KubeList, items: string): string {
+  const envelope = JSON.stringify({ ...list, items: undefined });
+  return `${envelope.slice(0, -1)}${envelope.length > 2 ? "," : ""}"items":${items}}`;
 }
 
 const outbox = new Outbox<WorkerMessage>(
@@ -187,13 +206,19 @@ class Session {
           request.watchId,
           request.kind,
           request.filters,
+          request.window,
           request.handover === true,
           signal,
         );
       case "unwatch":
         return this.#requireRuntime().unwatch(request.watchId, request.handover);
       case "resume":
-        return this.#requireRuntime().resume(request.watchId, request.state);
+        return await this.#requireRuntime().resume(
+          request.watchId,
+          request.state,
+          request.window,
+          signal,
+        );
       case "kinds":
         return this.#requireRuntime().kinds();
       case "warm":
@@ -237,6 +262,18 @@ class Session {
       const op = message.request.op;
       if (op === "get" || op === "create" || op === "update" || op === "patch") {
         this.post({ type: "response", session, id, ok: true, json: JSON.stringify(value) });
+      } else if (op === "list") {
+        // In parts: the main thread parses each in a task of its own.
+        const parts = jsonParts((value as KubeList).items);
+        const last = parts.pop()!;
+        for (const json of parts) this.post({ type: "part", session, id, json });
+        this.post({
+          type: "response",
+          session,
+          id,
+          ok: true,
+          json: listJson(value as KubeList, last),
+        });
       } else {
         this.post({ type: "response", session, id, ok: true, value });
       }
@@ -252,8 +289,8 @@ class Session {
     this.#inflight.get(id)?.abort(new DOMException("the request was cancelled", "AbortError"));
   }
 
-  flow(watchId: number, paused: boolean): void {
-    this.#runtime?.flow(watchId, paused);
+  ack(watchId: number, count: number): void {
+    this.#runtime?.ack(watchId, count);
   }
 
   fence(until: number): void {
@@ -308,8 +345,8 @@ function receive(message: MainMessage): void {
     case "request":
       void session(message.session).handle(message);
       break;
-    case "flow":
-      sessions.get(message.session)?.flow(message.watchId, message.paused);
+    case "ack":
+      sessions.get(message.session)?.ack(message.watchId, message.count);
       break;
     case "fence":
       sessions.get(message.session)?.fence(message.until);

@@ -38,7 +38,8 @@ function merge(waiting: Delta[], next: Delta): Delta[] {
 }
 
 /**
- * The deltas of one paused watch, merged per object, in the order objects first changed.
+ * The deltas of one watch held back (its window is used up), merged per object, in the order
+ * objects first changed.
  *
  * @example An add and two updates wait as one add
  * ```ts
@@ -73,5 +74,28 @@ export class HeldDeltas {
     const out = [...this.#byObject.values()].flat();
     this.#byObject = new Map();
     return out;
+  }
+
+  /**
+   * Takes what waits for the objects that changed first, about `count` deltas (an object's delete
+   * and add go together, so one more at most), in order.
+   */
+  take(count: number): Delta[] {
+    const out: Delta[] = [];
+    for (const [key, deltas] of this.#byObject) {
+      if (out.length >= count) break;
+      out.push(...deltas);
+      this.#byObject.delete(key);
+    }
+    return out;
+  }
+
+  /** The first delta held for each object (what its handler has not been told of yet). */
+  firsts(): IterableIterator<Delta> {
+    return this.#firsts();
+  }
+
+  *#firsts(): IterableIterator<Delta> {
+    for (const deltas of this.#byObject.values()) yield deltas[0]!;
   }
 }

@@ -16,7 +16,7 @@ import {
 } from "../src/shared/cache_query.ts";
 import { sleep } from "../src/shared/backoff.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
-import { compareResourceVersions } from "../src/shared/resource_version.ts";
+import { olderThan } from "../src/shared/resource_version.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kube_object.ts";
 import {
   type InformerProgress,
@@ -339,20 +339,39 @@ export class InformerCache {
       const started = this.#informers.get(kindKey(kind));
       if (!started?.synced) waited = true;
       const informer = await this.synced(kind, signal, timeoutMs);
-      while (resourceVersion !== undefined && behind(informer, resourceVersion)) {
-        waited = true;
-        if (Date.now() > deadline) {
-          throw new ClusterCacheError(
-            "CacheSyncTimeout",
-            `error when waiting for cache to sync: ${
-              kindKey(kind)
-            } did not reach resourceVersion ${resourceVersion} within ${timeoutMs}ms`,
-          );
-        }
-        if (!await sleep(WARM_POLL_MS, signal)) throw signal.reason;
-      }
+      if (!await this.reach(informer, resourceVersion, signal, deadline)) waited = true;
     }));
     return !waited;
+  }
+
+  /**
+   * Waits until an informer's store has reached `resourceVersion` (where another session's was),
+   * until `deadline` (epoch ms; default: the sync timeout from now). Versions that cannot be
+   * compared (opaque) count as reached.
+   *
+   * @returns Whether it was there already.
+   * @throws {ClusterCacheError} `CacheSyncTimeout` when it did not get there in time.
+   */
+  async reach(
+    informer: Informer,
+    resourceVersion: string | undefined,
+    signal: AbortSignal,
+    deadline = Date.now() + this.#config.cacheSyncTimeoutMs,
+  ): Promise<boolean> {
+    let already = true;
+    while (resourceVersion !== undefined && behind(informer, resourceVersion)) {
+      already = false;
+      if (Date.now() > deadline) {
+        throw new ClusterCacheError(
+          "CacheSyncTimeout",
+          `error when waiting for cache to sync: ${
+            kindKey(informer.kind)
+          } did not reach resourceVersion ${resourceVersion} in time`,
+        );
+      }
+      if (!await sleep(WARM_POLL_MS, signal)) throw signal.reason;
+    }
+    return already;
   }
 
   /** Stops every informer. */
@@ -371,5 +390,5 @@ const WARM_POLL_MS = 20;
 
 function behind(informer: Informer, resourceVersion: string): boolean {
   const at = informer.lastSyncResourceVersion;
-  return at === undefined || compareResourceVersions(at, resourceVersion) < 0;
+  return at === undefined || olderThan(at, resourceVersion);
 }

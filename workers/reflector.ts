@@ -33,7 +33,7 @@ import {
 } from "../src/shared/errors.ts";
 import type { KindRef, KubeList, KubeObject, Status } from "../src/shared/kube_object.ts";
 import { redact } from "../src/shared/redact.ts";
-import { compareResourceVersions } from "../src/shared/resource_version.ts";
+import { olderThan } from "../src/shared/resource_version.ts";
 import type { Transport } from "./http_transport.ts";
 import { type ResourceMapping, resourcePath, type RestMapper } from "./rest_mapper.ts";
 import { storeKey } from "./store.ts";
@@ -141,6 +141,7 @@ export class Reflector {
     // cache (after a 410 on a watch: the history moved on, not the state).
     let list: "consistent" | "cached" | undefined = "consistent";
     let watchList = this.#options.watchList ?? true;
+    let pageOnce = false;
     let checkServerVersion = false;
     let failures = 0;
     while (!signal.aborted) {
@@ -149,7 +150,7 @@ export class Reflector {
         const mapping = await this.#mapper.mapping(this.#kind, signal);
         if (list === undefined && checkServerVersion && progress.rv !== undefined) {
           const current = await this.#serverVersion(mapping, signal);
-          if (compareResourceVersions(current, progress.rv) < 0) {
+          if (olderThan(current, progress.rv)) {
             this.#log.warn("The server's resourceVersion went backwards; relisting", {
               kind: this.#kind.kind,
               cached: progress.rv,
@@ -161,7 +162,7 @@ export class Reflector {
         }
         checkServerVersion = false;
         let outcome: WatchOutcome;
-        if (list === "consistent" && watchList) {
+        if (list === "consistent" && watchList && !pageOnce) {
           step = "list";
           progress.streamed = false;
           const streamed = await this.#watch(mapping, progress, signal, true);
@@ -172,9 +173,19 @@ export class Reflector {
             watchList = false;
             continue;
           }
+          if (streamed === "incomplete") {
+            // A server shutting down (or a proxy) ended the stream before its initial state did.
+            // Like client-go: list in pages this once (progress beats waiting), stream next time.
+            this.#log.debug("A WatchList ended before its initial events; listing in pages once", {
+              kind: this.#kind.kind,
+            });
+            pageOnce = true;
+            continue;
+          }
           list = undefined;
           outcome = streamed;
         } else {
+          pageOnce = false;
           if (list !== undefined) {
             step = "list";
             progress.rv = await this.#list(
@@ -318,15 +329,15 @@ export class Reflector {
    * the bookmark annotated `k8s.io/initial-events-end`, which replaces the store (a sync), then the
    * stream goes on as a plain watch.
    *
-   * @returns How it ended, or `"unsupported"` when the server refuses WatchList (400 or 422) or ends
-   *   the stream before the initial events did.
+   * @returns How it ended, `"unsupported"` when the server refuses WatchList (400 or 422), or
+   *   `"incomplete"` when the stream ended before the initial events did.
    */
   async #watch(
     mapping: ResourceMapping,
     progress: Progress,
     signal: AbortSignal,
     initial: boolean,
-  ): Promise<WatchOutcome | "unsupported"> {
+  ): Promise<WatchOutcome | "unsupported" | "incomplete"> {
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -402,7 +413,7 @@ export class Reflector {
           }
           return;
         }
-        if (rv && progress.rv && compareResourceVersions(rv, progress.rv) < 0) {
+        if (rv && progress.rv && olderThan(rv, progress.rv)) {
           outcome.end = "regressed";
           return false;
         }
@@ -423,9 +434,9 @@ export class Reflector {
       });
       if (failure) throw failure;
       if (pending && !signal.aborted && end === "closed" && outcome.end === "closed") {
-        // Ended before its initial state did: a server that ignores sendInitialEvents never sends
-        // the end bookmark. What was seen is not a complete list.
-        return "unsupported";
+        // Ended before its initial state did (a server shutting down gracefully, or one that
+        // ignores sendInitialEvents and never sends the end bookmark): not a complete list.
+        return "incomplete";
       }
       if (end === "idle") outcome.end = "idle";
       return outcome;

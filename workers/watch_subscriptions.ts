@@ -1,7 +1,8 @@
 /**
  * The watch subscriptions of one session (worker side): each a subscription to its kind's informer
- * with the filters pushed down from the main thread, flow control when the main thread falls behind,
- * and the handover of a watch between two sessions when its cluster moves to another worker.
+ * with the filters pushed down from the main thread, a window of events the main thread has not
+ * acknowledged yet (the rest held, merged per object), and the handover of a watch between two
+ * sessions when its cluster moves to another worker.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import type {
   PushdownFilters,
   WorkerConfig,
 } from "../src/shared/protocol.ts";
+import { olderThan } from "../src/shared/resource_version.ts";
 import { HeldDeltas } from "./held_deltas.ts";
 import type { Informer } from "./informer.ts";
 import type { InformerCache } from "./informer_cache.ts";
@@ -38,14 +40,28 @@ interface PendingHandover {
   snapshot: Map<string, KubeObject>;
 }
 
+/** A live subscription: what it may still send, and what waits. */
+interface Subscription {
+  informer: Informer;
+  /** Events it may send before the main thread acknowledges more. */
+  credit: number;
+  /** Deltas beyond the window, merged per object. */
+  held: HeldDeltas;
+}
+
 /** One session's watches. */
 export class WatchSubscriptions {
   readonly #config: WorkerConfig;
   readonly #cache: InformerCache;
   readonly #emit: (watchId: number, event: WatchEvent) => void;
-  readonly #watches = new Map<number, Informer>();
-  readonly #held = new Map<number, HeldDeltas>();
+  readonly #watches = new Map<number, Subscription>();
   readonly #handovers = new Map<number, PendingHandover>();
+  /**
+   * Acknowledgements that came for a watch still starting (waiting for its informer, or handed
+   * over and not resumed): the main thread got through events another session sent. They widen the
+   * window once it starts; dropped, they would shrink it for good.
+   */
+  readonly #early = new Map<number, number>();
 
   /** @param emit Sends a watch event to the main thread. */
   constructor(
@@ -59,18 +75,30 @@ export class WatchSubscriptions {
   }
 
   /**
-   * Subscribes a watch once the kind's informer has synced; emits initial adds, then changes. With
-   * `handover`, emits nothing until {@linkcode ClusterRuntime.resume} and answers with the snapshot
-   * that would have been the initial adds.
+   * Subscribes a watch once the kind's informer has synced; emits initial adds, then changes, at
+   * most `window` before an acknowledgement. With `handover`, emits nothing until
+   * {@linkcode WatchSubscriptions.resume} and answers with the snapshot that would have been the
+   * initial adds.
    */
   async watch(
     watchId: number,
     kind: KindRef,
     filters: PushdownFilters,
+    window: number,
     handover: boolean,
     signal: AbortSignal,
   ): Promise<HandoverSnapshot | null> {
-    const informer = await this.#cache.synced(kind, signal, this.#config.cacheSyncTimeoutMs);
+    if (this.#watches.has(watchId) || this.#handovers.has(watchId)) {
+      throw new RangeError(`Watch ${watchId} already exists`);
+    }
+    this.#early.set(watchId, 0);
+    let informer: Informer;
+    try {
+      informer = await this.#cache.synced(kind, signal, this.#config.cacheSyncTimeoutMs);
+    } catch (error) {
+      this.#early.delete(watchId);
+      throw error;
+    }
     if (this.#watches.has(watchId) || this.#handovers.has(watchId)) {
       throw new RangeError(`Watch ${watchId} already exists`);
     }
@@ -80,7 +108,7 @@ export class WatchSubscriptions {
       this.#handovers.set(watchId, { informer, filters, snapshot });
       return [...snapshot].map(([key, object]) => [key, resourceVersionOf(object)]);
     }
-    this.#subscribe(watchId, informer, filters, true);
+    this.#subscribe(watchId, informer, filters, window, true);
     return null;
   }
 
@@ -88,26 +116,62 @@ export class WatchSubscriptions {
     watchId: number,
     informer: Informer,
     filters: PushdownFilters,
+    window: number,
     initial: boolean,
   ): void {
-    this.#watches.set(watchId, informer);
+    const early = this.#early.get(watchId) ?? 0;
+    this.#early.delete(watchId);
+    this.#watches.set(watchId, { informer, credit: window + early, held: new HeldDeltas() });
     informer.subscribe(watchId, filters, (delta) => this.#deliver(watchId, delta), initial);
   }
 
+  /** Sends a delta while the window allows and nothing waits before it; holds it otherwise. */
   #deliver(watchId: number, delta: WatchEvent): void {
-    const held = this.#held.get(watchId);
-    if (held) held.push(delta);
-    else this.#emit(watchId, delta);
+    const subscription = this.#watches.get(watchId);
+    if (!subscription) return;
+    if (subscription.credit > 0 && subscription.held.size === 0) {
+      subscription.credit--;
+      this.#emit(watchId, delta);
+    } else {
+      subscription.held.push(delta);
+    }
+  }
+
+  /** The main thread got through `count` more events: send as many of those waiting. */
+  ack(watchId: number, count: number): void {
+    if (!(count > 0)) return;
+    const subscription = this.#watches.get(watchId);
+    if (!subscription) {
+      const early = this.#early.get(watchId);
+      if (early !== undefined) this.#early.set(watchId, early + count);
+      return;
+    }
+    subscription.credit += count;
+    if (subscription.held.size === 0) return;
+    for (const delta of subscription.held.take(subscription.credit)) {
+      subscription.credit--;
+      this.#emit(watchId, delta);
+    }
   }
 
   /**
-   * Starts a handed-over watch: tells its handler what changed since what it saw on the old session
-   * (adds, updates with the object it saw as `oldObject`, deletes), through the watch's filters, then
+   * Starts a handed-over watch: first waits until this session's informer has reached where the
+   * old one's was when it let go (a handler must never be told of a state older than one it saw: a
+   * new session a moment behind would otherwise make it hear a spurious delete, or an update back
+   * in time), then tells its handler what changed since what it saw on the old session (adds,
+   * updates with the object it saw as `oldObject`, deletes), through the watch's filters, then
    * every change from now on. Nothing is told twice; nothing is missed.
    */
-  resume(watchId: number, state: HandoverState): null {
+  async resume(
+    watchId: number,
+    state: HandoverState,
+    window: number,
+    signal: AbortSignal,
+  ): Promise<null> {
     const pending = this.#handovers.get(watchId);
     if (!pending) throw new RangeError(`Watch ${watchId} is not being handed over`);
+    await this.#cache.reach(pending.informer, state.resourceVersion, signal);
+    if (this.#handovers.get(watchId) !== pending) return null; // stopped meanwhile
     this.#handovers.delete(watchId);
     const { informer, filters, snapshot } = pending;
     const seen = new Map(state.seen);
@@ -122,7 +186,9 @@ export class WatchSubscriptions {
       const version = seen.get(key);
       const oldObject = version === undefined ? undefined : before(key);
       if (version === undefined || !oldObject) deltas.push({ type: "add", object });
-      else if (version !== resourceVersionOf(object)) {
+      else if (
+        version !== resourceVersionOf(object) && !olderThan(resourceVersionOf(object), version)
+      ) {
         deltas.push({ type: "update", object, oldObject });
       }
     }
@@ -130,57 +196,51 @@ export class WatchSubscriptions {
       const object = present.has(key) ? undefined : before(key);
       if (object) deltas.push({ type: "delete", object });
     }
-    this.#subscribe(watchId, informer, filters, false);
+    this.#subscribe(watchId, informer, filters, window, false);
     for (const delta of deltas) if (filter(delta)) this.#deliver(watchId, delta);
     return null;
   }
 
   /**
-   * Ends a watch subscription. With `handover` (the new session's snapshot), first sends what was
-   * held back, then answers with what the handler has seen and, in full, the objects the snapshot
-   * lacks or holds at another resourceVersion.
+   * Ends a watch subscription. With `handover` (the new session's snapshot), answers with what the
+   * handler has been told, which is what the informer holds but for the deltas still waiting in the
+   * window's hold, and, in full, the objects the snapshot lacks or holds at another version.
    */
   unwatch(watchId: number, handover?: HandoverSnapshot): HandoverState | null {
-    const informer = this.#watches.get(watchId);
+    const subscription = this.#watches.get(watchId);
     this.#handovers.delete(watchId);
-    if (!informer) return handover ? { seen: [], objects: [] } : null;
-    if (handover) this.flow(watchId, false);
+    this.#early.delete(watchId);
+    if (!subscription) return handover ? { seen: [], objects: [] } : null;
+    const { informer, held } = subscription;
     const filters = informer.filtersOf(watchId);
     informer.unsubscribe(watchId);
     this.#watches.delete(watchId);
-    this.#held.delete(watchId);
     if (!handover) return null;
+    // What the handler was told: the store, rolled back over what it has not been told yet.
+    const told = new Map<string, KubeObject>();
+    for (const object of visible(informer, filters)) told.set(storeKey(object), object);
+    for (const delta of held.firsts()) {
+      const key = storeKey(delta.object);
+      if (delta.type === "add") told.delete(key);
+      else if (delta.type === "update") told.set(key, delta.oldObject ?? delta.object);
+      else told.set(key, delta.object);
+    }
     const theirs = new Map(handover);
     const seen: HandoverSnapshot = [];
     const objects: KubeObject[] = [];
-    for (const object of visible(informer, filters)) {
-      const key = storeKey(object);
+    for (const [key, object] of told) {
       const version = resourceVersionOf(object);
       seen.push([key, version]);
       if (theirs.get(key) !== version) objects.push(object);
     }
-    return { seen, objects };
-  }
-
-  /**
-   * Pauses a watch (its deltas are held, merged per object: bounded by the number of objects) or
-   * resumes it (what was held goes out first, in order).
-   */
-  flow(watchId: number, paused: boolean): void {
-    if (!this.#watches.has(watchId)) return;
-    if (paused) {
-      if (!this.#held.has(watchId)) this.#held.set(watchId, new HeldDeltas());
-      return;
-    }
-    const held = this.#held.get(watchId);
-    this.#held.delete(watchId);
-    for (const delta of held?.drain() ?? []) this.#emit(watchId, delta);
+    const resourceVersion = informer.lastSyncResourceVersion;
+    return { seen, objects, ...(resourceVersion === undefined ? {} : { resourceVersion }) };
   }
 
   /** Ends every subscription. */
   close(): void {
     this.#watches.clear();
-    this.#held.clear();
     this.#handovers.clear();
+    this.#early.clear();
   }
 }

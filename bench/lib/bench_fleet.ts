@@ -5,7 +5,7 @@
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { RealFleet } from "../../testing/real/fleet.ts";
-import { startSim } from "./sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 
 /** What the scenarios need of a fleet. */
 export interface BenchFleet extends AsyncDisposable {

@@ -6,7 +6,7 @@
 import { ClusterCache } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
 import { naiveInformer } from "../lib/naive.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 import { percentile, waitFor } from "../lib/stats.ts";
 
 interface Run {

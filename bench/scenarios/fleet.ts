@@ -7,7 +7,7 @@
  */
 import { ClusterCache, type ObjectKey } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 import { openLoop, percentile, sleep, waitFor } from "../lib/stats.ts";
 import { events } from "./events.ts";
 import { probe } from "./memory.ts";

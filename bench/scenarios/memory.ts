@@ -4,7 +4,7 @@
  * synced), from the same runs.
  */
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 
 /** How long a probe may take to connect and sync its clusters before it reports what it reached. */
 const BUDGET_MS = 600_000;

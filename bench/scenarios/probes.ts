@@ -6,7 +6,7 @@
 import process from "node:process";
 import { ClusterCache } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 import { percentile, sleep } from "../lib/stats.ts";
 
 /** How long the fleet may take to connect before probing is measured on what did. */

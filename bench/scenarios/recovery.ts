@@ -4,7 +4,7 @@
  */
 import { ClusterCache } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 import { percentile, waitFor } from "../lib/stats.ts";
 
 export async function recovery(quick: boolean): Promise<Figure[]> {

@@ -1,6 +1,6 @@
 /** The simulator itself: one process serving many small workload clusters, start time and RSS. */
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 
 function rssOf(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);

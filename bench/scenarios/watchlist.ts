@@ -5,7 +5,7 @@
  * still holds the last resourceVersion).
  */
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../lib/sim_process.ts";
+import { startSim } from "../../testing/sim_process.ts";
 
 interface Probe {
   before: number;

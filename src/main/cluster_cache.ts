@@ -22,12 +22,12 @@ import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "
 import { splitPredicates } from "../shared/predicates.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
 import { Reconciler, type SourceEntry, type WatchRegistration } from "./reconciler.ts";
-import { WatchDispatch } from "./watch_dispatch.ts";
+import { WATCH_WINDOW, WatchDispatch } from "./watch_dispatch.ts";
 import { checkClusterKey, parseClusterKey } from "./cluster_key.ts";
 import type { ClusterCacheApi, WatchHandle, WatchInput } from "./cache_api.ts";
 
 export type { ClusterCacheApi, WatchHandle, WatchInput } from "./cache_api.ts";
-export { WATCH_BACKLOG_HIGH } from "./watch_dispatch.ts";
+export { WATCH_WINDOW } from "./watch_dispatch.ts";
 
 /**
  * Per-workload-cluster clients, caches, REST configs and health probes, each cluster in its own Web
@@ -364,8 +364,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       kind: input.kind,
       filters: pushdown,
       worker: connection.worker,
-      get paused() {
-        return this.dispatch.paused;
+      get outstanding() {
+        return this.dispatch.outstanding;
       },
       connectionId: connection.id,
       cluster: key,
@@ -381,13 +381,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
             watch: input.name,
             error: String(error),
           }),
-        (paused) => {
-          log.debug(paused ? "A watch handler is behind; pausing" : "Resuming a watch", {
-            cluster: key,
-            watch: input.name,
-          });
-          registration.worker.flow(watchId, paused);
-        },
+        (count) => registration.worker.ack(watchId, count),
       ),
     };
     this.#reconciler.watches.set(watchId, registration);
@@ -397,7 +391,13 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     registration.start = (worker) => {
       registration.worker = worker;
       worker.call(
-        { op: "watch", watchId, kind: input.kind, filters: pushdown },
+        {
+          op: "watch",
+          watchId,
+          kind: input.kind,
+          filters: pushdown,
+          window: Math.max(0, WATCH_WINDOW - registration.dispatch.outstanding),
+        },
         {
           timeoutMs: this.#options.initialSyncTimeoutMs + this.#options.client.timeoutMs + 1_000,
           signal: input.signal,
@@ -426,6 +426,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         }
       }
       this.#reconciler.watches.delete(watchId);
+      registration.dispatch.stop();
       if (registration.worker.alive) {
         void registration.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
           .catch(() => {});

@@ -46,6 +46,8 @@ const MANAGEMENT_KEY: ObjectKey = { namespace: "", name: "management" };
 /** How often a token file is re-read (client-go's cached file token source: once a minute). */
 const TOKEN_FILE_PERIOD_MS = 60_000;
 const CLUSTERS_WATCH = 1;
+/** The mirror takes events as they come (small objects, applied at once): no window. */
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 const SECRETS_WATCH = 2;
 
 /** Other Cluster API Secrets carry the cluster-name label too; only kubeconfigs are mirrored. */
@@ -334,10 +336,17 @@ export class ManagementCluster {
         watchId: CLUSTERS_WATCH,
         kind: this.#clusterKind,
         filters: {},
+        window: UNBOUNDED,
       }, call);
       if (!options.secretReader) {
         await worker.call(
-          { op: "watch", watchId: SECRETS_WATCH, kind: SECRET_KIND, filters: {} },
+          {
+            op: "watch",
+            watchId: SECRETS_WATCH,
+            kind: SECRET_KIND,
+            filters: {},
+            window: UNBOUNDED,
+          },
           call,
         );
       }

@@ -18,6 +18,7 @@
 
 import type { KindRef } from "../shared/kube_object.ts";
 import type { InformerProgress, PushdownFilters } from "../shared/protocol.ts";
+import { WATCH_WINDOW } from "./watch_dispatch.ts";
 import type { WorkerHandle } from "./worker_handle.ts";
 
 /** A watch as the move sees it. */
@@ -27,8 +28,11 @@ export interface MovingWatch {
   readonly filters: PushdownFilters;
   /** The session serving it (updated by the move). */
   worker: WorkerHandle;
-  /** Whether its handler is behind (the new session then holds its deltas too). */
-  readonly paused: boolean;
+  /**
+   * Events its handler has been sent and not yet got through: the new session may send only the
+   * rest of the window, so a handler that is behind stays within it across the move.
+   */
+  readonly outstanding: number;
   /** Whether it has synced (its handler has been told of the objects that existed). */
   isSynced: boolean;
   /** Starts it afresh on a session (a watch that had not synced when its cluster moved). */
@@ -113,18 +117,22 @@ export async function handOver(
   const { watchId, kind, filters } = watch;
   try {
     const snapshot = await to.call(
-      { op: "watch", watchId, kind, filters, handover: true },
+      { op: "watch", watchId, kind, filters, window: 0, handover: true },
       { timeoutMs: timeouts.syncMs, operation },
     );
     const state = await from.call(
       { op: "unwatch", watchId, handover: snapshot ?? [] },
       { timeoutMs: timeouts.callMs, operation },
     );
-    if (watch.paused) to.flow(watchId, true);
     watch.worker = to;
     await to.call(
-      { op: "resume", watchId, state: state ?? { seen: [], objects: [] } },
-      { timeoutMs: timeouts.callMs, operation },
+      {
+        op: "resume",
+        watchId,
+        state: state ?? { seen: [], objects: [] },
+        window: Math.max(0, WATCH_WINDOW - watch.outstanding),
+      },
+      { timeoutMs: timeouts.syncMs, operation },
     );
     return true;
   } catch {
@@ -133,7 +141,13 @@ export async function handOver(
       .catch(() => {});
     await to.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })
       .catch(() => {});
-    await to.call({ op: "watch", watchId, kind, filters }, {
+    await to.call({
+      op: "watch",
+      watchId,
+      kind,
+      filters,
+      window: Math.max(0, WATCH_WINDOW - watch.outstanding),
+    }, {
       timeoutMs: timeouts.syncMs,
       operation,
     })

@@ -212,6 +212,8 @@ export class ShardCoordinator {
   #loop: Promise<void> = Promise.resolve();
   #changed = false;
   #writes = 0;
+  /** When the earliest fence this replica wants, held by another, expires (monotonic ms). */
+  #takeoverAt = Infinity;
   /**
    * Who holds fencing Leases: the identity plus this process's incarnation, so a restarted replica
    * (or a second one started by mistake with the same identity) never renews what another
@@ -310,7 +312,10 @@ export class ShardCoordinator {
   async #run(stopping: AbortSignal): Promise<void> {
     let next = this.#now();
     while (this.#running) {
-      const wait = next - this.#now();
+      // A fence of ours that another replica let expire is taken when it expires, not up to a
+      // renew interval later.
+      const due = Math.min(next, this.#takeoverAt);
+      const wait = due - this.#now();
       if (wait > 0 && !await sleep(wait, stopping)) return;
       try {
         await this.round();
@@ -322,7 +327,7 @@ export class ShardCoordinator {
       this.#notify();
       // A fixed cadence: the next round is due a renew interval after this one was, however long
       // this one took (one that overran starts the next at once, never a burst).
-      next = Math.max(next + this.#options.renewIntervalMs, this.#now());
+      if (due === next) next = Math.max(next + this.#options.renewIntervalMs, this.#now());
     }
   }
 
@@ -469,9 +474,15 @@ export class ShardCoordinator {
     for (const [bucket] of letGo) this.#held.delete(bucket);
     if (letGo.length > 0) this.#notify(true);
     const taking: Promise<void>[] = [];
+    this.#takeoverAt = Infinity;
     for (let bucket = 0; bucket < this.#options.buckets; bucket++) {
-      if (wanted(bucket) && !this.#held.has(bucket)) {
-        taking.push(this.#take(bucket, byName.get(this.#name("shard", bucket))));
+      if (!wanted(bucket) || this.#held.has(bucket)) continue;
+      const fence = byName.get(this.#name("shard", bucket));
+      taking.push(this.#take(bucket, fence));
+      const seen = fence && this.#observed.get(fence.metadata!.name!);
+      if (seen && fence.spec?.holderIdentity && fence.spec.holderIdentity !== this.#holder) {
+        const expires = seen.since + this.#options.leaseDurationMs + 1;
+        if (expires > this.#now()) this.#takeoverAt = Math.min(this.#takeoverAt, expires);
       }
     }
     await Promise.allSettled([

@@ -1,92 +1,176 @@
 /**
- * Delivery of one watch's events to its handler on the main thread, with backpressure on the
- * worker when the handler falls behind.
+ * Delivery of one watch's events to its handler on the main thread (main thread only), with
+ * backpressure as a credit the worker spends.
+ *
+ * - The worker sends a watch at most {@linkcode WATCH_WINDOW} events that this side has not
+ *   acknowledged; it holds the rest merged per object (bounded by the cluster's objects, as
+ *   client-go's DeltaFIFO). This side acknowledges events as its handler gets through them. So the
+ *   backlog here stays within the window whatever the handler does, a new watch's initial adds and a
+ *   relist's deltas included.
+ * - The queue is a ring (client-go's `processorListener`): O(1) to add and to take, whatever an
+ *   async handler makes wait.
+ * - Handlers run in slices of at most {@linkcode SLICE_MS} (or {@linkcode SLICE_EVENTS} events),
+ *   with a macrotask between slices: one watch draining 50,000 events never holds the thread
+ *   long enough to delay another cluster's reads.
  *
  * @module
  */
 
 import type { WatchEvent } from "../shared/client_types.ts";
+import { nextMacrotask } from "../shared/macrotask.ts";
+
+/** Events of a watch the worker may send before this side acknowledges them. */
+export const WATCH_WINDOW = 1_024;
+/** Acknowledged in steps of this many handled events (and whenever the queue runs dry). */
+const ACK_STEP = WATCH_WINDOW / 4;
+/** The longest a slice of handler work runs before others get their turn. */
+export const SLICE_MS = 5;
+/** The most events handled in one slice. */
+export const SLICE_EVENTS = 512;
+
+/** A first-in first-out queue over a growable ring: O(1) push and shift. */
+export class Ring<T> {
+  #items: (T | undefined)[] = new Array(16);
+  #head = 0;
+  #size = 0;
+
+  /** Items queued. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Adds at the end. */
+  push(item: T): void {
+    if (this.#size === this.#items.length) {
+      // Unroll into a ring twice the size.
+      const grown = new Array<T | undefined>(this.#items.length * 2);
+      for (let i = 0; i < this.#size; i++) {
+        grown[i] = this.#items[(this.#head + i) % this.#items.length];
+      }
+      this.#items = grown;
+      this.#head = 0;
+    }
+    this.#items[(this.#head + this.#size) % this.#items.length] = item;
+    this.#size++;
+  }
+
+  /** Takes from the front, or `undefined` when empty. */
+  shift(): T | undefined {
+    if (this.#size === 0) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#items.length;
+    this.#size--;
+    return item;
+  }
+}
 
 /**
- * Backlog of a watch whose handler is behind at which its worker is told to hold its deltas (merged
- * per object there, so bounded by the cluster's objects), and the level at which it resumes.
- */
-export const WATCH_BACKLOG_HIGH = 10_000;
-export const WATCH_BACKLOG_LOW = 1_000;
-
-/**
- * Delivers events to a handler in order, honouring async handlers and main-thread predicates. A
- * handler that falls behind pauses its watch in the worker (backpressure) instead of letting the
- * backlog here grow without bound.
+ * Delivers events to a handler in order, honouring async handlers and main-thread predicates, in
+ * bounded slices, acknowledging what it has handled so the worker sends more.
+ *
+ * @example A slow async handler: the backlog stays within the window
+ * ```ts ignore
+ * const dispatch = new WatchDispatch(async (e) => await slow(e), [], console.error, (n) => ack(n));
+ * dispatch.push(eventsFromWorker); // at most WATCH_WINDOW unacknowledged at any time
+ * ```
  */
 export class WatchDispatch {
   readonly #handler: (event: WatchEvent) => void | Promise<void>;
   readonly #predicates: ((event: WatchEvent) => boolean)[];
   readonly #onError: (error: unknown) => void;
-  readonly #onPressure: (paused: boolean) => void;
-  #backlog: WatchEvent[] = [];
-  #busy = false;
-  #paused = false;
+  readonly #ack: (count: number) => void;
+  readonly #queue = new Ring<WatchEvent>();
+  #handled = 0;
+  #draining = false;
+  #stopped = false;
+  #maxBacklog = 0;
 
-  /** Whether its worker was told to hold its deltas. */
-  get paused(): boolean {
-    return this.#paused;
-  }
-
+  /**
+   * @param ack Tells the worker how many more events it may send (those handled since last told).
+   */
   constructor(
     handler: (event: WatchEvent) => void | Promise<void>,
     predicates: ((event: WatchEvent) => boolean)[],
     onError: (error: unknown) => void,
-    onPressure: (paused: boolean) => void,
+    ack: (count: number) => void,
   ) {
     this.#handler = handler;
     this.#predicates = predicates;
     this.#onError = onError;
-    this.#onPressure = onPressure;
+    this.#ack = ack;
   }
 
+  /**
+   * Events received and not yet acknowledged: the part of the window in use. A watch moving to
+   * another session gives the new one the rest.
+   */
+  get outstanding(): number {
+    return this.#queue.size + this.#handled;
+  }
+
+  /** The largest backlog seen (for tests and metrics). */
+  get maxBacklog(): number {
+    return this.#maxBacklog;
+  }
+
+  /** Queues events from the worker and starts handling them. */
   push(events: WatchEvent[]): void {
-    if (this.#busy) {
-      for (const event of events) this.#backlog.push(event);
-      if (!this.#paused && this.#backlog.length >= WATCH_BACKLOG_HIGH) {
-        this.#paused = true;
-        this.#onPressure(true);
-      }
-      return;
-    }
-    this.#run(events, 0);
+    if (this.#stopped) return;
+    for (const event of events) this.#queue.push(event);
+    if (this.#queue.size > this.#maxBacklog) this.#maxBacklog = this.#queue.size;
+    if (!this.#draining) void this.#drain();
   }
 
-  #run(events: WatchEvent[], from: number): void {
-    for (let i = from; i < events.length; i++) {
-      const event = events[i]!;
-      let result: void | Promise<void>;
-      try {
-        if (!this.#predicates.every((p) => p(event))) continue;
-        result = this.#handler(event);
-      } catch (error) {
-        this.#onError(error);
-        continue;
-      }
-      if (result && typeof (result as Promise<void>).then === "function") {
-        this.#busy = true;
-        const rest = events.slice(i + 1);
-        (result as Promise<void>).catch((error) => this.#onError(error)).finally(() => {
-          this.#busy = false;
-          const next = rest.concat(this.#backlog);
-          this.#backlog = [];
-          if (next.length <= WATCH_BACKLOG_LOW) this.#resume();
-          if (next.length > 0) this.push(next);
-        });
-        return;
-      }
-    }
-    this.#resume(); // caught up
+  /** Handles nothing more (the watch was stopped). */
+  stop(): void {
+    this.#stopped = true;
   }
 
-  #resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#onPressure(false);
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      let sliceStart = performance.now();
+      let inSlice = 0;
+      for (let event = this.#queue.shift(); event; event = this.#queue.shift()) {
+        if (this.#stopped) return;
+        this.#handled++;
+        let result: void | Promise<void> = undefined;
+        try {
+          if (this.#predicates.every((p) => p(event!))) result = this.#handler(event);
+        } catch (error) {
+          this.#onError(error);
+        }
+        if (result && typeof (result as Promise<void>).then === "function") {
+          try {
+            await result;
+          } catch (error) {
+            this.#onError(error);
+          }
+        }
+        if (this.#handled >= ACK_STEP) this.#flushAck();
+        if (
+          this.#queue.size > 0 &&
+          (++inSlice >= SLICE_EVENTS || performance.now() - sliceStart >= SLICE_MS)
+        ) {
+          // Handlers that resolve at once would run on microtasks forever: let others in.
+          await nextMacrotask();
+          sliceStart = performance.now();
+          inSlice = 0;
+        }
+      }
+      this.#flushAck();
+    } finally {
+      this.#draining = false;
+    }
+    // Events pushed while the last one was being awaited.
+    if (this.#queue.size > 0 && !this.#stopped) void this.#drain();
+  }
+
+  #flushAck(): void {
+    if (this.#handled === 0 || this.#stopped) return;
+    const count = this.#handled;
+    this.#handled = 0;
+    this.#ack(count);
   }
 }

@@ -71,6 +71,8 @@ interface Pending {
   reject(error: unknown): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** The items of a big list that came ahead of its response, parsed as they came. */
+  parts?: unknown[][];
 }
 
 const WORKER_URL = new URL("../../workers/cluster_worker.ts", import.meta.url);
@@ -95,6 +97,14 @@ export function isUnanswered(error: unknown): boolean {
   return error instanceof Error && unanswered.has(error);
 }
 let startedWorkers = 0;
+
+/** A list answered in parts: the parts' items, then the response's own. */
+function withParts(value: unknown, pending: Pending): unknown {
+  if (!pending.parts) return value;
+  const list = value as { items: unknown[] };
+  list.items = [...pending.parts.flat(), ...list.items];
+  return list;
+}
 
 /** A session's worker: of its own, or shared by a pool. */
 export type Placement = "dedicated" | "pooled";
@@ -425,10 +435,10 @@ export class WorkerHandle {
     if (this.#state === "alive") this.host.post({ type: "fence", session: this.session, until });
   }
 
-  /** Tells the worker to pause or resume a watch (no answer; ignored once the session is gone). */
-  flow(watchId: number, paused: boolean): void {
+  /** Lets the worker send a watch `count` more events (its handler got through as many). */
+  ack(watchId: number, count: number): void {
     if (this.#state === "alive") {
-      this.host.post({ type: "flow", session: this.session, watchId, paused });
+      this.host.post({ type: "ack", session: this.session, watchId, count });
     }
   }
 
@@ -450,8 +460,13 @@ export class WorkerHandle {
         if (!pending) return;
         this.#hooks.onRoundTrip?.(pending.op, (performance.now() - pending.started) / 1000);
         if (!message.ok) pending.reject(fromWireError(message.error));
-        else if ("json" in message) pending.resolve(JSON.parse(message.json));
+        else if ("json" in message) pending.resolve(withParts(JSON.parse(message.json), pending));
         else pending.resolve(message.value);
+        return;
+      }
+      case "part": {
+        const pending = this.#pending.get(message.id);
+        if (pending) (pending.parts ??= []).push(JSON.parse(message.json));
         return;
       }
       case "responses": {
@@ -460,7 +475,7 @@ export class WorkerHandle {
           const pending = this.#settle(id);
           if (!pending) return;
           this.#hooks.onRoundTrip?.(pending.op, (performance.now() - pending.started) / 1000);
-          pending.resolve(values[i]);
+          pending.resolve(withParts(values[i], pending));
         });
         return;
       }

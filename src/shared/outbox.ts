@@ -1,12 +1,14 @@
 /**
  * Batches messages posted in one turn of the event loop into one `postMessage`, so pipelined calls
  * and bursts of watch events pay the cross-thread overhead once. Consecutive events of the same watch
- * merge into one message.
+ * merge into one message. A batch carries at most {@linkcode MAX_EVENTS_PER_MESSAGE} events and
+ * about `MAX_PART_BYTES` of JSON text: each is one task on the other side, kept short.
  *
  * @module
  */
 
 import type { WatchEvent } from "./client_types.ts";
+import { MAX_PART_BYTES } from "./json_parts.ts";
 
 type Batchable<T> = T | { type: "batch"; messages: T[] };
 
@@ -102,15 +104,22 @@ export class Outbox<T extends { type: string }> {
     this.#queue = [];
     let part: T[] = [];
     let events = 0;
+    let bytes = 0;
     for (const message of queue) {
       const count = (message as { events?: unknown[] }).events?.length ?? 0;
-      if (part.length > 0 && events + count > MAX_EVENTS_PER_MESSAGE) {
+      const size = (message as { json?: string }).json?.length ?? 0;
+      if (
+        part.length > 0 &&
+        (events + count > MAX_EVENTS_PER_MESSAGE || bytes + size > MAX_PART_BYTES)
+      ) {
         this.#sendPart(part);
         part = [];
         events = 0;
+        bytes = 0;
       }
       part.push(message);
       events += count;
+      bytes += size;
     }
     this.#sendPart(part);
   }

@@ -8,7 +8,8 @@
  *  | <- response {id, ok, value|error}
  *  | request {op: get|list, cached}    ->  start the kind's informer, wait for sync, read the store
  *  | request {op: watch, watchId}      ->  subscribe; initial adds, then live events
- *  | <- events {watchId, events[]}         (batched per turn of the worker's event loop)
+ *  | <- events {watchId, events[]}         (batched per turn; at most a window not yet acked)
+ *  | ack {watchId, count}              ->  the handler got through count more: send as many
  *  | cancel {id}                       ->  abort that request
  *  | fence {session, until}            ->  (sharding) writes allowed until then
  *  | <- log {level, message, properties}   (the main thread forwards to LogTape)
@@ -196,7 +197,14 @@ export interface Operations {
    * would have sent as initial adds (`[storeKey, resourceVersion]`), until `resume`.
    */
   watch: {
-    request: { watchId: number; kind: KindRef; filters: PushdownFilters; handover?: boolean };
+    request: {
+      watchId: number;
+      kind: KindRef;
+      filters: PushdownFilters;
+      /** Events it may send before the main thread acknowledges some (`ack`). */
+      window: number;
+      handover?: boolean;
+    };
     response: HandoverSnapshot | null;
   };
   /**
@@ -207,8 +215,11 @@ export interface Operations {
     request: { watchId: number; handover?: HandoverSnapshot };
     response: HandoverState | null;
   };
-  /** Starts a handed-over watch: the difference from what the handler saw, then live changes. */
-  resume: { request: { watchId: number; state: HandoverState }; response: null };
+  /**
+   * Starts a handed-over watch once the session's informer has reached where the old one ended: the
+   * difference from what the handler saw, then live changes; at most `window` events before an `ack`.
+   */
+  resume: { request: { watchId: number; state: HandoverState; window: number }; response: null };
   /** The kinds whose informers run (a moving cluster's new session starts the same ones). */
   kinds: { request: Record<never, never>; response: InformerProgress[] };
   /**
@@ -243,6 +254,8 @@ export type HandoverSnapshot = [string, string][];
 export interface HandoverState {
   seen: HandoverSnapshot;
   objects: KubeObject[];
+  /** Where the old session's informer was when it let go: the new one resumes from there on. */
+  resourceVersion?: string;
 }
 
 /** An operation name. */
@@ -266,10 +279,10 @@ export type MainMessage =
   }
   | { type: "cancel"; session: number; id: number }
   /**
-   * Flow control of one watch: `paused` while the main thread is far behind on its handler; the
-   * worker then holds the watch's deltas, merged per object, until resumed.
+   * Flow control of one watch: the main thread's handler got through `count` more events, so the
+   * worker may send that many more. Until then it holds the watch's deltas, merged per object.
    */
-  | { type: "flow"; session: number; watchId: number; paused: boolean }
+  | { type: "ack"; session: number; watchId: number; count: number }
   /** Ownership renewed (sharding): the session may write until `until` (epoch ms). */
   | { type: "fence"; session: number; until: number }
   /** Ends a session: its requests are aborted, its informers stopped. */
@@ -302,7 +315,12 @@ export type SessionMessage =
   | { type: "response"; session: number; id: number; ok: true; value: unknown }
   /** Objects travel as JSON text: parsing it costs the main thread less than deserialising a clone. */
   | { type: "response"; session: number; id: number; ok: true; json: string }
-  /** Several JSON responses of one turn, as one JSON array (one parse for all). */
+  /**
+   * The first items of list response `id`, as a JSON array: a big list travels as parts of at most
+   * `MAX_PART_BYTES`, each parsed in its own task on the main thread; the response has the rest.
+   */
+  | { type: "part"; session: number; id: number; json: string }
+  /** Several small JSON responses of one turn, as one JSON array (one parse for all). */
   | { type: "responses"; session: number; ids: number[]; json: string }
   | { type: "response"; session: number; id: number; ok: false; error: WireError }
   | { type: "events"; session: number; watchId: number; events: WatchEvent[] }

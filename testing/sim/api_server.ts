@@ -254,6 +254,8 @@ export class SimulatedApiServer {
   readonly #credentialListeners = new Set<() => void>();
   #closed = false;
   readonly #lifetime = new AbortController();
+  /** WatchList streams still to end before their initial-events bookmark. */
+  #watchListsToEnd = 0;
   /** Requests to leave unanswered: what they match, and how many more. */
   readonly #hangs: { method: string | undefined; path: RegExp; left: number }[] = [];
 
@@ -294,6 +296,7 @@ export class SimulatedApiServer {
         this.#watchExchanges.set(session, exchange);
       },
       watchEnded: (session) => this.#watches.delete(session),
+      endWatchListEarly: () => this.#watchListsToEnd > 0 && this.#watchListsToEnd-- > 0,
     });
   }
   #stopRollouts = () => {};
@@ -484,6 +487,15 @@ export class SimulatedApiServer {
    */
   hangRequests(match: { method?: string; path: RegExp }, count = 1): void {
     this.#hangs.push({ method: match.method?.toUpperCase(), path: match.path, left: count });
+  }
+
+  /**
+   * Ends the next `count` WatchList streams (`sendInitialEvents=true`) cleanly after their initial
+   * events and before the bookmark that ends them, as a kube-apiserver shutting down gracefully
+   * ends its watches: a client must not take that for a server without WatchList.
+   */
+  endWatchListsEarly(count = 1): void {
+    this.#watchListsToEnd += count;
   }
 
   #shouldHang(exchange: Exchange): boolean {

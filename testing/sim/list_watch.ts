@@ -32,6 +32,8 @@ export interface ListWatchServer {
   sendJson(exchange: Exchange, code: number, body: unknown): Promise<void>;
   watchStarted(session: WatchSession, exchange: Exchange): void;
   watchEnded(session: WatchSession): void;
+  /** Whether this WatchList stream is to end before its initial-events bookmark (a fault). */
+  endWatchListEarly(): boolean;
 }
 
 /** Answers list and watch requests for one server. */
@@ -151,6 +153,9 @@ export class ListWatch {
       "cache-control": "no-cache, private",
     });
     exchange.flushHeaders();
+    // A server shutting down gracefully ends its streams, WatchLists mid-way through their initial
+    // events included: the client sees a clean end and no bookmark.
+    const endEarly = sendInitialEvents === "true" && this.#server.endWatchListEarly();
     const session = new WatchSession(
       this.#server.store,
       {
@@ -159,7 +164,7 @@ export class ListWatch {
         namespace,
         selectors,
         resourceVersion,
-        allowBookmarks: params.get("allowWatchBookmarks") === "true",
+        allowBookmarks: params.get("allowWatchBookmarks") === "true" && !endEarly,
         sendInitialEvents: sendInitialEvents === "true",
         timeoutMs,
         table,
@@ -184,5 +189,6 @@ export class ListWatch {
     this.#server.watchStarted(session, exchange);
     exchange.onClose(() => session.detach());
     session.start();
+    if (endEarly) session.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Runs the simulated fleet in its own process (`deno task sim`), so the simulator's CPU does not
- * disturb the latencies measured in the benchmark process, and drives its switchboard over HTTP.
+ * disturb the latencies measured in the benchmark process (or the main-thread stalls a test
+ * measures), and drives its switchboard over HTTP.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 
@@ -21,7 +22,7 @@ export async function startSim(clusters: number, extraArgs: string[] = []): Prom
     "run",
     "--allow-all",
     "--v8-flags=--max-old-space-size=8192",
-    new URL("../../testing/sim_main.ts", import.meta.url).pathname,
+    new URL("./sim_main.ts", import.meta.url).pathname,
     "--clusters",
     String(clusters),
     "--out",

@@ -1,0 +1,126 @@
+/**
+ * Watch delivery on the main thread: a ring queue, handler work in bounded slices, and a window of
+ * unacknowledged events the worker never exceeds, however slow or async the handler.
+ */
+import assert from "node:assert/strict";
+import type { WatchEvent } from "../mod.ts";
+import { Ring, SLICE_MS, WATCH_WINDOW, WatchDispatch } from "../src/main/watch_dispatch.ts";
+
+const event = (i: number): WatchEvent => ({
+  type: "add",
+  object: { metadata: { name: `o-${i}`, resourceVersion: String(i) } },
+});
+
+/**
+ * A worker as the protocol has it: sends while it has credit, holds the rest, and sends more as
+ * acknowledgements come (in messages of up to 512 events).
+ */
+function fakeWorker(total: number) {
+  let credit = WATCH_WINDOW;
+  let next = 0;
+  let dispatch: WatchDispatch | undefined;
+  const send = () => {
+    while (credit > 0 && next < total && dispatch) {
+      const batch: WatchEvent[] = [];
+      while (credit > 0 && next < total && batch.length < 512) {
+        batch.push(event(next++));
+        credit--;
+      }
+      dispatch.push(batch);
+    }
+  };
+  return {
+    attach(d: WatchDispatch) {
+      dispatch = d;
+      send();
+    },
+    ack(count: number) {
+      credit += count;
+      queueMicrotask(send); // a message to the worker, and its answer, later
+    },
+  };
+}
+
+Deno.test("Ring is a first-in first-out queue that grows", () => {
+  const ring = new Ring<number>();
+  for (let i = 0; i < 100; i++) ring.push(i);
+  for (let i = 0; i < 50; i++) assert.equal(ring.shift(), i);
+  for (let i = 100; i < 300; i++) ring.push(i);
+  const out: number[] = [];
+  for (let x = ring.shift(); x !== undefined; x = ring.shift()) out.push(x);
+  assert.deepEqual(out, Array.from({ length: 250 }, (_, i) => i + 50));
+  assert.equal(ring.size, 0);
+});
+
+Deno.test("an async handler through 50,000 events: every event once and in order, the backlog within the window", async () => {
+  const total = 50_000;
+  const worker = fakeWorker(total);
+  const seen: number[] = [];
+  const done = Promise.withResolvers<void>();
+  const dispatch = new WatchDispatch(
+    async (e) => {
+      await Promise.resolve(); // `await client.get(...)`, minus the round trip
+      seen.push(Number(e.object.metadata!.resourceVersion));
+      if (seen.length === total) done.resolve();
+    },
+    [],
+    (error) => done.reject(error),
+    (count) => worker.ack(count),
+  );
+  worker.attach(dispatch);
+  await done.promise;
+  await new Promise((r) => setTimeout(r, 0)); // the last event's acknowledgement
+  assert.equal(seen.length, total);
+  assert.ok(seen.every((v, i) => v === i), "in order, none twice");
+  assert.ok(dispatch.maxBacklog <= WATCH_WINDOW, `backlog reached ${dispatch.maxBacklog}`);
+  assert.equal(dispatch.outstanding, 0, "everything handled was acknowledged");
+});
+
+Deno.test("handler work runs in slices: a timer gets its turn while 50,000 events drain", async () => {
+  const total = 50_000;
+  const worker = fakeWorker(total);
+  let handled = 0;
+  const done = Promise.withResolvers<void>();
+  // A handler that resolves at once and one that is synchronous but slow-ish.
+  const dispatch = new WatchDispatch(
+    (e) => {
+      const until = performance.now() + 0.01;
+      while (performance.now() < until) { /* 10 µs of work */ }
+      if (++handled === total) done.resolve();
+      return Number(e.object.metadata!.resourceVersion) % 2 ? Promise.resolve() : undefined;
+    },
+    [],
+    (error) => done.reject(error),
+    (count) => worker.ack(count),
+  );
+  let worst = 0;
+  let last = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 1);
+  try {
+    worker.attach(dispatch);
+    await done.promise;
+  } finally {
+    clearInterval(ticker);
+  }
+  assert.ok(
+    worst < SLICE_MS * 20,
+    `the longest gap between timer ticks was ${worst.toFixed(1)} ms (slices of ${SLICE_MS} ms)`,
+  );
+});
+
+Deno.test("a stopped dispatch handles nothing more and acknowledges nothing", async () => {
+  const acks: number[] = [];
+  let handled = 0;
+  const dispatch = new WatchDispatch(() => void handled++, [], () => {}, (n) => acks.push(n));
+  dispatch.push([event(1)]);
+  await new Promise((r) => setTimeout(r, 0));
+  dispatch.stop();
+  dispatch.push([event(2), event(3)]);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(handled, 1);
+  assert.deepEqual(acks, [1]);
+});
