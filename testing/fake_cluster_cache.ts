@@ -76,6 +76,8 @@ interface FakeWatch {
   /** The delivery chain: each event waits for the handler of the previous one. */
   tail: Promise<void>;
   unsubscribe: () => void;
+  /** Ends it (resolves its handle's `done`). */
+  end: () => void;
 }
 
 interface SourceEntry {
@@ -104,7 +106,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   readonly #options: FakeClusterCacheOptions;
   /** Names watched before the fake existed (`options.watches`): no handler behind them. */
   readonly #seeded: Set<string>;
-  readonly #watches = new Map<string, FakeWatch>();
+  readonly #watches = new Map<string, FakeWatch & { done: Promise<void> }>();
   readonly #sources: SourceEntry[] = [];
   readonly #health: HealthCheckingState;
   readonly #log = logger("fake");
@@ -220,16 +222,22 @@ export class FakeClusterCache implements ClusterCacheApi {
     }
     // Malformed selectors fail here, as in ClusterCache.
     const { pushdown, local } = splitPredicates(input.predicates);
-    const noop = { synced: Promise.resolve(), stop: () => {}, [Symbol.dispose]: () => {} };
-    if (this.#seeded.has(input.name) || this.#watches.has(input.name)) return noop;
+    const existingWatch = this.#watches.get(input.name);
+    if (this.#seeded.has(input.name) || existingWatch) {
+      const done = existingWatch?.done ?? Promise.resolve();
+      return { synced: Promise.resolve(), done, stop: () => {}, [Symbol.dispose]: () => {} };
+    }
     const filter = compileFilters(pushdown);
-    const watch: FakeWatch = {
+    const ended = Promise.withResolvers<void>();
+    const watch: FakeWatch & { done: Promise<void> } = {
       name: input.name,
       kind: { apiVersion: input.kind.apiVersion, kind: input.kind.kind },
       accepts: (event) => filter(event) && local.every((p) => p(event as unknown as WatchEvent<T>)),
       handler: input.handler as (event: WatchEvent) => void | Promise<void>,
       tail: Promise.resolve(),
       unsubscribe: () => {},
+      end: () => ended.resolve(),
+      done: ended.promise,
     };
     this.#watches.set(input.name, watch);
     if (this.#client instanceof FakeClient) {
@@ -252,8 +260,9 @@ export class FakeClusterCache implements ClusterCacheApi {
     const stop = () => {
       watch.unsubscribe();
       if (this.#watches.get(input.name) === watch) this.#watches.delete(input.name);
+      watch.end();
     };
-    return { synced, stop, [Symbol.dispose]: stop };
+    return { synced, done: watch.done, stop, [Symbol.dispose]: stop };
   }
 
   #deliver(watch: FakeWatch, event: WatchEvent): void {
@@ -351,7 +360,10 @@ export class FakeClusterCache implements ClusterCacheApi {
   }
 
   #endWatches(): void {
-    for (const watch of this.#watches.values()) watch.unsubscribe();
+    for (const watch of this.#watches.values()) {
+      watch.unsubscribe();
+      watch.end();
+    }
     this.#watches.clear();
     this.#seeded.clear();
   }

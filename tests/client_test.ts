@@ -10,6 +10,13 @@ import {
   NodeProviderIDIndex,
 } from "../mod.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
+import { restConfigFor } from "./helpers/rest_config.ts";
+import { SimulatedApiServer } from "../testing/mod.ts";
+import type { Connection } from "../src/main/accessor.ts";
+import { WorkerClient } from "../src/main/client.ts";
+import { resolveOptions } from "../src/main/options.ts";
+import { workerConfig } from "../src/main/worker_config.ts";
+import { dedicatedWorker } from "../src/main/worker_handle.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const NODE = { apiVersion: "v1", kind: "Node" };
@@ -358,4 +365,77 @@ Deno.test("two module-fed indexed fields in one cached field selector", async ()
   await eventually(async () => (await reader.list(CM)).items.length >= 3, "sync");
   const found = await reader.list(CM, { fieldSelector: "dataKey=color,dataValue=blue" });
   assert.deepEqual(found.items.map((o) => o.metadata!.name), ["x"]);
+});
+
+Deno.test("a write still in flight when its cluster moves to another worker fails as retryable, not as not connected", async () => {
+  await using server = await SimulatedApiServer.start({ name: "moving" });
+  const management = new k8s.KubeConfig();
+  management.loadFromString(server.kubeconfig());
+  const options = resolveOptions({ management, client: { userAgent: "tests", timeoutMs: 5_000 } });
+  const hooks = {
+    onEvents() {},
+    onLog() {},
+    onInformer() {},
+    onFailure() {},
+  };
+  const worker = dedicatedWorker(key("moving"), "inherit", hooks);
+  try {
+    await worker.call({
+      op: "init",
+      config: workerConfig(key("moving"), restConfigFor(server, 5_000), options, {
+        dedicated: true,
+        podCheck: false,
+      }),
+    }, { timeoutMs: 10_000, operation: "init" });
+    const client = new WorkerClient({
+      options,
+      connection: () => ({ worker }) as unknown as Connection,
+    }, false);
+    server.hangRequests({ method: "POST", path: /\/configmaps$/ });
+    const write = client.create({ ...CM, metadata: { namespace: "default", name: "w" } }).then(
+      () => undefined,
+      (error) => error,
+    );
+    await eventually(() => server.requests.some((r) => r.method === "POST"), "the write to go out");
+    worker.terminate("cluster default/moving moved to another worker", true); // a move ends
+    const error = await write;
+    assert.ok(!(error instanceof ClusterNotConnectedError), String(error));
+    assert.ok(error instanceof ClusterCacheError && error.code === "Timeout", String(error));
+    assert.match(error.message, /may or may not have been applied/);
+  } finally {
+    worker.terminate();
+  }
+});
+
+Deno.test("a server that pushes back (429 and 503 with Retry-After) is waited for and asked again: every write goes through", async () => {
+  await using f = await fixture({ clusters: 1 }, {
+    client: { userAgent: "tests", timeoutMs: 10_000 },
+    healthProbe: { intervalMs: 60_000, timeoutMs: 5_000, failureThreshold: 3 },
+  });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  server.setFaults({ errorRate: { rate: 0.3, codes: [429, 503], retryAfterSeconds: 1 } });
+  const live = f.cache.getUncachedClient(key("workload-1"));
+  const results = await Promise.allSettled(
+    Array.from(
+      { length: 12 },
+      (_, i) => live.create({ ...CM, metadata: { namespace: "default", name: `pushed-${i}` } }),
+    ),
+  );
+  await server.clearFaults();
+  assert.deepEqual(
+    results.filter((r) => r.status === "rejected").map((r) =>
+      String((r as PromiseRejectedResult).reason)
+    ),
+    [],
+  );
+  await eventually(
+    async () => {
+      const text = await f.cache.metrics.registry.metrics();
+      return /rest_client_request_retries_total\{cluster_name="workload-1",cluster_namespace="default",code="(429|503)",method="POST"\} [1-9]/
+        .test(text);
+    },
+    "the retries to be counted (they come with the next probe or stats report)",
+    15_000,
+  );
 });

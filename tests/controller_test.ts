@@ -283,3 +283,28 @@ Deno.test("controller: bad options are refused with clear errors", () => {
   assert.throws(() => new Controller({ name: "x", reconcile, concurrency: 0 }), RangeError);
   assert.throws(() => new Controller({ name: "x", reconcile, reconcileTimeoutMs: -1 }), RangeError);
 });
+
+Deno.test("controller: workqueue_adds_total counts adds as client-go does: one the queue already holds is not one", async () => {
+  const metrics = new MetricsRegistry();
+  const release = Promise.withResolvers<void>();
+  let started = 0;
+  await using controller = new Controller<string>({
+    name: "dedup",
+    metrics,
+    rateLimiter: fast(),
+    concurrency: 1,
+    reconcile: async (request) => {
+      started++;
+      if (request === "busy") await release.promise;
+    },
+  });
+  controller.start();
+  controller.enqueue("busy"); // taken at once, and held
+  await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 5; i++) controller.enqueue("queued"); // waits behind "busy": held once
+  release.resolve();
+  await controller.idle();
+  assert.equal(started, 2);
+  const text = await metrics.metrics();
+  assert.match(text, /workqueue_adds_total\{name="dedup",controller="dedup"\} 2\n/);
+});

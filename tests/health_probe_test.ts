@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CacheOptions, ClusterCacheError } from "../mod.ts";
-import { eventually, fixture, key } from "./helpers/fixture.ts";
+import { eventually, fixture, key, POOLED } from "./helpers/fixture.ts";
 
 const CONFIGMAP = { apiVersion: "v1", kind: "ConfigMap" };
 
@@ -54,11 +54,10 @@ Deno.test("a successful probe resets failures to 0 and sets the last success to 
     metrics,
     /capi_cluster_cache_connection_up\{cluster_name="workload-1",cluster_namespace="default"\} 1/,
   );
-  const heap = metrics.match(
-    /clustercache_worker_heap_bytes\{cluster_name="workload-1",cluster_namespace="default"\} (\d+)/,
-  );
+  const heap = metrics.match(/clustercache_worker_heap_bytes\{worker="([^"]+)"\} (\d+)/);
   assert.ok(heap, "a successful probe reports the worker's heap");
-  assert.ok(Number(heap[1]) > 1_000_000, `a worker heap of ${heap[1]} bytes is implausibly small`);
+  assert.match(heap[1]!, POOLED ? /^pool \d+$/ : /^default\/workload-1$/);
+  assert.ok(Number(heap[2]) > 1_000_000, `a worker heap of ${heap[2]} bytes is implausibly small`);
 });
 
 Deno.test("failures reaching the threshold disconnect; reconnects wait for the retry interval", async () => {

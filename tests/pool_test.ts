@@ -29,18 +29,29 @@ async function dedicated(f: Fixture, name: string): Promise<boolean> {
 /**
  * What a watch handler was told, checked as it arrives: an add only for an object it does not know,
  * an update or delete only for one it knows (with the `oldObject` it last saw), never the same
- * resourceVersion twice.
+ * resourceVersion twice, never a version older than one it saw of that object, and a delete only
+ * of an object the server no longer holds.
  */
 class Recorder {
   readonly state = new Map<string, string>();
+  /** The newest resourceVersion told of each object, deletes included. */
+  readonly highest = new Map<string, number>();
   readonly problems: string[] = [];
   events = 0;
+
+  /** @param server Where deletes are checked (the server deletes first, then tells). */
+  constructor(readonly server?: SimulatedApiServer) {}
 
   handle = (event: WatchEvent): void => {
     this.events++;
     const name = event.object.metadata!.name!;
     const version = event.object.metadata!.resourceVersion!;
     const known = this.state.get(name);
+    const newest = this.highest.get(name) ?? 0;
+    if (Number(version) < newest) {
+      this.problems.push(`${event.type} of ${name} back in time: @${version} after @${newest}`);
+    }
+    this.highest.set(name, Math.max(newest, Number(version)));
     if (event.type === "add") {
       if (known !== undefined) this.problems.push(`add of known ${name}@${known} as ${version}`);
       this.state.set(name, version);
@@ -52,6 +63,11 @@ class Recorder {
       this.state.set(name, version);
     } else {
       if (known === undefined) this.problems.push(`delete of unknown ${name}`);
+      const type = this.server?.typeOf("", "configmaps");
+      const there = type && this.server!.store.get(type, "default", name);
+      if (there && there.metadata?.uid === event.object.metadata?.uid) {
+        this.problems.push(`spurious delete of ${name}@${version}: the server still holds it`);
+      }
       this.state.delete(name);
     }
   };
@@ -117,7 +133,14 @@ Deno.test("pooled: clusters share workers, two to a worker, and serve reads and 
     const nodes = await f.cache.getClient(key(name)).list({ apiVersion: "v1", kind: "Node" });
     assert.ok(nodes.items.length > 0);
   }
-  const recorder = new Recorder();
+  // Heap is reported per worker: two pooled workers, two series (not one per cluster).
+  await eventually(async () => {
+    const text = await f.cache.metrics.registry.metrics();
+    return (text.match(/^clustercache_worker_heap_bytes\{worker="pool \d+"\}/gm) ?? []).length ===
+      2;
+  }, "one heap series per pooled worker");
+  assert.doesNotMatch(await f.cache.metrics.registry.metrics(), /worker_heap_bytes\{cluster_name/);
+  const recorder = new Recorder(f.fleet.cluster("workload-3"));
   const watch = await f.cache.watch(key("workload-3"), {
     name: "configmaps",
     kind: CONFIGMAP,
@@ -135,7 +158,7 @@ Deno.test("pooled: a cluster holding many objects is promoted make-before-break;
   await f.connected("workload-2");
   const server = f.fleet.cluster("workload-1");
   createConfigMaps(server, "base", 40);
-  const recorder = new Recorder();
+  const recorder = new Recorder(server);
   await (await f.cache.watch(key("workload-1"), {
     name: "configmaps",
     kind: CONFIGMAP,
@@ -247,7 +270,7 @@ Deno.test("pooled: a promoted cluster that calms down moves back into the pool, 
   await f.connected("workload-2");
   const server = f.fleet.cluster("workload-1");
   const type = server.typeOf("", "configmaps")!;
-  const recorder = new Recorder();
+  const recorder = new Recorder(server);
   await (await f.cache.watch(key("workload-1"), {
     name: "configmaps",
     kind: CONFIGMAP,
@@ -269,6 +292,106 @@ Deno.test("pooled: a promoted cluster that calms down moves back into the pool, 
     await f.cache.metrics.registry.metrics(),
     /clustercache_worker_moves_total\{direction="demote"\} 1/,
   );
+});
+
+Deno.test("pooled: a watch moved while its handler is behind and its new session lags tells nothing twice, nothing back in time, no spurious delete", async () => {
+  await using f = await fixture(
+    { clusters: 2 },
+    pooled({ objects: 60 }, {
+      watchList: false,
+      healthProbe: { intervalMs: 1_000, timeoutMs: 5_000, failureThreshold: 3 },
+    }),
+  );
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  createConfigMaps(server, "base", 40);
+  const recorder = new Recorder(server);
+  let slow = true;
+  await (await f.cache.watch(key("workload-1"), {
+    name: "behind",
+    kind: CONFIGMAP,
+    handler: async (event) => {
+      recorder.handle(event);
+      if (slow) await new Promise((r) => setTimeout(r, 2)); // a handler that is behind
+    },
+  })).synced;
+  // Requests answer late: the new session's list and watch trail the old session's open watch.
+  server.setFaults({ latencyMs: 700 });
+  const writes = churn(server, "moving");
+  try {
+    await eventually(() => dedicated(f, "workload-1"), "workload-1 to get a worker of its own");
+    await new Promise((r) => setTimeout(r, 1_500)); // past the new session's late watch
+  } finally {
+    await writes.stop();
+  }
+  slow = false;
+  await server.clearFaults();
+  await eventually(() => recorder.matches(server), "the watch to reach the server's state", 20_000);
+  assert.deepEqual(recorder.problems, []);
+});
+
+Deno.test("pooled: a promotion that failed is tried again later; the wish to move is not lost", async () => {
+  await using f = await fixture(
+    { clusters: 2 },
+    pooled({ objects: 30 }, {
+      healthProbe: { intervalMs: 500, timeoutMs: 2_000, failureThreshold: 3 },
+    }),
+  );
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  await f.cache.getReader(key("workload-1")).list(CONFIGMAP); // the informer runs
+  // The new worker's discovery fails: the first promotion cannot be made.
+  server.failRequests({ method: "GET", path: /^\/api\/v1$/ }, 1, 500);
+  const since = Date.now();
+  createConfigMaps(server, "load", 40);
+  await eventually(
+    () => server.requestsSince(since).some((r) => r.path === "/api/v1"),
+    "a promotion to be tried",
+  );
+  await eventually(() => dedicated(f, "workload-1"), "the promotion to be tried again", 20_000);
+  assert.ok(
+    server.requestsSince(since).filter((r) => r.path === "/api/v1").length >= 2,
+    "a second attempt",
+  );
+});
+
+Deno.test("pooled: a token rotated while the cluster moves is the one its new worker uses", async () => {
+  await using f = await fixture(
+    { clusters: 2, kubeconfigAuth: "token" },
+    pooled({ objects: 30 }, {
+      watchList: false,
+      healthProbe: { intervalMs: 300, timeoutMs: 3_000, failureThreshold: 3 },
+    }),
+  );
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const server = f.fleet.cluster("workload-1");
+  const source = f.cache.getClusterSource("rotation", (c) => [c.metadata!.name!]);
+  const events: string[] = [];
+  source.subscribe((request, e) => events.push(`${request} ${e.reasons.join("+")}`));
+  await f.cache.getReader(key("workload-1")).list(CONFIGMAP);
+  await eventually(() => events.length === 2, "the connect events");
+  events.length = 0;
+  // Slow answers: the new worker takes a while to warm up, and the token rotates meanwhile.
+  server.setFaults({ latencyMs: 1_500 });
+  const connections = server.connections.length;
+  createConfigMaps(server, "load", 40);
+  await eventually(
+    () => server.connections.length > connections,
+    "the new worker to connect",
+    10_000,
+  );
+  await server.rotateCredentials(); // the old token is refused; the Secret holds the new one
+  await eventually(() => dedicated(f, "workload-1"), "the move to end", 30_000);
+  await server.clearFaults();
+  // Probes on the new worker carry the rotated token: no 401, no reconnect.
+  await new Promise((r) => setTimeout(r, 2_000));
+  assert.deepEqual(events.filter((e) => e.startsWith("workload-1")), []);
+  const list = await f.cache.getReader(key("workload-1")).list(CONFIGMAP);
+  assert.equal(list.items.length, 40);
+  source.close();
 });
 
 /** Cache options whose ConfigMap transform misbehaves on purpose (see fixtures/misbehaving_transforms.ts). */

@@ -265,3 +265,24 @@ Deno.test("a watch handle stops its handler; the name can be watched again", asy
   assert.ok(seen.includes("again after"), "the name was free: a new watch with its initial adds");
   again.stop();
 });
+
+Deno.test("a watch handle's done resolves when the watch ends: stopped, or its Cluster deleted", async () => {
+  await using f = await fixture({ clusters: 2 });
+  await f.connected("workload-1");
+  await f.connected("workload-2");
+  const watch = (name: string) =>
+    f.cache.watch(key(name), { name: "cms", kind: CM, handler: () => {} });
+  const stopped = await watch("workload-1");
+  const deleted = await watch("workload-2");
+  await Promise.all([stopped.synced, deleted.synced]);
+  let doneStopped = false;
+  let doneDeleted = false;
+  void stopped.done.then(() => doneStopped = true);
+  void deleted.done.then(() => doneDeleted = true);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(doneStopped || doneDeleted, false, "both watches live");
+  stopped.stop();
+  await stopped.done;
+  await f.fleet.removeCluster("workload-2");
+  await eventually(() => doneDeleted, "the deleted Cluster's watch to end");
+});

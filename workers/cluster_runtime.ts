@@ -74,6 +74,7 @@ export class ClusterRuntime {
       this.#config.maxResponseBytes,
       (verb, code, seconds) => this.#requests.record(verb, code, seconds),
       (work) => this.#meter.measure(work),
+      (method, code) => this.#requests.retried(method, code),
     );
     if (this.#config.writableUntil !== undefined) transport.fence(this.#config.writableUntil);
     return transport;

@@ -115,7 +115,9 @@ class Session {
   reportStats(): void {
     if (!this.#runtime) return;
     const stats = this.#runtime.takeStats();
-    if (stats.requests.length === 0 && stats.informers.length === 0) return;
+    if (stats.requests.length === 0 && stats.informers.length === 0 && stats.retries.length === 0) {
+      return;
+    }
     this.post({ type: "stats", session: this.id, stats });
   }
 

@@ -13,6 +13,7 @@ import type { Status } from "../src/shared/kube_object.ts";
 import type { RESTConfig } from "../src/shared/rest_config.ts";
 import { redact } from "../src/shared/redact.ts";
 import { TokenBucket } from "../src/shared/token_bucket.ts";
+import { sleep } from "../src/shared/backoff.ts";
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -57,6 +58,19 @@ function networkCause(error: unknown): string {
     current = current.cause;
   }
   return redact(text.replace(/\s+/g, " ").trim() || String(error));
+}
+
+/** Retries of one request at most (client-go's default `maxRetries`). */
+export const MAX_RETRIES = 10;
+
+/**
+ * How long to wait before sending a request again: only for 429 and 5xx answers that carry
+ * `Retry-After` (client-go's `checkWait`); `undefined` otherwise.
+ */
+export function retryAfterMs(response: { status: number; headers: Headers }): number | undefined {
+  if (response.status !== 429 && response.status < 500) return undefined;
+  const seconds = parseRetryAfter(response.headers.get("retry-after"));
+  return seconds === undefined ? undefined : seconds * 1000;
 }
 
 /** Parses `Retry-After` (seconds or an HTTP date). */
@@ -105,6 +119,7 @@ export function apiErrorFrom(
 /** Talks HTTP to one cluster. */
 export class Transport {
   readonly #onResponse: (verb: string, code: string, seconds: number) => void;
+  readonly #onRetry: (method: string, code: string) => void;
   readonly #measure: <T>(work: () => T) => T;
   readonly #client: Deno.HttpClient;
   readonly #server: string;
@@ -125,8 +140,10 @@ export class Transport {
     maxResponseBytes: number,
     onResponse: (verb: string, code: string, seconds: number) => void = () => {},
     measure: <T>(work: () => T) => T = (work) => work(),
+    onRetry: (method: string, code: string) => void = () => {},
   ) {
     this.#onResponse = onResponse;
+    this.#onRetry = onRetry;
     this.#measure = measure;
     const options: Deno.CreateHttpClientOptions = {};
     if (config.caPem) options.caCerts = [config.caPem];
@@ -317,19 +334,35 @@ export class Transport {
   }
 
   /**
-   * Sends a request and parses the JSON answer.
+   * Sends a request and parses the JSON answer. A 429 or 5xx answer with `Retry-After` is sent
+   * again after the wait it asks for, up to {@linkcode MAX_RETRIES} times while the request's
+   * timeout allows (client-go's rule: the server said it did not act on it, so resending the body
+   * is safe).
    *
    * @throws {KubernetesApiError} For a non-2xx answer.
    * @throws {ClusterCacheError} `Unreachable`, `Timeout` or `BadResponse`.
    */
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const response = await this.#fetch(method, path, options);
+    const deadline = performance.now() + timeoutMs;
+    let response: Response;
     let text: string;
-    try {
-      text = await this.#readBody(response, method, path);
-    } catch (error) {
-      throw this.#failure(error, method, path, timeoutMs, options.signal);
+    for (let attempt = 0;; attempt++) {
+      const left = Math.max(1, Math.round(deadline - performance.now()));
+      response = await this.#fetch(method, path, { ...options, timeoutMs: left });
+      try {
+        text = await this.#readBody(response, method, path);
+      } catch (error) {
+        throw this.#failure(error, method, path, timeoutMs, options.signal);
+      }
+      const waitMs = retryAfterMs(response);
+      if (
+        waitMs === undefined || attempt >= MAX_RETRIES || performance.now() + waitMs >= deadline
+      ) break;
+      this.#onRetry(method, String(response.status));
+      if (!await sleep(waitMs, options.signal)) {
+        throw this.#failure(options.signal?.reason, method, path, timeoutMs, options.signal);
+      }
     }
     if (!response.ok) {
       throw apiErrorFrom(

@@ -33,12 +33,6 @@ import { notFound, stripManagedFields } from "./live_client.ts";
 import { resourcePath, type RestMapper } from "./rest_mapper.ts";
 import type { WorkerLog } from "./worker_log.ts";
 
-/**
- * A pooled session holds back a list too big for a shared worker this long, waiting to be moved to a
- * worker of its own (which lists instead); then lists anyway.
- */
-const BIG_LIST_HOLD_MS = 30_000;
-
 /** Whether two kind references name the same kind. */
 export function sameKind(a: KindRef, b: KindRef): boolean {
   return a.apiVersion === b.apiVersion && a.kind === b.kind;
@@ -64,7 +58,8 @@ export class InformerCache {
   readonly #meter: LoadMeter;
   readonly #report: InformerCacheHooks["report"];
   readonly #informers = new Map<string, Informer>();
-  readonly #heldStarts = new Set<ReturnType<typeof setTimeout>>();
+  /** Kinds too big for a shared worker, held back unlisted, with their objects on the server. */
+  readonly #heldBack = new Map<string, number>();
   readonly #modules = new ModuleFunctions();
   readonly #reported = new Map<string, { relists: number; resourceVersion: string | undefined }>();
   /** Cached reads wait on this while the session takes over from another (see `hold`). */
@@ -87,10 +82,14 @@ export class InformerCache {
     this.#report = hooks.report;
   }
 
-  /** Objects held by every informer (for the load meter). */
+  /**
+   * Objects held by every informer, and those of kinds held back (for the load meter: a session
+   * waiting for a worker of its own stays under pressure until it gets one).
+   */
   objectCount(): number {
     let count = 0;
     for (const informer of this.#informers.values()) count += informer.store.size;
+    for (const held of this.#heldBack.values()) count += held;
     return count;
   }
 
@@ -178,17 +177,14 @@ export class InformerCache {
     if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
     if (count !== undefined && count > (this.#config.pressure?.objects ?? Infinity)) {
       // Listing it here would stall every neighbour: ask for a worker of its own, which lists it.
+      // Never here, however long the move takes: reads of the kind wait (and time out) until then.
+      this.#heldBack.set(key, count);
       const report = this.#meter.raise(`a list of ${count} ${kind.kind} objects`);
       if (report) this.#report(report);
-      const timer = setTimeout(() => {
-        this.#heldStarts.delete(timer);
-        this.#log.warn("A big list waited for a worker of its own in vain; listing here", {
-          kind: key,
-          objects: count,
-        });
-        informer.start();
-      }, BIG_LIST_HOLD_MS);
-      this.#heldStarts.add(timer);
+      this.#log.info("A list too big for a shared worker waits for a worker of its own", {
+        kind: key,
+        objects: count,
+      });
       return informer;
     }
     informer.start();
@@ -248,7 +244,18 @@ export class InformerCache {
    * cached Get and List in the client timeout): a kind that never syncs must not hang reconciles.
    */
   async #forRead(kind: KindRef, signal: AbortSignal): Promise<Informer> {
-    if (this.#held) await this.#held.open;
+    if (this.#held) {
+      // A read held while this session takes over still ends when its caller gives up.
+      const aborted = Promise.withResolvers<never>();
+      const onAbort = () => aborted.reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        if (signal.aborted) throw signal.reason;
+        await Promise.race([this.#held.open, aborted.promise]);
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+      }
+    }
     return await this.synced(kind, signal, this.#config.rest.timeoutMs);
   }
 
@@ -345,50 +352,64 @@ export class InformerCache {
   }
 
   /**
-   * Waits until an informer's store has reached `resourceVersion` (where another session's was),
-   * until `deadline` (epoch ms; default: the sync timeout from now). Versions that cannot be
-   * compared (opaque) count as reached.
-   *
-   * @returns Whether it was there already.
-   * @throws {ClusterCacheError} `CacheSyncTimeout` when it did not get there in time.
+   * Waits until an informer's store has reached `resourceVersion` (see {@linkcode reachVersion}),
+   * until `deadline` (epoch ms; default: the sync timeout from now).
    */
-  async reach(
+  reach(
     informer: Informer,
     resourceVersion: string | undefined,
     signal: AbortSignal,
     deadline = Date.now() + this.#config.cacheSyncTimeoutMs,
   ): Promise<boolean> {
-    let already = true;
-    while (resourceVersion !== undefined && behind(informer, resourceVersion)) {
-      already = false;
-      if (Date.now() > deadline) {
-        throw new ClusterCacheError(
-          "CacheSyncTimeout",
-          `error when waiting for cache to sync: ${
-            kindKey(informer.kind)
-          } did not reach resourceVersion ${resourceVersion} in time`,
-        );
-      }
-      if (!await sleep(WARM_POLL_MS, signal)) throw signal.reason;
-    }
-    return already;
+    return reachVersion(informer, resourceVersion, signal, deadline);
   }
 
   /** Stops every informer. */
   close(): void {
     this.#closed = true;
     this.#release();
-    for (const timer of this.#heldStarts) clearTimeout(timer);
-    this.#heldStarts.clear();
+    this.#heldBack.clear();
     for (const informer of this.#informers.values()) informer.stop();
     this.#informers.clear();
   }
 }
 
+/**
+ * Waits until an informer's store has reached `resourceVersion` (where another session's was), until
+ * `deadline` (epoch ms). Versions that cannot be compared (opaque) count as reached.
+ *
+ * @returns Whether it was there already.
+ * @throws {ClusterCacheError} `CacheSyncTimeout` when it did not get there in time.
+ */
+export async function reachVersion(
+  informer: Pick<Informer, "kind" | "lastSyncResourceVersion">,
+  resourceVersion: string | undefined,
+  signal: AbortSignal,
+  deadline: number,
+): Promise<boolean> {
+  let already = true;
+  while (resourceVersion !== undefined && behind(informer, resourceVersion)) {
+    already = false;
+    if (Date.now() > deadline) {
+      throw new ClusterCacheError(
+        "CacheSyncTimeout",
+        `error when waiting for cache to sync: ${
+          kindKey(informer.kind)
+        } did not reach resourceVersion ${resourceVersion} in time`,
+      );
+    }
+    if (!await sleep(WARM_POLL_MS, signal)) throw signal.reason;
+  }
+  return already;
+}
+
 /** How often a warming session looks whether its informers caught up (only while a cluster moves). */
 const WARM_POLL_MS = 20;
 
-function behind(informer: Informer, resourceVersion: string): boolean {
+function behind(
+  informer: Pick<Informer, "lastSyncResourceVersion">,
+  resourceVersion: string,
+): boolean {
   const at = informer.lastSyncResourceVersion;
   return at === undefined || olderThan(at, resourceVersion);
 }

@@ -9,7 +9,8 @@ import { REQUEST_LATENCY_BUCKETS, type WorkerStats } from "../src/shared/protoco
 
 /** Request counters since the last {@linkcode RequestStats.take}. */
 export class RequestStats {
-  readonly #counts = new Map<string, { verb: string; code: string; count: number }>();
+  readonly #counts = new Map<string, { method: string; code: string; count: number }>();
+  readonly #retries = new Map<string, { method: string; code: string; count: number }>();
   readonly #latency = new Map<string, { verb: string; counts: number[]; sum: number }>();
 
   /** Records one request: its HTTP method, status code (or `<error>`) and duration. */
@@ -17,7 +18,7 @@ export class RequestStats {
     const id = `${verb} ${code}`;
     const count = this.#counts.get(id);
     if (count) count.count++;
-    else this.#counts.set(id, { verb, code, count: 1 });
+    else this.#counts.set(id, { method: verb, code, count: 1 });
     let latency = this.#latency.get(verb);
     if (!latency) {
       latency = { verb, counts: new Array(REQUEST_LATENCY_BUCKETS.length + 1).fill(0), sum: 0 };
@@ -28,11 +29,24 @@ export class RequestStats {
     latency.sum += seconds;
   }
 
+  /** Records a request sent again because the server said when (`Retry-After`). */
+  retried(method: string, code: string): void {
+    const id = `${method} ${code}`;
+    const count = this.#retries.get(id);
+    if (count) count.count++;
+    else this.#retries.set(id, { method, code, count: 1 });
+  }
+
   /** The counts since the last call, and starts over. */
-  take(): Pick<WorkerStats, "requests" | "latency"> {
-    const taken = { requests: [...this.#counts.values()], latency: [...this.#latency.values()] };
+  take(): Pick<WorkerStats, "requests" | "latency" | "retries"> {
+    const taken = {
+      requests: [...this.#counts.values()],
+      latency: [...this.#latency.values()],
+      retries: [...this.#retries.values()],
+    };
     this.#counts.clear();
     this.#latency.clear();
+    this.#retries.clear();
     return taken;
   }
 }

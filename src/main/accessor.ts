@@ -29,6 +29,7 @@ import {
   type WorkerPermissions,
 } from "./worker_handle.ts";
 import type { WorkerPool } from "./worker_pool.ts";
+import { PlacementState } from "./placement.ts";
 
 export type { HealthCheckingState, HealthCheckResult } from "./health_probe.ts";
 
@@ -44,7 +45,7 @@ export interface Connection {
   /** The hash a token update in flight will make current. */
   pendingHash?: string | undefined;
   /** The watches added on this connection, by name, with their sync. */
-  readonly watches: Map<string, { synced: Promise<void> }>;
+  readonly watches: Map<string, { synced: Promise<void>; done: Promise<void> }>;
   /** The Secret's resourceVersion when its hash was last checked. */
   secretVersion: string | undefined;
 }
@@ -127,13 +128,8 @@ export class ClusterAccessor {
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
-  /**
-   * Where the cluster's session should run: pooled (when the cache pools), or in a worker of its
-   * own once it was promoted, crashed or hung its pooled worker.
-   */
-  placement: Placement = "pooled";
-  /** Why it has a worker of its own (for logs and metrics). */
-  placementReason: string | undefined;
+  /** Where the cluster's session should run, and its moves (see {@linkcode PlacementState}). */
+  readonly placement: PlacementState = new PlacementState();
 
   /** @param key The Cluster's key. */
   constructor(key: ObjectKey) {
@@ -171,7 +167,7 @@ export class ClusterAccessor {
     if (this.#connection) return;
     const now = Date.now();
     try {
-      this.#connection = await this.#open(context, this.placement);
+      this.#connection = await this.#open(context, this.#wanted(context));
       this.health.lastProbeTime = Date.now();
       this.health.lastProbeSuccessTime = this.health.lastProbeTime;
       this.health.consecutiveFailures = 0;
@@ -199,7 +195,7 @@ export class ClusterAccessor {
     const now = Date.now();
     let next: Connection;
     try {
-      next = await this.#open(context, this.placement);
+      next = await this.#open(context, this.#wanted(context));
     } catch (error) {
       this.lastConnectionCreationErrorTime = now;
       this.lastConnectionError = (error as Error).message;
@@ -212,6 +208,14 @@ export class ClusterAccessor {
     this.#everConnected = true;
     old?.worker.terminate(`cluster ${formatObjectKey(this.key)} moved to a new connection`);
     return old?.id;
+  }
+
+  #wanted(context: ConnectContext): Placement {
+    return this.placement.wanted(
+      context.pool.mode,
+      context.options.workers.pressure.calmMs,
+      Date.now(),
+    );
   }
 
   /**

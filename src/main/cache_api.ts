@@ -93,6 +93,7 @@ export interface WatchInput<T extends KubeObject = KubeObject> {
  * });
  * await handle.synced; // every existing Node has reached the handler as an add
  * handle.stop(); // no more events; the name may be watched again
+ * await handle.done;
  * assert.deepEqual(cache.watches, []);
  * ```
  */
@@ -102,6 +103,11 @@ export interface WatchHandle extends Disposable {
    * object as an `add`; rejects when it cannot sync (the watch is then removed: watch again).
    */
   readonly synced: Promise<void>;
+  /**
+   * Resolves when the watch has ended, for whatever reason: stopped, failed to sync, or its
+   * connection gone (a disconnect, the Cluster deleted, the cache closed). Never rejects.
+   */
+  readonly done: Promise<void>;
   /** Stops the handler and ends the watch in the worker. Safe to call twice. */
   stop(): void;
 }

@@ -21,6 +21,7 @@ import type { KindRef, KubeList, KubeObject, ObjectKey } from "../shared/kube_ob
 import type { ResolvedOptions } from "./options.ts";
 import type { RequestOf, ResponseOf } from "../shared/protocol.ts";
 import { isMovedAway } from "./worker_handle.ts";
+import { ClusterCacheError } from "../shared/errors.ts";
 
 /** What a client needs from the ClusterCache. */
 export interface ClientHost {
@@ -98,6 +99,26 @@ export class WorkerClient implements Client {
     }
   }
 
+  /**
+   * A write. One still in flight when its cluster moved to another worker may or may not have
+   * reached the server: it fails with a retryable error (`Timeout`), not as "not connected", which
+   * controllers take for "wait for the connect event" and would drop.
+   */
+  async #write<O extends "create" | "update" | "patch" | "delete">(
+    request: RequestOf<O>,
+    options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
+  ): Promise<ResponseOf<O>> {
+    try {
+      return await this.#host.connection(options.operation).worker.call(request, options);
+    } catch (error) {
+      if (!isMovedAway(error)) throw error;
+      throw new ClusterCacheError(
+        "Timeout",
+        `${options.operation}: the cluster moved to another worker while the write was in flight; it may or may not have been applied`,
+      );
+    }
+  }
+
   /** {@inheritDoc Reader.get} */
   async get<T extends KubeObject = KubeObject>(
     kind: KindRef,
@@ -133,7 +154,7 @@ export class WorkerClient implements Client {
   ): Promise<T> {
     checkObject(object, "create");
     const operation = `error creating ${object.kind}`;
-    return await this.#host.connection(operation).worker.call(
+    return await this.#write(
       { op: "create", object, options: wire(options) },
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
@@ -146,7 +167,7 @@ export class WorkerClient implements Client {
   ): Promise<T> {
     checkObject(object, "update");
     const operation = `error updating ${object.kind}`;
-    return await this.#host.connection(operation).worker.call(
+    return await this.#write(
       { op: "update", object, options: wire(options) },
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
@@ -168,7 +189,7 @@ export class WorkerClient implements Client {
       throw new TypeError("An apply patch needs a fieldManager");
     }
     const operation = `error patching ${kind.kind} ${k.name}`;
-    return await this.#host.connection(operation).worker.call(
+    return await this.#write(
       { op: "patch", kind, key: k, patch, options: wire(options) },
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
@@ -179,7 +200,7 @@ export class WorkerClient implements Client {
     checkKind(kind);
     const k = checkKey(key);
     const operation = `error deleting ${kind.kind} ${k.name}`;
-    await this.#host.connection(operation).worker.call(
+    await this.#write(
       { op: "delete", kind, key: k, options: wire(options) },
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     );

@@ -356,9 +356,17 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     const connection = accessor.require(operation);
     const existing = connection.watches.get(input.name);
     // A name already watched is a no-op, but not a blind one: its sync (or failure) is shared.
-    if (existing) return { synced: existing.synced, stop: () => {}, [Symbol.dispose]: () => {} };
+    if (existing) {
+      return {
+        synced: existing.synced,
+        done: existing.done,
+        stop: () => {},
+        [Symbol.dispose]: () => {},
+      };
+    }
     const watchId = this.#nextWatchId++;
     const log = this.#log;
+    const ended = Promise.withResolvers<void>();
     const registration: WatchRegistration = {
       watchId,
       kind: input.kind,
@@ -372,6 +380,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       synced: Promise.resolve(),
       isSynced: false,
       start: () => {},
+      end: () => {
+        registration.dispatch.stop();
+        ended.resolve();
+      },
       dispatch: new WatchDispatch(
         input.handler as (event: WatchEvent) => void | Promise<void>,
         local as ((event: WatchEvent) => boolean)[],
@@ -413,7 +425,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     };
     registration.start(connection.worker);
     registration.synced = synced.catch(() => {});
-    const entry = { synced };
+    const entry = { synced, done: ended.promise };
     connection.watches.set(input.name, entry);
     let stopped = false;
     const stop = () => {
@@ -426,7 +438,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
         }
       }
       this.#reconciler.watches.delete(watchId);
-      registration.dispatch.stop();
+      registration.end();
       if (registration.worker.alive) {
         void registration.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
           .catch(() => {});
@@ -435,7 +447,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     // A failed sync unregisters the name, so the next watch() tries again. (This also handles the
     // rejection for callers that never await `synced`.)
     synced.catch(stop);
-    return { synced, stop, [Symbol.dispose]: stop };
+    return { synced, done: ended.promise, stop, [Symbol.dispose]: stop };
   }
 
   /**

@@ -293,6 +293,12 @@ export class Controller<R> implements AsyncDisposable {
     let handles = this.#watches.get(key);
     if (!handles) this.#watches.set(key, handles = new Set());
     handles.add(handle);
+    // A watch that ends (its Cluster deleted, its connection gone) is let go of at once.
+    void handle.done.then(() => {
+      const current = this.#watches.get(key);
+      if (!current?.delete(handle) || current.size > 0) return;
+      this.#watches.delete(key);
+    });
     return handle;
   }
 

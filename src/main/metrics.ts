@@ -97,8 +97,8 @@ export class ClusterCacheMetrics {
   );
   readonly #workerHeap = this.registry.gauge(
     "clustercache_worker_heap_bytes",
-    "V8 heap used by a cluster's worker.",
-    CLUSTER_LABELS,
+    "V8 heap used by a worker: a cluster's own, or a pool's, shared by its clusters.",
+    ["worker"],
   );
   readonly #inconclusive = this.registry.counter(
     "clustercache_healthchecks_inconclusive_total",
@@ -108,7 +108,12 @@ export class ClusterCacheMetrics {
   readonly #requests = this.registry.counter(
     "rest_client_requests_total",
     "Requests to workload cluster API servers, by cluster, HTTP method and status code ('<error>': no answer).",
-    [...CLUSTER_LABELS, "code", "verb"],
+    [...CLUSTER_LABELS, "code", "method"],
+  );
+  readonly #retries = this.registry.counter(
+    "rest_client_request_retries_total",
+    "Requests to workload cluster API servers sent again because the server answered 429 or 5xx with Retry-After, by cluster, HTTP method and that code.",
+    [...CLUSTER_LABELS, "code", "method"],
   );
   readonly #requestLatency = this.registry.histogram(
     "rest_client_request_duration_seconds",
@@ -128,6 +133,7 @@ export class ClusterCacheMetrics {
   );
   readonly #perCluster = [
     this.#requests,
+    this.#retries,
     this.#requestLatency,
     this.#relists,
     this.#lastSynced,
@@ -137,7 +143,6 @@ export class ClusterCacheMetrics {
     this.#owned,
     this.#dedicated,
     this.#informerEvents,
-    this.#workerHeap,
     this.#inconclusive,
   ];
 
@@ -193,8 +198,11 @@ export class ClusterCacheMetrics {
    */
   workerStats(key: ObjectKey, stats: WorkerStats): void {
     const cluster = labels(key);
-    for (const { verb, code, count } of stats.requests) {
-      this.#requests.inc({ ...cluster, code, verb }, count);
+    for (const { method, code, count } of stats.requests) {
+      this.#requests.inc({ ...cluster, code, method }, count);
+    }
+    for (const { method, code, count } of stats.retries) {
+      this.#retries.inc({ ...cluster, code, method }, count);
     }
     for (const { verb, counts, sum } of stats.latency) {
       this.#requestLatency.merge({ ...cluster, verb }, counts, sum);
@@ -208,9 +216,17 @@ export class ClusterCacheMetrics {
     }
   }
 
-  /** Records a worker's heap size. */
-  workerHeap(key: ObjectKey, bytes: number): void {
-    this.#workerHeap.set(labels(key), bytes);
+  /**
+   * Records a worker's heap size, by worker (a pooled worker's heap is its clusters' together: per
+   * cluster, it would be counted once for each).
+   */
+  workerHeap(worker: string, bytes: number): void {
+    this.#workerHeap.set({ worker }, bytes);
+  }
+
+  /** Deletes a terminated worker's series. */
+  forgetWorker(worker: string): void {
+    this.#workerHeap.remove({ worker });
   }
 
   /** Deletes every series of a cluster. */

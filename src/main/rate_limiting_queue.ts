@@ -61,8 +61,9 @@ export class RateLimitingQueue<T> {
   add(item: T): void {
     if (this.#shuttingDown) return;
     const key = this.#identity(item);
-    this.#observer?.added();
     const queued = this.#dirty.has(key);
+    // Counted as client-go counts it: an add the queue already holds is not one.
+    if (!queued) this.#observer?.added();
     this.#dirty.set(key, item);
     if (queued || this.#processing.has(key)) return;
     this.#queue.set(key, performance.now());

@@ -21,7 +21,12 @@ import type { RESTConfig } from "../shared/rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
 import { shouldSendEvent, type Transition } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
-import type { Placement, WorkerHandleHooks, WorkerPermissions } from "./worker_handle.ts";
+import type {
+  Placement,
+  WorkerHandleHooks,
+  WorkerHost,
+  WorkerPermissions,
+} from "./worker_handle.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import { catchUp, handOver, type MovingWatch, warmUp } from "./session_move.ts";
 import { workerPermissions } from "./worker_permissions.ts";
@@ -38,9 +43,6 @@ export interface SourceEntry {
   announced: Map<string, number>;
 }
 
-/** Why a cluster has a worker of its own for good (a promoted one moves back once calm). */
-const CRASHED_POOLED_WORKER = "it crashed or hung its pooled worker";
-
 /** A watch added through the facade. */
 export interface WatchRegistration extends MovingWatch {
   connectionId: number;
@@ -48,6 +50,8 @@ export interface WatchRegistration extends MovingWatch {
   dispatch: WatchDispatch;
   /** Settles when the watch has synced (or failed to). */
   synced: Promise<void>;
+  /** Ends it for good: its handler hears nothing more and its handle's `done` resolves. */
+  end(): void;
 }
 
 /** Reconciles Clusters; holds the accessors, sources and watches the facade serves from. */
@@ -81,6 +85,8 @@ export class Reconciler {
   shards: ShardCoordinator | undefined;
   /** Clusters let go because another replica serves them; their sources hear `disconnect`. */
   readonly #handedOff = new Set<string>();
+  /** Workers whose heap is in the metrics (their series go when they end). */
+  readonly #heapReported = new WeakSet<WorkerHost>();
   /** Whether this replica served each cluster when the coordinator last reported. */
   readonly #owned = new Map<string, boolean>();
   readonly #pool: WorkerPool;
@@ -125,6 +131,7 @@ export class Reconciler {
     // Abandoned moves end their workers before close() returns: none may outlive the cache.
     await Promise.all([...this.#moving.values()].map((move) => move.done));
     this.accessors.clear();
+    for (const registration of this.watches.values()) registration.end();
     this.watches.clear();
     for (const { source } of [...this.sources]) source.close();
   }
@@ -182,12 +189,11 @@ export class Reconciler {
         forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
       onInformer: (kind, event) => this.#metrics.informer(cluster, kind, event),
       onStats: (stats) => this.#metrics.workerStats(cluster, stats),
-      onFailure: (error, culprit) => {
+      onFailure: (error, culprit, from) => {
         this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
-        if (culprit && this.#pool.mode === "pooled" && accessor.placement === "pooled") {
+        if (culprit && this.#pool.mode === "pooled" && from.placement === "pooled") {
           // It would take its neighbours down again: it gets a worker of its own.
-          accessor.placement = "dedicated";
-          accessor.placementReason = CRASHED_POOLED_WORKER;
+          accessor.placement.pin();
         }
         this.queue.add(key);
       },
@@ -376,8 +382,14 @@ export class Reconciler {
             cluster: key,
           });
         } else this.#metrics.probe(accessor.key, result.verdict === "success");
-        if (result.heapUsedBytes !== undefined) {
-          this.#metrics.workerHeap(accessor.key, result.heapUsedBytes);
+        const host = accessor.connection?.worker.host;
+        if (result.heapUsedBytes !== undefined && host) {
+          const worker = host.name.replace(/^clustercache /, "");
+          if (!this.#heapReported.has(host)) {
+            this.#heapReported.add(host);
+            host.onEnd(() => this.#metrics.forgetWorker(worker));
+          }
+          this.#metrics.workerHeap(worker, result.heapUsedBytes);
         }
         let unauthorized = result.verdict === "unauthorized";
         if (unauthorized) {
@@ -412,6 +424,7 @@ export class Reconciler {
         );
       }
     }
+    if (accessor.connected && !this.#lifetime.signal.aborted) this.#place(key, accessor);
     return this.#finish(key, cluster, accessor, transitions, requeues);
   }
 
@@ -479,21 +492,27 @@ export class Reconciler {
   /** A pooled cluster's load is too much for its neighbours (promote), or a promoted one calmed down. */
   #pressure(key: string, accessor: ClusterAccessor, pressure: PressureReport): void {
     if (this.#pool.mode !== "pooled" || this.#lifetime.signal.aborted) return;
+    accessor.placement.report(pressure, Date.now());
+    this.#place(key, accessor);
+  }
+
+  /**
+   * Moves a connected cluster whose session runs elsewhere than where it should (see
+   * `placement.ts`), unless it is moving already or its last move failed too lately: a wish that
+   * came during another move, or a move that failed, is acted on here, at the next reconcile.
+   */
+  #place(key: string, accessor: ClusterAccessor): void {
     const worker = accessor.connection?.worker;
-    if (!worker?.alive) return;
-    if (pressure.level === "high" && worker.placement === "pooled") {
-      accessor.placement = "dedicated";
-      accessor.placementReason = pressure.reason;
-      this.#startMove(key, accessor, "dedicated", pressure.reason);
-    } else if (
-      pressure.level === "calm" && worker.placement === "dedicated" &&
-      accessor.placementReason !== undefined && accessor.placement === "dedicated" &&
-      accessor.placementReason !== CRASHED_POOLED_WORKER
-    ) {
-      accessor.placement = "pooled";
-      accessor.placementReason = undefined;
-      this.#startMove(key, accessor, "pooled", pressure.reason);
-    }
+    if (this.#pool.mode !== "pooled" || !worker?.alive || this.#moving.has(accessor)) return;
+    const now = Date.now();
+    if (now < accessor.placement.notBefore) return;
+    const wanted = accessor.placement.wanted(
+      this.#pool.mode,
+      this.#options.workers.pressure.calmMs,
+      now,
+    );
+    if (wanted === worker.placement) return;
+    this.#startMove(key, accessor, wanted, accessor.placement.reason ?? "it calmed down");
   }
 
   /**
@@ -546,9 +565,11 @@ export class Reconciler {
       await warmUp(old.worker, next.worker, timeouts, signal);
     } catch (error) {
       next?.worker.terminate("the move was abandoned");
-      this.#log.warn("Moving the cluster failed; it stays where it is", {
+      accessor.placement.failed(Date.now());
+      this.#log.warn("Moving the cluster failed; it stays where it is for now", {
         cluster: key,
         error: (error as Error).message,
+        retryInSeconds: Math.round((accessor.placement.notBefore - Date.now()) / 1000),
       });
       return;
     }
@@ -557,8 +578,16 @@ export class Reconciler {
       return;
     }
     accessor.adopt(next);
+    accessor.placement.moved(placement);
     const writableUntil = this.shards?.ownedUntil(key);
     if (writableUntil !== undefined) next.worker.fence(writableUntil);
+    if (next.target.token !== old.target.token) {
+      // The token was rotated into the old session while this one started: it is the current one.
+      void next.worker.call({ op: "token", token: old.target.token ?? "" }, {
+        timeoutMs: timeouts.callMs,
+        operation: "error updating the bearer token",
+      }).catch(() => {});
+    }
     await catchUp(old.worker, next.worker, timeouts);
     const moving = [...this.watches.values()].filter((w) => w.worker === old.worker);
     let exact = 0;
@@ -573,6 +602,13 @@ export class Reconciler {
         watch.start(next.worker);
         exact++;
       } else if (await handOver(watch, next.worker, timeouts)) exact++;
+      if (this.watches.get(watch.watchId) !== watch) {
+        // Stopped while it was handed over: its stop reached the old session only.
+        void next.worker.call({ op: "unwatch", watchId: watch.watchId }, {
+          timeoutMs: timeouts.callMs,
+          operation: "error moving a watch",
+        }).catch(() => {});
+      }
     }
     this.#metrics.moved(placement === "dedicated" ? "promote" : "demote");
     this.#metrics.placement(accessor.key, placement === "dedicated");
@@ -592,7 +628,9 @@ export class Reconciler {
   #forgetWatches(connectionId: number | undefined): void {
     if (connectionId === undefined) return;
     for (const [watchId, registration] of this.watches) {
-      if (registration.connectionId === connectionId) this.watches.delete(watchId);
+      if (registration.connectionId !== connectionId) continue;
+      this.watches.delete(watchId);
+      registration.end();
     }
   }
 

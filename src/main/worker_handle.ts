@@ -45,7 +45,7 @@ export interface WorkerHandleHooks {
    * The session failed (its worker crashed or hung) and its pending calls with it. `culprit`: the
    * session is blamed for it, rather than a neighbour in the same pooled worker.
    */
-  onFailure(error: ClusterCacheError, culprit: boolean): void;
+  onFailure(error: ClusterCacheError, culprit: boolean, from: WorkerHandle): void;
   /** The session's load changed level (see {@linkcode PressureReport}). */
   onPressure?(pressure: PressureReport): void;
   /** Every completed call's round trip, for metrics. */
@@ -126,8 +126,11 @@ export function startedWorkerCount(): number {
 export class WorkerHost {
   /** Dedicated to one cluster, or shared. */
   readonly placement: Placement;
+  /** Its name: `clustercache <namespace>/<name>` for a dedicated worker, `clustercache pool <n>`. */
+  readonly name: string;
   /** The key its permissions were made from (a pool shares a worker only between equal keys). */
   readonly permissionsKey: string;
+  readonly #ended = new Set<() => void>();
   readonly #worker: Worker;
   readonly #outbox: Outbox<MainMessage>;
   readonly #sessions = new Map<number, WorkerHandle>();
@@ -148,6 +151,7 @@ export class WorkerHost {
    */
   constructor(name: string, permissions: WorkerPermissions, placement: Placement) {
     this.placement = placement;
+    this.name = name;
     this.permissionsKey = JSON.stringify(permissions);
     this.#worker = new Worker(WORKER_URL, {
       type: "module",
@@ -172,6 +176,12 @@ export class WorkerHost {
   /** Resolves when the worker has loaded its modules; rejects if it fails first. */
   get ready(): Promise<void> {
     return this.#ready.promise;
+  }
+
+  /** Calls `listener` once the worker is terminated (at once when it is already). */
+  onEnd(listener: () => void): void {
+    if (this.#alive) this.#ended.add(listener);
+    else listener();
   }
 
   /** Whether the worker runs. */
@@ -303,6 +313,8 @@ export class WorkerHost {
       handle.fail(new ClusterCacheError("WorkerFailed", "its worker was terminated"), false);
     }
     this.#sessions.clear();
+    for (const listener of this.#ended) listener();
+    this.#ended.clear();
   }
 }
 
@@ -515,7 +527,7 @@ export class WorkerHandle {
     this.#state = "failed";
     this.#culprit = culprit;
     this.#stop(error);
-    this.#hooks.onFailure(error, culprit);
+    this.#hooks.onFailure(error, culprit, this);
   }
 
   #stop(error: Error): void {

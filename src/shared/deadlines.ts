@@ -1,7 +1,8 @@
 /**
- * Deadlines for many concurrent calls without a timer each: one sweep, armed only while something
- * is waiting, expires what is due. Arming and clearing a timer per call cost more than the call's
- * message round trip on the read path.
+ * Deadlines for many concurrent calls without a timer each: one timer, armed for the earliest
+ * deadline known, expires what is due and arms itself for the next. Arming and clearing a timer per
+ * call cost more than the call's message round trip on the read path; a sweep at a fixed rate woke
+ * every waiting handle 40 times a second. Loaded by both sides.
  *
  * @module
  */
@@ -10,44 +11,53 @@
 export class Deadlines {
   readonly #due = new Map<number, number>();
   readonly #onExpire: (id: number) => void;
-  readonly #resolutionMs: number;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires (epoch ms). */
+  #armedFor = Infinity;
 
-  /**
-   * @param onExpire Called (once) with the id of an expired entry.
-   * @param resolutionMs How late an expiry may fire.
-   */
-  constructor(onExpire: (id: number) => void, resolutionMs = 25) {
+  /** @param onExpire Called (once) with the id of an expired entry. */
+  constructor(onExpire: (id: number) => void) {
     this.#onExpire = onExpire;
-    this.#resolutionMs = resolutionMs;
   }
 
   /** Expires `id` at `deadline` (epoch ms) unless deleted first. */
   set(id: number, deadline: number): void {
     this.#due.set(id, deadline);
-    this.#timer ??= setInterval(() => this.#sweep(), this.#resolutionMs);
+    if (deadline < this.#armedFor) this.#arm(deadline);
   }
 
-  /** Forgets `id`. */
+  /**
+   * Forgets `id`. The timer stays armed: it finds nothing due when it fires and arms itself for
+   * the next deadline (cheaper than re-arming on every answer).
+   */
   delete(id: number): void {
     this.#due.delete(id);
-    if (this.#due.size === 0) this.stop();
   }
 
-  #sweep(): void {
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#armedFor = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - Date.now()));
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
     const now = Date.now();
+    let next = Infinity;
     for (const [id, deadline] of this.#due) {
       if (deadline <= now) {
         this.#due.delete(id);
         this.#onExpire(id);
-      }
+      } else if (deadline < next) next = deadline;
     }
-    if (this.#due.size === 0) this.stop();
+    if (next < Infinity && next < this.#armedFor) this.#arm(next);
   }
 
-  /** Stops sweeping (entries stay until deleted or set again). */
+  /** Stops the timer (entries stay until deleted or set again). */
   stop(): void {
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#armedFor = Infinity;
   }
 }

@@ -355,7 +355,9 @@ export const REQUEST_LATENCY_BUCKETS = [
 /** A worker's counters since its previous report. */
 export interface WorkerStats {
   /** Requests by HTTP method and status code (`<error>` when no answer came). */
-  requests: { verb: string; code: string; count: number }[];
+  requests: { method: string; code: string; count: number }[];
+  /** Requests sent again after a 429 or 5xx with `Retry-After`, by method and the code that said so. */
+  retries: { method: string; code: string; count: number }[];
   /**
    * Latency by HTTP method: per-bucket counts of {@linkcode REQUEST_LATENCY_BUCKETS}, then one for
    * slower requests, and the sum in seconds.

@@ -256,8 +256,13 @@ export class SimulatedApiServer {
   readonly #lifetime = new AbortController();
   /** WatchList streams still to end before their initial-events bookmark. */
   #watchListsToEnd = 0;
-  /** Requests to leave unanswered: what they match, and how many more. */
-  readonly #hangs: { method: string | undefined; path: RegExp; left: number }[] = [];
+  /** Requests to leave unanswered (or to fail with `code`): what they match, and how many more. */
+  readonly #singled: {
+    method: string | undefined;
+    path: RegExp;
+    left: number;
+    code?: number;
+  }[] = [];
 
   private constructor(options: SimulatedApiServerOptions) {
     this.name = options.name;
@@ -486,7 +491,28 @@ export class SimulatedApiServer {
    * ```
    */
   hangRequests(match: { method?: string; path: RegExp }, count = 1): void {
-    this.#hangs.push({ method: match.method?.toUpperCase(), path: match.path, left: count });
+    this.#singled.push({ method: match.method?.toUpperCase(), path: match.path, left: count });
+  }
+
+  /**
+   * Fails the next `count` requests that match with `code` (a Status body, as an overloaded or
+   * failing server answers), while every other request is served.
+   *
+   * @example Discovery fails once
+   * ```ts
+   * import { SimulatedApiServer } from "@fleetkit/clustercache/testing";
+   *
+   * await using server = await SimulatedApiServer.start({ name: "flaky-discovery" });
+   * server.failRequests({ method: "GET", path: /^\/api\/v1$/ }, 1, 503);
+   * ```
+   */
+  failRequests(match: { method?: string; path: RegExp }, count = 1, code = 500): void {
+    this.#singled.push({
+      method: match.method?.toUpperCase(),
+      path: match.path,
+      left: count,
+      code,
+    });
   }
 
   /**
@@ -498,14 +524,15 @@ export class SimulatedApiServer {
     this.#watchListsToEnd += count;
   }
 
-  #shouldHang(exchange: Exchange): boolean {
-    const hang = this.#hangs.find((h) =>
+  /** What happens to a request singled out: `"hang"`, a status code, or `undefined` (served). */
+  #singledOut(exchange: Exchange): "hang" | number | undefined {
+    const match = this.#singled.find((h) =>
       h.left > 0 && (h.method === undefined || h.method === exchange.method) &&
       h.path.test(exchange.url.pathname)
     );
-    if (!hang) return false;
-    hang.left--;
-    return true;
+    if (!match) return undefined;
+    match.left--;
+    return match.code ?? "hang";
   }
 
   /**
@@ -717,13 +744,20 @@ export class SimulatedApiServer {
   async #onRequest(exchange: Exchange): Promise<void> {
     this.#record(exchange);
     if (this.#listener.state !== "serving") return; // hung: never answer
-    if (this.#shouldHang(exchange)) return; // one stuck call: never answer it
+    const singled = this.#singledOut(exchange);
+    if (singled === "hang") return; // one stuck call: never answer it
     try {
       if (this.#faults.latencyMs > 0) {
         await sleep(this.#faults.latencyMs, this.#lifetime.signal);
         if (exchange.finished || this.#closed) return;
       }
       if (this.#listener.state !== "serving") return;
+      if (typeof singled === "number") {
+        injectError({
+          ...this.#faults,
+          errorRate: { rate: 1, codes: [singled], retryAfterSeconds: 1 },
+        });
+      }
       injectError(this.#faults);
       const user = authenticate(exchange, this.#validFingerprints, this.#validTokens);
       if (!user) throw errors.unauthorized();

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { Deadlines } from "../src/shared/deadlines.ts";
+
+Deno.test("Deadlines expires each entry once, at its time, whatever order they were set in", async () => {
+  const expired: [number, number][] = [];
+  const started = Date.now();
+  const deadlines = new Deadlines((id) => expired.push([id, Date.now() - started]));
+  deadlines.set(1, started + 120);
+  deadlines.set(2, started + 40); // earlier than the armed one: re-armed
+  deadlines.set(3, started + 80);
+  deadlines.set(4, started + 60);
+  deadlines.delete(4); // answered in time
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(expired.map(([id]) => id), [2, 3, 1]);
+  for (const [id, at] of expired) {
+    const due = { 1: 120, 2: 40, 3: 80 }[id]!;
+    assert.ok(at >= due - 2 && at < due + 60, `${id} expired at ${at} ms, due at ${due}`);
+  }
+  deadlines.stop();
+});
+
+Deno.test("Deadlines: answered calls leave at most one timer, which stops when nothing is due", async () => {
+  let expired = 0;
+  const deadlines = new Deadlines(() => expired++);
+  for (let i = 0; i < 1_000; i++) {
+    deadlines.set(i, Date.now() + 30);
+    deadlines.delete(i);
+  }
+  await new Promise((r) => setTimeout(r, 60)); // the one timer fired, found nothing, stopped
+  assert.equal(expired, 0);
+});
