@@ -51,7 +51,7 @@ Deno.test("importing the library does not load prom-client", async () => {
   assert.deepEqual(specifiers.filter((s) => s.includes("prom-client")), []);
 });
 
-Deno.test("requests to workload clusters are counted by cluster, verb and code, with latency", async () => {
+Deno.test("requests to workload clusters are counted by cluster, method and code (client-go's labels), with latency", async () => {
   await using f = await fixture({ clusters: 1 });
   await f.connected("workload-1");
   const cluster = { namespace: "default", name: "workload-1" };
@@ -66,10 +66,10 @@ Deno.test("requests to workload clusters are counted by cluster, verb and code, 
   };
   // Reported with the next probe.
   await eventually(
-    async () => await value(`rest_client_requests_total{${labels},code="404",verb="GET"}`) === 1,
+    async () => await value(`rest_client_requests_total{${labels},code="404",method="GET"}`) === 1,
     "the 404",
   );
-  assert.ok(await value(`rest_client_requests_total{${labels},code="200",verb="GET"}`) >= 3);
+  assert.ok(await value(`rest_client_requests_total{${labels},code="200",method="GET"}`) >= 3);
   assert.ok(await value(`rest_client_request_duration_seconds_count{${labels},verb="GET"}`) >= 4);
   assert.ok(
     await value(

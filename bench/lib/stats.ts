@@ -26,15 +26,17 @@ export async function waitFor(
 }
 
 /**
- * Open-loop load: calls `op` at `ratePerSecond` on schedule for `durationMs`, measuring each call
- * from when it was due (not when it started), so a blocked event loop shows up as latency
- * (no coordinated omission).
+ * Issues `op` at `ratePerSecond` on a fixed schedule (open loop) for `durationMs`, or while `more`
+ * says so; latencies count from when each call was due, so a blocked event loop shows up as latency.
  */
 export async function openLoop(
   ratePerSecond: number,
-  durationMs: number,
+  durationMs: number | ((elapsedMs: number) => boolean),
   op: () => unknown | Promise<unknown>,
 ): Promise<number[]> {
+  const more = typeof durationMs === "number"
+    ? (elapsed: number) => elapsed < durationMs
+    : durationMs;
   const latencies: number[] = [];
   const interval = 1000 / ratePerSecond;
   const start = performance.now();
@@ -47,7 +49,7 @@ export async function openLoop(
     : undefined;
   const timer = setInterval(() => {
     const now = performance.now();
-    while (issued * interval <= now - start && issued * interval < durationMs) {
+    while (issued * interval <= now - start && more(issued * interval)) {
       const due = start + issued * interval;
       issued++;
       pending.push((async () => {
@@ -56,7 +58,7 @@ export async function openLoop(
         latencies.push(performance.now() - due);
       })());
     }
-    if (issued * interval >= durationMs) {
+    if (!more(issued * interval)) {
       clearInterval(timer);
       resolve();
     }
@@ -64,5 +66,37 @@ export async function openLoop(
   await promise;
   await Promise.all(pending);
   clearInterval(debug);
+  return latencies;
+}
+
+/**
+ * An open loop that covers a disturbance whole: at least `minMs`, and on until `disturbance` has
+ * settled and `marginMs` more have passed (its aftermath, a parse or a GC, counts too).
+ *
+ * @throws {Error} When the disturbance has not settled within `maxMs`: a phase that ends before
+ *   what it is meant to measure measures nothing, and must not pass for a result.
+ */
+export async function openLoopCovering(
+  ratePerSecond: number,
+  disturbance: Promise<unknown>,
+  op: () => unknown | Promise<unknown>,
+  { minMs, marginMs, maxMs, what }: {
+    minMs: number;
+    marginMs: number;
+    maxMs: number;
+    what: string;
+  },
+): Promise<number[]> {
+  let settledAt: number | undefined;
+  const start = performance.now();
+  const settled = () => settledAt ??= performance.now() - start;
+  disturbance.then(settled, settled);
+  const latencies = await openLoop(ratePerSecond, (elapsed) => {
+    if (elapsed >= maxMs) return false;
+    return elapsed < minMs || settledAt === undefined || elapsed < settledAt + marginMs;
+  }, op);
+  if (settledAt === undefined) {
+    throw new Error(`${what} did not end within ${maxMs} ms: the phase measured nothing of it`);
+  }
   return latencies;
 }

@@ -17,7 +17,7 @@
  */
 
 import type { WatchEvent } from "../shared/client_types.ts";
-import { nextMacrotask } from "../shared/macrotask.ts";
+import { nextMacrotask } from "./macrotask.ts";
 
 /** Events of a watch the worker may send before this side acknowledges them. */
 export const WATCH_WINDOW = 1_024;

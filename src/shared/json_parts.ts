@@ -18,7 +18,7 @@ export const MAX_PART_BYTES = 512 * 1024;
  * ```ts
  * import assert from "node:assert/strict";
  * import { jsonParts } from "./json_parts.ts";
- * const parts = jsonParts([{ a: 1 }, { b: 2 }, { c: 3 }], 16);
+ * const parts = jsonParts([{ a: 1 }, { b: 2 }, { c: 3 }], 20);
  * assert.deepEqual(parts.map((p) => JSON.parse(p)), [[{ a: 1 }, { b: 2 }], [{ c: 3 }]]);
  * ```
  */

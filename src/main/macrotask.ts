@@ -1,7 +1,7 @@
 /**
  * Yields to the event loop for one macrotask: timers, messages and I/O of everything else get their
  * turn before the caller goes on. Long work cut into slices with it never holds a thread for long.
- * Loaded by both sides.
+ * Loaded on the main thread.
  *
  * `setTimeout(0)` is clamped to milliseconds once nested; a message on a `MessageChannel` is a
  * macrotask of a few microseconds. The channel is closed while nobody waits, so it never keeps a
