@@ -15,6 +15,7 @@ import { readPath } from "./scenarios/read_path.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { simFleet } from "./scenarios/sim_fleet.ts";
 import { sharding } from "./scenarios/sharding.ts";
+import { consumers } from "./scenarios/consumers.ts";
 import { watchList } from "./scenarios/watchlist.ts";
 
 const { values } = parseArgs({
@@ -68,6 +69,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   sim: async () => ({ figures: await simFleet(quick) }),
   watchlist: async () => ({ figures: await watchList(quick, log) }),
   sharding: async () => ({ figures: await sharding(quick, log) }),
+  consumers: async () => ({ figures: await consumers(quick, log) }),
   fleet: async () => ({ figures: await fleet(quick, log) }),
 };
 
@@ -142,7 +144,9 @@ if (!only || only.has("lite")) {
     failed("lite", error);
   }
 }
-for (const name of ["recovery", "sim", "watchlist", "sharding", "fleet"]) await scenario(name);
+for (const name of ["recovery", "sim", "watchlist", "sharding", "consumers", "fleet"]) {
+  await scenario(name);
+}
 await finish();
 
 async function finish(): Promise<never> {

@@ -8,7 +8,7 @@
 import { ClusterCache, type ObjectKey } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
 import { startSim } from "../../testing/sim_process.ts";
-import { openLoop, percentile, sleep, waitFor } from "../lib/stats.ts";
+import { openLoop, openLoopCovering, percentile, sleep, waitFor } from "../lib/stats.ts";
 import { events } from "./events.ts";
 import { probe } from "./memory.ts";
 import { probes } from "./probes.ts";
@@ -77,7 +77,7 @@ async function poolIsolation(quick: boolean, log: (m: string) => void): Promise<
   }
   await using cache = await ClusterCache.setup({
     management: sim.management,
-    client: { userAgent: "bench-pool-isolation", qps: 1000, burst: 1000 },
+    client: { userAgent: "bench-pool-isolation", qps: 1000, burst: 1000, timeoutMs: 300_000 },
     healthProbe: { intervalMs: 2_000, timeoutMs: 2_000, failureThreshold: 1_000 },
     workers: { mode: "pooled", clustersPerWorker: healthy + 1 },
   });
@@ -122,7 +122,12 @@ async function poolIsolation(quick: boolean, log: (m: string) => void): Promise<
     .then(() =>
       log(`fleet: pooled victim relist took ${((performance.now() - started) / 1000).toFixed(1)} s`)
     );
-  const during = await openLoop(rate, phaseMs, read);
+  const during = await openLoopCovering(rate, relist, read, {
+    minMs: phaseMs,
+    marginMs: 1_000,
+    maxMs: 300_000,
+    what: "the pooled victim's relist",
+  });
   await relist;
   await watching;
   log(`fleet: the victim served from its own worker after ${promotedS.toFixed(1)} s`);
