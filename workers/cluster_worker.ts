@@ -93,6 +93,8 @@ const NO_PRESSURE = {
 class Session {
   readonly id: number;
   readonly #inflight = new Map<number, AbortController>();
+  /** List responses sent in parts: what is still to go, by request id. */
+  readonly #parts = new Map<number, { parts: string[]; final: string }>();
   readonly #deadlines = new Deadlines((id) =>
     this.#inflight.get(id)?.abort(new DOMException("the request's deadline passed", "TimeoutError"))
   );
@@ -265,17 +267,15 @@ class Session {
       if (op === "get" || op === "create" || op === "update" || op === "patch") {
         this.post({ type: "response", session, id, ok: true, json: JSON.stringify(value) });
       } else if (op === "list") {
-        // In parts: the main thread parses each in a task of its own.
+        // In parts, one at a time: the main thread parses each in a task of its own and asks for
+        // the next, so other answers are not held behind a big list.
         const parts = jsonParts((value as KubeList).items);
-        const last = parts.pop()!;
-        for (const json of parts) this.post({ type: "part", session, id, json });
-        this.post({
-          type: "response",
-          session,
-          id,
-          ok: true,
-          json: listJson(value as KubeList, last),
-        });
+        const final = listJson(value as KubeList, parts.pop()!);
+        if (parts.length === 0) this.post({ type: "response", session, id, ok: true, json: final });
+        else {
+          this.#parts.set(id, { parts, final });
+          this.more(id);
+        }
       } else {
         this.post({ type: "response", session, id, ok: true, value });
       }
@@ -289,6 +289,19 @@ class Session {
 
   cancel(id: number): void {
     this.#inflight.get(id)?.abort(new DOMException("the request was cancelled", "AbortError"));
+    this.#parts.delete(id);
+  }
+
+  /** Sends the next part of a list response, or its end. */
+  more(id: number): void {
+    const waiting = this.#parts.get(id);
+    if (!waiting) return;
+    const json = waiting.parts.shift();
+    if (json !== undefined) this.post({ type: "part", session: this.id, id, json });
+    else {
+      this.#parts.delete(id);
+      this.post({ type: "response", session: this.id, id, ok: true, json: waiting.final });
+    }
   }
 
   ack(watchId: number, count: number): void {
@@ -307,6 +320,7 @@ class Session {
       abort.abort(new DOMException("the session was closed", "AbortError"));
     }
     this.#inflight.clear();
+    this.#parts.clear();
     this.#deadlines.stop();
     this.#runtime?.close();
     this.#runtime = undefined;
@@ -343,6 +357,9 @@ function receive(message: MainMessage): void {
       break;
     case "cancel":
       sessions.get(message.session)?.cancel(message.id);
+      break;
+    case "more":
+      sessions.get(message.session)?.more(message.id);
       break;
     case "request":
       void session(message.session).handle(message);

@@ -478,7 +478,9 @@ export class WorkerHandle {
       }
       case "part": {
         const pending = this.#pending.get(message.id);
-        if (pending) (pending.parts ??= []).push(JSON.parse(message.json));
+        if (!pending) return; // given up: its cancel went out
+        (pending.parts ??= []).push(JSON.parse(message.json));
+        this.host.post({ type: "more", session: this.session, id: message.id });
         return;
       }
       case "responses": {

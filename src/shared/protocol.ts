@@ -283,6 +283,11 @@ export type MainMessage =
    * worker may send that many more. Until then it holds the watch's deltas, merged per object.
    */
   | { type: "ack"; session: number; watchId: number; count: number }
+  /**
+   * The main thread parsed a part of response `id` and takes the next one: big lists cross a part
+   * at a time, so other answers reach the main thread between parts instead of waiting behind all.
+   */
+  | { type: "more"; session: number; id: number }
   /** Ownership renewed (sharding): the session may write until `until` (epoch ms). */
   | { type: "fence"; session: number; until: number }
   /** Ends a session: its requests are aborted, its informers stopped. */
@@ -316,8 +321,9 @@ export type SessionMessage =
   /** Objects travel as JSON text: parsing it costs the main thread less than deserialising a clone. */
   | { type: "response"; session: number; id: number; ok: true; json: string }
   /**
-   * The first items of list response `id`, as a JSON array: a big list travels as parts of at most
-   * `MAX_PART_BYTES`, each parsed in its own task on the main thread; the response has the rest.
+   * The next items of list response `id`, as a JSON array: a big list travels as parts of at most
+   * `MAX_PART_BYTES`, one at a time (the main thread asks for the next with `more`), each parsed in
+   * its own task on the main thread; the response has the last items.
    */
   | { type: "part"; session: number; id: number; json: string }
   /** Several small JSON responses of one turn, as one JSON array (one parse for all). */
