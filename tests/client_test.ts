@@ -16,6 +16,7 @@ import type { Connection } from "../src/main/accessor.ts";
 import { WorkerClient } from "../src/main/client.ts";
 import { resolveOptions } from "../src/main/options.ts";
 import { workerConfig } from "../src/main/worker_config.ts";
+import { tunnelSockets } from "../src/main/tunnel_dir.ts";
 import { dedicatedWorker } from "../src/main/worker_handle.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
@@ -383,6 +384,7 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
     await worker.call({
       op: "init",
       config: workerConfig(key("moving"), restConfigFor(server, 5_000), options, {
+        sockets: tunnelSockets(),
         dedicated: true,
         podCheck: false,
       }),

@@ -51,6 +51,8 @@ export class ClusterRuntime {
   readonly #config: WorkerConfig;
   readonly #meter: LoadMeter;
   #transport: Transport;
+  /** Transports made so far (the first uses the session's first socket, an in-cluster one the second). */
+  #transports = 0;
   #mapper: RestMapper;
   readonly #requests = new RequestStats();
   readonly #cache: InformerCache;
@@ -75,6 +77,8 @@ export class ClusterRuntime {
       (verb, code, seconds) => this.#requests.record(verb, code, seconds),
       (work) => this.#meter.measure(work),
       (method, code) => this.#requests.retried(method, code),
+      this.#config.deniedNetworks,
+      this.#config.tunnelSockets[this.#transports++ === 0 ? 0 : 1],
     );
     if (this.#config.writableUntil !== undefined) transport.fence(this.#config.writableUntil);
     return transport;
@@ -98,6 +102,11 @@ export class ClusterRuntime {
     try {
       await this.probe(this.#config.probeTimeoutMs, signal);
     } catch (error) {
+      // A server that is not the kubeconfig's, or one in a denied network, keeps its code.
+      if (
+        error instanceof ClusterCacheError &&
+        (error.code === "UntrustedCertificate" || error.code === "InvalidKubeconfig")
+      ) throw new ClusterCacheError(error.code, `cluster is not reachable: ${error.message}`);
       // A timeout is told apart: connect admission reads it as overload.
       const timedOut = error instanceof ClusterCacheError &&
         (error.code === "Timeout" || error.code === "Overloaded");

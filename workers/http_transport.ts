@@ -1,9 +1,10 @@
 /**
- * HTTP to one API server from inside its worker: `fetch` over a `Deno.HttpClient` that trusts the
- * cluster's CA and presents its client certificate, with a timeout on every request, QPS/burst
- * limiting, a cap on response size, and errors turned into {@linkcode KubernetesApiError} (the server
- * said no) or {@linkcode ClusterCacheError} (we could not talk to it). No credential ever appears in
- * an error message.
+ * HTTP to one API server from inside its worker: `fetch` through a {@linkcode PinnedTunnel} (a Unix
+ * socket of the session's own) that
+ * trusts the cluster's CA alone and presents its client certificate, with a timeout on every
+ * request, QPS/burst limiting, a cap on response size, and errors turned into
+ * {@linkcode KubernetesApiError} (the server said no) or {@linkcode ClusterCacheError} (we could not
+ * talk to it). No credential ever appears in an error message.
  *
  * @module
  */
@@ -14,6 +15,8 @@ import type { RESTConfig } from "../src/shared/rest_config.ts";
 import { redact } from "../src/shared/redact.ts";
 import { TokenBucket } from "../src/shared/token_bucket.ts";
 import { sleep } from "../src/shared/backoff.ts";
+import { createSecureContext } from "node:tls";
+import { PinnedTunnel, type TunnelTarget } from "./pinned_tunnel.ts";
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -121,8 +124,15 @@ export class Transport {
   readonly #onResponse: (verb: string, code: string, seconds: number) => void;
   readonly #onRetry: (method: string, code: string) => void;
   readonly #measure: <T>(work: () => T) => T;
-  readonly #client: Deno.HttpClient;
   readonly #server: string;
+  readonly #tunnelSocket: string;
+  readonly #ownDir: string | undefined;
+  readonly #target: TunnelTarget & { proxyUrl?: string };
+  /** The pinned tunnel and the client that talks through it, once the first request opened them. */
+  #connection: Promise<{ tunnel: PinnedTunnel; client: Deno.HttpClient; base: string }> | undefined;
+  #tunnel: PinnedTunnel | undefined;
+  #client: Deno.HttpClient | undefined;
+  #closed = false;
   readonly #headers: Record<string, string>;
   readonly #mtls: boolean;
   readonly #timeoutMs: number;
@@ -134,6 +144,8 @@ export class Transport {
   /**
    * @param config Where and how to connect.
    * @param maxResponseBytes Largest body accepted.
+   * @param deniedNetworks CIDRs the server's addresses may not fall in.
+   * @param tunnelSocket The session's Unix socket (default: one in a directory of its own).
    */
   constructor(
     config: RESTConfig,
@@ -141,18 +153,26 @@ export class Transport {
     onResponse: (verb: string, code: string, seconds: number) => void = () => {},
     measure: <T>(work: () => T) => T = (work) => work(),
     onRetry: (method: string, code: string) => void = () => {},
+    deniedNetworks: readonly string[] = [],
+    tunnelSocket?: string,
   ) {
+    // A directory is made here only for callers that run a transport by itself (tests).
+    this.#ownDir = tunnelSocket === undefined
+      ? Deno.makeTempDirSync({ prefix: "clustercache-" })
+      : undefined;
+    this.#tunnelSocket = tunnelSocket ?? `${this.#ownDir}/tunnel.sock`;
     this.#onResponse = onResponse;
     this.#onRetry = onRetry;
     this.#measure = measure;
-    const options: Deno.CreateHttpClientOptions = {};
-    if (config.caPem) options.caCerts = [config.caPem];
-    if (config.proxyUrl) options.proxy = { url: config.proxyUrl };
     const mtls = config.clientCertificatePem && config.clientKeyPem
       ? { cert: config.clientCertificatePem, key: config.clientKeyPem }
       : undefined;
     try {
-      this.#client = Deno.createHttpClient(mtls ? { ...options, ...mtls } : options);
+      // Checked now, so a bad certificate fails the connect with a clear error, not a request.
+      createSecureContext({
+        ...(config.caPem ? { ca: [config.caPem] } : {}),
+        ...(mtls ?? {}),
+      });
     } catch (error) {
       // The message may quote what was wrong with a certificate, never its bytes.
       throw new ClusterCacheError(
@@ -163,12 +183,48 @@ export class Transport {
       );
     }
     this.#server = config.server.replace(/\/+$/, "");
+    this.#target = {
+      server: this.#server,
+      ...(config.caPem ? { caPem: config.caPem } : {}),
+      ...(mtls ? { clientCertificatePem: mtls.cert, clientKeyPem: mtls.key } : {}),
+      ...(config.proxyUrl ? { proxyUrl: config.proxyUrl } : {}),
+      deniedNetworks,
+    };
     this.#headers = { "user-agent": config.userAgent, accept: "application/json" };
     this.#mtls = mtls !== undefined;
     if (config.token && !mtls) this.#headers.authorization = `Bearer ${config.token}`;
     this.#timeoutMs = config.timeoutMs;
     this.#maxResponseBytes = maxResponseBytes;
     this.#limiter = new TokenBucket(config.qps, config.burst);
+  }
+
+  /**
+   * The pinned tunnel and a client speaking the server's protocol through it (cleartext HTTP/2
+   * with prior knowledge, or HTTP/1.1), opened by the first request; a failed open is tried again
+   * by the next one.
+   */
+  #connect(signal: AbortSignal): Promise<{ client: Deno.HttpClient; base: string }> {
+    this.#connection ??= (async () => {
+      const path = this.#tunnelSocket;
+      const tunnel = await PinnedTunnel.open(this.#target, path, signal);
+      if (this.#closed) {
+        tunnel.close();
+        throw new ClusterCacheError("Closed", "the connection was closed");
+      }
+      this.#tunnel = tunnel;
+      this.#client = Deno.createHttpClient({
+        proxy: { transport: "unix", path },
+        http1: tunnel.protocol !== "h2",
+        http2: tunnel.protocol === "h2",
+      });
+      // Cleartext to the socket, addressed to the server itself (its name in `Host`).
+      return { tunnel, client: this.#client, base: `http://${new URL(this.#server).host}` };
+    })();
+    const connection = this.#connection;
+    connection.catch(() => {
+      if (this.#connection === connection) this.#connection = undefined;
+    });
+    return connection;
   }
 
   /**
@@ -191,8 +247,8 @@ export class Transport {
     return this.#server;
   }
 
-  #url(path: string, query: RequestOptions["query"]): string {
-    const url = new URL(this.#server + path);
+  #url(base: string, path: string, query: RequestOptions["query"]): string {
+    const url = new URL(base + path);
     for (const [k, v] of Object.entries(query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
@@ -263,20 +319,25 @@ export class Transport {
       );
     }
     const started = performance.now();
+    const since = Date.now();
     try {
       if (timeout.aborted) throw timeout.reason;
-      const response = await fetch(this.#url(path, options.query), {
+      const { client, base } = await this.#connect(signal);
+      const response = await fetch(this.#url(base, path, options.query), {
         method,
         headers: requestHeaders,
         ...(body === undefined ? {} : { body }),
-        client: this.#client,
+        client,
         signal,
       });
       this.#onResponse(method, String(response.status), (performance.now() - started) / 1000);
       return response;
     } catch (error) {
       this.#onResponse(method, "<error>", (performance.now() - started) / 1000);
-      throw this.#failure(error, method, path, timeoutMs, options.signal);
+      // A connection the tunnel refused (a certificate not from the kubeconfig's CA, a denied
+      // address) reaches fetch as a closed connection: say why.
+      throw this.#tunnel?.refusalSince(since) ??
+        this.#failure(error, method, path, timeoutMs, options.signal);
     }
   }
 
@@ -408,12 +469,22 @@ export class Transport {
     return response.body;
   }
 
-  /** Closes the HTTP client (aborting nothing in flight; callers abort their own requests). */
+  /** Closes the HTTP client and the tunnel (callers abort their own requests first). */
   close(): void {
+    this.#closed = true; // a tunnel still opening closes itself when it is done
+    this.#connection = undefined;
+    this.#tunnel?.close();
     try {
-      this.#client.close();
+      this.#client?.close();
     } catch {
       // already closed
+    }
+    if (this.#ownDir) {
+      try {
+        Deno.removeSync(this.#ownDir, { recursive: true });
+      } catch {
+        // gone already
+      }
     }
   }
 }

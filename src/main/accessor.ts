@@ -30,6 +30,8 @@ import {
 } from "./worker_handle.ts";
 import type { WorkerPool } from "./worker_pool.ts";
 import { PlacementState } from "./placement.ts";
+import { tunnelSockets } from "./tunnel_dir.ts";
+import { resolveAllowed } from "./server_address.ts";
 
 export type { HealthCheckingState, HealthCheckResult } from "./health_probe.ts";
 
@@ -57,8 +59,12 @@ export interface ConnectContext {
   readSecret(signal: AbortSignal): Promise<KubeObject | undefined>;
   /** Hooks of the new worker. */
   hooks(accessor: ClusterAccessor): WorkerHandleHooks;
-  /** Permissions of the new worker (pooled workers serve many API servers). */
-  permissions(rest: RESTConfig, placement: Placement): WorkerPermissions;
+  /** Permissions of the new worker (pooled workers serve many API servers), with its sockets. */
+  permissions(
+    rest: RESTConfig,
+    sockets: readonly string[],
+    placement: Placement,
+  ): WorkerPermissions;
   /** Where sessions run. */
   pool: WorkerPool;
   /** Lifetime signal of the ClusterCache. */
@@ -122,7 +128,9 @@ export class ClusterAccessor {
   lastConnectionError: string | undefined;
   #connection: Connection | undefined;
   /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
-  #spare: { worker: WorkerHandle; permissions: string; placement: Placement } | undefined;
+  #spare:
+    | { worker: WorkerHandle; permissions: string; placement: Placement; sockets: [string, string] }
+    | undefined;
   #lastAttemptTimedOut = false;
   #failedSecretVersion: string | undefined | null = null;
   #everConnected = false;
@@ -271,6 +279,19 @@ export class ClusterAccessor {
         `error creating REST config: ${(error as Error).message}`,
       );
     }
+    try {
+      // Before anything is sent: a Secret must not point this process's credentials at a
+      // metadata endpoint, not even by a name that resolves to one (workers check again).
+      await resolveAllowed(new URL(target.server).hostname, options.deniedNetworks);
+    } catch (error) {
+      if (error instanceof ClusterCacheError && error.code === "InvalidKubeconfig") {
+        throw new ClusterCacheError(
+          "InvalidKubeconfig",
+          `error creating REST config: ${error.message}`,
+        );
+      }
+      // A name that does not resolve now: the worker says so, with the probe's words.
+    }
     const rest: RESTConfig = {
       ...target,
       userAgent: options.client.userAgent,
@@ -278,17 +299,20 @@ export class ClusterAccessor {
       qps: options.client.qps,
       burst: options.client.burst,
     };
-    const writableUntil = context.writableUntil();
-    const config = workerConfig(this.key, rest, options, {
-      dedicated: context.pool.mode === "dedicated" || placement === "dedicated",
-      podCheck: true,
-      ...(writableUntil === undefined ? {} : { writableUntil }),
-    });
     const admission = await context.admission.acquire(context.signal);
     let outcome: AimdOutcome = "neutral";
     try {
-      const permissions = context.permissions(rest, placement);
+      // A spare worker keeps its sockets (its permissions name them); a new one gets its own.
+      const sockets = this.#spare?.placement === placement ? this.#spare.sockets : tunnelSockets();
+      const permissions = context.permissions(rest, sockets, placement);
       const worker = await this.#startWorker(context, permissions, placement);
+      const writableUntil = context.writableUntil();
+      const config = workerConfig(this.key, rest, options, {
+        sockets,
+        dedicated: context.pool.mode === "dedicated" || placement === "dedicated",
+        podCheck: true,
+        ...(writableUntil === undefined ? {} : { writableUntil }),
+      });
       if (!worker) {
         outcome = "overload";
         throw new ClusterCacheError(
@@ -312,7 +336,7 @@ export class ClusterAccessor {
         // A worker that answered can serve the next attempt: retries cost no new worker. One that
         // did not answer in time may still be busy with this attempt.
         if (worker.alive && !isUnanswered(error) && !context.signal.aborted) {
-          this.#spare = { worker, permissions: JSON.stringify(permissions), placement };
+          this.#spare = { worker, permissions: JSON.stringify(permissions), placement, sockets };
         } else worker.terminate("error connecting");
         if (isUnanswered(error)) {
           throw new ClusterCacheError(

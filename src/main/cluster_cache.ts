@@ -114,7 +114,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       management = await ManagementCluster.start(
         cache.#options,
         (key) => reconciler.queue.add(key),
-        (rest) => reconciler.permissions(rest),
+        (rest, sockets) => reconciler.permissions(rest, sockets),
         reconciler.mainLagSince,
       );
       reconciler.management = management;

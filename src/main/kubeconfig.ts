@@ -150,6 +150,24 @@ export function parseKubeconfig(text: string): KubeConfigLike {
 }
 
 /**
+ * Checks that every certificate in a PEM bundle parses: the connection trusts these alone, so a
+ * broken one is a broken kubeconfig, not a server to blame later.
+ *
+ * @throws {ClusterCacheError} `InvalidKubeconfig` naming the field (never its content).
+ */
+function checkCertificates(pem: string, field: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw invalid(`${field} is not a PEM certificate that can be parsed`);
+    }
+  }
+  return pem;
+}
+
+/**
  * Checks a client certificate can be used: X.509 v3 (Deno's TLS stack rejects v1) and valid now.
  *
  * @throws {ClusterCacheError} `InvalidKubeconfig` naming the problem (and the validity dates).
@@ -243,16 +261,22 @@ export function restTargetFromKubeConfig(
   }
   const target: RESTTarget = { server: server.href.replace(/\/+$/, "") };
   if (cluster.caData) {
-    target.caPem = pemBlock(
-      decodeBase64(cluster.caData, "certificate-authority-data"),
+    target.caPem = checkCertificates(
+      pemBlock(
+        decodeBase64(cluster.caData, "certificate-authority-data"),
+        "certificate-authority-data",
+        /-----BEGIN CERTIFICATE-----/,
+      ),
       "certificate-authority-data",
-      /-----BEGIN CERTIFICATE-----/,
     );
   } else if (cluster.caFile) {
-    target.caPem = pemBlock(
-      readFile(cluster.caFile, "certificate-authority"),
+    target.caPem = checkCertificates(
+      pemBlock(
+        readFile(cluster.caFile, "certificate-authority"),
+        "certificate-authority",
+        /-----BEGIN CERTIFICATE-----/,
+      ),
       "certificate-authority",
-      /-----BEGIN CERTIFICATE-----/,
     );
   }
   if (cluster.proxyUrl) target.proxyUrl = cluster.proxyUrl;

@@ -27,6 +27,7 @@ import type { Lease, LeaseApi } from "./shard_coordinator.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
 import { type HealthCheckingState, HealthProbe } from "./health_probe.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
+import { tunnelSockets } from "./tunnel_dir.ts";
 import { dedicatedWorker, type WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
 import { Backoff, sleep } from "../shared/backoff.ts";
 
@@ -66,7 +67,7 @@ function keyOf(object: KubeObject): string {
 export class ManagementCluster {
   readonly #options: ResolvedOptions;
   readonly #onCluster: (key: string) => void;
-  readonly #permissions: (rest: RESTConfig) => WorkerPermissions;
+  readonly #permissions: (rest: RESTConfig, sockets: readonly string[]) => WorkerPermissions;
   readonly #log = logger("management");
   readonly #clusters = new Map<string, KubeObject>();
   readonly #secrets = new Map<string, KubeObject>();
@@ -87,7 +88,7 @@ export class ManagementCluster {
   private constructor(
     options: ResolvedOptions,
     onCluster: (key: string) => void,
-    permissions: (rest: RESTConfig) => WorkerPermissions,
+    permissions: (rest: RESTConfig, sockets: readonly string[]) => WorkerPermissions,
     mainLagSince: (since: number) => number,
   ) {
     this.#options = options;
@@ -105,7 +106,7 @@ export class ManagementCluster {
   static async start(
     options: ResolvedOptions,
     onCluster: (key: string) => void,
-    permissions: (rest: RESTConfig) => WorkerPermissions,
+    permissions: (rest: RESTConfig, sockets: readonly string[]) => WorkerPermissions,
     mainLagSince: (since: number) => number = () => 0,
   ): Promise<ManagementCluster> {
     const management = new ManagementCluster(options, onCluster, permissions, mainLagSince);
@@ -287,7 +288,9 @@ export class ManagementCluster {
     const rest = this.#restConfig();
     this.#token = rest.token;
     const options = this.#options;
+    const sockets = tunnelSockets();
     const config = workerConfig(MANAGEMENT_KEY, rest, options, {
+      sockets,
       // By type, not by label: Cluster API types every kubeconfig Secret but did not always label
       // them, and an unmirrored Secret would cost a live read per reconcile.
       cache: {
@@ -298,13 +301,14 @@ export class ManagementCluster {
       },
       dedicated: true,
       podCheck: false,
+      management: true,
     });
     const fresh = {
       clusters: new Map<string, KubeObject>(),
       secrets: new Map<string, KubeObject>(),
     };
     let syncing = true;
-    const worker = dedicatedWorker(MANAGEMENT_KEY, this.#permissions(rest), {
+    const worker = dedicatedWorker(MANAGEMENT_KEY, this.#permissions(rest, sockets), {
       onEvents: (watchId, events) => {
         if (syncing) this.#collect(watchId, events, fresh);
         else this.#apply(watchId, events);

@@ -100,6 +100,11 @@ export class ClusterCacheMetrics {
     "V8 heap used by a worker: a cluster's own, or a pool's, shared by its clusters.",
     ["worker"],
   );
+  readonly #connectionErrors = this.registry.counter(
+    "clustercache_connection_errors_total",
+    "Failed connection attempts, by cluster and ClusterCacheError code (UntrustedCertificate: the server's certificate does not lead to the kubeconfig's CA; InvalidKubeconfig: among others, a server in a denied network).",
+    [...CLUSTER_LABELS, "code"],
+  );
   readonly #inconclusive = this.registry.counter(
     "clustercache_healthchecks_inconclusive_total",
     "Health checks that timed out because this process was starved of CPU (counted as neither success nor failure).",
@@ -132,6 +137,7 @@ export class ClusterCacheMetrics {
     [...CLUSTER_LABELS, "kind"],
   );
   readonly #perCluster = [
+    this.#connectionErrors,
     this.#requests,
     this.#retries,
     this.#requestLatency,
@@ -150,6 +156,11 @@ export class ClusterCacheMetrics {
   probe(key: ObjectKey, ok: boolean): void {
     this.#healthcheck.set(labels(key), ok ? 1 : 0);
     this.#healthchecks.inc({ ...labels(key), status: ok ? "success" : "error" });
+  }
+
+  /** Counts a failed connection attempt by its error code. */
+  connectionError(key: ObjectKey, code: string): void {
+    this.#connectionErrors.inc({ ...labels(key), code });
   }
 
   /** Counts a probe that could not tell (this process was starved of CPU). */

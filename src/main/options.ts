@@ -5,6 +5,7 @@
  */
 
 import { resolveSharding, type ShardingOptions } from "./shard_coordinator.ts";
+import { checkNetworks, DEFAULT_DENIED_NETWORKS } from "../shared/networks.ts";
 import {
   type CacheOptions,
   checkCacheOptions,
@@ -208,6 +209,14 @@ export interface ClusterCacheOptions {
   sharding?: ShardingOptions;
   /** How clusters are spread over workers. Default: a worker per cluster. */
   workers?: WorkerPoolOptions;
+  /**
+   * Networks (CIDRs) a workload cluster's API server may not be in: a kubeconfig whose server is
+   * there, or resolves there, is refused with `InvalidKubeconfig` before anything is sent, and every
+   * connection checks again. Default: link-local and cloud metadata endpoints (`169.254.0.0/16`,
+   * `fe80::/10`, `fd00:ec2::254/128`, `100.100.100.200/32`). Loopback is allowed unless listed.
+   * `[]` denies nothing.
+   */
+  deniedNetworks?: string[];
 }
 
 /**
@@ -279,6 +288,16 @@ export interface ResolvedOptions {
   watchList: boolean;
   sharding: Required<ShardingOptions> | undefined;
   workers: PoolSettings & { pressure: PressureThresholds };
+  deniedNetworks: readonly string[];
+}
+
+function resolveDeniedNetworks(networks: string[] | undefined): readonly string[] {
+  if (networks === undefined) return DEFAULT_DENIED_NETWORKS;
+  if (!Array.isArray(networks)) {
+    throw new TypeError("options.deniedNetworks must be an array of CIDRs");
+  }
+  checkNetworks(networks, "options.deniedNetworks");
+  return [...networks];
 }
 
 function count(name: string, value: number | undefined, fallback: number): number {
@@ -407,6 +426,7 @@ export function resolveOptions(
     management: options.management,
     secretReader: options.secretReader,
     sharding: options.sharding === undefined ? undefined : resolveSharding(options.sharding),
+    deniedNetworks: resolveDeniedNetworks(options.deniedNetworks),
     watchFilterValue: options.watchFilterValue ?? "",
     clusterFilter: options.clusterFilter,
     client: {

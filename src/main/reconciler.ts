@@ -6,6 +6,7 @@
  * @module
  */
 
+import { ClusterCacheError } from "../shared/errors.ts";
 import { ClusterAccessor, type ConnectContext, type HealthCheckResult } from "./accessor.ts";
 import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
 import type { ClusterEvent, ClusterSource } from "./cluster_source.ts";
@@ -170,12 +171,14 @@ export class Reconciler {
     }
   }
 
-  permissions(rest: RESTConfig, placement: Placement = "dedicated"): WorkerPermissions {
-    return workerPermissions(
-      rest,
-      this.#options,
-      placement === "pooled" && this.#pool.mode === "pooled",
-    );
+  permissions(
+    rest: RESTConfig,
+    sockets: readonly string[],
+    placement: Placement = "dedicated",
+  ): WorkerPermissions {
+    const pooled = placement === "pooled" && this.#pool.mode === "pooled";
+    // A pooled worker's permissions are its pool's: nothing of one session's in them.
+    return workerPermissions(rest, this.#options, pooled, pooled ? [] : sockets);
   }
 
   #hooks(key: string, accessor: ClusterAccessor): WorkerHandleHooks {
@@ -211,7 +214,7 @@ export class Reconciler {
           name: `${accessor.key.name}-kubeconfig`,
         }, signal),
       hooks: (a) => this.#hooks(key, a),
-      permissions: (rest, placement) => this.permissions(rest, placement),
+      permissions: (rest, sockets, placement) => this.permissions(rest, sockets, placement),
       pool: this.#pool,
       signal: this.#lifetime.signal,
       admission: this.#admission,
@@ -342,8 +345,11 @@ export class Reconciler {
           this.#log.info("Connected to workload cluster", { cluster: key });
         } catch (error) {
           this.#metrics.connection(accessor.key, false);
+          const code = error instanceof ClusterCacheError ? error.code : "Other";
+          this.#metrics.connectionError(accessor.key, code);
           this.#log.warn("Connecting to workload cluster failed", {
             cluster: key,
+            code,
             error: (error as Error).message,
           });
           requeues.push(options.connectionCreationRetryIntervalMs);

@@ -25,11 +25,15 @@ export function workerConfig(
   cluster: ObjectKey,
   rest: RESTConfig,
   options: ResolvedOptions,
-  { cache, dedicated, podCheck, writableUntil }: {
+  { cache, dedicated, podCheck, writableUntil, management = false, sockets }: {
+    /** The Unix sockets of the session's tunnel (see `tunnel_dir.ts`). */
+    sockets: [string, string];
     cache?: WorkerCacheConfig;
     dedicated: boolean;
     podCheck: boolean;
     writableUntil?: number;
+    /** The management cluster: its kubeconfig is the operator's own, no network is denied. */
+    management?: boolean;
   },
 ): WorkerConfig {
   return {
@@ -43,6 +47,8 @@ export function workerConfig(
     watchList: options.watchList,
     backoff: INFORMER_BACKOFF,
     maxResponseBytes: options.maxResponseBytes,
+    deniedNetworks: management ? [] : [...options.deniedNetworks],
+    tunnelSockets: sockets,
     cache: cache ?? {
       byObject: options.cache.byObject ?? [],
       indexes: options.cache.indexes ?? [],

@@ -125,6 +125,11 @@ export type ClusterCacheErrorCode =
   | "InvalidKubeconfig"
   /** The API server did not answer the connection probe. */
   | "Unreachable"
+  /**
+   * The server presented a certificate that does not lead to the kubeconfig's certificate
+   * authority (a publicly trusted one is not enough, as in client-go): nothing was sent to it.
+   */
+  | "UntrustedCertificate"
   /** A kind is not served by the cluster. */
   | "NoKindMatch"
   /** An informer did not sync within the sync timeout. */

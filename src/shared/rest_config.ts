@@ -12,6 +12,11 @@
 /**
  * How to reach and authenticate to one cluster.
  *
+ * `Deno.createHttpClient({ caCerts })` adds the CA to the process's trusted roots rather than
+ * replacing them; the cache's own connections trust `caPem` alone. For a connection of yours that
+ * does too, use `ClusterCache.getKubeConfig()` with client-node (Node's `https` with `ca`),
+ * or `node:tls`.
+ *
  * @example Calling a workload cluster's API with Deno's own fetch
  * ```ts
  * import assert from "node:assert/strict";
