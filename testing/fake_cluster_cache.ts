@@ -7,6 +7,7 @@
  * @module
  */
 
+import { generateClientCertificateKey } from "../src/main/client_certificate_key.ts";
 import type { HealthCheckingState } from "../src/main/accessor.ts";
 import type { CacheOptions } from "../src/shared/cache_options.ts";
 import type { Client, Reader, WatchEvent } from "../src/shared/client_types.ts";
@@ -188,16 +189,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   /** {@inheritDoc ClusterCacheApi.getClientCertificatePrivateKey} */
   getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined> {
     this.#check(cluster, "error getting client certificate private key");
-    this.#privateKey ??= crypto.subtle.generateKey(
-      {
-        name: "RSASSA-PKCS1-v1_5",
-        modulusLength: 2048,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: "SHA-256",
-      },
-      true,
-      ["sign", "verify"],
-    );
+    this.#privateKey ??= generateClientCertificateKey();
     return this.#privateKey;
   }
 

@@ -17,7 +17,7 @@ import { WorkerClient } from "../src/main/client.ts";
 import { resolveOptions } from "../src/main/options.ts";
 import { workerConfig } from "../src/main/worker_config.ts";
 import { tunnelSockets } from "../src/main/tunnel_dir.ts";
-import { dedicatedWorker } from "../src/main/worker_handle.ts";
+import { dedicatedSession } from "../src/main/worker_handle.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const NODE = { apiVersion: "v1", kind: "Node" };
@@ -379,9 +379,9 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
     onInformer() {},
     onFailure() {},
   };
-  const worker = dedicatedWorker(key("moving"), "inherit", hooks);
+  const session = dedicatedSession(key("moving"), "inherit", hooks);
   try {
-    await worker.call({
+    await session.call({
       op: "init",
       config: workerConfig(key("moving"), restConfigFor(server, 5_000), options, {
         sockets: tunnelSockets(),
@@ -391,7 +391,7 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
     }, { timeoutMs: 10_000, operation: "init" });
     const client = new WorkerClient({
       options,
-      connection: () => ({ worker }) as unknown as Connection,
+      connection: () => ({ session }) as unknown as Connection,
     }, false);
     server.hangRequests({ method: "POST", path: /\/configmaps$/ });
     const write = client.create({ ...CM, metadata: { namespace: "default", name: "w" } }).then(
@@ -399,13 +399,13 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
       (error) => error,
     );
     await eventually(() => server.requests.some((r) => r.method === "POST"), "the write to go out");
-    worker.terminate("cluster default/moving moved to another worker", true); // a move ends
+    session.terminate("cluster default/moving moved to another worker", true); // a move ends
     const error = await write;
     assert.ok(!(error instanceof ClusterNotConnectedError), String(error));
     assert.ok(error instanceof ClusterCacheError && error.code === "Timeout", String(error));
     assert.match(error.message, /may or may not have been applied/);
   } finally {
-    worker.terminate();
+    session.terminate();
   }
 });
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { generateClientCertificateKey } from "./client_certificate_key.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
 import { type HealthCheckingState, type HealthCheckResult, HealthProbe } from "./health_probe.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
@@ -24,12 +25,13 @@ import { initTimeoutMs, workerConfig } from "./worker_config.ts";
 import {
   isUnanswered,
   type Placement,
-  type WorkerHandle,
-  type WorkerHandleHooks,
+  type Session,
+  type SessionHooks,
   type WorkerPermissions,
 } from "./worker_handle.ts";
 import type { WorkerPool } from "./worker_pool.ts";
-import { PlacementState } from "./placement.ts";
+import { placementOf, PlacementState } from "./placement.ts";
+import { kubeconfigSecret } from "./cluster_object.ts";
 import { tunnelSockets } from "./tunnel_dir.ts";
 import { resolveAllowed } from "./server_address.ts";
 
@@ -39,7 +41,7 @@ export type { HealthCheckingState, HealthCheckResult } from "./health_probe.ts";
 export interface Connection {
   /** Stays the same when the cluster moves to another worker (it is the same connection to users). */
   id: number;
-  readonly worker: WorkerHandle;
+  readonly session: Session;
   rest: RESTConfig;
   /** What the kubeconfig said (before the in-cluster switch), to tell a token rotation apart. */
   target: RESTTarget;
@@ -58,7 +60,7 @@ export interface ConnectContext {
   /** Reads the `<name>-kubeconfig` Secret. */
   readSecret(signal: AbortSignal): Promise<KubeObject | undefined>;
   /** Hooks of the new worker. */
-  hooks(accessor: ClusterAccessor): WorkerHandleHooks;
+  hooks(accessor: ClusterAccessor): SessionHooks;
   /** Permissions of the new worker (pooled workers serve many API servers), with its sockets. */
   permissions(
     rest: RESTConfig,
@@ -129,7 +131,7 @@ export class ClusterAccessor {
   #connection: Connection | undefined;
   /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
   #spare:
-    | { worker: WorkerHandle; permissions: string; placement: Placement; sockets: [string, string] }
+    | { session: Session; permissions: string; placement: Placement; sockets: [string, string] }
     | undefined;
   #lastAttemptTimedOut = false;
   #failedSecretVersion: string | undefined | null = null;
@@ -214,7 +216,7 @@ export class ClusterAccessor {
     this.lastConnectionCreationErrorTime = 0;
     this.lastConnectionError = undefined;
     this.#everConnected = true;
-    old?.worker.terminate(`cluster ${formatObjectKey(this.key)} moved to a new connection`);
+    old?.session.terminate(`cluster ${formatObjectKey(this.key)} moved to a new connection`);
     return old?.id;
   }
 
@@ -261,7 +263,7 @@ export class ClusterAccessor {
 
   async #open(context: ConnectContext, placement: Placement): Promise<Connection> {
     const { options } = context;
-    const secretName = `${this.key.name}-kubeconfig`;
+    const secretName = kubeconfigSecret(this.key).name;
     const timeout = AbortSignal.any([
       context.signal,
       AbortSignal.timeout(options.client.timeoutMs),
@@ -305,15 +307,15 @@ export class ClusterAccessor {
       // A spare worker keeps its sockets (its permissions name them); a new one gets its own.
       const sockets = this.#spare?.placement === placement ? this.#spare.sockets : tunnelSockets();
       const permissions = context.permissions(rest, sockets, placement);
-      const worker = await this.#startWorker(context, permissions, placement);
+      const session = await this.#startSession(context, permissions, placement);
       const writableUntil = context.writableUntil();
       const config = workerConfig(this.key, rest, options, {
         sockets,
-        dedicated: context.pool.mode === "dedicated" || placement === "dedicated",
+        dedicated: placementOf(context.pool.mode, placement) === "dedicated",
         podCheck: true,
         ...(writableUntil === undefined ? {} : { writableUntil }),
       });
-      if (!worker) {
+      if (!session) {
         outcome = "overload";
         throw new ClusterCacheError(
           "Timeout",
@@ -322,8 +324,8 @@ export class ClusterAccessor {
       }
       let init;
       try {
-        init = await worker.call({ op: "init", config }, {
-          // probe + discovery + pod check, each bounded in the worker; this is the outer bound.
+        init = await session.call({ op: "init", config }, {
+          // probe + discovery + pod check, each bounded in the session; this is the outer bound.
           timeoutMs: initTimeoutMs(options),
           signal: context.signal,
           operation: "error connecting",
@@ -333,11 +335,11 @@ export class ClusterAccessor {
         // A cluster that timed out last time too is more likely hung than a victim of load.
         if (timedOut && !this.#lastAttemptTimedOut) outcome = "overload";
         this.#lastAttemptTimedOut = timedOut;
-        // A worker that answered can serve the next attempt: retries cost no new worker. One that
+        // A session that answered can serve the next attempt: retries cost no new session. One that
         // did not answer in time may still be busy with this attempt.
-        if (worker.alive && !isUnanswered(error) && !context.signal.aborted) {
-          this.#spare = { worker, permissions: JSON.stringify(permissions), placement, sockets };
-        } else worker.terminate("error connecting");
+        if (session.alive && !isUnanswered(error) && !context.signal.aborted) {
+          this.#spare = { session, permissions: JSON.stringify(permissions), placement, sockets };
+        } else session.terminate("error connecting");
         if (isUnanswered(error)) {
           throw new ClusterCacheError(
             "Timeout",
@@ -351,7 +353,7 @@ export class ClusterAccessor {
       this.#failedSecretVersion = null;
       return {
         id: ++connectionIds,
-        worker,
+        session,
         rest: init.runningOnWorkloadCluster && options.inClusterConfig
           ? { ...rest, server: init.server, caPem: options.inClusterConfig.caPem }
           : rest,
@@ -366,32 +368,32 @@ export class ClusterAccessor {
   }
 
   /**
-   * The spare worker of a failed attempt when its permissions still fit, else a new one once it has
+   * The spare session of a failed attempt when its permissions still fit, else a new one once it has
    * loaded its modules; `undefined` when it did not load in time (the machine is overloaded).
    */
-  async #startWorker(
+  async #startSession(
     context: ConnectContext,
     permissions: WorkerPermissions,
     placement: Placement,
-  ): Promise<WorkerHandle | undefined> {
+  ): Promise<Session | undefined> {
     const spare = this.#spare;
     this.#spare = undefined;
     if (
-      spare?.worker.alive && spare.permissions === JSON.stringify(permissions) &&
+      spare?.session.alive && spare.permissions === JSON.stringify(permissions) &&
       spare.placement === placement
     ) {
-      return spare.worker;
+      return spare.session;
     }
-    spare?.worker.terminate("error connecting");
-    const worker = context.pool.open(this.key, permissions, context.hooks(this), placement);
+    spare?.session.terminate("error connecting");
+    const session = context.pool.open(this.key, permissions, context.hooks(this), placement);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), WORKER_START_TIMEOUT_MS);
     });
-    const loaded = await Promise.race([worker.ready.then(() => true, () => true), late]);
+    const loaded = await Promise.race([session.ready.then(() => true, () => true), late]);
     clearTimeout(timer);
-    if (loaded && worker.alive) return worker;
-    worker.terminate("error connecting");
+    if (loaded && session.alive) return session;
+    session.terminate("error connecting");
     if (!loaded) return undefined;
     throw new ClusterCacheError(
       "WorkerFailed",
@@ -401,7 +403,7 @@ export class ClusterAccessor {
 
   /** Stops the spare worker kept from a failed attempt (the cluster is forgotten, or the cache closes). */
   dropSpare(): void {
-    this.#spare?.worker.terminate("the cluster was forgotten");
+    this.#spare?.session.terminate("the cluster was forgotten");
     this.#spare = undefined;
   }
 
@@ -424,7 +426,7 @@ export class ClusterAccessor {
     let text: string;
     let target: RESTTarget;
     try {
-      text = kubeconfigFromSecret(secret, `${this.key.name}-kubeconfig`);
+      text = kubeconfigFromSecret(secret, kubeconfigSecret(this.key).name);
       checkUntrustedKubeconfig(text);
       target = restTargetFromKubeConfig(parseKubeconfig(text));
     } catch {
@@ -453,7 +455,7 @@ export class ClusterAccessor {
   async updateToken(token: string | undefined, timeoutMs: number): Promise<void> {
     const connection = this.#connection;
     if (!connection) return;
-    await connection.worker.call({ op: "token", token: token ?? "" }, {
+    await connection.session.call({ op: "token", token: token ?? "" }, {
       timeoutMs,
       operation: "error updating the bearer token",
     });
@@ -479,7 +481,7 @@ export class ClusterAccessor {
   ): Promise<HealthCheckResult> {
     const connection = this.#connection;
     if (!connection) return Promise.resolve({ verdict: "failure", overload: false });
-    return this.#probe.check(connection.worker, options, mainLagSince);
+    return this.#probe.check(connection.session, options, mainLagSince);
   }
 
   /** Records a failed probe without running one (a crashed worker). */
@@ -493,7 +495,7 @@ export class ClusterAccessor {
     const connection = this.#connection;
     if (!connection) return false;
     this.#connection = undefined;
-    connection.worker.terminate(`cluster ${formatObjectKey(this.key)} was disconnected`);
+    connection.session.terminate(`cluster ${formatObjectKey(this.key)} was disconnected`);
     return true;
   }
 
@@ -505,16 +507,7 @@ export class ClusterAccessor {
    */
   privateKey(): Promise<CryptoKeyPair> | undefined {
     if (!this.#everConnected) return undefined;
-    this.#privateKey ??= crypto.subtle.generateKey(
-      {
-        name: "RSASSA-PKCS1-v1_5",
-        modulusLength: 2048,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: "SHA-256",
-      },
-      true,
-      ["sign", "verify"],
-    );
+    this.#privateKey ??= generateClientCertificateKey();
     return this.#privateKey;
   }
 }

@@ -92,10 +92,10 @@ export class WorkerClient implements Client {
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
     try {
-      return await this.#host.connection(options.operation).worker.call(request, options);
+      return await this.#host.connection(options.operation).session.call(request, options);
     } catch (error) {
       if (!isMovedAway(error)) throw error;
-      return await this.#host.connection(options.operation).worker.call(request, options);
+      return await this.#host.connection(options.operation).session.call(request, options);
     }
   }
 
@@ -109,7 +109,7 @@ export class WorkerClient implements Client {
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
     try {
-      return await this.#host.connection(options.operation).worker.call(request, options);
+      return await this.#host.connection(options.operation).session.call(request, options);
     } catch (error) {
       if (!isMovedAway(error)) throw error;
       throw new ClusterCacheError(

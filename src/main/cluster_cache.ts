@@ -371,7 +371,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       watchId,
       kind: input.kind,
       filters: pushdown,
-      worker: connection.worker,
+      session: connection.session,
       get outstanding() {
         return this.dispatch.outstanding;
       },
@@ -393,7 +393,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
             watch: input.name,
             error: String(error),
           }),
-        (count) => registration.worker.ack(watchId, count),
+        (count) => registration.session.ack(watchId, count),
       ),
     };
     this.#reconciler.watches.set(watchId, registration);
@@ -401,7 +401,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     // before it synced is synced by its new session.
     const { promise: synced, resolve, reject } = Promise.withResolvers<void>();
     registration.start = (worker) => {
-      registration.worker = worker;
+      registration.session = worker;
       worker.call(
         {
           op: "watch",
@@ -416,14 +416,14 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
           operation,
         },
       ).then(() => {
-        if (registration.worker !== worker) return;
+        if (registration.session !== worker) return;
         registration.isSynced = true;
         resolve();
       }, (error) => {
-        if (registration.worker === worker) reject(error);
+        if (registration.session === worker) reject(error);
       });
     };
-    registration.start(connection.worker);
+    registration.start(connection.session);
     registration.synced = synced.catch(() => {});
     const entry = { synced, done: ended.promise };
     connection.watches.set(input.name, entry);
@@ -439,8 +439,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       }
       this.#reconciler.watches.delete(watchId);
       registration.end();
-      if (registration.worker.alive) {
-        void registration.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
+      if (registration.session.alive) {
+        void registration.session.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
           .catch(() => {});
       }
     };

@@ -11,7 +11,7 @@
 import { ClusterCacheError, isUnauthorized } from "../shared/errors.ts";
 import { type ProbeVerdict, probeVerdict } from "../shared/probe_verdict.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { isUnanswered, type WorkerHandle } from "./worker_handle.ts";
+import { isUnanswered, type Session } from "./worker_handle.ts";
 
 /**
  * The health-checking state of a cluster (times are epoch ms; 0 = never).
@@ -78,7 +78,7 @@ export class HealthProbe {
    * @param mainLagSince The main thread's worst event-loop lag since a `performance.now()` time.
    */
   async check(
-    worker: WorkerHandle,
+    worker: Session,
     options: ResolvedOptions,
     mainLagSince: (since: number) => number,
   ): Promise<HealthCheckResult> {

@@ -20,6 +20,7 @@ import {
   type ObjectKey,
 } from "../shared/kube_object.ts";
 import { restTargetFromKubeConfig, tokenFileOf } from "./kubeconfig.ts";
+import { clusterOfKubeconfigSecret } from "./cluster_object.ts";
 import { forwardWorkerLog, logger } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { WorkerRequest } from "../shared/protocol.ts";
@@ -28,11 +29,8 @@ import type { RESTConfig } from "../shared/rest_config.ts";
 import { type HealthCheckingState, HealthProbe } from "./health_probe.ts";
 import { initTimeoutMs, workerConfig } from "./worker_config.ts";
 import { tunnelSockets } from "./tunnel_dir.ts";
-import { dedicatedWorker, type WorkerHandle, type WorkerPermissions } from "./worker_handle.ts";
+import { dedicatedSession, type Session, type WorkerPermissions } from "./worker_handle.ts";
 import { Backoff, sleep } from "../shared/backoff.ts";
-
-/** The label Cluster API puts on a Cluster's Secrets. */
-export const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";
 
 /** The type of the Secrets Cluster API keeps kubeconfigs (and other cluster secrets) in. */
 export const KUBECONFIG_SECRET_TYPE = "cluster.x-k8s.io/secret";
@@ -51,11 +49,6 @@ const CLUSTERS_WATCH = 1;
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 const SECRETS_WATCH = 2;
 
-/** Other Cluster API Secrets carry the cluster-name label too; only kubeconfigs are mirrored. */
-function isKubeconfigSecret(secret: KubeObject): boolean {
-  return (secret.metadata?.name ?? "").endsWith("-kubeconfig");
-}
-
 function keyOf(object: KubeObject): string {
   return formatObjectKey({
     namespace: object.metadata?.namespace ?? "",
@@ -72,7 +65,7 @@ export class ManagementCluster {
   readonly #clusters = new Map<string, KubeObject>();
   readonly #secrets = new Map<string, KubeObject>();
   readonly #lifetime = new AbortController();
-  #worker: WorkerHandle | undefined;
+  #session: Session | undefined;
   #clusterKind: KindRef | undefined;
   #restarting: Promise<void> | undefined;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -147,12 +140,12 @@ export class ManagementCluster {
     if (this.#options.secretReader) return await this.#options.secretReader.get(key, signal);
     const mirrored = this.#secrets.get(formatObjectKey(key));
     if (mirrored || !live) return mirrored;
-    const worker = this.#worker;
-    if (!worker) {
+    const session = this.#session;
+    if (!session) {
       throw new ClusterCacheError("Unreachable", "the management cluster is not connected");
     }
     try {
-      return await worker.call({ op: "get", kind: SECRET_KIND, key, cached: false }, {
+      return await session.call({ op: "get", kind: SECRET_KIND, key, cached: false }, {
         timeoutMs: this.#options.client.timeoutMs + 1_000,
         signal,
         operation: "error reading kubeconfig secret",
@@ -170,12 +163,12 @@ export class ManagementCluster {
   leases(): LeaseApi {
     const call = async <T>(request: WorkerRequest, what: string, signal: AbortSignal) => {
       for (let attempt = 0;; attempt++) {
-        const worker = this.#worker;
-        if (!worker) {
+        const session = this.#session;
+        if (!session) {
           throw new ClusterCacheError("Unreachable", "the management cluster is not connected");
         }
         try {
-          return await worker.call(request, {
+          return await session.call(request, {
             timeoutMs: this.#options.client.timeoutMs + 1_000,
             signal: AbortSignal.any([this.#lifetime.signal, signal]),
             operation: `error ${what} a Lease`,
@@ -251,14 +244,14 @@ export class ManagementCluster {
     this.#refreshing ??= (async () => {
       try {
         const token = (await Deno.readTextFile(path)).trim();
-        const worker = this.#worker;
-        if (!token || token === this.#token || !worker) return false;
-        await worker.call({ op: "token", token }, {
+        const session = this.#session;
+        if (!token || token === this.#token || !session) return false;
+        await session.call({ op: "token", token }, {
           timeoutMs: this.#options.client.timeoutMs,
           signal: this.#lifetime.signal,
           operation: "error updating the management token",
         });
-        if (this.#worker === worker) this.#token = token;
+        if (this.#session === session) this.#token = token;
         this.#log.info("Re-read the management cluster's rotated token; updated in place");
         return true;
       } catch (error) {
@@ -308,7 +301,7 @@ export class ManagementCluster {
       secrets: new Map<string, KubeObject>(),
     };
     let syncing = true;
-    const worker = dedicatedWorker(MANAGEMENT_KEY, this.#permissions(rest, sockets), {
+    const session = dedicatedSession(MANAGEMENT_KEY, this.#permissions(rest, sockets), {
       onEvents: (watchId, events) => {
         if (syncing) this.#collect(watchId, events, fresh);
         else this.#apply(watchId, events);
@@ -323,19 +316,19 @@ export class ManagementCluster {
         void this.#restart();
       },
     });
-    this.#worker = worker;
+    this.#session = session;
     const call = {
       timeoutMs: options.initialSyncTimeoutMs + 5_000,
       signal: this.#lifetime.signal,
       operation: "error reading the management cluster",
     };
     try {
-      await worker.call({ op: "init", config }, {
+      await session.call({ op: "init", config }, {
         ...call,
         timeoutMs: initTimeoutMs(options),
       });
-      this.#clusterKind ??= await this.#detectClusterKind(worker, call);
-      await worker.call({
+      this.#clusterKind ??= await this.#detectClusterKind(session, call);
+      await session.call({
         op: "watch",
         watchId: CLUSTERS_WATCH,
         kind: this.#clusterKind,
@@ -343,7 +336,7 @@ export class ManagementCluster {
         window: UNBOUNDED,
       }, call);
       if (!options.secretReader) {
-        await worker.call(
+        await session.call(
           {
             op: "watch",
             watchId: SECRETS_WATCH,
@@ -355,8 +348,8 @@ export class ManagementCluster {
         );
       }
     } catch (error) {
-      worker.terminate();
-      if (this.#worker === worker) this.#worker = undefined;
+      session.terminate();
+      if (this.#session === session) this.#session = undefined;
       throw error instanceof ClusterCacheError ? error : new ClusterCacheError(
         "Unreachable",
         `cannot read the management cluster: ${(error as Error).message}`,
@@ -366,7 +359,8 @@ export class ManagementCluster {
     syncing = false;
     const touched = new Set([...this.#clusters.keys(), ...fresh.clusters.keys()]);
     for (const [key, secret] of this.#secrets) {
-      if (!fresh.secrets.has(key)) touched.add(this.#clusterOfSecret(secret));
+      const cluster = this.#clusterOfSecret(secret);
+      if (!fresh.secrets.has(key) && cluster) touched.add(cluster);
     }
     this.#clusters.clear();
     this.#secrets.clear();
@@ -377,12 +371,12 @@ export class ManagementCluster {
 
   /** Finds which Cluster version is served, preferring v1beta2. */
   async #detectClusterKind(
-    worker: WorkerHandle,
+    session: Session,
     call: { timeoutMs: number; signal: AbortSignal; operation: string },
   ): Promise<KindRef> {
     for (const kind of CLUSTER_KINDS) {
       try {
-        await worker.call({ op: "list", kind, options: { limit: 1 }, cached: false }, call);
+        await session.call({ op: "list", kind, options: { limit: 1 }, cached: false }, call);
         return kind;
       } catch (error) {
         if (error instanceof ClusterCacheError && error.code === "NoKindMatch") continue;
@@ -395,10 +389,10 @@ export class ManagementCluster {
     );
   }
 
-  #clusterOfSecret(secret: KubeObject): string {
-    const name = secret.metadata?.labels?.[CLUSTER_NAME_LABEL] ??
-      (secret.metadata?.name ?? "").replace(/-kubeconfig$/, "");
-    return formatObjectKey({ namespace: secret.metadata?.namespace ?? "", name });
+  /** The Cluster (`ns/name`) of a kubeconfig Secret, or `undefined` for another Secret. */
+  #clusterOfSecret(secret: KubeObject): string | undefined {
+    const cluster = clusterOfKubeconfigSecret(secret);
+    return cluster && formatObjectKey(cluster);
   }
 
   #collect(
@@ -407,7 +401,8 @@ export class ManagementCluster {
     into: { clusters: Map<string, KubeObject>; secrets: Map<string, KubeObject> },
   ): void {
     for (const event of events) {
-      if (watchId === SECRETS_WATCH && !isKubeconfigSecret(event.object)) continue;
+      // Other Cluster API Secrets carry the cluster-name label too; only kubeconfigs are mirrored.
+      if (watchId === SECRETS_WATCH && !this.#clusterOfSecret(event.object)) continue;
       const target = watchId === CLUSTERS_WATCH ? into.clusters : into.secrets;
       if (event.type === "delete") target.delete(keyOf(event.object));
       else target.set(keyOf(event.object), event.object);
@@ -417,24 +412,24 @@ export class ManagementCluster {
   #apply(watchId: number, events: WatchEvent[]): void {
     this.#collect(watchId, events, { clusters: this.#clusters, secrets: this.#secrets });
     for (const event of events) {
-      if (watchId === CLUSTERS_WATCH) this.#onCluster(keyOf(event.object));
-      else if (isKubeconfigSecret(event.object)) {
-        this.#onCluster(this.#clusterOfSecret(event.object));
-      }
+      const cluster = watchId === CLUSTERS_WATCH
+        ? keyOf(event.object)
+        : this.#clusterOfSecret(event.object);
+      if (cluster) this.#onCluster(cluster);
     }
   }
 
   /**
    * Probes the management cluster on the workload clusters' schedule and by their rules (see
-   * {@linkcode HealthProbe}): a 401, a crashed worker, or the failure threshold reached rebuilds the
+   * {@linkcode HealthProbe}): a 401, a crashed session, or the failure threshold reached rebuilds the
    * connection; a probe this process was too starved to judge counts for nothing.
    */
   #scheduleProbe(): void {
     if (this.#lifetime.signal.aborted) return;
     this.#probeTimer = setTimeout(async () => {
-      const worker = this.#worker;
-      if (worker?.alive && !this.#restarting) {
-        const result = await this.#probe.check(worker, this.#options, this.#mainLagSince);
+      const session = this.#session;
+      if (session?.alive && !this.#restarting) {
+        const result = await this.#probe.check(session, this.#options, this.#mainLagSince);
         const failures = this.#probe.state.consecutiveFailures;
         if (result.verdict === "unauthorized") {
           // A rotated token file is handed over in place; only credentials that stay refused
@@ -467,8 +462,8 @@ export class ManagementCluster {
   #restart(): Promise<void> {
     this.#restarting ??= (async () => {
       const backoff = new Backoff(1_000, 30_000);
-      this.#worker?.terminate();
-      this.#worker = undefined;
+      this.#session?.terminate();
+      this.#session = undefined;
       while (!this.#lifetime.signal.aborted) {
         try {
           await this.#connect();
@@ -490,7 +485,7 @@ export class ManagementCluster {
     this.#lifetime.abort();
     clearTimeout(this.#probeTimer);
     clearInterval(this.#tokenTimer);
-    this.#worker?.terminate("the ClusterCache was closed");
-    this.#worker = undefined;
+    this.#session?.terminate("the ClusterCache was closed");
+    this.#session = undefined;
   }
 }

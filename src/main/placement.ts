@@ -25,6 +25,22 @@ const MOVE_RETRY_MAX_MS = 300_000;
 /** A cluster demoted n times waits up to 2^n calm periods more before the next demotion. */
 const MAX_DEMOTION_DOUBLINGS = 4;
 
+/**
+ * Where a session runs: in a worker of its own when the cache gives every cluster one, else where
+ * the cluster should run (`wanted`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { placementOf } from "./placement.ts";
+ * assert.equal(placementOf("dedicated", "pooled"), "dedicated");
+ * assert.equal(placementOf("pooled", "pooled"), "pooled");
+ * ```
+ */
+export function placementOf(mode: "dedicated" | "pooled", wanted: Placement): Placement {
+  return mode === "dedicated" ? "dedicated" : wanted;
+}
+
 /** One cluster's placement: what its load says, and its moves so far. */
 export class PlacementState {
   #load: "high" | "calm" = "calm";
@@ -60,7 +76,12 @@ export class PlacementState {
    * @param calmMs How long a worker waits before it reports calm (the base of the demotion wait).
    */
   wanted(mode: "dedicated" | "pooled", calmMs: number, now: number): Placement {
-    if (mode === "dedicated" || this.#pinned || this.#load === "high") return "dedicated";
+    return placementOf(mode, this.#wish(calmMs, now));
+  }
+
+  /** Where its load and its history put it, in a pool. */
+  #wish(calmMs: number, now: number): Placement {
+    if (this.#pinned || this.#load === "high") return "dedicated";
     if (this.#reason === undefined) return "pooled"; // never promoted
     const extra = calmMs * (2 ** Math.min(this.#demotions, MAX_DEMOTION_DOUBLINGS) - 1);
     return now - this.#calmSince >= extra ? "pooled" : "dedicated";

@@ -8,7 +8,7 @@
 
 import { ClusterCacheError } from "../shared/errors.ts";
 import { ClusterAccessor, type ConnectContext, type HealthCheckResult } from "./accessor.ts";
-import { infrastructureReady, passesWatchFilter } from "./cluster_object.ts";
+import { infrastructureReady, kubeconfigSecret, passesWatchFilter } from "./cluster_object.ts";
 import type { ClusterEvent, ClusterSource } from "./cluster_source.ts";
 import { AimdLimit } from "./aimd_limit.ts";
 import type { KubeObject } from "../shared/kube_object.ts";
@@ -22,13 +22,9 @@ import type { RESTConfig } from "../shared/rest_config.ts";
 import { minDurationOrDefault, shouldRequeue } from "./requeue.ts";
 import { shouldSendEvent, type Transition } from "./source_events.ts";
 import { WorkQueue } from "./work_queue.ts";
-import type {
-  Placement,
-  WorkerHandleHooks,
-  WorkerHost,
-  WorkerPermissions,
-} from "./worker_handle.ts";
+import type { Placement, SessionHooks, WorkerHost, WorkerPermissions } from "./worker_handle.ts";
 import { WorkerPool } from "./worker_pool.ts";
+import { placementOf } from "./placement.ts";
 import { catchUp, handOver, type MovingWatch, warmUp } from "./session_move.ts";
 import { workerPermissions } from "./worker_permissions.ts";
 import type { WatchDispatch } from "./watch_dispatch.ts";
@@ -154,7 +150,7 @@ export class Reconciler {
       const owns = until !== undefined;
       if (owns) owned++;
       const connection = this.accessors.get(key)?.connection;
-      if (connection && until !== undefined) connection.worker.fence(until);
+      if (connection && until !== undefined) connection.session.fence(until);
       else if (connection) {
         this.#log.info("Another replica serves this cluster now; disconnecting", { cluster: key });
         this.disconnect(this.accessors.get(key)!);
@@ -176,17 +172,17 @@ export class Reconciler {
     sockets: readonly string[],
     placement: Placement = "dedicated",
   ): WorkerPermissions {
-    const pooled = placement === "pooled" && this.#pool.mode === "pooled";
+    const pooled = placementOf(this.#pool.mode, placement) === "pooled";
     // A pooled worker's permissions are its pool's: nothing of one session's in them.
     return workerPermissions(rest, this.#options, pooled, pooled ? [] : sockets);
   }
 
-  #hooks(key: string, accessor: ClusterAccessor): WorkerHandleHooks {
+  #hooks(key: string, accessor: ClusterAccessor): SessionHooks {
     const cluster = accessor.key;
     return {
       onEvents: (watchId, events, from) => {
         const registration = this.watches.get(watchId);
-        if (registration?.worker === from) registration.dispatch.push(events);
+        if (registration?.session === from) registration.dispatch.push(events);
       },
       onLog: (level, message, properties) =>
         forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
@@ -208,11 +204,7 @@ export class Reconciler {
   #connectContext(key: string, accessor: ClusterAccessor): ConnectContext {
     return {
       options: this.#options,
-      readSecret: (signal) =>
-        this.management!.secret({
-          namespace: accessor.key.namespace,
-          name: `${accessor.key.name}-kubeconfig`,
-        }, signal),
+      readSecret: (signal) => this.management!.secret(kubeconfigSecret(accessor.key), signal),
       hooks: (a) => this.#hooks(key, a),
       permissions: (rest, sockets, placement) => this.permissions(rest, sockets, placement),
       pool: this.#pool,
@@ -295,13 +287,10 @@ export class Reconciler {
       return this.#finish(key, cluster, accessor, transitions, requeues);
     }
 
-    if (accessor.connection && !accessor.connection.worker.alive) {
+    if (accessor.connection && !accessor.connection.session.alive) {
       this.#crashed(accessor, transitions);
     }
-    const secretKey = {
-      namespace: accessor.key.namespace,
-      name: `${accessor.key.name}-kubeconfig`,
-    };
+    const secretKey = kubeconfigSecret(accessor.key);
     const readSecret = (live: boolean) =>
       management.secret(
         secretKey,
@@ -340,7 +329,7 @@ export class Reconciler {
           this.#metrics.connection(accessor.key, true);
           this.#metrics.placement(
             accessor.key,
-            accessor.connection?.worker.placement === "dedicated",
+            accessor.connection?.session.placement === "dedicated",
           );
           this.#log.info("Connected to workload cluster", { cluster: key });
         } catch (error) {
@@ -388,7 +377,7 @@ export class Reconciler {
             cluster: key,
           });
         } else this.#metrics.probe(accessor.key, result.verdict === "success");
-        const host = accessor.connection?.worker.host;
+        const host = accessor.connection?.session.host;
         if (result.heapUsedBytes !== undefined && host) {
           const worker = host.name.replace(/^clustercache /, "");
           if (!this.#heapReported.has(host)) {
@@ -508,8 +497,8 @@ export class Reconciler {
    * came during another move, or a move that failed, is acted on here, at the next reconcile.
    */
   #place(key: string, accessor: ClusterAccessor): void {
-    const worker = accessor.connection?.worker;
-    if (this.#pool.mode !== "pooled" || !worker?.alive || this.#moving.has(accessor)) return;
+    const session = accessor.connection?.session;
+    if (this.#pool.mode !== "pooled" || !session?.alive || this.#moving.has(accessor)) return;
     const now = Date.now();
     if (now < accessor.placement.notBefore) return;
     const wanted = accessor.placement.wanted(
@@ -517,7 +506,7 @@ export class Reconciler {
       this.#options.workers.pressure.calmMs,
       now,
     );
-    if (wanted === worker.placement) return;
+    if (wanted === session.placement) return;
     this.#startMove(key, accessor, wanted, accessor.placement.reason ?? "it calmed down");
   }
 
@@ -568,9 +557,9 @@ export class Reconciler {
         { ...this.#connectContext(key, accessor), signal },
         placement,
       );
-      await warmUp(old.worker, next.worker, timeouts, signal);
+      await warmUp(old.session, next.session, timeouts, signal);
     } catch (error) {
-      next?.worker.terminate("the move was abandoned");
+      next?.session.terminate("the move was abandoned");
       accessor.placement.failed(Date.now());
       this.#log.warn("Moving the cluster failed; it stays where it is for now", {
         cluster: key,
@@ -579,38 +568,38 @@ export class Reconciler {
       });
       return;
     }
-    if (accessor.connection !== old || !old.worker.alive || signal.aborted) {
-      next.worker.terminate("the move was abandoned");
+    if (accessor.connection !== old || !old.session.alive || signal.aborted) {
+      next.session.terminate("the move was abandoned");
       return;
     }
     accessor.adopt(next);
     accessor.placement.moved(placement);
     const writableUntil = this.shards?.ownedUntil(key);
-    if (writableUntil !== undefined) next.worker.fence(writableUntil);
+    if (writableUntil !== undefined) next.session.fence(writableUntil);
     if (next.target.token !== old.target.token) {
       // The token was rotated into the old session while this one started: it is the current one.
-      void next.worker.call({ op: "token", token: old.target.token ?? "" }, {
+      void next.session.call({ op: "token", token: old.target.token ?? "" }, {
         timeoutMs: timeouts.callMs,
         operation: "error updating the bearer token",
       }).catch(() => {});
     }
-    await catchUp(old.worker, next.worker, timeouts);
-    const moving = [...this.watches.values()].filter((w) => w.worker === old.worker);
+    await catchUp(old.session, next.session, timeouts);
+    const moving = [...this.watches.values()].filter((w) => w.session === old.session);
     let exact = 0;
     for (const watch of moving) {
       if (this.watches.get(watch.watchId) !== watch) continue; // stopped meanwhile
       if (!watch.isSynced) {
         // Its handler has heard nothing yet: the new session starts it afresh.
-        void old.worker.call({ op: "unwatch", watchId: watch.watchId }, {
+        void old.session.call({ op: "unwatch", watchId: watch.watchId }, {
           timeoutMs: timeouts.callMs,
           operation: "error moving a watch",
         }).catch(() => {});
-        watch.start(next.worker);
+        watch.start(next.session);
         exact++;
-      } else if (await handOver(watch, next.worker, timeouts)) exact++;
+      } else if (await handOver(watch, next.session, timeouts)) exact++;
       if (this.watches.get(watch.watchId) !== watch) {
         // Stopped while it was handed over: its stop reached the old session only.
-        void next.worker.call({ op: "unwatch", watchId: watch.watchId }, {
+        void next.session.call({ op: "unwatch", watchId: watch.watchId }, {
           timeoutMs: timeouts.callMs,
           operation: "error moving a watch",
         }).catch(() => {});
@@ -627,8 +616,8 @@ export class Reconciler {
     });
     // Writes in flight finish where they started; reads still waiting are asked again of the
     // new session (see client.ts).
-    await old.worker.drained(options.client.timeoutMs, ["get", "list", "watch"], signal);
-    old.worker.terminate(`cluster ${key} moved to another worker`, true);
+    await old.session.drained(options.client.timeoutMs, ["get", "list", "watch"], signal);
+    old.session.terminate(`cluster ${key} moved to another worker`, true);
   }
 
   #forgetWatches(connectionId: number | undefined): void {
@@ -645,7 +634,7 @@ export class Reconciler {
    * pooled neighbour of the cluster that crashed it is not to blame: no failure is counted.
    */
   #crashed(accessor: ClusterAccessor, transitions: Transition[]): void {
-    const worker = accessor.connection?.worker;
+    const worker = accessor.connection?.session;
     if (!worker || worker.culprit || worker.placement === "dedicated") {
       accessor.recordFailedProbe();
       this.#metrics.probe(accessor.key, false);

@@ -19,7 +19,7 @@
 import type { KindRef } from "../shared/kube_object.ts";
 import type { InformerProgress, PushdownFilters } from "../shared/protocol.ts";
 import { WATCH_WINDOW } from "./watch_dispatch.ts";
-import type { WorkerHandle } from "./worker_handle.ts";
+import type { Session } from "./worker_handle.ts";
 
 /** A watch as the move sees it. */
 export interface MovingWatch {
@@ -27,7 +27,7 @@ export interface MovingWatch {
   readonly kind: KindRef;
   readonly filters: PushdownFilters;
   /** The session serving it (updated by the move). */
-  worker: WorkerHandle;
+  session: Session;
   /**
    * Events its handler has been sent and not yet got through: the new session may send only the
    * rest of the window, so a handler that is behind stays within it across the move.
@@ -36,7 +36,7 @@ export interface MovingWatch {
   /** Whether it has synced (its handler has been told of the objects that existed). */
   isSynced: boolean;
   /** Starts it afresh on a session (a watch that had not synced when its cluster moved). */
-  start(worker: WorkerHandle): void;
+  start(worker: Session): void;
 }
 
 /** Timeouts of a move. */
@@ -59,8 +59,8 @@ const MAX_WARM_ROUNDS = 10;
  * {@linkcode catchUp}). `signal` abandons the move (the cluster disconnected, the cache closed).
  */
 export async function warmUp(
-  from: WorkerHandle,
-  to: WorkerHandle,
+  from: Session,
+  to: Session,
   timeouts: MoveTimeouts,
   signal: AbortSignal,
 ): Promise<void> {
@@ -90,8 +90,8 @@ export async function warmUp(
  * reads once it is there. Never throws: a session that fails to answer leaves the hold to expire.
  */
 export async function catchUp(
-  from: WorkerHandle,
-  to: WorkerHandle,
+  from: Session,
+  to: Session,
   timeouts: MoveTimeouts,
 ): Promise<void> {
   let kinds: InformerProgress[] = [];
@@ -110,10 +110,10 @@ export async function catchUp(
  */
 export async function handOver(
   watch: MovingWatch,
-  to: WorkerHandle,
+  to: Session,
   timeouts: MoveTimeouts,
 ): Promise<boolean> {
-  const from = watch.worker;
+  const from = watch.session;
   const { watchId, kind, filters } = watch;
   try {
     const snapshot = await to.call(
@@ -124,7 +124,7 @@ export async function handOver(
       { op: "unwatch", watchId, handover: snapshot ?? [] },
       { timeoutMs: timeouts.callMs, operation },
     );
-    watch.worker = to;
+    watch.session = to;
     await to.call(
       {
         op: "resume",
@@ -136,7 +136,7 @@ export async function handOver(
     );
     return true;
   } catch {
-    watch.worker = to;
+    watch.session = to;
     void from.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })
       .catch(() => {});
     await to.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })

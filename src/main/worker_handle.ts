@@ -1,6 +1,6 @@
 /**
  * The main thread's end of cluster workers (main thread only). A {@linkcode WorkerHost} is one Web
- * Worker, dedicated to one cluster or pooled by several; a {@linkcode WorkerHandle} is one cluster's
+ * Worker, dedicated to one cluster or pooled by several; a {@linkcode Session} is one cluster's
  * session in it: typed calls with deadlines and cancellation, dispatch of watch events and
  * forwarded logs, and containment of failure. An uncaught error in a worker is caught (it would
  * otherwise end the process) and blamed on one session, which fails with every pending call; a hung
@@ -34,9 +34,9 @@ import {
 export type WorkerPermissions = "inherit" | Deno.PermissionOptionsObject;
 
 /** What a handle reports back. */
-export interface WorkerHandleHooks {
+export interface SessionHooks {
   /** Events of a watch, from the session `from` (a moving watch hears only its current session). */
-  onEvents(watchId: number, events: WatchEvent[], from: WorkerHandle): void;
+  onEvents(watchId: number, events: WatchEvent[], from: Session): void;
   onLog(level: WorkerLogLevel, message: string, properties: Record<string, unknown>): void;
   onInformer(kind: string, event: "list" | "watchRestart" | "error"): void;
   /** The worker's counters since its last report, for metrics. */
@@ -45,7 +45,7 @@ export interface WorkerHandleHooks {
    * The session failed (its worker crashed or hung) and its pending calls with it. `culprit`: the
    * session is blamed for it, rather than a neighbour in the same pooled worker.
    */
-  onFailure(error: ClusterCacheError, culprit: boolean, from: WorkerHandle): void;
+  onFailure(error: ClusterCacheError, culprit: boolean, from: Session): void;
   /** The session's load changed level (see {@linkcode PressureReport}). */
   onPressure?(pressure: PressureReport): void;
   /** Every completed call's round trip, for metrics. */
@@ -53,7 +53,7 @@ export interface WorkerHandleHooks {
 }
 
 /** Options of one call. */
-export interface CallOptions {
+export interface SessionCallOptions {
   /** Deadline from now. */
   timeoutMs: number;
   /** Cancels the call (and the work in the worker). */
@@ -133,7 +133,7 @@ export class WorkerHost {
   readonly #ended = new Set<() => void>();
   readonly #worker: Worker;
   readonly #outbox: Outbox<MainMessage>;
-  readonly #sessions = new Map<number, WorkerHandle>();
+  readonly #sessions = new Map<number, Session>();
   readonly #pongs = new Map<number, () => void>();
   readonly #ready = Promise.withResolvers<void>();
   #running: Int32Array | undefined;
@@ -195,10 +195,10 @@ export class WorkerHost {
   }
 
   /** Opens a session for a cluster. */
-  open(cluster: ObjectKey, hooks: WorkerHandleHooks): WorkerHandle {
+  open(cluster: ObjectKey, hooks: SessionHooks): Session {
     const session = this.#nextSession++;
     this.opened++;
-    const handle = new WorkerHandle(cluster, this, session, hooks);
+    const handle = new Session(cluster, this, session, hooks);
     this.#sessions.set(session, handle);
     return handle;
   }
@@ -325,23 +325,23 @@ export class WorkerHost {
  * @param permissions Its Deno permissions.
  * @param hooks Where events, logs and failures go.
  */
-export function dedicatedWorker(
+export function dedicatedSession(
   cluster: ObjectKey,
   permissions: WorkerPermissions,
-  hooks: WorkerHandleHooks,
-): WorkerHandle {
+  hooks: SessionHooks,
+): Session {
   return new WorkerHost(`clustercache ${formatObjectKey(cluster)}`, permissions, "dedicated")
     .open(cluster, hooks);
 }
 
 /** One cluster's session in a worker. */
-export class WorkerHandle {
+export class Session {
   readonly cluster: ObjectKey;
   /** The worker hosting the session. */
   readonly host: WorkerHost;
   /** The session's number in its worker. */
   readonly session: number;
-  readonly #hooks: WorkerHandleHooks;
+  readonly #hooks: SessionHooks;
   readonly #pending = new Map<number, Pending>();
   readonly #deadlines = new Deadlines((id) => {
     const pending = this.#settle(id);
@@ -360,7 +360,7 @@ export class WorkerHandle {
   #culprit = false;
 
   /** Opened by {@linkcode WorkerHost.open}. */
-  constructor(cluster: ObjectKey, host: WorkerHost, session: number, hooks: WorkerHandleHooks) {
+  constructor(cluster: ObjectKey, host: WorkerHost, session: number, hooks: SessionHooks) {
     this.cluster = cluster;
     this.host = host;
     this.session = session;
@@ -397,7 +397,10 @@ export class WorkerHandle {
    *   passes; `AbortError` when `signal` aborts; {@linkcode ClusterNotConnectedError} when the worker is
    *   terminated; {@linkcode ClusterCacheError} `WorkerFailed` when it crashed.
    */
-  call<O extends OpName>(request: RequestOf<O>, options: CallOptions): Promise<ResponseOf<O>> {
+  call<O extends OpName>(
+    request: RequestOf<O>,
+    options: SessionCallOptions,
+  ): Promise<ResponseOf<O>> {
     if (this.#state === "terminated") {
       return Promise.reject(new ClusterNotConnectedError(options.operation, this.cluster));
     }

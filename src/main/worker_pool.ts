@@ -6,11 +6,12 @@
  */
 
 import type { ObjectKey } from "../shared/kube_object.ts";
+import { placementOf } from "./placement.ts";
 import {
-  dedicatedWorker,
+  dedicatedSession,
   type Placement,
-  type WorkerHandle,
-  type WorkerHandleHooks,
+  type Session,
+  type SessionHooks,
   WorkerHost,
   type WorkerPermissions,
 } from "./worker_handle.ts";
@@ -50,11 +51,11 @@ export class WorkerPool {
   open(
     cluster: ObjectKey,
     permissions: WorkerPermissions,
-    hooks: WorkerHandleHooks,
+    hooks: SessionHooks,
     placement: Placement,
-  ): WorkerHandle {
-    if (this.#settings.mode === "dedicated" || placement === "dedicated") {
-      return dedicatedWorker(cluster, permissions, hooks);
+  ): Session {
+    if (placementOf(this.#settings.mode, placement) === "dedicated") {
+      return dedicatedSession(cluster, permissions, hooks);
     }
     return this.#host(permissions).open(cluster, hooks);
   }

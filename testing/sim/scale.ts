@@ -13,7 +13,7 @@ import {
   type JsonValue,
   PatchError,
 } from "./json_patch.ts";
-import type { ObjectStore, WriteOptions } from "./object_store.ts";
+import type { ObjectStore, StoreWriteOptions } from "./object_store.ts";
 import type { ResourceType } from "./resource_types.ts";
 import type { PatchType } from "./rest.ts";
 import { errors } from "./status.ts";
@@ -69,7 +69,7 @@ export function writeScale(
   namespace: string,
   name: string,
   change: { put: KubeObject } | { patch: PatchType; body: string },
-  options: WriteOptions,
+  options: StoreWriteOptions,
 ): KubeObject {
   const current = store.get(type, namespace, name);
   if (!current) throw errors.notFound(type.group, type.plural, name);
