@@ -12,12 +12,13 @@ import {
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 import { restConfigFor } from "./helpers/rest_config.ts";
 import { SimulatedApiServer } from "../testing/mod.ts";
-import type { Connection } from "../src/main/accessor.ts";
+import type { Connection } from "../src/main/reconcile/accessor.ts";
 import { WorkerClient } from "../src/main/client.ts";
 import { resolveOptions } from "../src/main/options.ts";
-import { workerConfig } from "../src/main/worker_config.ts";
-import { tunnelSockets } from "../src/main/tunnel_dir.ts";
-import { dedicatedSession } from "../src/main/worker_handle.ts";
+import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
+import { workerConfig } from "../src/main/sessions/worker_config.ts";
+import { tunnelSockets } from "../src/main/sessions/tunnel_dir.ts";
+import { dedicatedSession } from "../src/main/sessions/session.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const NODE = { apiVersion: "v1", kind: "Node" };
@@ -372,7 +373,10 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
   await using server = await SimulatedApiServer.start({ name: "moving" });
   const management = new k8s.KubeConfig();
   management.loadFromString(server.kubeconfig());
-  const options = resolveOptions({ management, client: { userAgent: "tests", timeoutMs: 5_000 } });
+  const options = resolveOptions(
+    { management, client: { userAgent: "tests", timeoutMs: 5_000 } },
+    workerOptionsFlag,
+  );
   const hooks = {
     onEvents() {},
     onLog() {},

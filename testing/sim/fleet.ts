@@ -7,7 +7,7 @@
  */
 
 import type { KubeObject } from "../../src/shared/kube_object.ts";
-import { CLUSTER_NAME_LABEL, kubeconfigSecret } from "../../src/main/cluster_object.ts";
+import { CLUSTER_NAME_LABEL, kubeconfigSecret } from "../../src/main/management/cluster_object.ts";
 import { SimulatedApiServer, type SimulatedApiServerOptions } from "./api_server.ts";
 import { BUILTIN_TYPES, CLUSTER_TYPE, groupVersion, type ResourceType } from "./resource_types.ts";
 

@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { ClusterCacheApi, WatchHandle, WatchInput } from "./cluster_cache.ts";
-import type { ClusterSource } from "./cluster_source.ts";
-import { requestIdentity } from "./cluster_source.ts";
-import type { WatchEvent } from "../shared/client_types.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
-import { logger } from "./log.ts";
-import type { MetricsRegistry } from "./metrics_registry.ts";
+import type { ClusterCacheApi, WatchHandle, WatchInput } from "../cluster_cache.ts";
+import type { ClusterSource } from "../sources/cluster_source.ts";
+import { requestIdentity } from "../sources/cluster_source.ts";
+import type { WatchEvent } from "../../shared/client_types.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../../shared/errors.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../../shared/kube_object.ts";
+import { logger } from "../log.ts";
+import type { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "./rate_limiter.ts";
 import { type QueueObserver, RateLimitingQueue } from "./rate_limiting_queue.ts";
 
@@ -130,7 +130,8 @@ function observer(registry: MetricsRegistry, name: string): QueueObserver {
  * @example One reconcile per connected cluster, stopped gracefully
  * ```ts
  * import assert from "node:assert/strict";
- * import { Controller, type ObjectKey } from "@fleetkit/clustercache";
+ * import { type ObjectKey } from "@fleetkit/clustercache";
+ * import { Controller } from "@fleetkit/clustercache/controller";
  * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
  *
  * const cluster = { namespace: "default", name: "workload-1" };

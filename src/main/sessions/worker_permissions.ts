@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { RESTConfig } from "../shared/rest_config.ts";
-import type { ResolvedOptions } from "./options.ts";
-import type { WorkerPermissions } from "./worker_handle.ts";
+import type { RESTConfig } from "../../shared/rest_config.ts";
+import type { PermissionOptions } from "../options.ts";
+import type { WorkerPermissions } from "./session.ts";
 import { tunnelDir } from "./tunnel_dir.ts";
 
 function hostPort(url: string): string {
@@ -26,7 +26,7 @@ function hostPort(url: string): string {
  */
 export function workerPermissions(
   rest: RESTConfig,
-  options: ResolvedOptions,
+  options: PermissionOptions,
   pooled: boolean,
   sockets: readonly string[],
 ): WorkerPermissions {

@@ -10,12 +10,12 @@
  * @module
  */
 
-import type { WatchEvent } from "../shared/client_types.ts";
-import { Deadlines } from "../shared/deadlines.ts";
-import { ClusterCacheError, ClusterNotConnectedError, fromWireError } from "../shared/errors.ts";
-import { formatObjectKey, type ObjectKey } from "../shared/kube_object.ts";
-import { Outbox } from "../shared/outbox.ts";
-import { redact } from "../shared/redact.ts";
+import type { WatchEvent } from "../../shared/client_types.ts";
+import { Deadlines } from "../../shared/deadlines.ts";
+import { ClusterCacheError, ClusterNotConnectedError, fromWireError } from "../../shared/errors.ts";
+import { formatObjectKey, type ObjectKey } from "../../shared/kube_object.ts";
+import { Outbox } from "../../shared/outbox.ts";
+import { redact } from "../../shared/redact.ts";
 import {
   type MainMessage,
   type OpName,
@@ -28,7 +28,7 @@ import {
   type WorkerMessage,
   type WorkerRequest,
   type WorkerStats,
-} from "../shared/protocol.ts";
+} from "../../shared/protocol.ts";
 
 /** Worker permissions: inherit the process's, or a least-privilege set. */
 export type WorkerPermissions = "inherit" | Deno.PermissionOptionsObject;
@@ -75,7 +75,7 @@ interface Pending {
   parts?: unknown[][];
 }
 
-const WORKER_URL = new URL("../../workers/cluster_worker.ts", import.meta.url);
+const WORKER_URL = new URL("../../../workers/cluster_worker.ts", import.meta.url);
 
 let liveWorkers = 0;
 const unanswered = new WeakSet<Error>();

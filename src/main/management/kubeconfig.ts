@@ -12,9 +12,9 @@
 import { X509Certificate } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
-import { ClusterCacheError } from "../shared/errors.ts";
-import type { KubeConfigLike } from "./kube_config_like.ts";
-import type { RESTConfig } from "../shared/rest_config.ts";
+import { ClusterCacheError } from "../../shared/errors.ts";
+import type { KubeConfigLike } from "../kube_config_like.ts";
+import type { RESTConfig } from "../../shared/rest_config.ts";
 
 /** The connection part of a REST config (client settings come from the options). */
 export type RESTTarget = Omit<RESTConfig, "userAgent" | "timeoutMs" | "qps" | "burst">;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { KubeObject, ObjectKey } from "../shared/kube_object.ts";
+import type { KubeObject, ObjectKey } from "../../shared/kube_object.ts";
 
 /** The default request of a cluster source: the Cluster's own key. */
 export function clusterKeyOf(cluster: KubeObject): ObjectKey[] {

@@ -22,10 +22,13 @@
  * @module
  */
 
-import { isAlreadyExists, isConflict, isNotFound } from "../shared/errors.ts";
-import type { KubeObject } from "../shared/kube_object.ts";
-import { sleep } from "../shared/backoff.ts";
+import { isAlreadyExists, isConflict, isNotFound } from "../../shared/errors.ts";
+import type { KubeObject } from "../../shared/kube_object.ts";
+import { sleep } from "../../shared/backoff.ts";
 import { hash53, ownerOf, type ShardMember } from "./rendezvous.ts";
+import { resolveSharding, type ShardingOptions } from "../options.ts";
+
+export { resolveSharding, type ShardingOptions };
 
 /** A Lease as the coordinator reads and writes it. */
 export interface Lease extends KubeObject {
@@ -59,94 +62,6 @@ export interface LeaseApi {
 export const LEASE_LABEL = "clustercache.fleetkit.dev/lease";
 /** The label naming the deployment a Lease belongs to: its `leasePrefix`. */
 export const LEASE_PREFIX_LABEL = "clustercache.fleetkit.dev/lease-prefix";
-
-/** A label value (and the start of a Lease name): lower-case alphanumerics and `-`, at most 40. */
-const PREFIX_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
-
-/**
- * How replicas share a fleet (`ClusterCache.setup({ sharding })`): each cluster is served by one
- * replica at a time, chosen among the replicas that renew their Leases.
- *
- * @example
- * ```ts
- * import type { ShardingOptions } from "@fleetkit/clustercache";
- *
- * const sharding: ShardingOptions = {
- *   identity: Deno.env.get("POD_NAME") ?? "replica-1",
- *   leaseNamespace: "capi-system",
- * };
- * ```
- */
-export interface ShardingOptions {
-  /** This replica's identity: unique and stable (a Pod name). */
-  identity: string;
-  /** Where the Leases live in the management cluster. */
-  leaseNamespace: string;
-  /** Relative capacity of this replica. Default 1. */
-  weight?: number;
-  /** Lease duration. Default 20 s (multicluster-runtime's sharded coordinator). */
-  leaseDurationMs?: number;
-  /** How often Leases are renewed (a fixed cadence, whatever a round takes). Default 10 s. */
-  renewIntervalMs?: number;
-  /**
-   * A replica that has not renewed a fencing Lease for this long stops serving its clusters.
-   * Must be under the lease duration. Failed renewals are retried until then. Default 15 s.
-   */
-  renewDeadlineMs?: number;
-  /** Buckets clusters are hashed into; the unit of ownership and of Lease writes. Default 64. */
-  buckets?: number;
-  /**
-   * Prefix of the Lease names, and what tells this deployment from others sharing the namespace:
-   * replicas see only Leases of their own prefix. Lower-case alphanumerics and `-`, at most 40
-   * characters. Default `clustercache`.
-   */
-  leasePrefix?: string;
-}
-
-/**
- * Validates sharding options and applies the defaults.
- *
- * @throws {TypeError} Without an identity or a namespace, or for a bad Lease prefix.
- * @throws {RangeError} Unless renew interval < renew deadline < lease duration, or for a bad weight
- *   or bucket count.
- */
-export function resolveSharding(options: ShardingOptions): Required<ShardingOptions> {
-  if (!options || typeof options.identity !== "string" || options.identity === "") {
-    throw new TypeError("options.sharding.identity must be a non-empty string");
-  }
-  if (typeof options.leaseNamespace !== "string" || options.leaseNamespace === "") {
-    throw new TypeError("options.sharding.leaseNamespace must be a non-empty string");
-  }
-  const resolved: Required<ShardingOptions> = {
-    weight: 1,
-    leaseDurationMs: 20_000,
-    renewIntervalMs: 10_000,
-    renewDeadlineMs: 15_000,
-    buckets: 64,
-    leasePrefix: "clustercache",
-    ...options,
-  };
-  const r = resolved;
-  if (
-    !(r.renewIntervalMs > 0 && r.renewIntervalMs < r.renewDeadlineMs &&
-      r.renewDeadlineMs < r.leaseDurationMs)
-  ) {
-    throw new RangeError(
-      "options.sharding needs 0 < renewIntervalMs < renewDeadlineMs < leaseDurationMs",
-    );
-  }
-  if (!(r.weight > 0) || !Number.isInteger(r.buckets) || r.buckets < 1) {
-    throw new RangeError("options.sharding.weight must be positive and buckets a positive integer");
-  }
-  if (typeof r.leasePrefix !== "string" || !PREFIX_PATTERN.test(r.leasePrefix)) {
-    throw new TypeError(
-      `options.sharding.leasePrefix must be lower-case alphanumerics and "-", at most 40 characters: ${
-        JSON.stringify(r.leasePrefix)
-      }`,
-    );
-  }
-  return resolved;
-}
 
 /**
  * The time budgets of a round, from the sharding timings. The slack is what a renewal may take

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { ObjectKey } from "../shared/kube_object.ts";
+import type { ObjectKey } from "../../shared/kube_object.ts";
 import { MetricsRegistry } from "./metrics_registry.ts";
-import { REQUEST_LATENCY_BUCKETS, type WorkerStats } from "../shared/protocol.ts";
+import { REQUEST_LATENCY_BUCKETS, type WorkerStats } from "../../shared/protocol.ts";
 
 const CLUSTER_LABELS = ["cluster_name", "cluster_namespace"] as const;
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { formatObjectKey, type ObjectKey } from "../shared/kube_object.ts";
+import { formatObjectKey, type ObjectKey } from "../../shared/kube_object.ts";
 
 export function checkClusterKey(key: ObjectKey): string {
   if (

@@ -16,28 +16,10 @@
  * @module
  */
 
-import type { KindRef } from "../shared/kube_object.ts";
-import type { InformerProgress, PushdownFilters } from "../shared/protocol.ts";
-import { WATCH_WINDOW } from "./watch_dispatch.ts";
-import type { Session } from "./worker_handle.ts";
-
-/** A watch as the move sees it. */
-export interface MovingWatch {
-  readonly watchId: number;
-  readonly kind: KindRef;
-  readonly filters: PushdownFilters;
-  /** The session serving it (updated by the move). */
-  session: Session;
-  /**
-   * Events its handler has been sent and not yet got through: the new session may send only the
-   * rest of the window, so a handler that is behind stays within it across the move.
-   */
-  readonly outstanding: number;
-  /** Whether it has synced (its handler has been told of the objects that existed). */
-  isSynced: boolean;
-  /** Starts it afresh on a session (a watch that had not synced when its cluster moved). */
-  start(worker: Session): void;
-}
+import type { InformerProgress } from "../../shared/protocol.ts";
+import { WATCH_WINDOW } from "../watches/watch_dispatch.ts";
+import type { MovingWatch } from "../watches/watch_registry.ts";
+import type { Session } from "../sessions/session.ts";
 
 /** Timeouts of a move. */
 export interface MoveTimeouts {

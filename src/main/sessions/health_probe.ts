@@ -8,10 +8,10 @@
  * @module
  */
 
-import { ClusterCacheError, isUnauthorized } from "../shared/errors.ts";
-import { type ProbeVerdict, probeVerdict } from "../shared/probe_verdict.ts";
-import type { ResolvedOptions } from "./options.ts";
-import { isUnanswered, type Session } from "./worker_handle.ts";
+import { ClusterCacheError, isUnauthorized } from "../../shared/errors.ts";
+import { type ProbeVerdict, probeVerdict } from "../../shared/probe_verdict.ts";
+import type { ProbeOptions } from "../options.ts";
+import { isUnanswered, type Session } from "./session.ts";
 
 /**
  * The health-checking state of a cluster (times are epoch ms; 0 = never).
@@ -37,7 +37,10 @@ export interface HealthCheckingState {
   consecutiveFailures: number;
 }
 
-/** What a health check found. */
+/**
+ * What a health check found, and what it means (Cluster API's `HealthCheck` returns
+ * `tooManyConsecutiveFailures, unauthorized`): the caller acts on the decision.
+ */
 export interface HealthCheckResult {
   /** `"crashed"`: the worker died while the probe was out (the caller counts it, once). */
   verdict: ProbeVerdict | "crashed";
@@ -48,6 +51,10 @@ export interface HealthCheckResult {
   overload: boolean;
   /** The worker's heap, when the probe succeeded. */
   heapUsedBytes?: number;
+  /** The server refused our credentials (401): disconnect at once, reconnect soon. */
+  unauthorized: boolean;
+  /** The failures reached the threshold: disconnect, retry after the retry interval. */
+  tooManyFailures: boolean;
 }
 
 /** A pooled worker's thread that does not answer a ping this long after a probe went unanswered is hung. */
@@ -79,10 +86,10 @@ export class HealthProbe {
    */
   async check(
     worker: Session,
-    options: ResolvedOptions,
+    probe: ProbeOptions,
     mainLagSince: (since: number) => number,
   ): Promise<HealthCheckResult> {
-    const timeoutMs = options.healthProbe.timeoutMs;
+    const timeoutMs = probe.timeoutMs;
     const started = performance.now();
     let verdict: ProbeVerdict;
     let heapUsedBytes: number | undefined;
@@ -95,7 +102,7 @@ export class HealthProbe {
       verdict = "success";
     } catch (error) {
       // A crash while the probe was out is one failure, counted where the crash is handled.
-      if (!worker.alive) return { verdict: "crashed", overload: false };
+      if (!worker.alive) return this.#crashed();
       timedOut = isTimeout(error) || isUnanswered(error);
       verdict = probeVerdict({
         ok: false,
@@ -111,7 +118,7 @@ export class HealthProbe {
       if (verdict === "failure" && isUnanswered(error) && worker.placement === "pooled") {
         const responsive = await worker.host.responsive(HUNG_CHECK_MS, mainLagSince);
         if (responsive === false) worker.host.hung();
-        if (!worker.alive) return { verdict: "crashed", overload: false };
+        if (!worker.alive) return this.#crashed();
       }
     }
     this.state.lastProbeTime = Date.now();
@@ -128,6 +135,17 @@ export class HealthProbe {
       verdict,
       overload,
       ...(heapUsedBytes === undefined ? {} : { heapUsedBytes }),
+      unauthorized: verdict === "unauthorized",
+      tooManyFailures: this.failing(probe),
     };
+  }
+
+  /** Whether the failures reached the probe's threshold. */
+  failing(probe: ProbeOptions): boolean {
+    return this.state.consecutiveFailures >= probe.failureThreshold;
+  }
+
+  #crashed(): HealthCheckResult {
+    return { verdict: "crashed", overload: false, unauthorized: false, tooManyFailures: false };
   }
 }

@@ -13,8 +13,8 @@
  * @module
  */
 
-import type { PressureReport } from "../shared/protocol.ts";
-import type { Placement } from "./worker_handle.ts";
+import type { PressureReport } from "../../shared/protocol.ts";
+import type { Placement } from "./session.ts";
 
 /** Why a cluster has a worker of its own for good. */
 export const CRASHED_POOLED_WORKER = "it crashed or hung its pooled worker";

@@ -11,13 +11,9 @@
  * @module
  */
 
-import { ClusterCacheError } from "../shared/errors.ts";
+import type { WorkerOptionsFlag } from "../options.ts";
 
-/** What the process's command line and config file say about `worker-options`. */
-export type WorkerOptionsFlag =
-  | { state: "enabled"; evidence: string }
-  | { state: "disabled"; evidence: string }
-  | { state: "unknown"; evidence: string };
+export type { WorkerOptionsFlag };
 
 const FLAG = "--unstable-worker-options";
 const FEATURE = "worker-options";
@@ -214,46 +210,4 @@ function detectWorkerOptionsFlag(): WorkerOptionsFlag {
   // Without the command line, the flag may still be there.
   if (!line) return { state: "unknown", evidence: "the command line cannot be read" };
   return fromConfig;
-}
-
-/** The permissions workers get, and the one warning to log when the default had to give way. */
-export interface WorkerPermissionsChoice {
-  /** `"least"`: each worker gets only its own API server; `"inherit"`: the process's permissions. */
-  permissions: "least" | "inherit";
-  /** Set when least privilege was the default and is not available. */
-  warning?: string;
-}
-
-/**
- * Decides the workers' permissions. The default is least privilege when the process can grant it,
- * else inherited permissions with a warning: a newcomer's first run works, and the warning says how
- * to get least privilege. An explicit `"least"` is trusted unless the flag is known to be off, where
- * Deno would end the process at the first connect: that is refused with a typed error instead.
- *
- * @param requested `options.workerPermissions`.
- * @param flag What {@linkcode workerOptionsFlag} found.
- * @returns The choice.
- * @throws {ClusterCacheError} `UnstableFlagMissing` for `"least"` when the flag is known to be off.
- */
-export function chooseWorkerPermissions(
-  requested: "least" | "inherit" | undefined,
-  flag: WorkerOptionsFlag,
-): WorkerPermissionsChoice {
-  if (requested === "inherit") return { permissions: "inherit" };
-  if (requested === "least") {
-    if (flag.state !== "disabled") return { permissions: "least" };
-    throw new ClusterCacheError(
-      "UnstableFlagMissing",
-      `options.workerPermissions "least" needs Deno's worker-options feature, which is off (${flag.evidence}): ` +
-        `add "unstable": ["worker-options"] to deno.json or run with ${FLAG}, ` +
-        `or pass workerPermissions: "inherit"`,
-    );
-  }
-  if (flag.state === "enabled") return { permissions: "least" };
-  return {
-    permissions: "inherit",
-    warning: `Workers inherit this process's permissions: least-privilege workers need Deno's ` +
-      `worker-options feature (${flag.evidence}). Add "unstable": ["worker-options"] to deno.json ` +
-      `or run with ${FLAG}; pass workerPermissions: "inherit" to silence this warning`,
-  };
 }

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { ObjectKey } from "../shared/kube_object.ts";
-import type { ResolvedOptions } from "./options.ts";
-import type { WorkerCacheConfig, WorkerConfig } from "../shared/protocol.ts";
-import type { RESTConfig } from "../shared/rest_config.ts";
+import type { ObjectKey } from "../../shared/kube_object.ts";
+import type { SessionOptions } from "../options.ts";
+import type { WorkerCacheConfig, WorkerConfig } from "../../shared/protocol.ts";
+import type { RESTConfig } from "../../shared/rest_config.ts";
 
 /** Informer retry backoff: client-go's reflector backoff (800 ms doubling to 30 s). */
 const INFORMER_BACKOFF = { initialMs: 800, maxMs: 30_000 };
@@ -24,7 +24,7 @@ const INFORMER_BACKOFF = { initialMs: 800, maxMs: 30_000 };
 export function workerConfig(
   cluster: ObjectKey,
   rest: RESTConfig,
-  options: ResolvedOptions,
+  options: SessionOptions,
   { cache, dedicated, podCheck, writableUntil, management = false, sockets }: {
     /** The Unix sockets of the session's tunnel (see `tunnel_dir.ts`). */
     sockets: [string, string];
@@ -67,6 +67,6 @@ export function workerConfig(
 }
 
 /** How long `init` (probe, discovery and the Pod check, each bounded in the worker) may take. */
-export function initTimeoutMs(options: ResolvedOptions): number {
+export function initTimeoutMs(options: Pick<SessionOptions, "healthProbe" | "client">): number {
   return options.healthProbe.timeoutMs * 2 + options.client.timeoutMs * 2 + 2_000;
 }

@@ -7,8 +7,8 @@
  */
 
 import { lookup as dnsLookup } from "node:dns/promises";
-import { ClusterCacheError } from "../shared/errors.ts";
-import { bits, deniedAddress } from "../shared/networks.ts";
+import { ClusterCacheError } from "../../shared/errors.ts";
+import { bits, deniedAddress } from "../../shared/networks.ts";
 
 /** Resolves a name to all its addresses (the system's resolver, `/etc/hosts` included). */
 export type Lookup = (host: string) => Promise<string[]>;

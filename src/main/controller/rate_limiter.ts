@@ -5,14 +5,14 @@
  * @module
  */
 
-import { TokenBucket } from "../shared/token_bucket.ts";
+import { TokenBucket } from "../../shared/token_bucket.ts";
 
 /**
  * Decides retry delays per item, like client-go's `workqueue.TypedRateLimiter`.
  *
  * @example A limiter of your own: a fixed delay
  * ```ts
- * import type { RateLimiter } from "@fleetkit/clustercache";
+ * import type { RateLimiter } from "@fleetkit/clustercache/controller";
  * const fixed: RateLimiter = { when: () => 1_000, forget: () => {}, retries: () => 0 };
  * ```
  */
@@ -32,7 +32,7 @@ export interface RateLimiter {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ExponentialFailureRateLimiter } from "@fleetkit/clustercache";
+ * import { ExponentialFailureRateLimiter } from "@fleetkit/clustercache/controller";
  * const limiter = new ExponentialFailureRateLimiter(5, 1_000_000);
  * assert.deepEqual([limiter.when("a"), limiter.when("a"), limiter.when("b")], [5, 10, 5]);
  * limiter.forget("a");
@@ -83,7 +83,7 @@ export class ExponentialFailureRateLimiter implements RateLimiter {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { BucketRateLimiter } from "@fleetkit/clustercache";
+ * import { BucketRateLimiter } from "@fleetkit/clustercache/controller";
  * const limiter = new BucketRateLimiter(10, 2, { now: () => 0 });
  * assert.deepEqual([limiter.when("a"), limiter.when("b"), limiter.when("c")], [0, 0, 100]);
  * ```
@@ -125,7 +125,7 @@ export class BucketRateLimiter implements RateLimiter {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ExponentialFailureRateLimiter, MaxOfRateLimiter } from "@fleetkit/clustercache";
+ * import { ExponentialFailureRateLimiter, MaxOfRateLimiter } from "@fleetkit/clustercache/controller";
  * const limiter = new MaxOfRateLimiter(
  *   new ExponentialFailureRateLimiter(5, 100),
  *   new ExponentialFailureRateLimiter(20, 40),

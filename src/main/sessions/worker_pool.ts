@@ -5,8 +5,11 @@
  * @module
  */
 
-import type { ObjectKey } from "../shared/kube_object.ts";
+import type { ObjectKey } from "../../shared/kube_object.ts";
 import { placementOf } from "./placement.ts";
+import type { PoolSettings } from "../options.ts";
+
+export type { PoolSettings };
 import {
   dedicatedSession,
   type Placement,
@@ -14,17 +17,7 @@ import {
   type SessionHooks,
   WorkerHost,
   type WorkerPermissions,
-} from "./worker_handle.ts";
-
-/** How clusters are spread over workers (defaults applied). */
-export interface PoolSettings {
-  /** `"dedicated"`: a worker per cluster. `"pooled"`: clusters share workers, the busy ones promoted. */
-  mode: "dedicated" | "pooled";
-  /** Clusters per pooled worker. */
-  clustersPerWorker: number;
-  /** Pooled workers at most (promoted clusters' own workers are not counted). */
-  maxWorkers: number;
-}
+} from "./session.ts";
 
 /** Places sessions on workers. */
 export class WorkerPool {

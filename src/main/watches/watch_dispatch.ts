@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { WatchEvent } from "../shared/client_types.ts";
+import type { WatchEvent } from "../../shared/client_types.ts";
 import { nextMacrotask } from "./macrotask.ts";
 
 /** Events of a watch the worker may send before this side acknowledges them. */
@@ -85,6 +85,7 @@ export class WatchDispatch {
   #draining = false;
   #stopped = false;
   #maxBacklog = 0;
+  #idle: PromiseWithResolvers<void> | undefined;
 
   /**
    * @param ack Tells the worker how many more events it may send (those handled since last told).
@@ -125,6 +126,19 @@ export class WatchDispatch {
   /** Handles nothing more (the watch was stopped). */
   stop(): void {
     this.#stopped = true;
+    this.#settle();
+  }
+
+  /** Resolves once every event pushed so far has been handled (or the watch stopped). */
+  idle(): Promise<void> {
+    if (this.#stopped || (!this.#draining && this.#queue.size === 0)) return Promise.resolve();
+    this.#idle ??= Promise.withResolvers();
+    return this.#idle.promise;
+  }
+
+  #settle(): void {
+    this.#idle?.resolve();
+    this.#idle = undefined;
   }
 
   async #drain(): Promise<void> {
@@ -165,6 +179,7 @@ export class WatchDispatch {
     }
     // Events pushed while the last one was being awaited.
     if (this.#queue.size > 0 && !this.#stopped) void this.#drain();
+    else this.#settle();
   }
 
   #flushAck(): void {

@@ -10,27 +10,27 @@
  * @module
  */
 
-import type { WatchEvent } from "../shared/client_types.ts";
-import { ClusterCacheError, isNotFound, isUnauthorized } from "../shared/errors.ts";
+import type { WatchEvent } from "../../shared/client_types.ts";
+import { ClusterCacheError, isNotFound, isUnauthorized } from "../../shared/errors.ts";
 import {
   formatObjectKey,
   type KindRef,
   type KubeList,
   type KubeObject,
   type ObjectKey,
-} from "../shared/kube_object.ts";
+} from "../../shared/kube_object.ts";
 import { restTargetFromKubeConfig, tokenFileOf } from "./kubeconfig.ts";
 import { clusterOfKubeconfigSecret } from "./cluster_object.ts";
-import { forwardWorkerLog, logger } from "./log.ts";
-import type { ResolvedOptions } from "./options.ts";
-import type { WorkerRequest } from "../shared/protocol.ts";
-import type { Lease, LeaseApi } from "./shard_coordinator.ts";
-import type { RESTConfig } from "../shared/rest_config.ts";
-import { type HealthCheckingState, HealthProbe } from "./health_probe.ts";
-import { initTimeoutMs, workerConfig } from "./worker_config.ts";
-import { tunnelSockets } from "./tunnel_dir.ts";
-import { dedicatedSession, type Session, type WorkerPermissions } from "./worker_handle.ts";
-import { Backoff, sleep } from "../shared/backoff.ts";
+import { forwardWorkerLog, logger } from "../log.ts";
+import type { ResolvedOptions } from "../options.ts";
+import type { WorkerRequest } from "../../shared/protocol.ts";
+import type { Lease, LeaseApi } from "../sharding/shard_coordinator.ts";
+import type { RESTConfig } from "../../shared/rest_config.ts";
+import { type HealthCheckingState, HealthProbe } from "../sessions/health_probe.ts";
+import { initTimeoutMs, workerConfig } from "../sessions/worker_config.ts";
+import { tunnelSockets } from "../sessions/tunnel_dir.ts";
+import { dedicatedSession, type Session, type WorkerPermissions } from "../sessions/session.ts";
+import { Backoff, sleep } from "../../shared/backoff.ts";
 
 /** The type of the Secrets Cluster API keeps kubeconfigs (and other cluster secrets) in. */
 export const KUBECONFIG_SECRET_TYPE = "cluster.x-k8s.io/secret";
@@ -429,9 +429,13 @@ export class ManagementCluster {
     this.#probeTimer = setTimeout(async () => {
       const session = this.#session;
       if (session?.alive && !this.#restarting) {
-        const result = await this.#probe.check(session, this.#options, this.#mainLagSince);
+        const result = await this.#probe.check(
+          session,
+          this.#options.healthProbe,
+          this.#mainLagSince,
+        );
         const failures = this.#probe.state.consecutiveFailures;
-        if (result.verdict === "unauthorized") {
+        if (result.unauthorized) {
           // A rotated token file is handed over in place; only credentials that stay refused
           // rebuild the connection.
           if (await this.refreshToken()) this.#probe.forgiveLastFailure();
@@ -439,7 +443,7 @@ export class ManagementCluster {
             this.#log.warn("The management cluster refused our credentials; reconnecting");
             await this.#restart();
           }
-        } else if (failures >= this.#options.healthProbe.failureThreshold) {
+        } else if (result.tooManyFailures) {
           this.#log.warn("The management cluster failed its health probes; reconnecting", {
             consecutiveFailures: failures,
           });

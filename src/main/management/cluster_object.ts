@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KubeObject, ObjectKey } from "../shared/kube_object.ts";
+import type { KubeObject, ObjectKey } from "../../shared/kube_object.ts";
 
 /** The label Cluster API puts on a Cluster's Secrets. */
 export const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";

@@ -1,6 +1,6 @@
 /**
  * One workload cluster as the main thread knows it: its connection (a worker, the REST config, the
- * kubeconfig's hash, the watches added on it), its health-checking state, and its private key. Rules
+ * kubeconfig's hash), its health-checking state, and its private key. Rules
  * are Cluster API's `clusterAccessor`: connect is a no-op when connected, a failed connect counts as a
  * failed probe, disconnect keeps the health state, 401 is reported separately.
  *
@@ -8,34 +8,38 @@
  */
 
 import { generateClientCertificateKey } from "./client_certificate_key.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
-import { type HealthCheckingState, type HealthCheckResult, HealthProbe } from "./health_probe.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../../shared/errors.ts";
+import {
+  type HealthCheckingState,
+  type HealthCheckResult,
+  HealthProbe,
+} from "../sessions/health_probe.ts";
+import { formatObjectKey, type KubeObject, type ObjectKey } from "../../shared/kube_object.ts";
 import {
   checkUntrustedKubeconfig,
   kubeconfigHash,
   parseKubeconfig,
   type RESTTarget,
   restTargetFromKubeConfig,
-} from "./kubeconfig.ts";
-import type { ResolvedOptions } from "./options.ts";
-import type { RESTConfig } from "../shared/rest_config.ts";
+} from "../management/kubeconfig.ts";
+import type { AccessorOptions, ProbeOptions } from "../options.ts";
+import type { RESTConfig } from "../../shared/rest_config.ts";
 import type { AimdLimit, AimdOutcome } from "./aimd_limit.ts";
-import { initTimeoutMs, workerConfig } from "./worker_config.ts";
+import { initTimeoutMs, workerConfig } from "../sessions/worker_config.ts";
 import {
   isUnanswered,
   type Placement,
   type Session,
   type SessionHooks,
   type WorkerPermissions,
-} from "./worker_handle.ts";
-import type { WorkerPool } from "./worker_pool.ts";
-import { placementOf, PlacementState } from "./placement.ts";
-import { kubeconfigSecret } from "./cluster_object.ts";
-import { tunnelSockets } from "./tunnel_dir.ts";
-import { resolveAllowed } from "./server_address.ts";
+} from "../sessions/session.ts";
+import type { WorkerPool } from "../sessions/worker_pool.ts";
+import { placementOf, PlacementState } from "../sessions/placement.ts";
+import { kubeconfigSecret } from "../management/cluster_object.ts";
+import { tunnelSockets } from "../sessions/tunnel_dir.ts";
+import { resolveAllowed } from "../sessions/server_address.ts";
 
-export type { HealthCheckingState, HealthCheckResult } from "./health_probe.ts";
+export type { HealthCheckResult } from "../sessions/health_probe.ts";
 
 /** A live connection. */
 export interface Connection {
@@ -48,15 +52,13 @@ export interface Connection {
   kubeconfigHash: string;
   /** The hash a token update in flight will make current. */
   pendingHash?: string | undefined;
-  /** The watches added on this connection, by name, with their sync. */
-  readonly watches: Map<string, { synced: Promise<void>; done: Promise<void> }>;
   /** The Secret's resourceVersion when its hash was last checked. */
   secretVersion: string | undefined;
 }
 
 /** What connecting needs from the ClusterCache. */
 export interface ConnectContext {
-  options: ResolvedOptions;
+  options: AccessorOptions;
   /** Reads the `<name>-kubeconfig` Secret. */
   readSecret(signal: AbortSignal): Promise<KubeObject | undefined>;
   /** Hooks of the new worker. */
@@ -245,7 +247,6 @@ export class ClusterAccessor {
     this.#connection = next;
     if (old) {
       next.id = old.id;
-      for (const [name, entry] of old.watches) next.watches.set(name, entry);
       next.secretVersion = old.secretVersion;
       next.kubeconfigHash = old.kubeconfigHash;
       next.target = old.target;
@@ -359,7 +360,6 @@ export class ClusterAccessor {
           : rest,
         target,
         kubeconfigHash: await kubeconfigHash(text),
-        watches: new Map(),
         secretVersion: secret?.metadata?.resourceVersion,
       };
     } finally {
@@ -471,17 +471,30 @@ export class ClusterAccessor {
   }
 
   /**
-   * Probes the cluster through its connection's worker (see {@linkcode HealthProbe.check}).
+   * Probes the cluster through its connection's session and says what it means (Cluster API's
+   * `HealthCheck`): `unauthorized`, `tooManyFailures` (see {@linkcode HealthProbe.check}).
    *
    * @param mainLagSince The main thread's worst event-loop lag since a `performance.now()` time.
    */
   healthCheck(
-    options: ResolvedOptions,
+    probe: ProbeOptions,
     mainLagSince: (since: number) => number,
   ): Promise<HealthCheckResult> {
     const connection = this.#connection;
-    if (!connection) return Promise.resolve({ verdict: "failure", overload: false });
-    return this.#probe.check(connection.session, options, mainLagSince);
+    if (!connection) {
+      return Promise.resolve({
+        verdict: "failure",
+        overload: false,
+        unauthorized: false,
+        tooManyFailures: this.#probe.failing(probe),
+      });
+    }
+    return this.#probe.check(connection.session, probe, mainLagSince);
+  }
+
+  /** Whether the failures reached the threshold (again after a failure was taken back). */
+  tooManyFailures(probe: ProbeOptions): boolean {
+    return this.#probe.failing(probe);
   }
 
   /** Records a failed probe without running one (a crashed worker). */

@@ -223,7 +223,7 @@ export class HistogramFamily {
  * @example Serving the cache's metrics beside your own
  * ```ts
  * import assert from "node:assert/strict";
- * import { MetricsRegistry } from "@fleetkit/clustercache";
+ * import { MetricsRegistry } from "@fleetkit/clustercache/metrics";
  *
  * const registry = new MetricsRegistry(); // a ClusterCache has one: cache.metrics.registry
  * registry.counter("my_operator_reconciles_total", "Reconciles.", ["result"]).inc({ result: "ok" });
