@@ -7,9 +7,9 @@
  * @module
  */
 
-import { RealFleet } from "../real/fleet.ts";
-import { BUILTIN_TYPES, CLUSTER_TYPE, type ResourceType } from "./resource_types.ts";
-import { REVIEW_TYPES } from "./reviews.ts";
+import { RealFleet } from "../../real/fleet.ts";
+import { BUILTIN_TYPES, CLUSTER_TYPE, type ResourceType } from "../resource_types.ts";
+import { REVIEW_TYPES } from "../resource_types.ts";
 
 type Json = Record<string, unknown>;
 
@@ -125,10 +125,10 @@ for (const [gv, resources] of groupVersions) {
     } schemas`,
   );
 }
-const file = new URL("./data/openapi_v3.json", import.meta.url);
+const file = new URL("../data/openapi_v3.json", import.meta.url);
 await Deno.writeTextFile(file, JSON.stringify(out) + "\n");
 const v2 = cutV2(await fleet.management.request<Json>("GET", "/openapi/v2"));
-const v2File = new URL("./data/openapi_v2.json", import.meta.url);
+const v2File = new URL("../data/openapi_v2.json", import.meta.url);
 await Deno.writeTextFile(v2File, JSON.stringify(v2) + "\n");
 console.error(
   `v2: ${Object.keys(v2.paths as Json).length} paths, ${

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/shared/kube_object.ts";
-import type { ResourceType } from "./resource_types.ts";
+import type { KubeObject } from "../../../src/shared/kube_object.ts";
+import type { ResourceType } from "../resource_types.ts";
 
 interface Column {
   name: string;

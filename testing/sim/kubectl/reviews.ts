@@ -1,44 +1,15 @@
 /**
- * The review kinds kubectl's `auth` commands create: SelfSubjectAccessReview (`kubectl auth
- * can-i`), SelfSubjectRulesReview (`can-i --list`) and SelfSubjectReview (`kubectl auth whoami`).
- * They are answered, never stored, as kube-apiserver does; every identity the simulator accepts
- * is an administrator (`system:masters`). Loaded by the simulator only.
+ * Answers to the review kinds kubectl's `auth` commands create (`REVIEW_TYPES`):
+ * SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectRulesReview (`can-i --list`) and
+ * SelfSubjectReview (`kubectl auth whoami`). They are answered, never stored, as kube-apiserver
+ * does; every identity the simulator accepts is an administrator (`system:masters`).
  *
  * @module
  */
 
-import type { KubeObject } from "../../src/shared/kube_object.ts";
-import type { ResourceType } from "./resource_types.ts";
-
-/** Who made a request, as authentication found them. */
-export interface UserInfo {
-  username: string;
-  groups: string[];
-}
-
-function review(group: string, kind: string, plural: string): ResourceType {
-  return {
-    group,
-    versions: ["v1"],
-    storageVersion: "v1",
-    kind,
-    listKind: `${kind}List`,
-    plural,
-    singular: kind.toLowerCase(),
-    namespaced: false,
-    shortNames: [],
-    statusSubresource: false,
-    extraFieldSelectors: [],
-    verbs: ["create"],
-  };
-}
-
-/** The review kinds, served by every simulated cluster. */
-export const REVIEW_TYPES: readonly ResourceType[] = [
-  review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
-  review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
-  review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews"),
-];
+import type { KubeObject } from "../../../src/shared/kube_object.ts";
+import type { UserInfo } from "../auth.ts";
+import type { ResourceType } from "../resource_types.ts";
 
 /** kube-apiserver's answer to a review `body` of kind `type.kind` from `user`. */
 export function answerReview(type: ResourceType, body: KubeObject, user: UserInfo): KubeObject {

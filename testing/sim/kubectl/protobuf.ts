@@ -8,12 +8,10 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/shared/kube_object.ts";
-import { errors, failure, StatusError } from "./status.ts";
-import layouts from "./data/protobuf_messages.json" with { type: "json" };
-
-/** The media type. */
-export const PROTOBUF_MEDIA = "application/vnd.kubernetes.protobuf";
+import type { KubeObject } from "../../../src/shared/kube_object.ts";
+import { errors, failure, StatusError } from "../status.ts";
+import { PROTOBUF_MEDIA } from "../media_types.ts";
+import layouts from "../data/protobuf_messages.json" with { type: "json" };
 
 type Field = [number, string, string, "repeated" | "map" | "one", string?, 1?];
 interface Messages {

@@ -2,14 +2,14 @@
  * A stand-in for kube-controller-manager's Deployment and ReplicaSet controllers: when a spec
  * changes (its `generation` passes `status.observedGeneration`), the status says the rollout is
  * complete, at once, so `kubectl rollout status` and `kubectl scale --current-replicas` can follow.
- * No ReplicaSets or Pods are made. Loaded by the simulator only.
+ * No ReplicaSets or Pods are made. Started by the simulator on its first Deployment or ReplicaSet.
  *
  * @module
  */
 
-import type { KubeObject } from "../../src/shared/kube_object.ts";
-import type { ObjectStore, StoreEvent } from "./object_store.ts";
-import type { ResourceType } from "./resource_types.ts";
+import type { KubeObject } from "../../../src/shared/kube_object.ts";
+import type { ObjectStore, StoreEvent } from "../object_store.ts";
+import type { ResourceType } from "../resource_types.ts";
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 
@@ -90,6 +90,13 @@ export function completeRollouts(store: ObjectStore, types: readonly ResourceTyp
     // After the write that woke us has been delivered, as a controller's own write would be.
     setTimeout(() => settle(type, namespace, name), 0);
   });
+  // Like a controller's first list: what was written before it started is settled too.
+  for (const type of [deployments, replicaSets]) {
+    for (const object of type ? store.list(type) : []) {
+      const { namespace = "", name = "" } = object.metadata ?? {};
+      setTimeout(() => settle(type!, namespace, name), 0);
+    }
+  }
   return () => {
     stopped = true;
     unsubscribe();

@@ -5,18 +5,18 @@
  * @module
  */
 
-import type { KubeObject } from "../../src/shared/kube_object.ts";
+import type { KubeObject } from "../../../src/shared/kube_object.ts";
 import {
   applyJsonPatch,
   applyMergePatch,
   applyStrategicMergePatch,
   type JsonValue,
   PatchError,
-} from "./json_patch.ts";
-import type { ObjectStore, StoreWriteOptions } from "./object_store.ts";
-import type { ResourceType } from "./resource_types.ts";
-import type { PatchType } from "./rest.ts";
-import { errors } from "./status.ts";
+} from "../json_patch.ts";
+import type { ObjectStore, StoreWriteOptions } from "../object_store.ts";
+import type { ResourceType } from "../resource_types.ts";
+import type { PatchType } from "../rest.ts";
+import { errors } from "../status.ts";
 
 interface ScaleSpec {
   replicas?: number;

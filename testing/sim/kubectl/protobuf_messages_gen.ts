@@ -164,7 +164,7 @@ while (pending.length > 0) {
   for (const field of fields) if (!SCALARS.has(field[2])) pending.push(field[2]);
 }
 const sorted = Object.fromEntries(Object.entries(kept).sort(([a], [b]) => a.localeCompare(b)));
-const out = new URL("./data/protobuf_messages.json", import.meta.url);
+const out = new URL("../data/protobuf_messages.json", import.meta.url);
 await Deno.writeTextFile(
   out,
   JSON.stringify({
