@@ -3,6 +3,10 @@
  * probes for Kubernetes fleet operators, in the manner of Cluster API's `ClusterCache`, with every
  * workload cluster in its own Web Worker so one hung, slow or huge API server cannot stall the others.
  *
+ * This module names `ClusterCache` and what its signatures need; `./controller` has the controller
+ * loop, `./metrics` the metrics registry, `./testing` fakes and a simulated fleet. The code behind
+ * them: `src/main/` (main thread, one folder per concern), `workers/` (workers), `src/shared/` (both).
+ *
  * @example Read Nodes of every workload cluster as it connects
  * ```ts
  * import assert from "node:assert/strict";
@@ -34,7 +38,6 @@
  * @module
  */
 
-export type { HealthCheckingState } from "./src/main/accessor.ts";
 export {
   type ByObject,
   type CacheIndex,
@@ -58,29 +61,15 @@ export type {
 export {
   ClusterCache,
   type ClusterCacheApi,
+  type HealthCheckingState,
   type WatchHandle,
   type WatchInput,
 } from "./src/main/cluster_cache.ts";
 export {
-  Controller,
-  type ControllerOptions,
-  type ControllerWatchInput,
-  type ReconcileContext,
-  type ReconcileResult,
-  type StopOptions,
-} from "./src/main/controller.ts";
-export {
-  BucketRateLimiter,
-  defaultControllerRateLimiter,
-  ExponentialFailureRateLimiter,
-  MaxOfRateLimiter,
-  type RateLimiter,
-} from "./src/main/rate_limiter.ts";
-export {
   type ClusterEvent,
   ClusterSource,
   type ClusterSourceOptions,
-} from "./src/main/cluster_source.ts";
+} from "./src/main/sources/cluster_source.ts";
 export {
   ClusterCacheError,
   type ClusterCacheErrorCode,
@@ -111,15 +100,7 @@ export type {
 } from "./src/shared/kube_object.ts";
 export { kinds } from "./src/main/kinds.ts";
 export { SelectorParseError } from "./src/shared/label_selector.ts";
-export { ClusterCacheMetrics } from "./src/main/metrics.ts";
-export {
-  CounterFamily,
-  GaugeFamily,
-  HistogramFamily,
-  type Labels,
-  MetricsRegistry,
-  ScalarFamily,
-} from "./src/main/metrics_registry.ts";
+export type { ClusterCacheMetrics } from "./src/main/metrics/metrics.ts";
 export type {
   ClientOptions,
   ClusterCacheOptions,
@@ -130,4 +111,4 @@ export type {
 export { type DeclarativePredicate, type Predicate, predicates } from "./src/shared/predicates.ts";
 export type { PodIdentity } from "./src/shared/protocol.ts";
 export type { RESTConfig } from "./src/shared/rest_config.ts";
-export type { ShardingOptions } from "./src/main/shard_coordinator.ts";
+export type { ShardingOptions } from "./src/main/sharding/shard_coordinator.ts";

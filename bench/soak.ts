@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { configure, type LogRecord } from "@logtape/logtape";
 import { ClusterCache, type KubeObject, type ObjectKey } from "../mod.ts";
-import { liveWorkerCount } from "../src/main/worker_handle.ts";
+import { liveWorkerCount } from "../src/main/sessions/session.ts";
 import { type Figure, figure, printTable } from "./lib/report.ts";
 import { startSim } from "../testing/sim_process.ts";
 import { sleep, waitFor } from "./lib/stats.ts";

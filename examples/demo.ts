@@ -12,7 +12,8 @@
 
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { ClusterCache, Controller, type ObjectKey } from "../mod.ts";
+import { ClusterCache, type ObjectKey } from "../mod.ts";
+import { Controller } from "../src/main/controller/mod.ts";
 import { SimulatedFleet } from "../testing/mod.ts";
 
 const { values } = parseArgs({

@@ -7,22 +7,26 @@
  * @module
  */
 
-import type { HealthCheckingState } from "../src/main/accessor.ts";
+import { generateClientCertificateKey } from "../src/main/reconcile/client_certificate_key.ts";
 import type { CacheOptions } from "../src/shared/cache_options.ts";
 import type { Client, Reader, WatchEvent } from "../src/shared/client_types.ts";
-import type { ClusterCacheApi, WatchHandle, WatchInput } from "../src/main/cluster_cache.ts";
-import {
-  clusterKeyOf,
-  ClusterSource,
-  type ClusterSourceOptions,
-} from "../src/main/cluster_source.ts";
+import type {
+  ClusterCacheApi,
+  HealthCheckingState,
+  WatchHandle,
+  WatchInput,
+} from "../src/main/cache_api.ts";
+import type { ClusterSource, ClusterSourceOptions } from "../src/main/sources/cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../src/shared/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/shared/kube_object.ts";
 import type { KubeConfigLike } from "../src/main/kube_config_like.ts";
-import { kubeConfigFromRESTConfig } from "../src/main/kubeconfig.ts";
+import { kubeConfigFromRESTConfig } from "../src/main/management/kubeconfig.ts";
 import { logger } from "../src/main/log.ts";
-import { compileFilters, splitPredicates } from "../src/shared/predicates.ts";
+import { compileFilters } from "../src/shared/predicates.ts";
 import type { RESTConfig } from "../src/shared/rest_config.ts";
+import { type ClusterState, SourceRegistry } from "../src/main/sources/source_registry.ts";
+import { WatchDispatch } from "../src/main/watches/watch_dispatch.ts";
+import { checkWatchInput } from "../src/main/watches/watch_registry.ts";
 import { CachedView } from "./cached_view.ts";
 import { FakeClient } from "./fake_client.ts";
 
@@ -67,22 +71,17 @@ export interface FakeClusterCacheOptions {
   cache?: CacheOptions;
 }
 
-/** A watch of the fake: events pass its filters and reach its handler one at a time, in order. */
+/** A watch of the fake: events pass its filters and reach its handler as in the cache. */
 interface FakeWatch {
-  name: string;
   kind: { apiVersion: string; kind: string };
+  /** Selectors (the worker's part of the filtering in the real cache). */
   accepts: (event: WatchEvent) => boolean;
-  handler: (event: WatchEvent) => void | Promise<void>;
-  /** The delivery chain: each event waits for the handler of the previous one. */
-  tail: Promise<void>;
+  /** The real cache's delivery: in order, one at a time, local predicates, handler errors logged. */
+  dispatch: WatchDispatch;
   unsubscribe: () => void;
   /** Ends it (resolves its handle's `done`). */
   end: () => void;
-}
-
-interface SourceEntry {
-  source: ClusterSource<unknown>;
-  mapFn: (cluster: KubeObject) => unknown[];
+  done: Promise<void>;
 }
 
 /**
@@ -106,11 +105,14 @@ export class FakeClusterCache implements ClusterCacheApi {
   readonly #options: FakeClusterCacheOptions;
   /** Names watched before the fake existed (`options.watches`): no handler behind them. */
   readonly #seeded: Set<string>;
-  readonly #watches = new Map<string, FakeWatch & { done: Promise<void> }>();
-  readonly #sources: SourceEntry[] = [];
+  readonly #watches = new Map<string, FakeWatch>();
+  /** The real cache's sources: the same checks, the same events. */
+  readonly #sources: SourceRegistry;
   readonly #health: HealthCheckingState;
   readonly #log = logger("fake");
   #connected = true;
+  /** Bumped by every reconnect, as the real cache's connection id. */
+  #connectionId = 1;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
   /**
@@ -128,6 +130,10 @@ export class FakeClusterCache implements ClusterCacheApi {
     this.#seeded = new Set(options.watches ?? []);
     const now = Date.now();
     this.#health = { lastProbeTime: now, lastProbeSuccessTime: now, consecutiveFailures: 0 };
+    this.#sources = new SourceRegistry(
+      this.#log,
+      () => this.#connected ? [[formatObjectKey(cluster), this.#cluster(), this.#state()]] : [],
+    );
   }
 
   /** Names watched on the current connection. */
@@ -188,16 +194,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   /** {@inheritDoc ClusterCacheApi.getClientCertificatePrivateKey} */
   getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined> {
     this.#check(cluster, "error getting client certificate private key");
-    this.#privateKey ??= crypto.subtle.generateKey(
-      {
-        name: "RSASSA-PKCS1-v1_5",
-        modulusLength: 2048,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: "SHA-256",
-      },
-      true,
-      ["sign", "verify"],
-    );
+    this.#privateKey ??= generateClientCertificateKey();
     return this.#privateKey;
   }
 
@@ -212,16 +209,11 @@ export class FakeClusterCache implements ClusterCacheApi {
     cluster: ObjectKey,
     input: WatchInput<T>,
   ): Promise<WatchHandle> {
-    this.#check(
+    const { pushdown, local } = checkWatchInput(
       cluster,
-      `error creating watch ${input.name} for ${input.kind.apiVersion} ${input.kind.kind}`,
+      input,
+      this.getConnectionState(cluster).connected,
     );
-    if (!input.name) throw new TypeError("watch name cannot be empty");
-    if (typeof input.handler !== "function") {
-      throw new TypeError("watch handler must be a function");
-    }
-    // Malformed selectors fail here, as in ClusterCache.
-    const { pushdown, local } = splitPredicates(input.predicates);
     const existingWatch = this.#watches.get(input.name);
     if (this.#seeded.has(input.name) || existingWatch) {
       const done = existingWatch?.done ?? Promise.resolve();
@@ -229,14 +221,21 @@ export class FakeClusterCache implements ClusterCacheApi {
     }
     const filter = compileFilters(pushdown);
     const ended = Promise.withResolvers<void>();
-    const watch: FakeWatch & { done: Promise<void> } = {
-      name: input.name,
+    const log = this.#log;
+    const watch: FakeWatch = {
       kind: { apiVersion: input.kind.apiVersion, kind: input.kind.kind },
-      accepts: (event) => filter(event) && local.every((p) => p(event as unknown as WatchEvent<T>)),
-      handler: input.handler as (event: WatchEvent) => void | Promise<void>,
-      tail: Promise.resolve(),
+      accepts: filter,
+      dispatch: new WatchDispatch(
+        input.handler as (event: WatchEvent) => void | Promise<void>,
+        local,
+        (error) => log.error("A watch handler failed", { watch: input.name, error: String(error) }),
+        () => {}, // no window: nothing sends ahead
+      ),
       unsubscribe: () => {},
-      end: () => ended.resolve(),
+      end: () => {
+        watch.dispatch.stop();
+        ended.resolve();
+      },
       done: ended.promise,
     };
     this.#watches.set(input.name, watch);
@@ -256,7 +255,7 @@ export class FakeClusterCache implements ClusterCacheApi {
         if (!seen.has(event.object.metadata?.resourceVersion)) this.#deliver(watch, event);
       }
     }
-    const synced = watch.tail;
+    const synced = watch.dispatch.idle();
     const stop = () => {
       watch.unsubscribe();
       if (this.#watches.get(input.name) === watch) this.#watches.delete(input.name);
@@ -266,15 +265,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   }
 
   #deliver(watch: FakeWatch, event: WatchEvent): void {
-    if (!watch.accepts(event)) return;
-    watch.tail = watch.tail.then(async () => {
-      if (this.#watches.get(watch.name) !== watch) return; // stopped meanwhile
-      try {
-        await watch.handler(structuredClone(event));
-      } catch (error) {
-        this.#log.error("A watch handler failed", { watch: watch.name, error: String(error) });
-      }
-    });
+    if (watch.accepts(event)) watch.dispatch.push([structuredClone(event)]);
   }
 
   /**
@@ -294,7 +285,7 @@ export class FakeClusterCache implements ClusterCacheApi {
 
   /** Resolves once every event delivered so far has been handled. */
   async settled(): Promise<void> {
-    await Promise.all([...this.#watches.values()].map((w) => w.tail));
+    await Promise.all([...this.#watches.values()].map((w) => w.dispatch.idle()));
   }
 
   /** {@inheritDoc ClusterCacheApi.getLastProbeSuccessTimestamp} */
@@ -328,18 +319,7 @@ export class FakeClusterCache implements ClusterCacheApi {
     givenMapFn?: (cluster: KubeObject) => R[],
     options: ClusterSourceOptions = {},
   ): ClusterSource<R> {
-    const mapFn = givenMapFn ?? (clusterKeyOf as unknown as (cluster: KubeObject) => R[]);
-    const source: ClusterSource<R> = new ClusterSource<R>(controllerName, options, {
-      onClose: () => {
-        const at = this.#sources.findIndex((e) => e.source === source);
-        if (at >= 0) this.#sources.splice(at, 1);
-      },
-    });
-    const entry = { source: source as ClusterSource<unknown>, mapFn };
-    this.#sources.push(entry);
-    // Like ClusterCache: the (always connected) cluster's connect reaches a new source at once.
-    if (this.#connected) this.#notify(entry, ["connect"], Date.now());
-    return source;
+    return this.#sources.add(controllerName, givenMapFn, options);
   }
 
   /**
@@ -350,13 +330,13 @@ export class FakeClusterCache implements ClusterCacheApi {
    *   `"disconnect"` in `reasons` says (connected when neither is there).
    */
   trigger(reasons: string[], connected?: boolean): void {
-    const time = Date.now();
     const last = reasons.findLast((r) => r === "connect" || r === "disconnect");
     const state = connected ?? last !== "disconnect";
     // A disconnect ends the connection's watches, as in the real cache: watch again on connect.
     if (reasons.includes("disconnect") || !state) this.#endWatches();
+    if (state && !this.#connected) this.#connectionId++;
     this.#connected = state;
-    for (const entry of [...this.#sources]) this.#notify(entry, reasons, time, state);
+    this.#sources.tell(formatObjectKey(this.#key), this.#cluster(), reasons, this.#state());
   }
 
   #endWatches(): void {
@@ -368,17 +348,18 @@ export class FakeClusterCache implements ClusterCacheApi {
     this.#seeded.clear();
   }
 
-  #notify(entry: SourceEntry, reasons: string[], time: number, connected = true): void {
-    const cluster = this.#options.cluster ?? {
+  #cluster(): KubeObject {
+    return this.#options.cluster ?? {
       apiVersion: "cluster.x-k8s.io/v1beta2",
       kind: "Cluster",
       metadata: { namespace: this.#key.namespace, name: this.#key.name },
     };
-    entry.source.deliver(formatObjectKey(this.#key), entry.mapFn(cluster), {
-      cluster: this.#key,
-      reasons,
-      connected,
-      time,
-    });
+  }
+
+  #state(): ClusterState {
+    return {
+      connectionId: this.#connected ? this.#connectionId : undefined,
+      lastProbeSuccessTime: this.#health.lastProbeSuccessTime,
+    };
   }
 }

@@ -37,6 +37,6 @@ export type {
   DeletePreconditions,
   ObjectStore,
   StoreEvent,
-  WriteOptions,
+  StoreWriteOptions,
 } from "./sim/object_store.ts";
 export { BUILTIN_TYPES, CLUSTER_TYPE, type ResourceType } from "./sim/resource_types.ts";

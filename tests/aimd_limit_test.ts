@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AimdLimit } from "../src/main/aimd_limit.ts";
+import { AimdLimit } from "../src/main/reconcile/aimd_limit.ts";
 
 function clock() {
   let now = 0;

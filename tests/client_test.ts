@@ -12,12 +12,13 @@ import {
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 import { restConfigFor } from "./helpers/rest_config.ts";
 import { SimulatedApiServer } from "../testing/mod.ts";
-import type { Connection } from "../src/main/accessor.ts";
+import type { Connection } from "../src/main/reconcile/accessor.ts";
 import { WorkerClient } from "../src/main/client.ts";
 import { resolveOptions } from "../src/main/options.ts";
-import { workerConfig } from "../src/main/worker_config.ts";
-import { tunnelSockets } from "../src/main/tunnel_dir.ts";
-import { dedicatedWorker } from "../src/main/worker_handle.ts";
+import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
+import { workerConfig } from "../src/main/sessions/worker_config.ts";
+import { tunnelSockets } from "../src/main/sessions/tunnel_dir.ts";
+import { dedicatedSession } from "../src/main/sessions/session.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
 const NODE = { apiVersion: "v1", kind: "Node" };
@@ -372,16 +373,19 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
   await using server = await SimulatedApiServer.start({ name: "moving" });
   const management = new k8s.KubeConfig();
   management.loadFromString(server.kubeconfig());
-  const options = resolveOptions({ management, client: { userAgent: "tests", timeoutMs: 5_000 } });
+  const options = resolveOptions(
+    { management, client: { userAgent: "tests", timeoutMs: 5_000 } },
+    workerOptionsFlag,
+  );
   const hooks = {
     onEvents() {},
     onLog() {},
     onInformer() {},
     onFailure() {},
   };
-  const worker = dedicatedWorker(key("moving"), "inherit", hooks);
+  const session = dedicatedSession(key("moving"), "inherit", hooks);
   try {
-    await worker.call({
+    await session.call({
       op: "init",
       config: workerConfig(key("moving"), restConfigFor(server, 5_000), options, {
         sockets: tunnelSockets(),
@@ -391,7 +395,7 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
     }, { timeoutMs: 10_000, operation: "init" });
     const client = new WorkerClient({
       options,
-      connection: () => ({ worker }) as unknown as Connection,
+      connection: () => ({ session }) as unknown as Connection,
     }, false);
     server.hangRequests({ method: "POST", path: /\/configmaps$/ });
     const write = client.create({ ...CM, metadata: { namespace: "default", name: "w" } }).then(
@@ -399,13 +403,13 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
       (error) => error,
     );
     await eventually(() => server.requests.some((r) => r.method === "POST"), "the write to go out");
-    worker.terminate("cluster default/moving moved to another worker", true); // a move ends
+    session.terminate("cluster default/moving moved to another worker", true); // a move ends
     const error = await write;
     assert.ok(!(error instanceof ClusterNotConnectedError), String(error));
     assert.ok(error instanceof ClusterCacheError && error.code === "Timeout", String(error));
     assert.match(error.message, /may or may not have been applied/);
   } finally {
-    worker.terminate();
+    session.terminate();
   }
 });
 

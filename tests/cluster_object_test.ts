@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { infrastructureReady, passesWatchFilter } from "../src/main/cluster_object.ts";
+import { infrastructureReady, passesWatchFilter } from "../src/main/management/cluster_object.ts";
 
 Deno.test("infrastructureReady() reads v1beta2 status.initialization.infrastructureProvisioned", () => {
   const v2 = (value: unknown) => ({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ClusterSource } from "../src/main/cluster_source.ts";
+import { ClusterSource } from "../src/main/sources/cluster_source.ts";
 
 const event = (name: string, reasons = ["connect"]) => ({
   cluster: { namespace: "ns", name },

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ClusterNotConnectedError } from "../mod.ts";
-import { liveWorkerCount } from "../src/main/worker_handle.ts";
+import { liveWorkerCount } from "../src/main/sessions/session.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 
 const NODE = { apiVersion: "v1", kind: "Node" };

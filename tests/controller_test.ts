@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  ClusterNotConnectedError,
-  Controller,
-  ExponentialFailureRateLimiter,
-  kinds,
-  MetricsRegistry,
-  type ObjectKey,
-} from "../mod.ts";
-import { RateLimitingQueue } from "../src/main/rate_limiting_queue.ts";
+import { ClusterNotConnectedError, kinds, type ObjectKey } from "../mod.ts";
+import { Controller, ExponentialFailureRateLimiter } from "../src/main/controller/mod.ts";
+import { MetricsRegistry } from "../src/main/metrics/mod.ts";
+import { RateLimitingQueue } from "../src/main/controller/rate_limiting_queue.ts";
 import { FakeClient, FakeClusterCache } from "../testing/mod.ts";
 import { eventually } from "./helpers/fixture.ts";
 

@@ -86,3 +86,74 @@ Deno.test("FakeClusterCache serves one connected cluster, pre-seeded watches and
   assert.throws(() => cache.getRESTConfig(cluster), /no restConfig/);
   source.close();
 });
+
+Deno.test("FakeClusterCache refuses what the real cache refuses: its sources and watches are checked by the same code", async () => {
+  const cache = new FakeClusterCache(new FakeClient(), cluster);
+  assert.throws(() => cache.getClusterSource(""), TypeError);
+  assert.throws(
+    () => cache.getClusterSource("c", "not a function" as unknown as () => unknown[]),
+    TypeError,
+  );
+  assert.throws(
+    () => cache.getClusterSource("c", undefined, { watchForProbeFailure: [0] }),
+    RangeError,
+  );
+  await assert.rejects(
+    cache.watch(cluster, { name: "", kind: CM, handler: () => {} }),
+    TypeError,
+  );
+  await assert.rejects(
+    cache.watch(cluster, {
+      name: "cms",
+      kind: { apiVersion: "v1", kind: "" },
+      handler: () => {},
+    }),
+    TypeError,
+  );
+  await assert.rejects(
+    cache.watch(cluster, {
+      name: "cms",
+      kind: CM,
+      handler: () => {},
+      predicates: [{ labelSelector: "a in (" }],
+    }),
+    TypeError,
+  );
+  await assert.rejects(
+    cache.watch({ namespace: "default", name: "other" }, {
+      name: "x",
+      kind: CM,
+      handler: () => {},
+    }),
+    (e: Error) =>
+      e instanceof ClusterNotConnectedError &&
+      e.message ===
+        "error creating watch x for v1 ConfigMap: connection to the workload cluster is down",
+  );
+});
+
+Deno.test("FakeClusterCache delivers as the real cache: in order, one at a time, a failing handler does not stop the rest", async () => {
+  const client = new FakeClient();
+  const cache = new FakeClusterCache(client, cluster);
+  const seen: string[] = [];
+  let running = 0;
+  const handle = await cache.watch(cluster, {
+    name: "cms",
+    kind: CM,
+    handler: async (event) => {
+      assert.equal(running++, 0, "one event at a time");
+      await new Promise((r) => setTimeout(r, 1));
+      running--;
+      if (event.object.metadata!.name === "b") throw new Error("handler failed");
+      seen.push(`${event.type} ${event.object.metadata!.name}`);
+    },
+  });
+  await handle.synced;
+  for (const name of ["a", "b", "c"]) {
+    await client.create({ ...CM, metadata: { namespace: "default", name } });
+  }
+  await cache.settled();
+  assert.deepEqual(seen, ["add a", "add c"]);
+  handle.stop();
+  await handle.done;
+});

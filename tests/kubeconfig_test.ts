@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { kubeconfigFromSecret } from "../src/main/accessor.ts";
+import { kubeconfigFromSecret } from "../src/main/reconcile/accessor.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import {
   checkClientCertificate,
@@ -7,7 +7,7 @@ import {
   kubeconfigHash,
   parseKubeconfig,
   restTargetFromKubeConfig,
-} from "../src/main/kubeconfig.ts";
+} from "../src/main/management/kubeconfig.ts";
 import { createCertificateAuthority, issueCertificate } from "../testing/sim/certs.ts";
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
 import { b64, kubeconfigText } from "./helpers/kubeconfig_text.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { kinds, MetricsRegistry } from "../mod.ts";
+import { kinds } from "../mod.ts";
+import { MetricsRegistry } from "../src/main/metrics/mod.ts";
 import { eventually, fixture } from "./helpers/fixture.ts";
 
 Deno.test("the registry renders what prom-client renders for the same series", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { ClusterCacheError } from "../mod.ts";
 import { checkNetworks, DEFAULT_DENIED_NETWORKS, deniedAddress } from "../src/shared/networks.ts";
-import { resolveAllowed } from "../src/main/server_address.ts";
+import { resolveAllowed } from "../src/main/sessions/server_address.ts";
 
 const denied = (address: string) => deniedAddress(address, DEFAULT_DENIED_NETWORKS);
 

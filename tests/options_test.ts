@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { KubeConfig } from "@kubernetes/client-node";
-import { type ClusterCacheOptions, resolveOptions } from "../src/main/options.ts";
+import { type ClusterCacheOptions, resolveOptions as resolveWith } from "../src/main/options.ts";
+import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
+
+// As ClusterCache.setup() resolves them: with what this runtime's Worker options allow.
+const resolveOptions = (options: ClusterCacheOptions) => resolveWith(options, workerOptionsFlag);
 
 const management = new KubeConfig();
 const base: ClusterCacheOptions = {

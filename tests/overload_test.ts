@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { KubeConfig } from "@kubernetes/client-node";
 import { ClusterCache } from "../mod.ts";
-import { liveWorkerCount, startedWorkerCount } from "../src/main/worker_handle.ts";
+import { liveWorkerCount, startedWorkerCount } from "../src/main/sessions/session.ts";
 import { SimulatedFleet } from "../testing/mod.ts";
 import { eventually, FAST, fixture, key } from "./helpers/fixture.ts";
 

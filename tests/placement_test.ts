@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PlacementState } from "../src/main/placement.ts";
+import { PlacementState } from "../src/main/sessions/placement.ts";
 
 const CALM_MS = 1_000;
 const high = { level: "high" as const, reason: "objects 52000 > 10000" };

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { ClusterCacheOptions, KubeObject, WatchEvent } from "../mod.ts";
-import { liveWorkerCount } from "../src/main/worker_handle.ts";
+import { liveWorkerCount } from "../src/main/sessions/session.ts";
 import type { SimulatedApiServer } from "../testing/mod.ts";
 import { eventually, type Fixture, fixture, key } from "./helpers/fixture.ts";
 

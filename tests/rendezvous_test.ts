@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ownerOf, type ShardMember } from "../src/main/rendezvous.ts";
+import { ownerOf, type ShardMember } from "../src/main/sharding/rendezvous.ts";
 
 const keys = Array.from({ length: 2000 }, (_, i) => `default/workload-${i}`);
 const members = (...names: string[]): ShardMember[] => names.map((identity) => ({ identity }));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { minDurationOrDefault, shouldRequeue } from "../src/main/requeue.ts";
+import { minDurationOrDefault, shouldRequeue } from "../src/main/reconcile/requeue.ts";
 
 // Cluster API's TestShouldRequeue (interval 20s).
 Deno.test("shouldRequeue() returns the remaining interval, and no requeue once it has passed", () => {

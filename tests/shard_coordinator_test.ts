@@ -9,8 +9,8 @@ import {
   resolveSharding,
   ShardCoordinator,
   type ShardingOptions,
-} from "../src/main/shard_coordinator.ts";
-import { ownerOf } from "../src/main/rendezvous.ts";
+} from "../src/main/sharding/shard_coordinator.ts";
+import { ownerOf } from "../src/main/sharding/rendezvous.ts";
 import { SimulatedFleet } from "../testing/sim/fleet.ts";
 import { HttpLeaseApi } from "./helpers/lease_api.ts";
 import { eventually } from "./helpers/fixture.ts";

@@ -10,7 +10,7 @@ import { SimulatedFleet } from "../testing/mod.ts";
 import { eventually } from "./helpers/fixture.ts";
 import { killAll, type Replica, spawn } from "./helpers/shard_replicas.ts";
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
-import { hash53, ownerOf } from "../src/main/rendezvous.ts";
+import { hash53, ownerOf } from "../src/main/sharding/rendezvous.ts";
 
 const CLUSTERS = 30;
 const NAMES = Array.from({ length: CLUSTERS }, (_, i) => `default/workload-${i + 1}`);

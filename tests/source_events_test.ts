@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { goDuration, shouldSendEvent } from "../src/main/source_events.ts";
+import { goDuration, shouldSendEvent } from "../src/main/sources/source_events.ts";
 
 const now = 10_000_000;
 const base = {

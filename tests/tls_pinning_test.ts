@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { SimulatedApiServer, SimulatedFleet } from "../testing/mod.ts";
 import { renderKubeconfig } from "../testing/sim/kubeconfig.ts";
-import { startedWorkerCount } from "../src/main/worker_handle.ts";
+import { startedWorkerCount } from "../src/main/sessions/session.ts";
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 
 const MARKER = "pinned-marker-token-3f9c";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { WatchEvent } from "../mod.ts";
-import { Ring, SLICE_MS, WATCH_WINDOW, WatchDispatch } from "../src/main/watch_dispatch.ts";
+import { Ring, SLICE_MS, WATCH_WINDOW, WatchDispatch } from "../src/main/watches/watch_dispatch.ts";
 
 const event = (i: number): WatchEvent => ({
   type: "add",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WorkQueue } from "../src/main/work_queue.ts";
+import { WorkQueue } from "../src/main/reconcile/work_queue.ts";
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,21 +1,9 @@
 import assert from "node:assert/strict";
+import { denoInfo } from "./helpers/deno_info.ts";
 
 /** The modules a worker loads at runtime, per `deno info` (type-only imports are not loaded). */
 async function runtimeGraph(entry: string): Promise<{ modules: string[]; npm: string[] }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    stdout: "piped",
-    stderr: "piped",
-    cwd: new URL("..", import.meta.url).pathname,
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: {
-      specifier: string;
-      kind: string;
-      dependencies?: { specifier: string; code?: { specifier: string } }[];
-    }[];
-  };
+  const info = await denoInfo(entry);
   // Type-only imports appear as dependencies with a `type` but no `code` specifier: not loaded.
   const modules = info.modules.map((m) => m.specifier).filter((s) => !s.startsWith("npm:"));
   const npm = info.modules.flatMap((m) =>

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import {
-  chooseWorkerPermissions,
   readCommandLine,
   readConfig,
   stripJsonc,
   workerOptionsFlag,
-} from "../src/main/worker_options_flag.ts";
+} from "../src/main/sessions/worker_options_flag.ts";
+import { chooseWorkerPermissions } from "../src/main/options.ts";
 
 Deno.test("readCommandLine: Deno's flags before the script, not the script's own", () => {
   assert.deepEqual(readCommandLine(["deno", "run", "-A", "--unstable-worker-options", "main.ts"]), {

@@ -1,25 +1,19 @@
 /**
  * One cluster as a worker session serves it (worker side): the connection probe and Pod check at
  * init, the health probe, and the session's parts put together: its HTTP client and REST mapper,
- * its informer cache, live reads and writes, and watch subscriptions.
+ * its informer cache, live reads and writes, and watch subscriptions (which the operation table,
+ * `operations.ts`, calls directly).
  *
  * @module
  */
 
-import type { Patch, WatchEvent } from "../src/shared/client_types.ts";
+import type { WatchEvent } from "../src/shared/client_types.ts";
 import { starved } from "../src/shared/probe_verdict.ts";
 import { ClusterCacheError, isNotFound } from "../src/shared/errors.ts";
-import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kube_object.ts";
+import type { KubeObject } from "../src/shared/kube_object.ts";
 import type {
-  HandoverSnapshot,
-  HandoverState,
-  InformerProgress,
   InitResult,
   PressureReport,
-  PushdownFilters,
-  WireDeleteOptions,
-  WireListOptions,
-  WireWriteOptions,
   WorkerConfig,
   WorkerStats,
 } from "../src/shared/protocol.ts";
@@ -55,9 +49,12 @@ export class ClusterRuntime {
   #transports = 0;
   #mapper: RestMapper;
   readonly #requests = new RequestStats();
-  readonly #cache: InformerCache;
-  readonly #live: LiveClient;
-  readonly #watches: WatchSubscriptions;
+  /** Its informers and cached reads. */
+  readonly cache: InformerCache;
+  /** Its live reads and writes. */
+  readonly live: LiveClient;
+  /** Its watch subscriptions. */
+  readonly watches: WatchSubscriptions;
 
   constructor(config: WorkerConfig, hooks: RuntimeHooks) {
     this.#config = config;
@@ -65,9 +62,9 @@ export class ClusterRuntime {
     this.#transport = this.#newTransport(config.rest);
     this.#mapper = new RestMapper(this.#transport);
     const api = () => ({ transport: this.#transport, mapper: this.#mapper });
-    this.#cache = new InformerCache(config, api, hooks);
-    this.#live = new LiveClient(api);
-    this.#watches = new WatchSubscriptions(config, this.#cache, hooks.emit);
+    this.cache = new InformerCache(config, api, hooks);
+    this.live = new LiveClient(api);
+    this.watches = new WatchSubscriptions(config, this.cache, hooks.emit);
   }
 
   #newTransport(rest: WorkerConfig["rest"]): Transport {
@@ -86,12 +83,12 @@ export class ClusterRuntime {
 
   /** Objects held by every informer (for the load meter). */
   objectCount(): number {
-    return this.#cache.objectCount();
+    return this.cache.objectCount();
   }
 
   /** What changed since the last call: request counts and latency, informer relists and versions. */
   takeStats(): WorkerStats {
-    return { ...this.#requests.take(), informers: this.#cache.takeStats() };
+    return { ...this.#requests.take(), informers: this.cache.takeStats() };
   }
 
   /**
@@ -187,58 +184,6 @@ export class ClusterRuntime {
     return { heapUsedBytes: Deno.memoryUsage().heapUsed };
   }
 
-  // ------------------------------------------------------------------ reads and writes
-
-  /** Reads one object, from the cache or live. */
-  get(kind: KindRef, key: ObjectKey, cached: boolean, signal: AbortSignal): Promise<KubeObject> {
-    return this.#cache.serves(kind, cached)
-      ? this.#cache.get(kind, key, signal)
-      : this.#live.get(kind, key, signal);
-  }
-
-  /** Lists objects, from the cache (all at once) or live (paged when asked). */
-  list(
-    kind: KindRef,
-    options: WireListOptions,
-    cached: boolean,
-    signal: AbortSignal,
-  ): Promise<KubeList> {
-    return this.#cache.serves(kind, cached)
-      ? this.#cache.list(kind, options, signal)
-      : this.#live.list(kind, options, signal);
-  }
-
-  /** Creates an object. */
-  create(object: KubeObject, options: WireWriteOptions, signal: AbortSignal): Promise<KubeObject> {
-    return this.#live.create(object, options, signal);
-  }
-
-  /** Replaces an object (or its status). */
-  update(object: KubeObject, options: WireWriteOptions, signal: AbortSignal): Promise<KubeObject> {
-    return this.#live.update(object, options, signal);
-  }
-
-  /** Patches an object. */
-  patch(
-    kind: KindRef,
-    key: ObjectKey,
-    patch: Patch,
-    options: WireWriteOptions,
-    signal: AbortSignal,
-  ): Promise<KubeObject> {
-    return this.#live.patch(kind, key, patch, options, signal);
-  }
-
-  /** Deletes an object. */
-  delete(
-    kind: KindRef,
-    key: ObjectKey,
-    options: WireDeleteOptions,
-    signal: AbortSignal,
-  ): Promise<null> {
-    return this.#live.delete(kind, key, options, signal);
-  }
-
   /** Allows writes until `until` (epoch ms): with sharding, this replica renewed its ownership. */
   fence(until: number): void {
     this.#transport.fence(until);
@@ -250,59 +195,10 @@ export class ClusterRuntime {
     return null;
   }
 
-  // ------------------------------------------------------------------ watches and moves
-
-  /** See {@linkcode WatchSubscriptions.watch}. */
-  watch(
-    watchId: number,
-    kind: KindRef,
-    filters: PushdownFilters,
-    window: number,
-    handover: boolean,
-    signal: AbortSignal,
-  ): Promise<HandoverSnapshot | null> {
-    return this.#watches.watch(watchId, kind, filters, window, handover, signal);
-  }
-
-  /** See {@linkcode WatchSubscriptions.resume}. */
-  resume(
-    watchId: number,
-    state: HandoverState,
-    window: number,
-    signal: AbortSignal,
-  ): Promise<null> {
-    return this.#watches.resume(watchId, state, window, signal);
-  }
-
-  /** See {@linkcode WatchSubscriptions.unwatch}. */
-  unwatch(watchId: number, handover?: HandoverSnapshot): HandoverState | null {
-    return this.#watches.unwatch(watchId, handover);
-  }
-
-  /** See {@linkcode WatchSubscriptions.ack}. */
-  ack(watchId: number, count: number): void {
-    this.#watches.ack(watchId, count);
-  }
-
-  /** The kinds whose informers run. */
-  kinds(): InformerProgress[] {
-    return this.#cache.kinds();
-  }
-
-  /** Starts these kinds' informers and waits for each to catch up (a moved session warms up). */
-  warm(kinds: InformerProgress[], release: boolean, signal: AbortSignal): Promise<boolean> {
-    return this.#cache.warm(kinds, release, signal);
-  }
-
-  /** Holds cached reads until a `warm` releases them or `timeoutMs` passes. */
-  hold(timeoutMs: number): null {
-    return this.#cache.hold(timeoutMs);
-  }
-
   /** Stops every informer and closes the HTTP client. */
   close(): void {
-    this.#watches.close();
-    this.#cache.close();
+    this.watches.close();
+    this.cache.close();
     this.#transport.close();
   }
 }

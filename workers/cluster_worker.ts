@@ -21,13 +21,16 @@ import { jsonParts, MAX_PART_BYTES } from "../src/shared/json_parts.ts";
 import type { KubeList } from "../src/shared/kube_object.ts";
 import { Outbox } from "../src/shared/outbox.ts";
 import {
+  type InitResult,
   type MainMessage,
   PROTOCOL_VERSION,
   type SessionMessage,
+  type WorkerConfig,
   type WorkerMessage,
   type WorkerRequest,
 } from "../src/shared/protocol.ts";
 import { ClusterRuntime } from "./cluster_runtime.ts";
+import { operations, type OperationTable } from "./operations.ts";
 import { LoadMeter, NO_SESSION, running } from "./load_meter.ts";
 import { describe } from "./reflector.ts";
 import { workerLog } from "./worker_log.ts";
@@ -100,6 +103,8 @@ class Session {
   );
   readonly #log;
   #runtime: ClusterRuntime | undefined;
+  /** What each operation does, once `init` made the runtime. */
+  #operations: OperationTable | undefined;
   #meter: LoadMeter | undefined;
   #reportsPressure = false;
   #closed = false;
@@ -130,112 +135,51 @@ class Session {
     if (pressure) this.post({ type: "pressure", session: this.id, pressure });
   }
 
-  #requireRuntime(): ClusterRuntime {
-    if (!this.#runtime) throw new ClusterCacheError("Internal", "the session was not initialised");
-    return this.#runtime;
+  /** Serves a request: `init` makes the runtime; every other operation is in its table. */
+  async #dispatch(request: WorkerRequest, signal: AbortSignal): Promise<unknown> {
+    if (request.op === "init") return await this.#init(request.config, signal);
+    const table = this.#operations;
+    if (!table) throw new ClusterCacheError("Internal", "the session was not initialised");
+    const handler = table[request.op] as (r: WorkerRequest, s: AbortSignal) => unknown;
+    const value = await handler(request, signal);
+    if (request.op === "probe") this.reportStats(); // metrics as fresh as the health check
+    return value;
   }
 
-  async #dispatch(request: WorkerRequest, signal: AbortSignal): Promise<unknown> {
-    switch (request.op) {
-      case "init": {
-        if (this.#runtime) {
-          throw new ClusterCacheError("Internal", "the session is already initialised");
-        }
-        const { config } = request;
-        const meter = new LoadMeter(
-          this.id,
-          config.pressure ?? NO_PRESSURE,
-          config.dedicated ? "high" : "calm",
-        );
-        this.#reportsPressure = config.pressure !== undefined;
-        if (config.pressure) assessPressure();
-        const created = new ClusterRuntime(config, {
-          log: this.#log,
-          emit: (watchId, event) =>
-            !this.#closed && outbox.postEvent(
-              watchId,
-              event,
-              (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
-            ),
-          count: (kind, event) => this.post({ type: "informer", session: this.id, kind, event }),
-          meter,
-          report: (pressure) => this.post({ type: "pressure", session: this.id, pressure }),
-        });
-        this.#runtime = created;
-        this.#meter = meter;
-        try {
-          return await created.init(signal);
-        } catch (error) {
-          created.close();
-          this.#runtime = undefined;
-          this.#meter = undefined;
-          throw error;
-        }
-      }
-      case "probe": {
-        const result = await this.#requireRuntime().probe(request.timeoutMs, signal);
-        this.reportStats(); // with every probe, so metrics are as fresh as the health check
-        return result;
-      }
-      case "get":
-        return await this.#requireRuntime().get(request.kind, request.key, request.cached, signal);
-      case "list":
-        return await this.#requireRuntime().list(
-          request.kind,
-          request.options,
-          request.cached,
-          signal,
-        );
-      case "create":
-        return await this.#requireRuntime().create(request.object, request.options, signal);
-      case "update":
-        return await this.#requireRuntime().update(request.object, request.options, signal);
-      case "patch":
-        return await this.#requireRuntime().patch(
-          request.kind,
-          request.key,
-          request.patch,
-          request.options,
-          signal,
-        );
-      case "delete":
-        return await this.#requireRuntime().delete(
-          request.kind,
-          request.key,
-          request.options,
-          signal,
-        );
-      case "watch":
-        return await this.#requireRuntime().watch(
-          request.watchId,
-          request.kind,
-          request.filters,
-          request.window,
-          request.handover === true,
-          signal,
-        );
-      case "unwatch":
-        return this.#requireRuntime().unwatch(request.watchId, request.handover);
-      case "resume":
-        return await this.#requireRuntime().resume(
-          request.watchId,
-          request.state,
-          request.window,
-          signal,
-        );
-      case "kinds":
-        return this.#requireRuntime().kinds();
-      case "warm":
-        return await this.#requireRuntime().warm(request.kinds, request.release === true, signal);
-      case "hold":
-        return this.#requireRuntime().hold(request.timeoutMs);
-      case "token":
-        return this.#requireRuntime().setToken(request.token);
-      default:
-        throw new ClusterCacheError(
-          "Internal",
-          `unknown operation ${(request as { op: string }).op}`,
-        );
+  async #init(config: WorkerConfig, signal: AbortSignal): Promise<InitResult> {
+    if (this.#runtime) {
+      throw new ClusterCacheError("Internal", "the session is already initialised");
+    }
+    const meter = new LoadMeter(
+      this.id,
+      config.pressure ?? NO_PRESSURE,
+      config.dedicated ? "high" : "calm",
+    );
+    this.#reportsPressure = config.pressure !== undefined;
+    if (config.pressure) assessPressure();
+    const created = new ClusterRuntime(config, {
+      log: this.#log,
+      emit: (watchId, event) =>
+        !this.#closed && outbox.postEvent(
+          watchId,
+          event,
+          (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
+        ),
+      count: (kind, event) => this.post({ type: "informer", session: this.id, kind, event }),
+      meter,
+      report: (pressure) => this.post({ type: "pressure", session: this.id, pressure }),
+    });
+    this.#runtime = created;
+    this.#operations = operations(created);
+    this.#meter = meter;
+    try {
+      return await created.init(signal);
+    } catch (error) {
+      created.close();
+      this.#runtime = undefined;
+      this.#operations = undefined;
+      this.#meter = undefined;
+      throw error;
     }
   }
 
@@ -305,7 +249,7 @@ class Session {
   }
 
   ack(watchId: number, count: number): void {
-    this.#runtime?.ack(watchId, count);
+    this.#runtime?.watches.ack(watchId, count);
   }
 
   fence(until: number): void {
@@ -324,6 +268,7 @@ class Session {
     this.#deadlines.stop();
     this.#runtime?.close();
     this.#runtime = undefined;
+    this.#operations = undefined;
   }
 }
 

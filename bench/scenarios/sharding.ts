@@ -8,7 +8,10 @@
  * probe interval at most).
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { ShardCoordinator, type ShardingOptions } from "../../src/main/shard_coordinator.ts";
+import {
+  ShardCoordinator,
+  type ShardingOptions,
+} from "../../src/main/sharding/shard_coordinator.ts";
 import { HttpLeaseApi } from "../../tests/helpers/lease_api.ts";
 import type { HttpServerLike } from "../../tests/helpers/sim_http.ts";
 import { type Figure, figure } from "../lib/report.ts";

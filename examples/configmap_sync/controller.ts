@@ -20,7 +20,6 @@
 import {
   type ClusterCacheApi,
   ClusterNotConnectedError,
-  Controller,
   isAlreadyExists,
   isConflict,
   isNotFound,
@@ -29,6 +28,7 @@ import {
   type ObjectKey,
   predicates,
 } from "../../mod.ts";
+import { Controller } from "../../src/main/controller/mod.ts";
 
 const CONFIGMAP = kinds.ConfigMap;
 

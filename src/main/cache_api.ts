@@ -8,9 +8,11 @@
 import type { Client, Reader, WatchEvent } from "../shared/client_types.ts";
 import type { KindRef, KubeObject, ObjectKey } from "../shared/kube_object.ts";
 import type { Predicate } from "../shared/predicates.ts";
-import type { ClusterSource, ClusterSourceOptions } from "./cluster_source.ts";
-import type { HealthCheckingState } from "./accessor.ts";
+import type { ClusterSource, ClusterSourceOptions } from "./sources/cluster_source.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
+import type { HealthCheckingState } from "./sessions/health_probe.ts";
+
+export type { HealthCheckingState };
 import type { RESTConfig } from "../shared/rest_config.ts";
 
 /**

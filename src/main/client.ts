@@ -16,31 +16,26 @@ import type {
   Patch,
   WriteOptions,
 } from "../shared/client_types.ts";
-import type { Connection } from "./accessor.ts";
-import type { KindRef, KubeList, KubeObject, ObjectKey } from "../shared/kube_object.ts";
+import {
+  checkKind,
+  type KindRef,
+  type KubeList,
+  type KubeObject,
+  type ObjectKey,
+} from "../shared/kube_object.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { RequestOf, ResponseOf } from "../shared/protocol.ts";
-import { isMovedAway } from "./worker_handle.ts";
+import { isMovedAway, type Session } from "./sessions/session.ts";
 import { ClusterCacheError } from "../shared/errors.ts";
 
 /** What a client needs from the ClusterCache. */
 export interface ClientHost {
   /** The cluster's connection, or a ClusterNotConnectedError prefixed with `operation`. */
-  connection(operation: string): Connection;
+  connection(operation: string): { readonly session: Session };
   readonly options: ResolvedOptions;
 }
 
 const GRACE_MS = 1_000;
-
-/** Checks a kind argument. */
-export function checkKind(kind: KindRef): void {
-  if (
-    !kind || typeof kind.apiVersion !== "string" || typeof kind.kind !== "string" ||
-    !kind.apiVersion || !kind.kind
-  ) {
-    throw new TypeError(`Invalid kind: expected { apiVersion, kind }, got ${JSON.stringify(kind)}`);
-  }
-}
 
 /** Checks and normalises an object key argument. */
 export function checkKey(key: ObjectRef): ObjectKey {
@@ -92,10 +87,10 @@ export class WorkerClient implements Client {
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
     try {
-      return await this.#host.connection(options.operation).worker.call(request, options);
+      return await this.#host.connection(options.operation).session.call(request, options);
     } catch (error) {
       if (!isMovedAway(error)) throw error;
-      return await this.#host.connection(options.operation).worker.call(request, options);
+      return await this.#host.connection(options.operation).session.call(request, options);
     }
   }
 
@@ -109,7 +104,7 @@ export class WorkerClient implements Client {
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
     try {
-      return await this.#host.connection(options.operation).worker.call(request, options);
+      return await this.#host.connection(options.operation).session.call(request, options);
     } catch (error) {
       if (!isMovedAway(error)) throw error;
       throw new ClusterCacheError(

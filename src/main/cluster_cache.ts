@@ -6,28 +6,27 @@
  * @module
  */
 
-import type { ClusterAccessor, HealthCheckingState } from "./accessor.ts";
-import { checkKind, type ClientHost, WorkerClient } from "./client.ts";
-import type { Client, Reader, WatchEvent } from "../shared/client_types.ts";
-import { clusterKeyOf, ClusterSource, type ClusterSourceOptions } from "./cluster_source.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../shared/errors.ts";
+import type { ClusterAccessor } from "./reconcile/accessor.ts";
+import { type ClientHost, WorkerClient } from "./client.ts";
+import type { Client, Reader } from "../shared/client_types.ts";
+import type { ClusterSource, ClusterSourceOptions } from "./sources/cluster_source.ts";
+import { ClusterNotConnectedError } from "../shared/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
-import { kubeConfigFromRESTConfig } from "./kubeconfig.ts";
+import { kubeConfigFromRESTConfig } from "./management/kubeconfig.ts";
 import { logger } from "./log.ts";
-import { ShardCoordinator } from "./shard_coordinator.ts";
-import { ManagementCluster } from "./management.ts";
-import { ClusterCacheMetrics } from "./metrics.ts";
+import { ShardCoordinator } from "./sharding/shard_coordinator.ts";
+import { ManagementCluster } from "./management/management_cluster.ts";
+import { ClusterCacheMetrics } from "./metrics/metrics.ts";
 import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { splitPredicates } from "../shared/predicates.ts";
+import { workerOptionsFlag } from "./sessions/worker_options_flag.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
-import { Reconciler, type SourceEntry, type WatchRegistration } from "./reconciler.ts";
-import { WATCH_WINDOW, WatchDispatch } from "./watch_dispatch.ts";
-import { checkClusterKey, parseClusterKey } from "./cluster_key.ts";
-import type { ClusterCacheApi, WatchHandle, WatchInput } from "./cache_api.ts";
+import { Reconciler } from "./reconcile/reconciler.ts";
+import { checkClusterKey, parseClusterKey } from "./management/cluster_key.ts";
+import type { ClusterCacheApi, HealthCheckingState, WatchHandle, WatchInput } from "./cache_api.ts";
 
-export type { ClusterCacheApi, WatchHandle, WatchInput } from "./cache_api.ts";
-export { WATCH_WINDOW } from "./watch_dispatch.ts";
+export type { ClusterCacheApi, HealthCheckingState, WatchHandle, WatchInput } from "./cache_api.ts";
+export { WATCH_WINDOW } from "./watches/watch_dispatch.ts";
 
 /**
  * Per-workload-cluster clients, caches, REST configs and health probes, each cluster in its own Web
@@ -67,14 +66,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   readonly metrics: ClusterCacheMetrics = new ClusterCacheMetrics();
   readonly #options: ResolvedOptions;
   readonly #log = logger("reconciler");
-  readonly #lifetime = new AbortController();
   readonly #reconciler: Reconciler;
-  #nextWatchId = 1;
   #closed: Promise<void> | undefined;
 
   private constructor(options: ResolvedOptions) {
     this.#options = options;
-    this.#reconciler = new Reconciler(options, this.metrics, this.#lifetime);
+    this.#reconciler = new Reconciler(options, this.metrics);
   }
 
   /**
@@ -104,7 +101,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   static async setup(options: ClusterCacheOptions): Promise<ClusterCache> {
-    const cache = new ClusterCache(resolveOptions(options));
+    const cache = new ClusterCache(resolveOptions(options, workerOptionsFlag));
     const reconciler = cache.#reconciler;
     const warning = cache.#options.workerPermissionsWarning;
     if (warning) cache.#log.warn(warning);
@@ -113,30 +110,26 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     try {
       management = await ManagementCluster.start(
         cache.#options,
-        (key) => reconciler.queue.add(key),
+        (key) => reconciler.enqueue(key),
         (rest, sockets) => reconciler.permissions(rest, sockets),
         reconciler.mainLagSince,
       );
-      reconciler.management = management;
     } catch (error) {
       await cache.close();
       throw error;
     }
     const sharding = cache.#options.sharding;
-    if (sharding) {
-      const shards = new ShardCoordinator(sharding, management.leases());
-      shards.onChange(() => reconciler.shardsChanged());
-      reconciler.shards = shards;
-      shards.start();
-    }
-    for (const key of management.clusterKeys()) reconciler.queue.add(key);
+    reconciler.serve(
+      management,
+      sharding ? new ShardCoordinator(sharding, management.leases()) : undefined,
+    );
     return cache;
   }
 
   // ------------------------------------------------------------------------- public API
 
   #accessorFor(cluster: ObjectKey, operation: string): ClusterAccessor {
-    const accessor = this.#reconciler.accessors.get(checkClusterKey(cluster));
+    const accessor = this.#reconciler.accessor(checkClusterKey(cluster));
     if (!accessor) throw new ClusterNotConnectedError(operation, cluster);
     return accessor;
   }
@@ -146,7 +139,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     return {
       options: this.#options,
       connection: (operation) => {
-        const accessor = this.#reconciler.accessors.get(key);
+        const accessor = this.#reconciler.accessor(key);
         if (!accessor) throw new ClusterNotConnectedError(operation, cluster);
         return accessor.require(operation);
       },
@@ -287,7 +280,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   async getClientCertificatePrivateKey(cluster: ObjectKey): Promise<CryptoKeyPair | undefined> {
-    const accessor = this.#reconciler.accessors.get(checkClusterKey(cluster));
+    const accessor = this.#reconciler.accessor(checkClusterKey(cluster));
     if (!accessor) {
       throw new Error(
         "error getting client certificate private key: private key was not generated yet",
@@ -333,121 +326,12 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     input: WatchInput<T>,
   ): Promise<WatchHandle> {
     try {
-      return Promise.resolve(this.#addWatch(cluster, input));
+      const key = checkClusterKey(cluster);
+      const connection = this.#reconciler.accessor(key)?.connection;
+      return Promise.resolve(this.#reconciler.watches.add(cluster, key, connection, input));
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  #addWatch<T extends KubeObject>(cluster: ObjectKey, input: WatchInput<T>): WatchHandle {
-    const key = checkClusterKey(cluster);
-    checkKind(input?.kind);
-    const operation =
-      `error creating watch ${input.name} for ${input.kind.apiVersion} ${input.kind.kind}`;
-    const accessor = this.#reconciler.accessors.get(key);
-    if (!accessor) throw new ClusterNotConnectedError(operation, cluster);
-    if (typeof input.name !== "string" || input.name === "") {
-      throw new TypeError("watch name cannot be empty");
-    }
-    if (typeof input.handler !== "function") {
-      throw new TypeError("watch handler must be a function");
-    }
-    const { pushdown, local } = splitPredicates(input.predicates);
-    const connection = accessor.require(operation);
-    const existing = connection.watches.get(input.name);
-    // A name already watched is a no-op, but not a blind one: its sync (or failure) is shared.
-    if (existing) {
-      return {
-        synced: existing.synced,
-        done: existing.done,
-        stop: () => {},
-        [Symbol.dispose]: () => {},
-      };
-    }
-    const watchId = this.#nextWatchId++;
-    const log = this.#log;
-    const ended = Promise.withResolvers<void>();
-    const registration: WatchRegistration = {
-      watchId,
-      kind: input.kind,
-      filters: pushdown,
-      worker: connection.worker,
-      get outstanding() {
-        return this.dispatch.outstanding;
-      },
-      connectionId: connection.id,
-      cluster: key,
-      synced: Promise.resolve(),
-      isSynced: false,
-      start: () => {},
-      end: () => {
-        registration.dispatch.stop();
-        ended.resolve();
-      },
-      dispatch: new WatchDispatch(
-        input.handler as (event: WatchEvent) => void | Promise<void>,
-        local as ((event: WatchEvent) => boolean)[],
-        (error) =>
-          log.error("A watch handler failed", {
-            cluster: key,
-            watch: input.name,
-            error: String(error),
-          }),
-        (count) => registration.worker.ack(watchId, count),
-      ),
-    };
-    this.#reconciler.watches.set(watchId, registration);
-    // Settled by the session serving the watch when it answers: a watch moved to another worker
-    // before it synced is synced by its new session.
-    const { promise: synced, resolve, reject } = Promise.withResolvers<void>();
-    registration.start = (worker) => {
-      registration.worker = worker;
-      worker.call(
-        {
-          op: "watch",
-          watchId,
-          kind: input.kind,
-          filters: pushdown,
-          window: Math.max(0, WATCH_WINDOW - registration.dispatch.outstanding),
-        },
-        {
-          timeoutMs: this.#options.initialSyncTimeoutMs + this.#options.client.timeoutMs + 1_000,
-          signal: input.signal,
-          operation,
-        },
-      ).then(() => {
-        if (registration.worker !== worker) return;
-        registration.isSynced = true;
-        resolve();
-      }, (error) => {
-        if (registration.worker === worker) reject(error);
-      });
-    };
-    registration.start(connection.worker);
-    registration.synced = synced.catch(() => {});
-    const entry = { synced, done: ended.promise };
-    connection.watches.set(input.name, entry);
-    let stopped = false;
-    const stop = () => {
-      if (stopped) return;
-      stopped = true;
-      const current = this.#reconciler.accessors.get(key)?.connection;
-      for (const c of [connection, current]) {
-        if (c?.id === connection.id && c.watches.get(input.name) === entry) {
-          c.watches.delete(input.name);
-        }
-      }
-      this.#reconciler.watches.delete(watchId);
-      registration.end();
-      if (registration.worker.alive) {
-        void registration.worker.call({ op: "unwatch", watchId }, { timeoutMs: 5_000, operation })
-          .catch(() => {});
-      }
-    };
-    // A failed sync unregisters the name, so the next watch() tries again. (This also handles the
-    // rejection for callers that never await `synced`.)
-    synced.catch(stop);
-    return { synced, done: ended.promise, stop, [Symbol.dispose]: stop };
   }
 
   /**
@@ -465,7 +349,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   getLastProbeSuccessTimestamp(cluster: ObjectKey): number {
-    return this.#reconciler.accessors.get(checkClusterKey(cluster))?.health.lastProbeSuccessTime ??
+    return this.#reconciler.accessor(checkClusterKey(cluster))?.health.lastProbeSuccessTime ??
       0;
   }
 
@@ -485,7 +369,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   getHealthCheckingState(cluster: ObjectKey): HealthCheckingState {
-    const health = this.#reconciler.accessors.get(checkClusterKey(cluster))?.health;
+    const health = this.#reconciler.accessor(checkClusterKey(cluster))?.health;
     return health
       ? { ...health }
       : { lastProbeTime: 0, lastProbeSuccessTime: 0, consecutiveFailures: 0 };
@@ -511,7 +395,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string } {
-    const accessor = this.#reconciler.accessors.get(checkClusterKey(cluster));
+    const accessor = this.#reconciler.accessor(checkClusterKey(cluster));
     return {
       connected: accessor?.connected ?? false,
       ...(accessor?.lastConnectionError
@@ -540,7 +424,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   clusters(): ObjectKey[] {
-    return [...this.#reconciler.accessors.keys()].map(parseClusterKey);
+    return this.#reconciler.clusterKeys().map(parseClusterKey);
   }
 
   /**
@@ -584,48 +468,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     givenMapFn?: (cluster: KubeObject) => R[],
     options: ClusterSourceOptions = {},
   ): ClusterSource<R> {
-    const mapFn = givenMapFn ?? (clusterKeyOf as unknown as (cluster: KubeObject) => R[]);
-    if (typeof controllerName !== "string" || controllerName === "") {
-      throw new TypeError("controllerName cannot be empty");
-    }
-    if (typeof mapFn !== "function") throw new TypeError("mapFn must be a function");
-    for (const d of options.watchForProbeFailure ?? []) {
-      if (typeof d !== "number" || !Number.isFinite(d) || d <= 0) {
-        throw new RangeError(`watchForProbeFailure durations must be positive, got ${String(d)}`);
-      }
-    }
-    const log = this.#log;
-    const source: ClusterSource<R> = new ClusterSource<R>(controllerName, options, {
-      onDrop: (dropped) =>
-        log.warn("A cluster source's queue is full; dropped the oldest request", {
-          controllerName,
-          dropped,
-        }),
-      onSubscriberError: (error) =>
-        log.error("A cluster source subscriber threw", { controllerName, error: String(error) }),
-      // A closed source is forgotten: its mapFn no longer runs on every reconcile.
-      onClose: () => {
-        const at = this.#reconciler.sources.findIndex((e) => e.source === source);
-        if (at >= 0) this.#reconciler.sources.splice(at, 1);
-      },
-    });
-    if (this.#closed) {
-      source.close(); // nothing will ever come: its iteration ends at once
-      return source;
-    }
-    const entry: SourceEntry = {
-      source: source as ClusterSource<unknown>,
-      mapFn: mapFn as (cluster: KubeObject) => unknown[],
-      announced: new Map(),
-    };
-    this.#reconciler.sources.push(entry);
-    // Clusters connected before the source existed get their connect event now: no other will come.
-    const now = Date.now();
-    for (const [key, accessor] of this.#reconciler.accessors) {
-      const cluster = accessor.connected ? this.#reconciler.management?.cluster(key) : undefined;
-      if (cluster) this.#reconciler.deliver(entry, key, cluster, ["connect"], now, accessor);
-    }
-    return source;
+    return this.#reconciler.sources.add(controllerName, givenMapFn, options);
   }
 
   // ------------------------------------------------------------------------- lifecycle
@@ -653,12 +496,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * ```
    */
   close(): Promise<void> {
-    this.#closed ??= (async () => {
-      // Release this replica's Leases first, so the others take over without waiting them out.
-      await this.#reconciler.shards?.stop().catch(() => {});
-      this.#lifetime.abort(new ClusterCacheError("Closed", "the ClusterCache was closed"));
-      await this.#reconciler.stop();
-    })();
+    this.#closed ??= this.#reconciler.stop();
     return this.#closed;
   }
 

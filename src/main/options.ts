@@ -1,10 +1,12 @@
 /**
- * Options of {@linkcode ClusterCache.setup}, their validation and Cluster API's defaults.
+ * Options of {@linkcode ClusterCache.setup}, their validation and Cluster API's defaults, and the
+ * slice of them each part of the cache is handed (Cluster API's `buildClusterAccessorConfig`). A
+ * leaf of the main thread's import graph: every part imports its options from here, this imports
+ * none of them.
  *
  * @module
  */
 
-import { resolveSharding, type ShardingOptions } from "./shard_coordinator.ts";
 import { checkNetworks, DEFAULT_DENIED_NETWORKS } from "../shared/networks.ts";
 import {
   type CacheOptions,
@@ -14,12 +16,7 @@ import {
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "../shared/kube_object.ts";
 import type { PodIdentity, PressureThresholds } from "../shared/protocol.ts";
-import type { PoolSettings } from "./worker_pool.ts";
-import {
-  chooseWorkerPermissions,
-  type WorkerOptionsFlag,
-  workerOptionsFlag,
-} from "./worker_options_flag.ts";
+import { ClusterCacheError } from "../shared/errors.ts";
 
 /**
  * Options of the clients created per workload cluster.
@@ -262,6 +259,154 @@ export interface WorkerPoolOptions {
   };
 }
 
+/** How clusters are spread over workers (defaults applied). */
+export interface PoolSettings {
+  /** `"dedicated"`: a worker per cluster. `"pooled"`: clusters share workers, the busy ones promoted. */
+  mode: "dedicated" | "pooled";
+  /** Clusters per pooled worker. */
+  clustersPerWorker: number;
+  /** Pooled workers at most (promoted clusters' own workers are not counted). */
+  maxWorkers: number;
+}
+
+/** What the process's command line and config file say about `worker-options`. */
+export type WorkerOptionsFlag =
+  | { state: "enabled"; evidence: string }
+  | { state: "disabled"; evidence: string }
+  | { state: "unknown"; evidence: string };
+
+const FLAG = "--unstable-worker-options";
+
+/** The permissions workers get, and the one warning to log when the default had to give way. */
+export interface WorkerPermissionsChoice {
+  /** `"least"`: each worker gets only its own API server; `"inherit"`: the process's permissions. */
+  permissions: "least" | "inherit";
+  /** Set when least privilege was the default and is not available. */
+  warning?: string;
+}
+
+/**
+ * Decides the workers' permissions. The default is least privilege when the process can grant it,
+ * else inherited permissions with a warning: a newcomer's first run works, and the warning says how
+ * to get least privilege. An explicit `"least"` is trusted unless the flag is known to be off, where
+ * Deno would end the process at the first connect: that is refused with a typed error instead.
+ *
+ * @param requested `options.workerPermissions`.
+ * @param flag What `workerOptionsFlag()` (worker_options_flag.ts) found.
+ * @returns The choice.
+ * @throws {ClusterCacheError} `UnstableFlagMissing` for `"least"` when the flag is known to be off.
+ */
+export function chooseWorkerPermissions(
+  requested: "least" | "inherit" | undefined,
+  flag: WorkerOptionsFlag,
+): WorkerPermissionsChoice {
+  if (requested === "inherit") return { permissions: "inherit" };
+  if (requested === "least") {
+    if (flag.state !== "disabled") return { permissions: "least" };
+    throw new ClusterCacheError(
+      "UnstableFlagMissing",
+      `options.workerPermissions "least" needs Deno's worker-options feature, which is off (${flag.evidence}): ` +
+        `add "unstable": ["worker-options"] to deno.json or run with ${FLAG}, ` +
+        `or pass workerPermissions: "inherit"`,
+    );
+  }
+  if (flag.state === "enabled") return { permissions: "least" };
+  return {
+    permissions: "inherit",
+    warning: `Workers inherit this process's permissions: least-privilege workers need Deno's ` +
+      `worker-options feature (${flag.evidence}). Add "unstable": ["worker-options"] to deno.json ` +
+      `or run with ${FLAG}; pass workerPermissions: "inherit" to silence this warning`,
+  };
+}
+
+/** A label value (and the start of a Lease name): lower-case alphanumerics and `-`, at most 40. */
+const PREFIX_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+
+/**
+ * How replicas share a fleet (`ClusterCache.setup({ sharding })`): each cluster is served by one
+ * replica at a time, chosen among the replicas that renew their Leases.
+ *
+ * @example
+ * ```ts
+ * import type { ShardingOptions } from "@fleetkit/clustercache";
+ *
+ * const sharding: ShardingOptions = {
+ *   identity: Deno.env.get("POD_NAME") ?? "replica-1",
+ *   leaseNamespace: "capi-system",
+ * };
+ * ```
+ */
+export interface ShardingOptions {
+  /** This replica's identity: unique and stable (a Pod name). */
+  identity: string;
+  /** Where the Leases live in the management cluster. */
+  leaseNamespace: string;
+  /** Relative capacity of this replica. Default 1. */
+  weight?: number;
+  /** Lease duration. Default 20 s (multicluster-runtime's sharded coordinator). */
+  leaseDurationMs?: number;
+  /** How often Leases are renewed (a fixed cadence, whatever a round takes). Default 10 s. */
+  renewIntervalMs?: number;
+  /**
+   * A replica that has not renewed a fencing Lease for this long stops serving its clusters.
+   * Must be under the lease duration. Failed renewals are retried until then. Default 15 s.
+   */
+  renewDeadlineMs?: number;
+  /** Buckets clusters are hashed into; the unit of ownership and of Lease writes. Default 64. */
+  buckets?: number;
+  /**
+   * Prefix of the Lease names, and what tells this deployment from others sharing the namespace:
+   * replicas see only Leases of their own prefix. Lower-case alphanumerics and `-`, at most 40
+   * characters. Default `clustercache`.
+   */
+  leasePrefix?: string;
+}
+
+/**
+ * Validates sharding options and applies the defaults.
+ *
+ * @throws {TypeError} Without an identity or a namespace, or for a bad Lease prefix.
+ * @throws {RangeError} Unless renew interval < renew deadline < lease duration, or for a bad weight
+ *   or bucket count.
+ */
+export function resolveSharding(options: ShardingOptions): Required<ShardingOptions> {
+  if (!options || typeof options.identity !== "string" || options.identity === "") {
+    throw new TypeError("options.sharding.identity must be a non-empty string");
+  }
+  if (typeof options.leaseNamespace !== "string" || options.leaseNamespace === "") {
+    throw new TypeError("options.sharding.leaseNamespace must be a non-empty string");
+  }
+  const resolved: Required<ShardingOptions> = {
+    weight: 1,
+    leaseDurationMs: 20_000,
+    renewIntervalMs: 10_000,
+    renewDeadlineMs: 15_000,
+    buckets: 64,
+    leasePrefix: "clustercache",
+    ...options,
+  };
+  const r = resolved;
+  if (
+    !(r.renewIntervalMs > 0 && r.renewIntervalMs < r.renewDeadlineMs &&
+      r.renewDeadlineMs < r.leaseDurationMs)
+  ) {
+    throw new RangeError(
+      "options.sharding needs 0 < renewIntervalMs < renewDeadlineMs < leaseDurationMs",
+    );
+  }
+  if (!(r.weight > 0) || !Number.isInteger(r.buckets) || r.buckets < 1) {
+    throw new RangeError("options.sharding.weight must be positive and buckets a positive integer");
+  }
+  if (typeof r.leasePrefix !== "string" || !PREFIX_PATTERN.test(r.leasePrefix)) {
+    throw new TypeError(
+      `options.sharding.leasePrefix must be lower-case alphanumerics and "-", at most 40 characters: ${
+        JSON.stringify(r.leasePrefix)
+      }`,
+    );
+  }
+  return resolved;
+}
+
 /** Options with every default applied. */
 export interface ResolvedOptions {
   management: KubeConfigLike;
@@ -290,6 +435,44 @@ export interface ResolvedOptions {
   workers: PoolSettings & { pressure: PressureThresholds };
   deniedNetworks: readonly string[];
 }
+
+/** The health probe's slice of the options (Cluster API's `HealthProbeConfig`). */
+export type ProbeOptions = ResolvedOptions["healthProbe"];
+
+/** What a session's worker is configured from (`worker_config.ts`). */
+export type SessionOptions = Pick<
+  ResolvedOptions,
+  | "healthProbe"
+  | "initialSyncTimeoutMs"
+  | "watchRequestTimeoutMs"
+  | "watchIdleTimeoutMs"
+  | "listPageSize"
+  | "watchList"
+  | "maxResponseBytes"
+  | "cache"
+  | "client"
+  | "workers"
+  | "podIdentity"
+  | "inClusterConfig"
+  | "deniedNetworks"
+>;
+
+/**
+ * A cluster accessor's slice (Cluster API's `buildClusterAccessorConfig`): how to build its
+ * sessions, reach its server and probe it.
+ */
+export type AccessorOptions = SessionOptions;
+
+/** What worker permissions are made from (`worker_permissions.ts`). */
+export type PermissionOptions = Pick<
+  ResolvedOptions,
+  "workerPermissions" | "moduleAccess" | "inClusterConfig"
+>;
+
+/** The management connection's slice: its KubeConfig, how Secrets are read, and its session. */
+export type ManagementOptions =
+  & SessionOptions
+  & Pick<ResolvedOptions, "management" | "secretReader">;
 
 function resolveDeniedNetworks(networks: string[] | undefined): readonly string[] {
   if (networks === undefined) return DEFAULT_DENIED_NETWORKS;
@@ -381,12 +564,14 @@ function defaultInClusterConfig(): { server: string; caPem: string } | undefined
 /**
  * Validates options and applies Cluster API's defaults.
  *
+ * @param flag What the process says about Deno's `worker-options` feature (`workerOptionsFlag()`
+ *   looks; `setup()` passes it).
  * @throws {TypeError} For a missing management KubeConfig or user agent.
  * @throws {RangeError} For a negative, zero or non-finite duration or count.
  */
 export function resolveOptions(
   options: ClusterCacheOptions,
-  flag: () => WorkerOptionsFlag = workerOptionsFlag,
+  flag: () => WorkerOptionsFlag,
 ): ResolvedOptions {
   if (!options || typeof options !== "object") throw new TypeError("options must be set");
   if (!options.management || typeof options.management.getCurrentContext !== "function") {

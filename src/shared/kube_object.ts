@@ -233,3 +233,17 @@ export function formatObjectKey(key: ObjectKey): string {
 export function objectKeyOf(object: KubeObject): ObjectKey {
   return { namespace: object.metadata?.namespace ?? "", name: object.metadata?.name ?? "" };
 }
+
+/**
+ * Checks a kind argument.
+ *
+ * @throws {TypeError} Unless both `apiVersion` and `kind` are non-empty strings.
+ */
+export function checkKind(kind: KindRef): void {
+  if (
+    !kind || typeof kind.apiVersion !== "string" || typeof kind.kind !== "string" ||
+    !kind.apiVersion || !kind.kind
+  ) {
+    throw new TypeError(`Invalid kind: expected { apiVersion, kind }, got ${JSON.stringify(kind)}`);
+  }
+}

@@ -20,7 +20,13 @@ import {
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, rootPaths } from "./discovery.ts";
 import { renderKubeconfig } from "./kubeconfig.ts";
 import { INITIAL_NAMESPACES, ObjectStore } from "./object_store.ts";
-import { BUILTIN_TYPES, NAMESPACE_TYPE, resourceId, type ResourceType } from "./resource_types.ts";
+import {
+  BUILTIN_TYPES,
+  NAMESPACE_TYPE,
+  resourceId,
+  type ResourceType,
+  REVIEW_TYPES,
+} from "./resource_types.ts";
 import {
   admit,
   Lister,
@@ -31,22 +37,20 @@ import {
   patchTypeOf,
   toServedVersion,
 } from "./rest.ts";
-import { decodeProtobufObject, PROTOBUF_MEDIA } from "./protobuf.ts";
 import { errors, failure, StatusError } from "./status.ts";
 import { applyJsonPatch, type JsonValue } from "./json_patch.ts";
-import { toTable } from "./table.ts";
-import type { WatchSession } from "./watch.ts";
-import { answerReview, REVIEW_TYPES, type UserInfo } from "./reviews.ts";
-import { toScale, writeScale } from "./scale.ts";
-import { completeRollouts } from "./rollouts.ts";
-import { OpenApi, openApiV2 } from "./openapi.ts";
+import type { Printer, WatchSession } from "./watch.ts";
+import { OpenApi } from "./openapi.ts";
+import { PROTOBUF_MEDIA, TABLE_MEDIA } from "./media_types.ts";
+import { type RequestInfo, requestInfo } from "./request_info.ts";
 import type { Exchange } from "./exchange.ts";
 import { type ListenerState, type OpenConnection, TlsListener } from "./listener.ts";
 import { sleep } from "../../src/shared/backoff.ts";
 import { DEFAULT_FAULTS, type FaultSettings, injectError } from "./faults.ts";
 import { flood } from "./load_fixtures.ts";
 import { ListWatch } from "./list_watch.ts";
-import { authenticate, randomToken } from "./auth.ts";
+import { authenticate, randomToken, type UserInfo } from "./auth.ts";
+import type { StoreWriteOptions } from "./object_store.ts";
 
 export type { FaultSettings } from "./faults.ts";
 export { realisticPod } from "./load_fixtures.ts";
@@ -186,7 +190,29 @@ export interface RequestRecord {
 
 export type { ListenerState, OpenConnection };
 
-const TABLE_MEDIA = /as=Table/;
+type KubectlParts = typeof import("./kubectl/mod.ts");
+let kubectlParts: Promise<KubectlParts> | undefined;
+
+/** Whether a simulated server of this process has needed kubectl's parts yet (for tests). */
+export function kubectlPartsLoaded(): boolean {
+  return kubectlParts !== undefined;
+}
+
+/** A resource request, read and checked against the kinds served. */
+interface ResourceRequest {
+  exchange: Exchange;
+  user: UserInfo;
+  type: ResourceType;
+  version: string;
+  /** `undefined` for a cluster-scoped kind, or a namespaced one across namespaces. */
+  namespace: string | undefined;
+  /** The object's name in the path. */
+  name: string | undefined;
+  params: URLSearchParams;
+  /** Server-side printing, when kubectl asked for a Table. */
+  print: Printer | undefined;
+  writeOptions: StoreWriteOptions;
+}
 /** Removes `spec.containers[0].x` from `object`. */
 function removeField(object: KubeObject, path: string): void {
   const steps = path.replace(/\[(\d+)\]/g, ".$1").split(".");
@@ -288,7 +314,18 @@ export class SimulatedApiServer {
     for (const namespace of INITIAL_NAMESPACES) {
       this.store.create(NAMESPACE_TYPE, { metadata: { name: namespace } });
     }
-    if (options.rollouts ?? true) this.#stopRollouts = completeRollouts(this.store, this.#types);
+    if (options.rollouts ?? true) {
+      // kube-controller-manager's part, started (with kubectl's parts) on the first Deployment or
+      // ReplicaSet written: it settles those written before it too.
+      const unsubscribe = this.store.subscribe((event) => {
+        if (event.resource !== "apps/deployments" && event.resource !== "apps/replicasets") return;
+        unsubscribe();
+        void this.#kubectl().then(({ completeRollouts }) => {
+          if (!this.#closed) this.#stopRollouts = completeRollouts(this.store, this.#types);
+        });
+      });
+      this.#stopRollouts = unsubscribe;
+    }
     this.#listWatch = new ListWatch({
       store: this.store,
       lister: this.#lister,
@@ -860,18 +897,41 @@ export class SimulatedApiServer {
       chunks.push(chunk);
     }
     const body = Buffer.concat(chunks);
-    if (protobuf) return JSON.stringify(decodeProtobufObject(new Uint8Array(body)));
+    if (protobuf) {
+      const { decodeProtobufObject } = await this.#kubectl();
+      return JSON.stringify(decodeProtobufObject(new Uint8Array(body)));
+    }
     return body.toString("utf8");
   }
 
+  /** kubectl's parts (Tables, protobuf, OpenAPI documents, scale, reviews, rollouts), loaded once needed. */
+  #kubectl(): Promise<KubectlParts> {
+    return kubectlParts ??= import("./kubectl/mod.ts");
+  }
+
+  /** Reads the request as kube-apiserver does, then serves it: a resource request by its verb. */
   async #route(exchange: Exchange, user: UserInfo): Promise<void> {
-    const url = exchange.url;
-    const segments = url.pathname.split("/").filter((s) => s !== "");
-    const method = exchange.method;
-    const first = segments[0];
-    if (first === undefined) {
-      return this.#sendJson(exchange, 200, rootPaths(this.#servedTypes()));
+    let info: RequestInfo;
+    try {
+      info = requestInfo(exchange.method, exchange.url);
+    } catch (error) {
+      // kube-apiserver's request-info filter answers what it cannot read with a 500.
+      throw errors.internalError(`failed to create RequestInfo: ${(error as Error).message}`);
     }
+    if (!info.isResourceRequest) return this.#nonResource(exchange, info);
+    const request = await this.#resourceRequest(exchange, user, info);
+    if (request.type.verbs) return this.#review(request);
+    if (info.subresource === "scale") return this.#scale(request);
+    const handler = this.#verbs[info.verb];
+    if (!handler) throw errors.methodNotAllowed(exchange.method);
+    return handler(request);
+  }
+
+  /** Discovery, `/version`, health and OpenAPI. */
+  async #nonResource(exchange: Exchange, info: RequestInfo): Promise<void> {
+    const segments = info.path.split("/").filter((s) => s !== "");
+    const [first, second, third] = segments;
+    if (first === undefined) return this.#sendJson(exchange, 200, rootPaths(this.#servedTypes()));
     if (first === "version" && segments.length === 1) {
       return this.#sendJson(exchange, 200, {
         major: "1",
@@ -885,7 +945,7 @@ export class SimulatedApiServer {
         platform: "linux/amd64",
       });
     }
-    if (first === "openapi" && segments[1] === "v2" && segments.length === 2) {
+    if (first === "openapi" && second === "v2" && segments.length === 2) {
       // kube-apiserver also offers v2 as protobuf (gnostic), which the simulator does not encode.
       const accept = exchange.headers.get("accept") ?? "*/*";
       if (!/application\/json|\*\/\*/.test(accept)) {
@@ -895,257 +955,283 @@ export class SimulatedApiServer {
           "only the following media types are accepted: application/json",
         ));
       }
+      const { openApiV2 } = await this.#kubectl();
       return this.#send(exchange, 200, { "content-type": "application/json" }, await openApiV2());
     }
-    if (first === "openapi" && segments[1] === "v3") {
-      if (segments.length === 2) return this.#sendJson(exchange, 200, await this.#openApi.index());
-      const document = await this.#openApi.text(segments.slice(2).join("/"));
+    if (first === "openapi" && second === "v3") {
+      const { documentIndex, documentText } = await this.#kubectl();
+      if (segments.length === 2) {
+        return this.#sendJson(exchange, 200, await documentIndex(this.#openApi));
+      }
+      const document = await documentText(this.#openApi, segments.slice(2).join("/"));
       if (!document) throw errors.pathNotFound();
       return this.#send(exchange, 200, { "content-type": "application/json" }, document.text);
     }
     if (first === "healthz" || first === "livez" || first === "readyz") {
-      const body = url.searchParams.has("verbose") ? `[+]ping ok\n${first} check passed\n` : "ok";
+      const verbose = exchange.url.searchParams.has("verbose");
+      const body = verbose ? `[+]ping ok\n${first} check passed\n` : "ok";
       return this.#send(exchange, 200, { "content-type": "text/plain; charset=utf-8" }, body);
     }
-    let group: string;
-    let version: string;
-    let rest: string[];
-    if (first === "api") {
-      if (segments.length === 1) {
-        return this.#sendJson(exchange, 200, apiVersions(`127.0.0.1:${this.#port}`));
-      }
-      group = "";
-      version = segments[1]!;
-      if (segments.length === 2) return this.#discovery(exchange, group, version);
-      rest = segments.slice(2);
-    } else if (first === "apis") {
-      if (segments.length === 1) {
-        return this.#sendJson(exchange, 200, apiGroupList(this.#servedTypes()));
-      }
-      group = segments[1]!;
-      if (segments.length === 2) {
-        const doc = apiGroup(this.#servedTypes(), group);
-        if (!doc) throw errors.pathNotFound();
-        return this.#sendJson(exchange, 200, doc);
-      }
-      version = segments[2]!;
-      if (segments.length === 3) return this.#discovery(exchange, group, version);
-      rest = segments.slice(3);
-    } else {
+    if (first === "api" && segments.length === 1) {
+      return this.#sendJson(exchange, 200, apiVersions(`127.0.0.1:${this.#port}`));
+    }
+    if (first === "api" && segments.length === 2) return this.#discovery(exchange, "", second!);
+    if (first === "apis" && segments.length === 1) {
+      return this.#sendJson(exchange, 200, apiGroupList(this.#servedTypes()));
+    }
+    if (first === "apis" && segments.length === 2) {
+      const doc = apiGroup(this.#servedTypes(), second!);
+      if (!doc) throw errors.pathNotFound();
+      return this.#sendJson(exchange, 200, doc);
+    }
+    if (first === "apis" && segments.length === 3) {
+      return this.#discovery(exchange, second!, third!);
+    }
+    throw errors.pathNotFound();
+  }
+
+  /** What a resource request is for, checked against the kinds served (404 for what is not). */
+  async #resourceRequest(
+    exchange: Exchange,
+    user: UserInfo,
+    info: RequestInfo,
+  ): Promise<ResourceRequest> {
+    // The name in the path (a list's `name` comes from its field selector, for authorization).
+    const name = info.parts[1];
+    if (info.parts.length === 0 || info.parts.length > 3) throw errors.pathNotFound();
+    const type = this.#type(info.apiGroup, info.resource);
+    if (!type || !type.versions.includes(info.apiVersion)) throw errors.pathNotFound();
+    // `namespaces/<name>` names the namespace itself, which is not in a namespace.
+    const namespace = type.namespaced && info.namespace !== "" ? info.namespace : undefined;
+    if (!type.namespaced && info.namespace !== "" && type !== NAMESPACE_TYPE) {
       throw errors.pathNotFound();
     }
-    let watchPath = false;
-    if (rest[0] === "watch") {
-      watchPath = true;
-      rest = rest.slice(1);
-    }
-    let namespace: string | undefined;
-    if (rest[0] === "namespaces" && rest.length >= 3) {
-      const candidate = this.#type(group, rest[2]!);
-      if (candidate?.namespaced) {
-        namespace = decodeURIComponent(rest[1]!);
-        rest = rest.slice(2);
-      }
-    }
-    if (rest.length === 0 || rest.length > 3) throw errors.pathNotFound();
-    const type = this.#type(group, rest[0]!);
-    if (!type || !type.versions.includes(version)) throw errors.pathNotFound();
-    const name = rest[1] === undefined ? undefined : decodeURIComponent(rest[1]);
-    const subresource = rest[2];
-    if (!type.namespaced && namespace !== undefined) throw errors.pathNotFound();
     if (type.namespaced && name !== undefined && namespace === undefined) {
       throw errors.pathNotFound();
     }
+    const subresource = info.subresource;
     if (
-      subresource !== undefined &&
+      subresource !== "" &&
       !(subresource === "status" && type.statusSubresource) &&
       !(subresource === "scale" && type.scale)
     ) {
       throw errors.pathNotFound();
     }
     if (this.#faults.forbiddenKinds.includes(resourceId(type))) {
-      throw errors.forbidden(
-        "kubernetes-admin",
-        method.toLowerCase(),
-        type.group,
-        type.plural,
-        namespace,
-      );
+      throw errors.forbidden("kubernetes-admin", info.verb, type.group, type.plural, namespace);
     }
-    const params = url.searchParams;
-    const isWatch = watchPath || params.get("watch") === "true" || params.get("watch") === "1";
-    const table = TABLE_MEDIA.test(exchange.headers.get("accept") ?? "");
+    const params = exchange.url.searchParams;
+    const method = exchange.method;
     const dryRun = params.getAll("dryRun").includes("All");
     const manager = params.get("fieldManager") ??
       (exchange.headers.get("user-agent") ?? "unknown").split("/")[0]!;
-    const writeOptions = {
-      ...(subresource === "status" ? { subresource: "status" as const } : {}),
-      ...(dryRun ? { dryRun: true } : {}),
-      fieldManager: manager,
-      ...(method === "PATCH" &&
-          (exchange.headers.get("content-type") ?? "").startsWith("application/apply-patch")
-        ? { operation: "Apply" as const }
-        : {}),
+    let print: Printer | undefined;
+    if (TABLE_MEDIA.test(exchange.headers.get("accept") ?? "")) {
+      const { toTable } = await this.#kubectl();
+      const includeObject = params.get("includeObject");
+      print = (objects, metadata) => toTable(type, objects, metadata, includeObject);
+    }
+    return {
+      exchange,
+      user,
+      type,
+      version: info.apiVersion,
+      namespace,
+      name,
+      params,
+      print,
+      writeOptions: {
+        ...(subresource === "status" ? { subresource: "status" as const } : {}),
+        ...(dryRun ? { dryRun: true } : {}),
+        fieldManager: manager,
+        ...(method === "PATCH" &&
+            (exchange.headers.get("content-type") ?? "").startsWith("application/apply-patch")
+          ? { operation: "Apply" as const }
+          : {}),
+      },
     };
+  }
 
-    if (type.verbs) {
-      // The review kinds: created, answered, never stored.
-      if (name !== undefined || method !== "POST") throw errors.methodNotAllowed(method);
-      const body = admit(type, version, parseBody(await this.#readBody(exchange)), "", undefined);
-      return this.#sendJson(exchange, 201, answerReview(type, body, user));
-    }
-    if (subresource === "scale" && name !== undefined) {
-      const ns = namespace ?? "";
-      const options = { ...writeOptions, operation: "Update" as const };
-      switch (method) {
-        case "GET": {
-          const object = this.store.get(type, ns, name);
-          if (!object) throw errors.notFound(type.group, type.plural, name);
-          return this.#sendJson(exchange, 200, toScale(object));
-        }
-        case "PUT": {
-          const body = parseBody(await this.#readBody(exchange));
-          return this.#sendJson(
-            exchange,
-            200,
-            writeScale(this.store, type, ns, name, { put: body }, options),
-          );
-        }
-        case "PATCH": {
-          const change = {
-            patch: patchTypeOf(exchange.headers.get("content-type") ?? ""),
-            body: await this.#readBody(exchange),
-          };
-          return this.#sendJson(
-            exchange,
-            200,
-            writeScale(this.store, type, ns, name, change, options),
-          );
-        }
-        default:
-          throw errors.methodNotAllowed(method);
-      }
-    }
-
-    if (name === undefined) {
-      if (method === "GET" && isWatch) {
-        return this.#listWatch.watch(exchange, type, version, namespace, params, table);
-      }
-      if (method === "GET") {
-        return this.#listWatch.list(exchange, type, version, namespace, params, table);
-      }
-      if (method === "POST") {
-        const parsed = parseBody(await this.#readBody(exchange));
-        await this.#checkFields(exchange, type, version, parsed);
-        const body = admit(type, version, parsed, namespace ?? "", undefined);
-        const created = this.store.create(type, body, writeOptions);
-        return this.#sendJson(exchange, 201, this.#out(type, version, created));
-      }
-      if (method === "DELETE") {
-        const selectors = parseSelectors(
-          type,
-          params.get("labelSelector"),
-          params.get("fieldSelector"),
+  /** What each verb does (kube-apiserver's REST handlers). */
+  readonly #verbs: Record<string, (request: ResourceRequest) => Promise<void>> = {
+    get: (r) => this.#get(r),
+    list: (r) =>
+      this.#listWatch.list(r.exchange, r.type, r.version, r.namespace, r.params, r.print),
+    watch: (r) => {
+      if (r.name !== undefined) {
+        // The deprecated /watch/.../<name> path: a watch of one object.
+        r.params.set(
+          "fieldSelector",
+          [r.params.get("fieldSelector"), `metadata.name=${r.name}`].filter(Boolean).join(","),
         );
-        const result = await this.#lister.list(type, {
-          namespace,
-          selectors,
-          labelSelectorText: params.get("labelSelector") ?? "",
-          fieldSelectorText: params.get("fieldSelector") ?? "",
-        }, AbortSignal.timeout(60_000));
-        for (const object of result.items) {
-          this.store.delete(
-            type,
-            object.metadata?.namespace ?? "",
-            object.metadata!.name!,
-            {},
-            writeOptions,
-          );
-        }
-        return this.#sendJson(exchange, 200, {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Success",
-          code: 200,
-        });
       }
-      throw errors.methodNotAllowed(method);
+      return this.#listWatch.watch(r.exchange, r.type, r.version, r.namespace, r.params, r.print);
+    },
+    // A collection takes no PUT or PATCH, an object no POST: there is no route for them.
+    create: (r) => r.name === undefined ? this.#create(r) : this.#notAllowed(r),
+    update: (r) => r.name !== undefined ? this.#update(r) : this.#notAllowed(r),
+    patch: (r) => r.name !== undefined ? this.#patch(r) : this.#notAllowed(r),
+    delete: (r) => this.#delete(r),
+    deletecollection: (r) => this.#deleteCollection(r),
+  };
+
+  #notAllowed({ exchange }: ResourceRequest): Promise<void> {
+    throw errors.methodNotAllowed(exchange.method);
+  }
+
+  /** The review kinds: created, answered, never stored. */
+  async #review({ exchange, type, version, name, user }: ResourceRequest): Promise<void> {
+    if (name !== undefined || exchange.method !== "POST") {
+      throw errors.methodNotAllowed(exchange.method);
     }
-    if (method === "GET" && isWatch) {
-      params.set(
-        "fieldSelector",
-        [params.get("fieldSelector"), `metadata.name=${name}`].filter(Boolean).join(","),
-      );
-      return this.#listWatch.watch(exchange, type, version, namespace, params, table);
-    }
-    switch (method) {
+    const body = admit(type, version, parseBody(await this.#readBody(exchange)), "", undefined);
+    const { answerReview } = await this.#kubectl();
+    return this.#sendJson(exchange, 201, answerReview(type, body, user));
+  }
+
+  /** The `/scale` subresource (kubectl scale, autoscalers). */
+  async #scale({ exchange, type, namespace, name, writeOptions }: ResourceRequest): Promise<void> {
+    if (name === undefined) throw errors.pathNotFound();
+    const { toScale, writeScale } = await this.#kubectl();
+    const ns = namespace ?? "";
+    const options = { ...writeOptions, operation: "Update" as const };
+    switch (exchange.method) {
       case "GET": {
-        const object = this.store.get(type, namespace ?? "", name);
+        const object = this.store.get(type, ns, name);
         if (!object) throw errors.notFound(type.group, type.plural, name);
-        const out = this.#out(type, version, object);
+        return this.#sendJson(exchange, 200, toScale(object));
+      }
+      case "PUT": {
+        const body = parseBody(await this.#readBody(exchange));
         return this.#sendJson(
           exchange,
           200,
-          table
-            ? toTable(
-              type,
-              [out],
-              { resourceVersion: out.metadata?.resourceVersion },
-              params.get("includeObject"),
-            )
-            : out,
+          writeScale(this.store, type, ns, name, { put: body }, options),
         );
-      }
-      case "PUT": {
-        const parsed = parseBody(await this.#readBody(exchange));
-        await this.#checkFields(exchange, type, version, parsed);
-        const body = admit(type, version, parsed, namespace ?? "", name);
-        const updated = this.store.update(type, body, writeOptions);
-        return this.#sendJson(exchange, 200, this.#out(type, version, updated));
       }
       case "PATCH": {
-        const patchType = patchTypeOf(exchange.headers.get("content-type") ?? "");
-        const text = await this.#readBody(exchange);
-        const checked = await this.#checkPatchFields(
+        const change = {
+          patch: patchTypeOf(exchange.headers.get("content-type") ?? ""),
+          body: await this.#readBody(exchange),
+        };
+        return this.#sendJson(
           exchange,
-          type,
-          version,
-          namespace ?? "",
-          name,
-          patchType,
-          text,
+          200,
+          writeScale(this.store, type, ns, name, change, options),
         );
-        const existed = this.store.get(type, namespace ?? "", name) !== undefined;
-        const patched = patch(
-          this.store,
-          type,
-          version,
-          namespace ?? "",
-          name,
-          patchType,
-          checked,
-          params.get("fieldManager"),
-          writeOptions,
-          params.get("force") === "true",
-        );
-        return this.#sendJson(exchange, existed ? 200 : 201, this.#out(type, version, patched));
-      }
-      case "DELETE": {
-        const text = await this.#readBody(exchange);
-        let preconditions = {};
-        if (text.trim()) {
-          const options = parseBody(text) as {
-            preconditions?: { uid?: string; resourceVersion?: string };
-          };
-          preconditions = options.preconditions ?? {};
-        }
-        const deleted = this.store.delete(type, namespace ?? "", name, preconditions, writeOptions);
-        return this.#sendJson(exchange, 200, this.#out(type, version, deleted));
       }
       default:
-        throw errors.methodNotAllowed(method);
+        throw errors.methodNotAllowed(exchange.method);
     }
+  }
+
+  #get({ exchange, type, version, namespace, name, print }: ResourceRequest): Promise<void> {
+    const object = this.store.get(type, namespace ?? "", name!);
+    if (!object) throw errors.notFound(type.group, type.plural, name!);
+    const out = this.#out(type, version, object);
+    return this.#sendJson(
+      exchange,
+      200,
+      print ? print([out], { resourceVersion: out.metadata?.resourceVersion }) : out,
+    );
+  }
+
+  async #create(
+    { exchange, type, version, namespace, writeOptions }: ResourceRequest,
+  ): Promise<void> {
+    const parsed = parseBody(await this.#readBody(exchange));
+    await this.#checkFields(exchange, type, version, parsed);
+    const body = admit(type, version, parsed, namespace ?? "", undefined);
+    const created = this.store.create(type, body, writeOptions);
+    return this.#sendJson(exchange, 201, this.#out(type, version, created));
+  }
+
+  async #update(
+    { exchange, type, version, namespace, name, writeOptions }: ResourceRequest,
+  ): Promise<void> {
+    const parsed = parseBody(await this.#readBody(exchange));
+    await this.#checkFields(exchange, type, version, parsed);
+    const body = admit(type, version, parsed, namespace ?? "", name);
+    const updated = this.store.update(type, body, writeOptions);
+    return this.#sendJson(exchange, 200, this.#out(type, version, updated));
+  }
+
+  async #patch(
+    { exchange, type, version, namespace, name, params, writeOptions }: ResourceRequest,
+  ): Promise<void> {
+    const ns = namespace ?? "";
+    const patchType = patchTypeOf(exchange.headers.get("content-type") ?? "");
+    const text = await this.#readBody(exchange);
+    const checked = await this.#checkPatchFields(
+      exchange,
+      type,
+      version,
+      ns,
+      name!,
+      patchType,
+      text,
+    );
+    const existed = this.store.get(type, ns, name!) !== undefined;
+    const patched = patch(
+      this.store,
+      type,
+      version,
+      ns,
+      name!,
+      patchType,
+      checked,
+      params.get("fieldManager"),
+      writeOptions,
+      params.get("force") === "true",
+    );
+    return this.#sendJson(exchange, existed ? 200 : 201, this.#out(type, version, patched));
+  }
+
+  async #delete(
+    { exchange, type, version, namespace, name, writeOptions }: ResourceRequest,
+  ): Promise<void> {
+    const text = await this.#readBody(exchange);
+    let preconditions = {};
+    if (text.trim()) {
+      const options = parseBody(text) as {
+        preconditions?: { uid?: string; resourceVersion?: string };
+      };
+      preconditions = options.preconditions ?? {};
+    }
+    const deleted = this.store.delete(type, namespace ?? "", name!, preconditions, writeOptions);
+    return this.#sendJson(exchange, 200, this.#out(type, version, deleted));
+  }
+
+  async #deleteCollection(
+    { exchange, type, namespace, params, writeOptions }: ResourceRequest,
+  ): Promise<void> {
+    const selectors = parseSelectors(
+      type,
+      params.get("labelSelector"),
+      params.get("fieldSelector"),
+    );
+    const result = await this.#lister.list(type, {
+      namespace,
+      selectors,
+      labelSelectorText: params.get("labelSelector") ?? "",
+      fieldSelectorText: params.get("fieldSelector") ?? "",
+    }, AbortSignal.timeout(60_000));
+    for (const object of result.items) {
+      this.store.delete(
+        type,
+        object.metadata?.namespace ?? "",
+        object.metadata!.name!,
+        {},
+        writeOptions,
+      );
+    }
+    return this.#sendJson(exchange, 200, {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Success",
+      code: 200,
+    });
   }
 
   /**

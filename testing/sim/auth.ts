@@ -6,7 +6,12 @@
  */
 
 import type { Exchange } from "./exchange.ts";
-import type { UserInfo } from "./reviews.ts";
+
+/** Who made a request, as authentication found them. */
+export interface UserInfo {
+  username: string;
+  groups: string[];
+}
 
 /** A new bearer token (48 hex digits). */
 export function randomToken(): string {

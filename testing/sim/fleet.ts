@@ -7,6 +7,7 @@
  */
 
 import type { KubeObject } from "../../src/shared/kube_object.ts";
+import { CLUSTER_NAME_LABEL, kubeconfigSecret } from "../../src/main/management/cluster_object.ts";
 import { SimulatedApiServer, type SimulatedApiServerOptions } from "./api_server.ts";
 import { BUILTIN_TYPES, CLUSTER_TYPE, groupVersion, type ResourceType } from "./resource_types.ts";
 
@@ -80,8 +81,6 @@ export interface AddClusterOptions {
   /** Extra objects to create in the workload cluster. */
   objects?: KubeObject[];
 }
-
-const CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name";
 
 function typeFor(apiVersion: string, kind: string): ResourceType {
   const type = BUILTIN_TYPES.find((t) =>
@@ -257,14 +256,14 @@ export class SimulatedFleet {
       apiVersion: "v1",
       kind: "Secret",
       metadata: {
-        name: `${name}-kubeconfig`,
+        name: kubeconfigSecret({ namespace: this.namespace, name }).name,
         namespace: this.namespace,
         labels: { [CLUSTER_NAME_LABEL]: name },
       },
       type: "cluster.x-k8s.io/secret",
       data: { value: base64(server.kubeconfig(this.#options.kubeconfigAuth ?? "certificate")) },
     };
-    if (this.management.store.get(type, this.namespace, `${name}-kubeconfig`)) {
+    if (this.management.store.get(type, this.namespace, secret.metadata!.name!)) {
       this.management.store.update(type, secret);
     } else {
       this.management.store.create(type, secret);
@@ -308,7 +307,7 @@ export class SimulatedFleet {
     this.#clusters.delete(name);
     const owned = [[this.#clusterType(), name], [
       this.#secretType(),
-      `${name}-kubeconfig`,
+      kubeconfigSecret({ namespace: this.namespace, name }).name,
     ]] as const;
     for (const [type, objectName] of owned) {
       if (this.management.store.get(type, this.namespace, objectName)) {

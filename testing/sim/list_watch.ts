@@ -12,8 +12,7 @@ import type { ObjectStore } from "./object_store.ts";
 import { BUILTIN_TYPES, groupVersion, type ResourceType } from "./resource_types.ts";
 import { type Lister, parseSelectors, toServedVersion } from "./rest.ts";
 import { errors } from "./status.ts";
-import { toTable } from "./table.ts";
-import { WatchSession } from "./watch.ts";
+import { type Printer, WatchSession } from "./watch.ts";
 
 /** What list and watch requests need of their server. */
 export interface ListWatchServer {
@@ -50,7 +49,7 @@ export class ListWatch {
     version: string,
     namespace: string | undefined,
     params: URLSearchParams,
-    table: boolean,
+    print: Printer | undefined,
   ): Promise<void> {
     const selectors = parseSelectors(
       type,
@@ -80,13 +79,7 @@ export class ListWatch {
       metadata.remainingItemCount = result.remainingItemCount;
     }
     const items = result.items.map((o) => toServedVersion(type, o, version));
-    if (table) {
-      return this.#server.sendJson(
-        exchange,
-        200,
-        toTable(type, items, metadata, params.get("includeObject")),
-      );
-    }
+    if (print) return this.#server.sendJson(exchange, 200, print(items, metadata));
     // Typed (built-in) lists omit each item's apiVersion and kind, as kube-apiserver's do.
     const builtin = BUILTIN_TYPES.includes(type);
     return this.#server.sendJson(exchange, 200, {
@@ -103,7 +96,7 @@ export class ListWatch {
     version: string,
     namespace: string | undefined,
     params: URLSearchParams,
-    table: boolean,
+    print: Printer | undefined,
   ): Promise<void> {
     const selectors = parseSelectors(
       type,
@@ -167,8 +160,7 @@ export class ListWatch {
         allowBookmarks: params.get("allowWatchBookmarks") === "true" && !endEarly,
         sendInitialEvents: sendInitialEvents === "true",
         timeoutMs,
-        table,
-        includeObject: params.get("includeObject"),
+        print,
       },
       {
         write: (line) => exchange.write(line),

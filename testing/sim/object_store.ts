@@ -56,11 +56,11 @@ export interface StoreEvent {
  * @example Seeding an object with a status, as a controller would have written it
  * ```ts
  * import assert from "node:assert/strict";
- * import { SimulatedApiServer, type WriteOptions } from "@fleetkit/clustercache/testing";
+ * import { SimulatedApiServer, type StoreWriteOptions } from "@fleetkit/clustercache/testing";
  *
  * await using server = await SimulatedApiServer.start({ name: "seeded" });
  * const deployments = server.typeOf("apps", "deployments")!;
- * const options: WriteOptions = { keepStatus: true, fieldManager: "kube-controller-manager" };
+ * const options: StoreWriteOptions = { keepStatus: true, fieldManager: "kube-controller-manager" };
  * const created = server.store.create(deployments, {
  *   metadata: { namespace: "default", name: "web" },
  *   spec: { replicas: 2 },
@@ -69,7 +69,7 @@ export interface StoreEvent {
  * assert.deepEqual(created.status, { readyReplicas: 2 });
  * ```
  */
-export interface WriteOptions {
+export interface StoreWriteOptions {
   /** `"status"` writes only `.status`; otherwise status changes are ignored for kinds with a status subresource. */
   subresource?: "status";
   /** Keep `.status` given on create (the simulator's own seeding does; API clients do not). */
@@ -353,7 +353,7 @@ export class ObjectStore {
    *
    * @throws {StatusError} AlreadyExists, Invalid, or NotFound for a missing namespace.
    */
-  create(type: ResourceType, input: KubeObject, options: WriteOptions = {}): KubeObject {
+  create(type: ResourceType, input: KubeObject, options: StoreWriteOptions = {}): KubeObject {
     const meta: ObjectMeta = { ...(input.metadata ?? {}) };
     const namespace = type.namespaced ? meta.namespace ?? "" : "";
     if (!meta.name) {
@@ -415,7 +415,7 @@ export class ObjectStore {
    *
    * @throws {StatusError} NotFound, Conflict or Invalid.
    */
-  update(type: ResourceType, input: KubeObject, options: WriteOptions = {}): KubeObject {
+  update(type: ResourceType, input: KubeObject, options: StoreWriteOptions = {}): KubeObject {
     const name = input.metadata?.name ?? "";
     const namespace = type.namespaced ? input.metadata?.namespace ?? "" : "";
     const collection = this.#collection(type);
@@ -528,7 +528,7 @@ export class ObjectStore {
     namespace: string,
     name: string,
     preconditions: DeletePreconditions = {},
-    options: WriteOptions = {},
+    options: StoreWriteOptions = {},
   ): KubeObject {
     const collection = this.#collection(type);
     const key = keyOf(type.namespaced ? namespace : "", name);

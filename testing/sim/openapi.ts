@@ -1,9 +1,9 @@
 /**
- * OpenAPI for a simulated cluster: the v3 documents kube-apiserver serves for the built-in kinds
- * and Cluster API's `Cluster` (taken from a real server by `deno task gen:openapi`), a generated
- * one for other registered kinds, the v2 document (JSON only) for the recorded kinds, and the strict field validation kubectl asks for with
- * `fieldValidation=Strict` once the documents say the server supports it. Loaded by the simulator
- * only.
+ * The schemas of a simulated cluster's kinds: the OpenAPI v3 documents kube-apiserver has for the
+ * built-in kinds and Cluster API's `Cluster` (taken from a real server by `deno task gen:openapi`),
+ * a generated one for other registered kinds, and the field validation every write goes through
+ * (`fieldValidation`: unknown fields are dropped with a warning, or refused under `Strict`).
+ * Serving the documents themselves is kubectl's part (`kubectl/openapi_documents.ts`).
  *
  * @module
  */
@@ -11,7 +11,6 @@
 import type { KubeObject } from "../../src/shared/kube_object.ts";
 import { resourceId, type ResourceType } from "./resource_types.ts";
 
-type Json = Record<string, unknown>;
 type Schema = {
   $ref?: string;
   allOf?: Schema[];
@@ -22,7 +21,8 @@ type Schema = {
   "x-kubernetes-preserve-unknown-fields"?: boolean;
   "x-kubernetes-group-version-kind"?: { group: string; version: string; kind: string }[];
 };
-interface Document {
+/** An OpenAPI v3 document. */
+export interface Document {
   paths: Record<string, unknown>;
   components: { schemas: Record<string, Schema> };
 }
@@ -34,15 +34,6 @@ function recordedDocuments(): Promise<Record<string, Document>> {
     m.default as unknown as Record<string, Document>
   );
   return recorded;
-}
-
-let recordedV2: Promise<string> | undefined;
-/** The real server's OpenAPI v2 document cut to the simulator's kinds, as JSON text (0.7 MB). */
-export function openApiV2(): Promise<string> {
-  recordedV2 ??= import("./data/openapi_v2.json", { with: { type: "json" } }).then((m) =>
-    JSON.stringify(m.default)
-  );
-  return recordedV2;
 }
 
 /** `api/v1`, `apis/apps/v1`: where a group-version's document lives under `/openapi/v3/`. */
@@ -126,12 +117,16 @@ export class OpenApi {
   readonly #types: () => readonly ResourceType[];
   // Documents depend only on the kinds served: built once per set of kinds, not per request.
   readonly #documents = new Map<string, Promise<Document | undefined>>();
-  readonly #texts = new Map<string, Promise<{ text: string; hash: string } | undefined>>();
   readonly #roots = new WeakMap<Document, Map<string, Schema | undefined>>();
 
   /** @param types The kinds the cluster serves now (removed kinds leave its documents). */
   constructor(types: () => readonly ResourceType[]) {
     this.#types = types;
+  }
+
+  /** Where the documents of the group-versions served now live (`api/v1`, `apis/apps/v1`...). */
+  paths(): string[] {
+    return [...this.#groupVersions().keys()];
   }
 
   #groupVersions(): Map<string, { group: string; version: string; types: ResourceType[] }> {
@@ -177,35 +172,6 @@ export class OpenApi {
     );
     if (unknownTypes.length === 0) return known;
     return generatedDocument(entry.group, entry.version, unknownTypes, recorded["api/v1"]!);
-  }
-
-  /** The document's JSON text and its hash (SHA-512, upper-case hex, as kube-apiserver's). */
-  text(path: string): Promise<{ text: string; hash: string } | undefined> {
-    const key = this.#key(path);
-    let entry = this.#texts.get(key);
-    if (!entry) {
-      entry = (async () => {
-        const document = await this.document(path);
-        if (!document) return undefined;
-        const text = JSON.stringify(document);
-        const digest = await crypto.subtle.digest("SHA-512", new TextEncoder().encode(text));
-        const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
-          .join("").toUpperCase();
-        return { text, hash };
-      })();
-      this.#texts.set(key, entry);
-    }
-    return entry;
-  }
-
-  /** `/openapi/v3`: every group-version and the URL of its document. */
-  async index(): Promise<Json> {
-    const paths: Json = {};
-    for (const path of this.#groupVersions().keys()) {
-      const entry = await this.text(path);
-      if (entry) paths[path] = { serverRelativeURL: `/openapi/v3/${path}?hash=${entry.hash}` };
-    }
-    return { paths };
   }
 
   /**

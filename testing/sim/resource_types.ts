@@ -248,3 +248,30 @@ export const CLUSTER_TYPE: ResourceType = {
   generation: true,
   convert: convertCluster,
 };
+
+function review(group: string, kind: string, plural: string): ResourceType {
+  return {
+    group,
+    versions: ["v1"],
+    storageVersion: "v1",
+    kind,
+    listKind: `${kind}List`,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced: false,
+    shortNames: [],
+    statusSubresource: false,
+    extraFieldSelectors: [],
+    verbs: ["create"],
+  };
+}
+
+/**
+ * The review kinds kubectl's `auth` commands create, served by every simulated cluster (answered
+ * by `kubectl/reviews.ts`, never stored).
+ */
+export const REVIEW_TYPES: readonly ResourceType[] = [
+  review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
+  review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
+  review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews"),
+];

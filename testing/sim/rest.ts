@@ -29,7 +29,7 @@ import {
 } from "../../src/shared/label_selector.ts";
 import { listSemantics } from "./list_semantics.ts";
 import { applyConfig } from "./field_manager.ts";
-import type { ObjectStore, WriteOptions } from "./object_store.ts";
+import type { ObjectStore, StoreWriteOptions } from "./object_store.ts";
 import { groupVersion, resourceId, type ResourceType } from "./resource_types.ts";
 import { errors } from "./status.ts";
 import { sleep } from "../../src/shared/backoff.ts";
@@ -413,7 +413,7 @@ export function patch(
   patchType: PatchType,
   bodyText: string,
   fieldManager: string | null,
-  options: WriteOptions,
+  options: StoreWriteOptions,
   force = false,
 ): KubeObject {
   if (patchType === "strategic" && !type.strategicMergePatch) {

@@ -12,7 +12,6 @@ import type { KubeObject } from "../../src/shared/kube_object.ts";
 import type { ObjectStore, StoreEvent } from "./object_store.ts";
 import { groupVersion, resourceId, type ResourceType } from "./resource_types.ts";
 import { matches, type Selectors, toServedVersion } from "./rest.ts";
-import { toTable } from "./table.ts";
 
 /** Where a watch writes: an HTTP response, seen through the little the stream needs. */
 export interface WatchSink {
@@ -36,10 +35,12 @@ export interface WatchRequest {
   sendInitialEvents: boolean;
   /** The server ends the stream after this long. */
   timeoutMs: number;
-  /** Events carry one-row Tables (kubectl get -w). */
-  table: boolean;
-  includeObject: string | null;
+  /** Prints each event's object as a one-row Table (kubectl get -w); `undefined`: objects as they are. */
+  print: Printer | undefined;
 }
+
+/** Server-side printing of objects (a Table, see `kubectl/table.ts`), with the list's metadata. */
+export type Printer = (objects: KubeObject[], metadata: Record<string, unknown>) => unknown;
 
 /** Server-wide knobs of watch streams. */
 export interface WatchSettings {
@@ -202,13 +203,8 @@ export class WatchSession {
   #send(type: EventType, stored: KubeObject, version?: number): void {
     if (!this.#writable()) return;
     const object = toServedVersion(this.request.type, stored, this.request.version);
-    const payload = this.request.table
-      ? toTable(
-        this.request.type,
-        [object],
-        { resourceVersion: object.metadata?.resourceVersion },
-        this.request.includeObject,
-      )
+    const payload = this.request.print
+      ? this.request.print([object], { resourceVersion: object.metadata?.resourceVersion })
       : object;
     this.#write(JSON.stringify({ type, object: payload }) + "\n");
     this.#lastSentVersion = Math.max(

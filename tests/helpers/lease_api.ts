@@ -3,7 +3,7 @@
  * tests of the shard coordinator; `partitioned` makes every call fail as a lost network would.
  */
 import { KubernetesApiError } from "../../src/shared/errors.ts";
-import type { Lease, LeaseApi } from "../../src/main/shard_coordinator.ts";
+import type { Lease, LeaseApi } from "../../src/main/sharding/shard_coordinator.ts";
 import { type HttpServerLike, SimHttp } from "./sim_http.ts";
 
 const LEASES = "/apis/coordination.k8s.io/v1/namespaces";

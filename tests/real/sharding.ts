@@ -5,7 +5,7 @@
  * clusters are taken over.
  */
 import assert from "node:assert/strict";
-import { hash53 } from "../../src/main/rendezvous.ts";
+import { hash53 } from "../../src/main/sharding/rendezvous.ts";
 import { eventually } from "../helpers/fixture.ts";
 import { killAll, type Replica, spawn } from "../helpers/shard_replicas.ts";
 import { goAvailable, realFleetOrSkip } from "./fleet.ts";

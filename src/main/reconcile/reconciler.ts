@@ -1,0 +1,513 @@
+/**
+ * The reconciler (main thread): one work queue over the management cluster's Clusters that
+ * connects, probes and disconnects workload clusters by Cluster API's rules (its step reads like
+ * Cluster API's `Reconcile`), and tells cluster sources what happened. It owns the cache's state:
+ * the accessors, the {@linkcode WatchRegistry} and the {@linkcode SourceRegistry}; kubeconfig
+ * rotation (`rotation.ts`) and moves between workers (`moves.ts`) are parts it drives. The
+ * {@linkcode ClusterCache} facade asks it through methods.
+ *
+ * @module
+ */
+
+import { ClusterCacheError } from "../../shared/errors.ts";
+import type { KubeObject } from "../../shared/kube_object.ts";
+import type { RESTConfig } from "../../shared/rest_config.ts";
+import { ClusterAccessor, type ConnectContext } from "./accessor.ts";
+import { AimdLimit } from "./aimd_limit.ts";
+import { parseClusterKey } from "../management/cluster_key.ts";
+import {
+  infrastructureReady,
+  kubeconfigSecret,
+  passesWatchFilter,
+} from "../management/cluster_object.ts";
+import { forwardWorkerLog, logger } from "../log.ts";
+import { LoopLagMonitor } from "./loop_lag.ts";
+import type { ManagementCluster } from "../management/management_cluster.ts";
+import type { ClusterCacheMetrics } from "../metrics/metrics.ts";
+import { Moves } from "./moves.ts";
+import type { ResolvedOptions } from "../options.ts";
+import { placementOf } from "../sessions/placement.ts";
+import { ReconcileStep } from "./reconcile_step.ts";
+import { shouldRequeue } from "./requeue.ts";
+import { KubeconfigRotation } from "./rotation.ts";
+import type { ShardCoordinator } from "../sharding/shard_coordinator.ts";
+import { type ClusterState, SourceRegistry } from "../sources/source_registry.ts";
+import { WatchRegistry } from "../watches/watch_registry.ts";
+import type {
+  Placement,
+  SessionHooks,
+  WorkerHost,
+  WorkerPermissions,
+} from "../sessions/session.ts";
+import { workerPermissions } from "../sessions/worker_permissions.ts";
+import { WorkerPool } from "../sessions/worker_pool.ts";
+import { WorkQueue } from "./work_queue.ts";
+
+/** Reconciles Clusters; holds the accessors, watches and sources the facade serves from. */
+export class Reconciler {
+  readonly #options: ResolvedOptions;
+  readonly #metrics: ClusterCacheMetrics;
+  readonly #log = logger("reconciler");
+  readonly #workerLog = logger("worker");
+  /** Every Cluster known, connected or not, by `namespace/name`. */
+  readonly #accessors = new Map<string, ClusterAccessor>();
+  /** The watches added through the cache. */
+  readonly watches: WatchRegistry;
+  /** The cluster sources. */
+  readonly sources: SourceRegistry;
+  readonly #rotation: KubeconfigRotation;
+  readonly #moves: Moves;
+  readonly #lifetime = new AbortController();
+  readonly #queue: WorkQueue;
+  // Connects start workers (CPU) and handshake with API servers: admitted at the rate that succeeds.
+  readonly #admission = new AimdLimit({
+    initial: 2 * (navigator.hardwareConcurrency || 2),
+    min: 1,
+    max: 64,
+  });
+  // Probes out at once: Cluster API's clustercache controller runs at most 100 reconciles at once;
+  // fewer while probes time out, so an overloaded machine or API server gets less to do, not more.
+  readonly #probes = new AimdLimit({ initial: 100, min: 1, max: 100 });
+  // Tells probes that time out because this process is starved from probes of a dead cluster.
+  readonly #lag = new LoopLagMonitor();
+  #management: ManagementCluster | undefined;
+  #shards: ShardCoordinator | undefined;
+  /** Clusters let go because another replica serves them; their sources hear `disconnect`. */
+  readonly #handedOff = new Set<string>();
+  /** Workers whose heap is in the metrics (their series go when they end). */
+  readonly #heapReported = new WeakSet<WorkerHost>();
+  /** Whether this replica served each cluster when the coordinator last reported. */
+  readonly #owned = new Map<string, boolean>();
+  readonly #pool: WorkerPool;
+
+  constructor(options: ResolvedOptions, metrics: ClusterCacheMetrics) {
+    this.#options = options;
+    this.#metrics = metrics;
+    this.#pool = new WorkerPool(options.workers, (message) => this.#log.warn(message));
+    this.#queue = new WorkQueue(
+      (key) => this.#reconcile(key),
+      (key, error) => {
+        this.#log.error("Reconcile failed", {
+          cluster: key,
+          error: (error as Error)?.message ?? String(error),
+        });
+        return options.defaultRequeueAfterMs;
+      },
+    );
+    this.watches = new WatchRegistry({
+      syncMs: options.initialSyncTimeoutMs + options.client.timeoutMs + 1_000,
+      callMs: options.client.timeoutMs,
+    }, this.#log);
+    this.sources = new SourceRegistry(this.#log, () => this.#connectedClusters());
+    const connectContext = (key: string, accessor: ClusterAccessor) =>
+      this.#connectContext(key, accessor);
+    this.#rotation = new KubeconfigRotation({
+      options,
+      log: this.#log,
+      metrics,
+      watches: this.watches,
+      readSecret: (accessor, live) => this.#readSecret(accessor, live),
+      connectContext,
+    });
+    this.#moves = new Moves({
+      options,
+      log: this.#log,
+      metrics,
+      watches: this.watches,
+      connectContext,
+      writableUntil: (key) => this.#shards?.ownedUntil(key),
+      signal: this.#lifetime.signal,
+    });
+  }
+
+  /** The cluster's accessor, connected or not (`undefined`: not known, or forgotten). */
+  accessor(key: string): ClusterAccessor | undefined {
+    return this.#accessors.get(key);
+  }
+
+  /** Keys of the clusters known (reconciled and not forgotten). */
+  clusterKeys(): string[] {
+    return [...this.#accessors.keys()];
+  }
+
+  /** This thread's worst event-loop lag since a `performance.now()` time (for probes). */
+  readonly mainLagSince = (since: number): number => this.#lag.maxLagSince(since);
+
+  /** Reconciles a cluster soon (its Cluster or Secret changed). */
+  enqueue(key: string): void {
+    this.#queue.add(key);
+  }
+
+  /** Starts measuring this thread's event-loop lag (probes need it to tell starvation apart). */
+  start(): void {
+    this.#lag.start();
+  }
+
+  /**
+   * Serves the management cluster's Clusters from now on: every one is reconciled, and, with
+   * sharding, those this replica owns (`shards` reports each change of ownership).
+   */
+  serve(management: ManagementCluster, shards?: ShardCoordinator): void {
+    this.#management = management;
+    if (shards) {
+      this.#shards = shards;
+      shards.onChange(() => this.#shardsChanged());
+      shards.start();
+    }
+    for (const key of management.clusterKeys()) this.#queue.add(key);
+  }
+
+  /**
+   * Stops everything: releases this replica's Leases first (so the others take over without
+   * waiting them out), then the queue, every connection, watch and source. Safe to call twice.
+   */
+  async stop(): Promise<void> {
+    await this.#shards?.stop().catch(() => {});
+    this.#lifetime.abort(new ClusterCacheError("Closed", "the ClusterCache was closed"));
+    this.#lag.stop();
+    this.#management?.close();
+    await this.#queue.stop();
+    for (const accessor of this.#accessors.values()) {
+      this.#disconnect(accessor);
+      accessor.dropSpare();
+    }
+    // Abandoned moves end their workers before close() returns: none may outlive the cache.
+    await this.#moves.settled();
+    this.#accessors.clear();
+    this.watches.close();
+    this.sources.close();
+  }
+
+  /** The permissions of a session's worker (a pooled one's are its pool's). */
+  permissions(
+    rest: RESTConfig,
+    sockets: readonly string[],
+    placement: Placement = "dedicated",
+  ): WorkerPermissions {
+    const pooled = placementOf(this.#pool.mode, placement) === "pooled";
+    // A pooled worker's permissions are its pool's: nothing of one session's in them.
+    return workerPermissions(rest, this.#options, pooled, pooled ? [] : sockets);
+  }
+
+  // ------------------------------------------------------------------------- the step
+
+  /** Cluster API's `Reconcile`, with rotation, sharding and placement where it leaves gaps. */
+  async #reconcile(key: string): Promise<number | undefined> {
+    const management = this.#management;
+    if (!management || this.#lifetime.signal.aborted) return undefined;
+    const cluster = management.cluster(key);
+    if (!cluster) {
+      this.#cleanup(key, "the Cluster was deleted");
+      return undefined;
+    }
+    if (!this.#selected(cluster, key)) {
+      this.#cleanup(key, "the Cluster is filtered out");
+      return undefined;
+    }
+    const accessor = this.#getOrCreateAccessor(key);
+    if (!infrastructureReady(cluster)) {
+      this.#log.debug("Infrastructure is not ready; not connecting", { cluster: key });
+      return undefined;
+    }
+    const step = new ReconcileStep();
+    if (this.#shards && !this.#shards.owns(key)) {
+      this.#stayAway(key, accessor, step);
+      return this.#finish(key, cluster, accessor, step);
+    }
+    if (accessor.connection && !accessor.connection.session.alive) this.#crashed(accessor, step);
+    await this.#rotation.check(key, accessor, step);
+    if (!accessor.connected) await this.#connect(key, accessor, step);
+    if (accessor.connected) await this.#healthCheck(key, accessor, step);
+    if (accessor.connected && !this.#lifetime.signal.aborted) this.#moves.place(key, accessor);
+    return this.#finish(key, cluster, accessor, step);
+  }
+
+  /** Connects, unless the last attempt failed too lately (and the Secret did not change since). */
+  async #connect(key: string, accessor: ClusterAccessor, step: ReconcileStep): Promise<void> {
+    const retryMs = this.#options.connectionCreationRetryIntervalMs;
+    const wait = shouldRequeue(Date.now(), accessor.lastConnectionCreationErrorTime, retryMs);
+    if (wait.requeue && !(await this.#secretChangedSinceFailure(accessor))) {
+      step.requeues.push(wait.afterMs);
+      return;
+    }
+    try {
+      await accessor.connect(this.#connectContext(key, accessor));
+    } catch (error) {
+      this.#metrics.connection(accessor.key, false);
+      const code = error instanceof ClusterCacheError ? error.code : "Other";
+      this.#metrics.connectionError(accessor.key, code);
+      this.#log.warn("Connecting to workload cluster failed", {
+        cluster: key,
+        code,
+        error: (error as Error).message,
+      });
+      step.requeues.push(retryMs);
+      return;
+    }
+    if (this.#shards && !this.#shards.owns(key)) {
+      // Handed to another replica while connecting: never serve it, not even for a moment.
+      this.#disconnect(accessor);
+      return;
+    }
+    step.transitions.push("connect");
+    this.#metrics.connection(accessor.key, true);
+    this.#metrics.placement(accessor.key, accessor.connection?.session.placement === "dedicated");
+    this.#log.info("Connected to workload cluster", { cluster: key });
+  }
+
+  /** A Secret that changed since the attempt that failed is worth trying at once. */
+  async #secretChangedSinceFailure(accessor: ClusterAccessor): Promise<boolean> {
+    if (accessor.failedSecretVersion === null) return false;
+    const current = (await this.#readSecret(accessor, false))?.metadata?.resourceVersion;
+    return current !== undefined && current !== accessor.failedSecretVersion;
+  }
+
+  /**
+   * Probes the cluster unless it was probed lately, and disconnects when the accessor says so
+   * (Cluster API: `tooManyConsecutiveFailures, unauthorized := accessor.HealthCheck(ctx)`), unless
+   * a 401 is explained by rotated credentials.
+   */
+  async #healthCheck(key: string, accessor: ClusterAccessor, step: ReconcileStep): Promise<void> {
+    const probe = this.#options.healthProbe;
+    const wait = shouldRequeue(Date.now(), accessor.health.lastProbeTime, probe.intervalMs);
+    if (wait.requeue) {
+      step.requeues.push(wait.afterMs);
+      return;
+    }
+    const slot = await this.#probes.acquire(this.#lifetime.signal).catch(() => undefined);
+    if (!slot) return; // closed
+    let result;
+    try {
+      result = await accessor.healthCheck(probe, this.mainLagSince);
+    } catch (error) {
+      slot.release("neutral");
+      throw error;
+    }
+    slot.release(
+      result.verdict === "success" ? "success" : result.overload ? "overload" : "neutral",
+    );
+    if (result.verdict === "crashed") {
+      this.#crashed(accessor, step);
+      step.requeues.push(1);
+      return;
+    }
+    if (result.verdict === "inconclusive") {
+      this.#metrics.inconclusiveProbe(accessor.key);
+      this.#log.debug("Health probe inconclusive: this process was starved of CPU", {
+        cluster: key,
+      });
+    } else this.#metrics.probe(accessor.key, result.verdict === "success");
+    if (result.heapUsedBytes !== undefined) this.#reportHeap(accessor, result.heapUsedBytes);
+    let { unauthorized, tooManyFailures } = result;
+    if (unauthorized && await this.#rotation.explainsUnauthorized(key, accessor, step)) {
+      accessor.forgiveLastFailure();
+      unauthorized = false;
+      tooManyFailures = accessor.tooManyFailures(probe);
+    }
+    if (unauthorized || tooManyFailures) {
+      this.#log.warn("Disconnecting from workload cluster", {
+        cluster: key,
+        reason: unauthorized ? "unauthorized" : "too many failed health probes",
+        consecutiveFailures: accessor.health.consecutiveFailures,
+      });
+      this.#disconnect(accessor);
+      step.transitions.push("disconnect");
+    }
+    step.requeues.push(
+      unauthorized
+        ? 1
+        : tooManyFailures
+        ? this.#options.connectionCreationRetryIntervalMs
+        : probe.intervalMs,
+    );
+  }
+
+  /**
+   * A crashed worker is one failed probe that no later probe can fix: disconnect (and reconnect). A
+   * pooled neighbour of the cluster that crashed it is not to blame: no failure is counted.
+   */
+  #crashed(accessor: ClusterAccessor, step: ReconcileStep): void {
+    const session = accessor.connection?.session;
+    if (!session || session.culprit || session.placement === "dedicated") {
+      accessor.recordFailedProbe();
+      this.#metrics.probe(accessor.key, false);
+    }
+    this.#disconnect(accessor);
+    step.transitions.push("disconnect");
+  }
+
+  #finish(
+    key: string,
+    cluster: KubeObject,
+    accessor: ClusterAccessor,
+    step: ReconcileStep,
+  ): number | undefined {
+    if (this.#lifetime.signal.aborted) {
+      this.#disconnect(accessor);
+      return undefined;
+    }
+    this.sources.reconciled(key, cluster, this.#stateOf(accessor), step.transitions);
+    return step.requeueAfter(this.#options.defaultRequeueAfterMs);
+  }
+
+  // ------------------------------------------------------------------------- accessors
+
+  #getOrCreateAccessor(key: string): ClusterAccessor {
+    let accessor = this.#accessors.get(key);
+    if (!accessor) {
+      accessor = new ClusterAccessor(parseClusterKey(key));
+      this.#accessors.set(key, accessor);
+    }
+    return accessor;
+  }
+
+  /** @returns Whether it was connected. */
+  #disconnect(accessor: ClusterAccessor): boolean {
+    this.#moves.abandon(accessor); // its new worker would outlive the connection
+    const id = accessor.connection?.id;
+    if (!accessor.disconnect()) return false;
+    this.#metrics.connection(accessor.key, false);
+    this.watches.forget(id);
+    return true;
+  }
+
+  #cleanup(key: string, why: string): void {
+    const accessor = this.#accessors.get(key);
+    if (accessor) {
+      this.#log.info("Forgetting cluster", { cluster: key, reason: why });
+      this.#disconnect(accessor);
+      accessor.dropSpare();
+      this.#accessors.delete(key);
+    }
+    this.sources.forget(key);
+    this.#owned.delete(key);
+    this.#metrics.forget(parseClusterKey(key));
+  }
+
+  /** The watch-filter label and the user's `clusterFilter` (one that throws lets the Cluster in). */
+  #selected(cluster: KubeObject, key: string): boolean {
+    if (!passesWatchFilter(cluster, this.#options.watchFilterValue)) return false;
+    if (!this.#options.clusterFilter) return true;
+    try {
+      return this.#options.clusterFilter(cluster) !== false;
+    } catch (error) {
+      this.#log.error("clusterFilter threw; treating the Cluster as filtered in", {
+        cluster: key,
+        error: String(error),
+      });
+      return true;
+    }
+  }
+
+  #stateOf(accessor: ClusterAccessor): ClusterState {
+    return {
+      connectionId: accessor.connection?.id,
+      lastProbeSuccessTime: accessor.health.lastProbeSuccessTime,
+    };
+  }
+
+  /** Connected clusters, for a source made after they connected. */
+  *#connectedClusters(): Iterable<[string, KubeObject, ClusterState]> {
+    for (const [key, accessor] of this.#accessors) {
+      const cluster = accessor.connected ? this.#management?.cluster(key) : undefined;
+      if (cluster) yield [key, cluster, this.#stateOf(accessor)];
+    }
+  }
+
+  #readSecret(accessor: ClusterAccessor, live: boolean): Promise<KubeObject | undefined> {
+    const signal = AbortSignal.any([
+      this.#lifetime.signal,
+      AbortSignal.timeout(this.#options.client.timeoutMs),
+    ]);
+    return this.#management!.secret(kubeconfigSecret(accessor.key), signal, live)
+      .catch(() => undefined);
+  }
+
+  #connectContext(key: string, accessor: ClusterAccessor): ConnectContext {
+    return {
+      options: this.#options,
+      readSecret: (signal) => this.#management!.secret(kubeconfigSecret(accessor.key), signal),
+      hooks: () => this.#hooks(key, accessor),
+      permissions: (rest, sockets, placement) => this.permissions(rest, sockets, placement),
+      pool: this.#pool,
+      signal: this.#lifetime.signal,
+      admission: this.#admission,
+      writableUntil: () => this.#shards?.ownedUntil(key),
+    };
+  }
+
+  #hooks(key: string, accessor: ClusterAccessor): SessionHooks {
+    const cluster = accessor.key;
+    return {
+      onEvents: (watchId, events, from) => this.watches.deliver(watchId, events, from),
+      onLog: (level, message, properties) =>
+        forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
+      onInformer: (kind, event) => this.#metrics.informer(cluster, kind, event),
+      onStats: (stats) => this.#metrics.workerStats(cluster, stats),
+      onFailure: (error, culprit, from) => {
+        this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
+        if (culprit && this.#pool.mode === "pooled" && from.placement === "pooled") {
+          // It would take its neighbours down again: it gets a worker of its own.
+          accessor.placement.pin();
+        }
+        this.#queue.add(key);
+      },
+      onPressure: (pressure) => this.#moves.pressure(key, accessor, pressure),
+      onRoundTrip: (op, seconds) => this.#metrics.roundTrip(op, seconds),
+    };
+  }
+
+  #reportHeap(accessor: ClusterAccessor, bytes: number): void {
+    const host = accessor.connection?.session.host;
+    if (!host) return;
+    const worker = host.name.replace(/^clustercache /, "");
+    if (!this.#heapReported.has(host)) {
+      this.#heapReported.add(host);
+      host.onEnd(() => this.#metrics.forgetWorker(worker));
+    }
+    this.#metrics.workerHeap(worker, bytes);
+  }
+
+  // ------------------------------------------------------------------------- sharding
+
+  /** Another replica serves it (or this one could not renew its Lease in time): stay away. */
+  #stayAway(key: string, accessor: ClusterAccessor, step: ReconcileStep): void {
+    if (this.#disconnect(accessor)) this.#handedOff.add(key);
+    if (this.#handedOff.delete(key)) step.transitions.push("disconnect");
+  }
+
+  /**
+   * The shard coordinator ended a round, or ownership lapsed. In one pass over the fleet: clusters
+   * handed to another replica are let go at once (before the coordinator releases their Lease),
+   * those whose ownership changed are reconciled, and every session this replica serves learns
+   * until when it may still write (workers refuse writes past it, whatever this thread's timers do).
+   */
+  #shardsChanged(): void {
+    const shards = this.#shards;
+    const management = this.#management;
+    if (!shards || !management) return;
+    const changed: [string, boolean][] = [];
+    let owned = 0;
+    for (const key of management.clusterKeys()) {
+      const until = shards.ownedUntil(key);
+      const owns = until !== undefined;
+      if (owns) owned++;
+      const accessor = this.#accessors.get(key);
+      const connection = accessor?.connection;
+      if (connection && until !== undefined) connection.session.fence(until);
+      else if (connection) {
+        this.#log.info("Another replica serves this cluster now; disconnecting", { cluster: key });
+        this.#disconnect(accessor!);
+        this.#handedOff.add(key);
+      }
+      if (this.#owned.get(key) !== owns) {
+        this.#owned.set(key, owns);
+        changed.push([key, owns]);
+      }
+    }
+    for (const [key, owns] of changed) {
+      this.#metrics.ownership(parseClusterKey(key), owns, owned);
+      this.#queue.add(key);
+    }
+  }
+}
