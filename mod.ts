@@ -61,7 +61,10 @@ export type {
 export {
   ClusterCache,
   type ClusterCacheApi,
+  type Freshness,
   type HealthCheckingState,
+  type ReaderOptions,
+  type StaleReader,
   type WatchHandle,
   type WatchInput,
 } from "./src/main/cluster_cache.ts";
@@ -109,6 +112,6 @@ export type {
   WorkerPoolOptions,
 } from "./src/main/options.ts";
 export { type DeclarativePredicate, type Predicate, predicates } from "./src/shared/predicates.ts";
-export type { PodIdentity } from "./src/shared/protocol.ts";
+export type { InformerState, PodIdentity } from "./src/shared/protocol.ts";
 export type { RESTConfig } from "./src/shared/rest_config.ts";
 export type { ShardingOptions } from "./src/main/sharding/shard_coordinator.ts";

@@ -16,6 +16,7 @@ import { recovery } from "./scenarios/recovery.ts";
 import { simFleet } from "./scenarios/sim_fleet.ts";
 import { sharding } from "./scenarios/sharding.ts";
 import { consumers } from "./scenarios/consumers.ts";
+import { restartStorm } from "./scenarios/restart.ts";
 import { watchList } from "./scenarios/watchlist.ts";
 
 const { values } = parseArgs({
@@ -70,6 +71,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   watchlist: async () => ({ figures: await watchList(quick, log) }),
   sharding: async () => ({ figures: await sharding(quick, log) }),
   consumers: async () => ({ figures: await consumers(quick, log) }),
+  restart: async () => ({ figures: await restartStorm(quick, log) }),
   fleet: async () => ({ figures: await fleet(quick, log) }),
 };
 
@@ -144,7 +146,9 @@ if (!only || only.has("lite")) {
     failed("lite", error);
   }
 }
-for (const name of ["recovery", "sim", "watchlist", "sharding", "consumers", "fleet"]) {
+for (
+  const name of ["recovery", "sim", "watchlist", "sharding", "consumers", "restart", "fleet"]
+) {
   await scenario(name);
 }
 await finish();

@@ -25,6 +25,8 @@ import type {
   WriteOptions,
 } from "../src/shared/client_types.ts";
 import type { KindRef, KubeList, KubeObject } from "../src/shared/kube_object.ts";
+import { kindKey } from "../src/shared/protocol.ts";
+import { wrote } from "../src/main/cache_writes.ts";
 
 function sameKind(a: KindRef, b: KindRef): boolean {
   return a.apiVersion === b.apiVersion && a.kind === b.kind;
@@ -53,18 +55,26 @@ export class CachedView implements Client {
   readonly #client: Client;
   readonly #indexes: readonly CacheIndex[];
   readonly #modules = new ModuleFunctions();
+  readonly #cluster: string;
+  /** Kinds whose cache is paused: what reads see, and where it stopped. */
+  readonly #frozen = new Map<string, { items: KubeObject[]; resourceVersion: string }>();
 
   /**
    * @param client Holds the objects and takes the writes.
    * @param indexes The cache's indexes (`options.cache.indexes` of a ClusterCache).
+   * @param cluster The cluster it stands for (`namespace/name`).
    */
-  constructor(client: Client, indexes: readonly CacheIndex[] = []) {
+  constructor(client: Client, indexes: readonly CacheIndex[] = [], cluster = "default/cluster") {
     this.#client = client;
     this.#indexes = indexes;
+    this.#cluster = cluster;
   }
 
   async #objects(kind: KindRef, options: CallOptions): Promise<IndexedObjects> {
-    const all = await this.#client.list(kind, options.signal ? { signal: options.signal } : {});
+    const frozen = this.#frozen.get(kindKey(kind));
+    const all = frozen
+      ? { items: frozen.items }
+      : await this.#client.list(kind, options.signal ? { signal: options.signal } : {});
     const indexes = await Promise.all(
       this.#indexes.filter((index) => sameKind(index.kind, kind)).map(async (index) =>
         indexFunction(
@@ -109,42 +119,88 @@ export class CachedView implements Client {
       ...(options.limit ? { limit: options.limit } : {}),
       ...(options.continue ? { continue: options.continue } : {}),
     });
+    const resourceVersion = await this.#versionOf(kind);
     return {
       apiVersion: kind.apiVersion,
       kind: `${kind.kind}List`,
-      metadata: paged.metadata,
+      metadata: { ...paged.metadata, ...(resourceVersion ? { resourceVersion } : {}) },
       items: paged.items as T[],
     };
   }
 
+  /**
+   * Freezes what reads of `kind` see at what the client holds now, as an informer that stopped
+   * hearing from its server would: writes still reach the client, but not the cache, until
+   * {@linkcode CachedView.resume}. Its resourceVersion stays where it was (read-your-writes waits).
+   */
+  async pause(kind: KindRef): Promise<void> {
+    const list = await this.#client.list(kind);
+    this.#frozen.set(kindKey(kind), {
+      items: list.items,
+      resourceVersion: list.metadata?.resourceVersion ?? "0",
+    });
+  }
+
+  /** Lets reads of `kind` see the client again. */
+  resume(kind: KindRef): void {
+    this.#frozen.delete(kindKey(kind));
+  }
+
+  /** Where this cache of `kind` is: the frozen version, or the client's newest. */
+  async #versionOf(kind: KindRef): Promise<string | undefined> {
+    const frozen = this.#frozen.get(kindKey(kind));
+    if (frozen) return frozen.resourceVersion;
+    return (await this.#client.list(kind)).metadata?.resourceVersion;
+  }
+
+  /** Tells a reconcile running now of a write, as the real cache's client does (read-your-writes). */
+  #record(kind: KindRef, resourceVersion: string | undefined): void {
+    wrote(() =>
+      resourceVersion === undefined ? undefined : {
+        cluster: this.#cluster,
+        kind: { apiVersion: kind.apiVersion, kind: kind.kind },
+        resourceVersion,
+        cacheVersion: () => this.#versionOf(kind),
+      }
+    );
+  }
+
   /** {@inheritDoc Client.create} */
-  create<T extends KubeObject = KubeObject>(
+  async create<T extends KubeObject = KubeObject>(
     object: NoInfer<T>,
     options?: WriteOptions,
   ): Promise<T> {
-    return this.#client.create<T>(object, options);
+    const created = await this.#client.create<T>(object, options);
+    this.#record(object as KindRef, created.metadata?.resourceVersion);
+    return created;
   }
 
   /** {@inheritDoc Client.update} */
-  update<T extends KubeObject = KubeObject>(
+  async update<T extends KubeObject = KubeObject>(
     object: NoInfer<T>,
     options?: WriteOptions,
   ): Promise<T> {
-    return this.#client.update<T>(object, options);
+    const updated = await this.#client.update<T>(object, options);
+    this.#record(object as KindRef, updated.metadata?.resourceVersion);
+    return updated;
   }
 
   /** {@inheritDoc Client.patch} */
-  patch<T extends KubeObject = KubeObject>(
+  async patch<T extends KubeObject = KubeObject>(
     kind: KindRef,
     key: ObjectRef,
     patch: Patch,
     options?: WriteOptions,
   ): Promise<T> {
-    return this.#client.patch<T>(kind, key, patch, options);
+    const patched = await this.#client.patch<T>(kind, key, patch, options);
+    this.#record(kind, patched.metadata?.resourceVersion);
+    return patched;
   }
 
   /** {@inheritDoc Client.delete} */
-  delete(kind: KindRef, key: ObjectRef, options?: DeleteOptions): Promise<void> {
-    return this.#client.delete(kind, key, options);
+  async delete(kind: KindRef, key: ObjectRef, options?: DeleteOptions): Promise<void> {
+    await this.#client.delete(kind, key, options);
+    // The client says nothing of the deletion's version: its newest is at least that.
+    this.#record(kind, (await this.#client.list(kind)).metadata?.resourceVersion);
   }
 }

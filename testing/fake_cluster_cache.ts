@@ -9,22 +9,31 @@
 
 import { generateClientCertificateKey } from "../src/main/reconcile/client_certificate_key.ts";
 import type { CacheOptions } from "../src/shared/cache_options.ts";
-import type { Client, Reader, WatchEvent } from "../src/shared/client_types.ts";
+import type { Client, ListOptions, Reader, WatchEvent } from "../src/shared/client_types.ts";
 import type {
   ClusterCacheApi,
+  Freshness,
   HealthCheckingState,
+  ReaderOptions,
+  StaleReader,
   WatchHandle,
   WatchInput,
 } from "../src/main/cache_api.ts";
 import type { ClusterSource, ClusterSourceOptions } from "../src/main/sources/cluster_source.ts";
 import { ClusterCacheError, ClusterNotConnectedError } from "../src/shared/errors.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "../src/shared/kube_object.ts";
+import {
+  formatObjectKey,
+  type KindRef,
+  type KubeObject,
+  type ObjectKey,
+} from "../src/shared/kube_object.ts";
 import type { KubeConfigLike } from "../src/main/kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "../src/main/management/kubeconfig.ts";
 import { logger } from "../src/main/log.ts";
 import { compileFilters } from "../src/shared/predicates.ts";
 import type { RESTConfig } from "../src/shared/rest_config.ts";
 import { type ClusterState, SourceRegistry } from "../src/main/sources/source_registry.ts";
+import { type InformerState, kindKey } from "../src/shared/protocol.ts";
 import { WatchDispatch } from "../src/main/watches/watch_dispatch.ts";
 import { checkWatchInput } from "../src/main/watches/watch_registry.ts";
 import { CachedView } from "./cached_view.ts";
@@ -111,6 +120,8 @@ export class FakeClusterCache implements ClusterCacheApi {
   readonly #health: HealthCheckingState;
   readonly #log = logger("fake");
   #connected = true;
+  readonly #informers = new Map<string, InformerState>();
+  #disconnectedAt = 0;
   /** Bumped by every reconnect, as the real cache's connection id. */
   #connectionId = 1;
   #privateKey: Promise<CryptoKeyPair> | undefined;
@@ -124,7 +135,7 @@ export class FakeClusterCache implements ClusterCacheApi {
    */
   constructor(client: Client, cluster: ObjectKey, options: FakeClusterCacheOptions = {}) {
     this.#client = client;
-    this.#cached = new CachedView(client, options.cache?.indexes ?? []);
+    this.#cached = new CachedView(client, options.cache?.indexes ?? [], formatObjectKey(cluster));
     this.#key = cluster;
     this.#options = options;
     this.#seeded = new Set(options.watches ?? []);
@@ -166,9 +177,41 @@ export class FakeClusterCache implements ClusterCacheApi {
   }
 
   /** {@inheritDoc ClusterCacheApi.getReader} */
-  getReader(cluster: ObjectKey): Reader {
-    this.#check(cluster, "error getting client reader");
-    return this.#cached;
+  getReader(cluster: ObjectKey): Reader;
+  /** {@inheritDoc ClusterCacheApi.(getReader:2)} */
+  getReader(cluster: ObjectKey, options: { allowStale: true }): StaleReader;
+  /** {@inheritDoc ClusterCacheApi.(getReader:3)} */
+  getReader(cluster: ObjectKey, options?: ReaderOptions): Reader;
+  getReader(cluster: ObjectKey, options: ReaderOptions = {}): Reader | StaleReader {
+    if (!options.allowStale) {
+      this.#check(cluster, "error getting client reader");
+      return this.#cached;
+    }
+    // The fake keeps its data when "disconnected" (trigger): stale reads go on from it.
+    if (formatObjectKey(cluster) !== formatObjectKey(this.#key)) {
+      throw new ClusterNotConnectedError("error getting client reader", cluster);
+    }
+    const cached = this.#cached;
+    const freshness = (kind: KindRef) => this.getFreshness(cluster, kind);
+    return {
+      get: cached.get.bind(cached),
+      list: async <T extends KubeObject = KubeObject>(kind: KindRef, list?: ListOptions) =>
+        Object.assign(await cached.list<T>(kind, list), { freshness: freshness(kind) }),
+      freshness,
+    };
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getFreshness} */
+  getFreshness(cluster: ObjectKey, kind: KindRef): Freshness {
+    const known = formatObjectKey(cluster) === formatObjectKey(this.#key);
+    const state = known ? this.#informers.get(kindKey(kind)) : undefined;
+    return {
+      connected: known && this.#connected,
+      ...(known && !this.#connected ? { disconnectedSince: this.#disconnectedAt } : {}),
+      phase: state?.phase ?? (known ? "synced" : "none"),
+      resourceVersion: state?.resourceVersion,
+      lastHeardAt: state?.lastHeardAt ?? (known ? Date.now() : 0),
+    };
   }
 
   /** {@inheritDoc ClusterCacheApi.getUncachedClient} */
@@ -302,6 +345,71 @@ export class FakeClusterCache implements ClusterCacheApi {
       : { lastProbeTime: 0, lastProbeSuccessTime: 0, consecutiveFailures: 0 };
   }
 
+  /**
+   * Stops the cache of `kind` where it is, as an informer that no longer hears from its server:
+   * reads through `getClient()`/`getReader()` see what was there, writes still reach the client. A
+   * {@linkcode Controller} that wrote and runs again waits for it (read-your-writes) until
+   * {@linkcode FakeClusterCache.resumeCache}.
+   */
+  pauseCache(kind: KindRef): Promise<void> {
+    return this.#cached.pause(kind);
+  }
+
+  /** Lets the cache of `kind` catch up with the client. */
+  resumeCache(kind: KindRef): void {
+    this.#cached.resume(kind);
+  }
+
+  /** {@inheritDoc ClusterCacheApi.getInformerStates} */
+  getInformerStates(cluster: ObjectKey): InformerState[] {
+    if (!this.getConnectionState(cluster).connected) return [];
+    return [...this.#informers.values()].map((s) => ({ ...s }));
+  }
+
+  /**
+   * Sets what a kind's informer reports (a failing kind, say), as the cluster's session would: it
+   * shows in {@linkcode FakeClusterCache.getInformerStates}, and a later
+   * {@linkcode FakeClusterCache.trigger} tells sources that watch for kind failures.
+   *
+   * @example A kind that starts failing
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FakeClient, FakeClusterCache } from "@fleetkit/clustercache/testing";
+   *
+   * const cluster = { namespace: "default", name: "workload-1" };
+   * const cache = new FakeClusterCache(new FakeClient(), cluster);
+   * const reasons: string[] = [];
+   * const source = cache.getClusterSource("kinds", undefined, { watchForKindFailure: [50] });
+   * source.subscribe((_key, event) => reasons.push(...event.reasons));
+   * cache.setInformerState({
+   *   kind: "v1 Pod",
+   *   phase: "failing",
+   *   synced: true,
+   *   resourceVersion: "12",
+   *   objects: 3,
+   *   lastHeardAt: Date.now(),
+   *   failingSince: Date.now(),
+   *   lastError: "pods is forbidden",
+   * });
+   * await new Promise((r) => setTimeout(r, 60));
+   * cache.reconcile(); // what the cache's next reconcile of the cluster tells sources
+   * assert.deepEqual(reasons, ["connect", "watch of v1 Pod failing since more than 50ms"]);
+   * assert.equal(cache.getInformerStates(cluster)[0]?.phase, "failing");
+   * source.close();
+   * ```
+   */
+  setInformerState(state: InformerState): void {
+    this.#informers.set(state.kind, { ...state });
+  }
+
+  /**
+   * What a reconcile of the cluster tells sources now: probe-failure and kind-failure reasons, each
+   * once, by Cluster API's rules (no connect or disconnect; use {@linkcode FakeClusterCache.trigger}).
+   */
+  reconcile(): void {
+    this.#sources.reconciled(formatObjectKey(this.#key), this.#cluster(), this.#state(), []);
+  }
+
   /** {@inheritDoc ClusterCacheApi.getClusterSource} */
   getClusterSource(
     controllerName: string,
@@ -335,6 +443,7 @@ export class FakeClusterCache implements ClusterCacheApi {
     // A disconnect ends the connection's watches, as in the real cache: watch again on connect.
     if (reasons.includes("disconnect") || !state) this.#endWatches();
     if (state && !this.#connected) this.#connectionId++;
+    if (!state && this.#connected) this.#disconnectedAt = Date.now();
     this.#connected = state;
     this.#sources.tell(formatObjectKey(this.#key), this.#cluster(), reasons, this.#state());
   }
@@ -360,6 +469,9 @@ export class FakeClusterCache implements ClusterCacheApi {
     return {
       connectionId: this.#connected ? this.#connectionId : undefined,
       lastProbeSuccessTime: this.#health.lastProbeSuccessTime,
+      failingKinds: [...this.#informers.values()].flatMap((s) =>
+        s.failingSince === undefined ? [] : [{ kind: s.kind, since: s.failingSince }]
+      ),
     };
   }
 }

@@ -12,7 +12,6 @@ import {
 import { eventually, fixture, key } from "./helpers/fixture.ts";
 import { restConfigFor } from "./helpers/rest_config.ts";
 import { SimulatedApiServer } from "../testing/mod.ts";
-import type { Connection } from "../src/main/reconcile/accessor.ts";
 import { WorkerClient } from "../src/main/client.ts";
 import { resolveOptions } from "../src/main/options.ts";
 import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
@@ -394,8 +393,9 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
       }),
     }, { timeoutMs: 10_000, operation: "init" });
     const client = new WorkerClient({
+      cluster: "default/workload-1",
       options,
-      connection: () => ({ session }) as unknown as Connection,
+      connection: () => ({ session }),
     }, false);
     server.hangRequests({ method: "POST", path: /\/configmaps$/ });
     const write = client.create({ ...CM, metadata: { namespace: "default", name: "w" } }).then(

@@ -23,7 +23,12 @@ Deno.test("resolveOptions() applies Cluster API's defaults", () => {
     burst: 30,
     disableFor: [],
   });
-  assert.deepEqual(o.healthProbe, { intervalMs: 10_000, timeoutMs: 5_000, failureThreshold: 5 });
+  assert.deepEqual(o.healthProbe, {
+    intervalMs: 10_000,
+    timeoutMs: 5_000,
+    failureThreshold: 5,
+    successThreshold: 1,
+  });
   assert.equal(o.connectionCreationRetryIntervalMs, 30_000);
   assert.equal(o.initialSyncTimeoutMs, 300_000);
   assert.equal(o.watchRequestTimeoutMs, 660_000);

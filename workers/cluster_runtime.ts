@@ -18,7 +18,7 @@ import type {
   WorkerStats,
 } from "../src/shared/protocol.ts";
 import { Transport } from "./http_transport.ts";
-import { InformerCache } from "./informer_cache.ts";
+import { InformerCache, type InformerCacheHooks } from "./informer_cache.ts";
 import { LiveClient } from "./live_client.ts";
 import type { LoadMeter } from "./load_meter.ts";
 import { RequestStats } from "./request_stats.ts";
@@ -38,6 +38,8 @@ export interface RuntimeHooks {
   meter: LoadMeter;
   /** Sends a pressure report to the main thread. */
   report(pressure: PressureReport): void;
+  /** Waits for the fleet's list budget (see `InformerCacheHooks.permit`). */
+  permit?: InformerCacheHooks["permit"];
 }
 
 /** One cluster, as its worker serves it. */

@@ -82,6 +82,8 @@ const outbox = new Outbox<WorkerMessage>(
 const PRESSURE_INTERVAL_MS = 1_000;
 /** Stats go out at least this often (and with every probe). */
 const STATS_INTERVAL_MS = 5_000;
+/** How soon an informer's change of state (synced, failing) is reported. */
+const STATS_SOON_MS = 100;
 
 /** Thresholds of a session that reports no pressure (the cache does not pool). */
 const NO_PRESSURE = {
@@ -116,6 +118,64 @@ class Session {
 
   post(message: SessionMessage): void {
     if (!this.#closed) outbox.post(message);
+  }
+
+  #statsQueued: ReturnType<typeof setTimeout> | undefined;
+  /** Lists waiting for the main thread's go (`listGranted`), by kind. */
+  readonly #permits = new Map<string, () => void>();
+
+  /**
+   * Asks the main thread for a place in the fleet's list budget and waits for it. The permit ends
+   * (`listDone`) when the list is over, or at once when the wait is given up.
+   */
+  #listPermit(
+    kind: string,
+    objects: number | undefined,
+    urgent: boolean,
+    signal: AbortSignal,
+  ): Promise<() => void> {
+    const done = () => this.post({ type: "listDone", session: this.id, kind });
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#permits.delete(kind);
+        done();
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#permits.set(kind, () => {
+        signal.removeEventListener("abort", onAbort);
+        let ended = false;
+        resolve(() => {
+          if (ended) return;
+          ended = true;
+          done();
+        });
+      });
+      this.post({
+        type: "listPermit",
+        session: this.id,
+        kind,
+        ...(objects === undefined ? {} : { objects }),
+        urgent,
+      });
+    });
+  }
+
+  /** The main thread's go for a list asked for. */
+  granted(kind: string): void {
+    const grant = this.#permits.get(kind);
+    this.#permits.delete(kind);
+    grant?.();
+  }
+
+  /** Reports stats shortly (one report for a burst of changes). */
+  #statsSoon(): void {
+    if (this.#statsQueued !== undefined || this.#closed) return;
+    this.#statsQueued = setTimeout(() => {
+      this.#statsQueued = undefined;
+      this.reportStats();
+    }, STATS_SOON_MS);
   }
 
   /** Sends stats when something changed. */
@@ -165,9 +225,16 @@ class Session {
           event,
           (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
         ),
-      count: (kind, event) => this.post({ type: "informer", session: this.id, kind, event }),
+      count: (kind, event) => {
+        this.post({ type: "informer", session: this.id, kind, event });
+        // A kind that synced or started failing is news for health: report it soon, not in 5 s.
+        if (event !== "watchRestart") this.#statsSoon();
+      },
       meter,
       report: (pressure) => this.post({ type: "pressure", session: this.id, pressure }),
+      ...(config.listBudget
+        ? { permit: (kind, objects, urgent, s) => this.#listPermit(kind, objects, urgent, s) }
+        : {}),
     });
     this.#runtime = created;
     this.#operations = operations(created);
@@ -266,6 +333,7 @@ class Session {
     this.#inflight.clear();
     this.#parts.clear();
     this.#deadlines.stop();
+    clearTimeout(this.#statsQueued);
     this.#runtime?.close();
     this.#runtime = undefined;
     this.#operations = undefined;
@@ -314,6 +382,9 @@ function receive(message: MainMessage): void {
       break;
     case "fence":
       sessions.get(message.session)?.fence(message.until);
+      break;
+    case "listGranted":
+      sessions.get(message.session)?.granted(message.kind);
       break;
     case "close":
       sessions.get(message.session)?.close();

@@ -8,7 +8,7 @@
 import type { KindRef, KubeObject } from "../src/shared/kube_object.ts";
 import { ClusterCacheError, isForbidden, isUnauthorized } from "../src/shared/errors.ts";
 import { compileFilters } from "../src/shared/predicates.ts";
-import type { PushdownFilters } from "../src/shared/protocol.ts";
+import type { InformerState, PushdownFilters } from "../src/shared/protocol.ts";
 import { kindKey } from "../src/shared/protocol.ts";
 import type { Transport } from "./http_transport.ts";
 import { describe, Reflector, type ReflectorLog, type ReflectorOptions } from "./reflector.ts";
@@ -55,6 +55,9 @@ export class Informer {
   #resync: ReturnType<typeof setInterval> | undefined;
   #synced = false;
   #lastError: string | undefined;
+  /** Since when list and watch attempts have failed without the server answering in between. */
+  #failingSince: number | undefined;
+  #lastHeardAt = 0;
   #lists = 0;
   #relists = 0;
 
@@ -87,6 +90,11 @@ export class Informer {
       replace: (items) => measure(() => this.#replace(items), items.length),
       apply: (type, object) => measure(() => this.#apply(type, object), 1),
       failed: (error) => this.#failed(error),
+      heard: () => {
+        this.#lastHeardAt = Date.now();
+        this.#lastError = undefined;
+        this.#failingSince = undefined;
+      },
       count: (event) => {
         if (event === "list" && this.#lists++ > 0) this.#relists++;
         this.#onCount(event);
@@ -102,6 +110,38 @@ export class Informer {
   /** The last resourceVersion the store is known to be at. */
   get lastSyncResourceVersion(): string | undefined {
     return this.#reflector.lastSyncResourceVersion;
+  }
+
+  /**
+   * Where the informer is, for health and metrics: a kind failing since a time never fails the
+   * cluster or the other kinds, but its readers and operators should know.
+   */
+  state(): InformerState {
+    const failing = this.#failingSince !== undefined;
+    return {
+      kind: kindKey(this.kind),
+      phase: failing ? "failing" : this.#synced ? "synced" : "syncing",
+      synced: this.#synced,
+      resourceVersion: this.lastSyncResourceVersion,
+      objects: this.store.size,
+      lastHeardAt: this.#lastHeardAt,
+      ...(failing ? { failingSince: this.#failingSince, lastError: this.#lastError } : {}),
+    };
+  }
+
+  /** When the server last answered for it (epoch ms; 0: never): a page, an event, a bookmark. */
+  get lastHeardAt(): number {
+    return this.#lastHeardAt;
+  }
+
+  /** Whether it waits for the fleet's list budget. */
+  get queuedForList(): boolean {
+    return this.#reflector.queuedForList;
+  }
+
+  /** Whether a read or a watch waits for the informer to sync (its list goes first in the budget). */
+  get awaited(): boolean {
+    return this.#waiters.size > 0;
   }
 
   /** Whether the first list has completed. */
@@ -181,6 +221,21 @@ export class Informer {
     return this.#subscriptions.delete(id);
   }
 
+  /**
+   * Stops talking to the server but keeps the store (a disconnected cluster's last cache, for stale
+   * reads). An informer that had not synced has nothing to serve: its waiters are rejected.
+   */
+  freeze(): void {
+    this.#abort.abort();
+    clearInterval(this.#resync);
+    for (const waiter of this.#waiters) {
+      waiter.reject(
+        new ClusterCacheError("Closed", `the informer for ${kindKey(this.kind)} never synced`),
+      );
+    }
+    this.#waiters.clear();
+  }
+
   /** Stops the reflector and timers; waiters are rejected. */
   stop(): void {
     this.#abort.abort();
@@ -232,6 +287,7 @@ export class Informer {
 
   #failed(error: unknown): void {
     this.#lastError = describe(error);
+    this.#failingSince ??= Date.now();
     this.#onCount("error");
     const refused = isForbidden(error) || isUnauthorized(error) ||
       (error instanceof ClusterCacheError && error.code === "NoKindMatch");

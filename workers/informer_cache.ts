@@ -20,6 +20,7 @@ import { olderThan } from "../src/shared/resource_version.ts";
 import type { KindRef, KubeList, KubeObject, ObjectKey } from "../src/shared/kube_object.ts";
 import {
   type InformerProgress,
+  type InformerState,
   kindKey,
   type PressureReport,
   type WireListOptions,
@@ -47,6 +48,18 @@ export interface InformerCacheHooks {
   meter: LoadMeter;
   /** Sends a pressure report to the main thread. */
   report(pressure: PressureReport): void;
+  /**
+   * Waits for the fleet's list budget (when the cache has one): `objects` is what the list is
+   * expected to hold, `urgent` whether a read waits for it. Resolves with what ends the permit.
+   */
+  permit?:
+    | ((
+      kind: string,
+      objects: number | undefined,
+      urgent: boolean,
+      signal: AbortSignal,
+    ) => Promise<() => void>)
+    | undefined;
 }
 
 /** One session's informers. */
@@ -57,16 +70,19 @@ export class InformerCache {
   readonly #count: InformerCacheHooks["count"];
   readonly #meter: LoadMeter;
   readonly #report: InformerCacheHooks["report"];
+  readonly #permit: InformerCacheHooks["permit"];
   readonly #informers = new Map<string, Informer>();
   /** Kinds too big for a shared worker, held back unlisted, with their objects on the server. */
   readonly #heldBack = new Map<string, number>();
   readonly #modules = new ModuleFunctions();
-  readonly #reported = new Map<string, { relists: number; resourceVersion: string | undefined }>();
+  readonly #reported = new Map<string, InformerState & { relists: number }>();
   /** Cached reads wait on this while the session takes over from another (see `hold`). */
   #held:
     | { open: Promise<void>; release: () => void; timer: ReturnType<typeof setTimeout> }
     | undefined;
   #closed = false;
+  /** Disconnected, serving what it holds: no informer starts, none talks to the server. */
+  #frozen = false;
 
   /** @param api The session's HTTP client and REST mapper (replaced when it switches servers). */
   constructor(
@@ -80,6 +96,7 @@ export class InformerCache {
     this.#count = hooks.count;
     this.#meter = hooks.meter;
     this.#report = hooks.report;
+    this.#permit = hooks.permit;
   }
 
   /**
@@ -97,15 +114,26 @@ export class InformerCache {
   takeStats(): WorkerStats["informers"] {
     const informers: WorkerStats["informers"] = [];
     for (const [kind, informer] of this.#informers) {
-      const now = { relists: informer.relists, resourceVersion: informer.lastSyncResourceVersion };
+      const now = informer.state();
       const before = this.#reported.get(kind);
-      if (before?.relists === now.relists && before.resourceVersion === now.resourceVersion) {
+      // Hearing from the server is reported at most every few seconds unless something else changed.
+      if (
+        before && before.resourceVersion === now.resourceVersion &&
+        before.relists === informer.relists && before.phase === now.phase &&
+        before.failingSince === now.failingSince && before.lastError === now.lastError &&
+        before.objects === now.objects && now.lastHeardAt - before.lastHeardAt < HEARD_REPORT_MS
+      ) {
         continue;
       }
-      informers.push({ kind, ...now, relists: now.relists - (before?.relists ?? 0) });
-      this.#reported.set(kind, now);
+      informers.push({ ...now, relists: informer.relists - (before?.relists ?? 0) });
+      this.#reported.set(kind, { ...now, relists: informer.relists });
     }
     return informers;
+  }
+
+  /** Every informer's state now. */
+  states(): InformerState[] {
+    return [...this.#informers.values()].map((informer) => informer.state());
   }
 
   async #transformFor(kind: KindRef): Promise<((object: KubeObject) => KubeObject) | undefined> {
@@ -137,6 +165,12 @@ export class InformerCache {
     const key = kindKey(kind);
     const existing = this.#informers.get(key);
     if (existing) return existing;
+    if (this.#frozen) {
+      throw new ClusterCacheError(
+        "Closed",
+        `the cluster is disconnected; its last cache serves only the kinds it held, not ${key}`,
+      );
+    }
     await this.#api().mapper.mapping(kind, signal); // fail fast for kinds the cluster does not serve
     const [transform, indexes] = await Promise.all([
       this.#transformFor(kind),
@@ -165,6 +199,7 @@ export class InformerCache {
           ? { syncPeriodMs: this.#config.cache.syncPeriodMs }
           : {}),
         measure: (work, events) => this.#meter.measure(work, events),
+        ...(this.#permit ? { permit: (signal: AbortSignal) => this.#listPermit(key, signal) } : {}),
       },
       this.#log,
       (event) => this.#count(key, event),
@@ -190,6 +225,13 @@ export class InformerCache {
     informer.start();
     this.#log.debug("Started informer", { kind: key });
     return informer;
+  }
+
+  /** A list permit for the kind's informer: sized by what it held or counted, first if awaited. */
+  #listPermit(key: string, signal: AbortSignal): Promise<() => void> {
+    const informer = this.#informers.get(key);
+    const held = informer?.store.size || this.#heldBack.get(key);
+    return this.#permit!(key, held || undefined, informer?.awaited ?? true, signal);
   }
 
   /**
@@ -221,11 +263,22 @@ export class InformerCache {
   async synced(kind: KindRef, signal: AbortSignal, timeoutMs: number): Promise<Informer> {
     const informer = await this.#informer(kind, signal);
     if (informer.synced) return informer;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    try {
-      await informer.waitForSync(AbortSignal.any([signal, timeout]));
-    } catch (error) {
-      if (timeout.aborted && !signal.aborted) {
+    if (this.#frozen) {
+      throw new ClusterCacheError(
+        "Closed",
+        `the cluster is disconnected; ${kindKey(kind)} had not synced before it was`,
+      );
+    }
+    // The timeout follows the list, not the clock: time queued for the fleet's list budget does
+    // not count, and a list whose pages (or streamed objects) keep coming keeps its time; it
+    // times out after `timeoutMs` without progress.
+    let since = Date.now();
+    for (;;) {
+      const now = Date.now();
+      if (informer.queuedForList) since = now;
+      since = Math.max(since, informer.lastHeardAt);
+      const left = since + timeoutMs - now;
+      if (left <= 0) {
         const last = informer.lastError ? ` (last error: ${informer.lastError})` : "";
         throw new ClusterCacheError(
           "CacheSyncTimeout",
@@ -234,9 +287,14 @@ export class InformerCache {
           } did not sync within ${timeoutMs}ms; it keeps syncing${last}`,
         );
       }
-      throw error;
+      const slice = AbortSignal.timeout(Math.min(left, SYNC_CHECK_MS));
+      try {
+        await informer.waitForSync(AbortSignal.any([signal, slice]));
+        return informer;
+      } catch (error) {
+        if (!slice.aborted || signal.aborted) throw error;
+      }
     }
-    return informer;
   }
 
   /**
@@ -287,7 +345,14 @@ export class InformerCache {
       informer.store,
       mapping.namespaced && namespace ? { ...rest, namespace } : rest,
     );
-    return { ...listKind, ...page(selected, options) };
+    const answer = page(selected, options);
+    // Where the cache is, as a list served from kube-apiserver's watch cache says it.
+    const resourceVersion = informer.lastSyncResourceVersion;
+    return {
+      ...listKind,
+      ...answer,
+      metadata: { ...answer.metadata, ...(resourceVersion ? { resourceVersion } : {}) },
+    };
   }
 
   /** The kinds whose informers run, and the resourceVersion each store is at. */
@@ -365,6 +430,13 @@ export class InformerCache {
   }
 
   /** Stops every informer. */
+  /** Stops every informer's list and watch, keeping what it holds for cached reads (see `freeze`). */
+  freeze(): null {
+    this.#frozen = true;
+    for (const informer of this.#informers.values()) informer.freeze();
+    return null;
+  }
+
   close(): void {
     this.#closed = true;
     this.#release();
@@ -405,6 +477,10 @@ export async function reachVersion(
 
 /** How often a warming session looks whether its informers caught up (only while a cluster moves). */
 const WARM_POLL_MS = 20;
+/** How often a sync that waits looks at whether its list still makes progress. */
+const SYNC_CHECK_MS = 1_000;
+/** How often an informer that only heard from the server (bookmarks, quiet watches) is reported. */
+const HEARD_REPORT_MS = 5_000;
 
 function behind(
   informer: Pick<Informer, "lastSyncResourceVersion">,

@@ -212,7 +212,7 @@ export class LiveClient {
     key: ObjectKey,
     options: WireDeleteOptions,
     signal: AbortSignal,
-  ): Promise<null> {
+  ): Promise<{ resourceVersion: string | undefined }> {
     const mapping = await this.#api().mapper.mapping(kind, signal);
     const namespace = this.#namespaceOf(mapping, key.namespace, "delete");
     const body: Record<string, unknown> = { kind: "DeleteOptions", apiVersion: "v1" };
@@ -221,11 +221,15 @@ export class LiveClient {
     if (options.gracePeriodSeconds !== undefined) {
       body.gracePeriodSeconds = options.gracePeriodSeconds;
     }
-    await this.#live("DELETE", resourcePath(mapping, namespace, key.name), kind, {
-      signal,
-      body,
-      query: options.dryRun ? { dryRun: "All" } : {},
-    });
-    return null;
+    const answer = await this.#live<KubeObject | undefined>(
+      "DELETE",
+      resourcePath(mapping, namespace, key.name),
+      kind,
+      { signal, body, query: options.dryRun ? { dryRun: "All" } : {} },
+    );
+    // The deleted object (at the resourceVersion of its deletion), or a Status for some kinds.
+    return {
+      resourceVersion: answer?.kind === "Status" ? undefined : answer?.metadata?.resourceVersion,
+    };
   }
 }

@@ -43,5 +43,6 @@ export function operations(s: ClusterRuntime): OperationTable {
     warm: (r, signal) => s.cache.warm(r.kinds, r.release === true, signal),
     hold: (r) => s.cache.hold(r.timeoutMs),
     token: (r) => s.setToken(r.token),
+    freeze: () => s.cache.freeze(),
   };
 }

@@ -54,6 +54,11 @@ export interface ReflectorOptions {
    * since 1.35) instead of paged lists; falls back to lists when the server refuses. Default on.
    */
   watchList?: boolean;
+  /**
+   * Waits for the fleet's list budget before a list (or a WatchList's initial stream); resolves
+   * with what ends the permit. Without it, lists start at once.
+   */
+  permit?: (signal: AbortSignal) => Promise<() => void>;
 }
 
 /** Where a reflector writes. */
@@ -66,6 +71,8 @@ export interface ReflectorSink {
   failed(error: unknown): void;
   /** Counters, for metrics. */
   count(event: "list" | "watchRestart"): void;
+  /** The server answered: a list completed, a watch opened, an event or a bookmark arrived. */
+  heard(): void;
 }
 
 /** Logging, as the worker forwards it. */
@@ -100,6 +107,9 @@ export class Reflector {
   readonly #sink: ReflectorSink;
   readonly #log: ReflectorLog;
   #progress: Progress | undefined;
+  /** Ends the list permit held (see `ReflectorOptions.permit`). */
+  #releasePermit: (() => void) | undefined;
+  #queued = false;
 
   /**
    * @param kind The kind to mirror.
@@ -123,6 +133,27 @@ export class Reflector {
     this.#options = options;
     this.#sink = sink;
     this.#log = log;
+  }
+
+  async #takePermit(signal: AbortSignal): Promise<void> {
+    if (this.#releasePermit || !this.#options.permit) return;
+    this.#queued = true;
+    try {
+      this.#releasePermit = await this.#options.permit(signal);
+    } finally {
+      this.#queued = false;
+    }
+  }
+
+  /** Whether it waits for the fleet's list budget (that time is not the server's: no timeout runs). */
+  get queuedForList(): boolean {
+    return this.#queued;
+  }
+
+  #endPermit(): void {
+    const release = this.#releasePermit;
+    this.#releasePermit = undefined;
+    release?.();
   }
 
   /** The last resourceVersion the store is known to be at (client-go's `LastSyncResourceVersion`). */
@@ -162,6 +193,7 @@ export class Reflector {
         }
         checkServerVersion = false;
         let outcome: WatchOutcome;
+        if (list !== undefined) await this.#takePermit(signal);
         if (list === "consistent" && watchList && !pageOnce) {
           step = "list";
           progress.streamed = false;
@@ -226,6 +258,7 @@ export class Reflector {
           backoff.reset();
         }
       } catch (error) {
+        this.#endPermit(); // backing off holds no place in the fleet's budget
         if (signal.aborted) break;
         failures++;
         this.#sink.failed(error);
@@ -259,6 +292,7 @@ export class Reflector {
         await sleep(Math.max(backoff.next(), retryAfterMs), signal);
       }
     }
+    this.#endPermit();
   }
 
   #withKind(object: KubeObject): KubeObject {
@@ -302,6 +336,7 @@ export class Reflector {
             throw new ClusterCacheError("BadResponse", `GET ${path}: not a list`);
           }
           for (const item of page.items) items.push(this.#withKind(item));
+          this.#sink.heard(); // a page: the list makes progress
           token = page.metadata?.continue || undefined;
           rv = page.metadata?.resourceVersion ?? "";
         } while (token);
@@ -312,6 +347,8 @@ export class Reflector {
       }
       this.#sink.count("list");
       this.#sink.replace(items);
+      this.#endPermit();
+      this.#sink.heard();
       return rv;
     }
   }
@@ -369,12 +406,14 @@ export class Reflector {
         throw error;
       }
       streaming = true;
+      this.#sink.heard();
       let failure: unknown;
       const read = {
         idleTimeoutMs: this.#options.watchIdleTimeoutMs,
         maxEventBytes: this.#options.maxEventBytes,
       };
       const end = await readWatchEvents(body, read, abort, (event) => {
+        if (event.type !== "ERROR") this.#sink.heard();
         if (event.type === "ERROR") {
           const status = event.object as unknown as Status;
           if (status.code === 410) outcome.end = "expired";
@@ -400,6 +439,7 @@ export class Reflector {
             if (metadata?.annotations?.[INITIAL_EVENTS_END] === "true") {
               this.#sink.count("list");
               this.#sink.replace([...pending.values()]);
+              this.#endPermit();
               pending = undefined;
               progress.streamed = true;
               if (rv) progress.rv = rv; // initial events come in no order: only this one counts

@@ -3,6 +3,7 @@
  * ours vs naive, each in a fresh process; and cold start (setup until N clusters are connected and
  * synced), from the same runs.
  */
+import { measureInChild } from "../lib/child.ts";
 import { type Figure, figure } from "../lib/report.ts";
 import { startSim } from "../../testing/sim_process.ts";
 
@@ -28,12 +29,9 @@ export async function probe(
   v8Flags: string[] = [],
   workers: "dedicated" | "pooled" = "dedicated",
 ): Promise<Probe> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      `--v8-flags=${["--max-old-space-size=16384", ...v8Flags].join(",")}`,
-      new URL("../lib/memory_probe.ts", import.meta.url).pathname,
+  return await measureInChild<Probe>(
+    new URL("../lib/memory_probe.ts", import.meta.url),
+    [
       "--mode",
       mode,
       "--clusters",
@@ -47,18 +45,9 @@ export async function probe(
       "--workers",
       workers,
     ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
-  if (out.code !== 0 || !text.startsWith("{")) {
-    throw new Error(
-      `memory probe (${mode}, ${clusters}) failed: ${
-        new TextDecoder().decode(out.stderr).slice(-2000)
-      }`,
-    );
-  }
-  return JSON.parse(text);
+    `memory probe (${mode}, ${clusters})`,
+    ["--max-old-space-size=16384", ...v8Flags],
+  );
 }
 
 export interface MemoryResult {

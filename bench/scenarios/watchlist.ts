@@ -4,6 +4,7 @@
  * relists an API server restart costs an informer (client-go's behaviour: none, when the history
  * still holds the last resourceVersion).
  */
+import { measureInChild } from "../lib/child.ts";
 import { type Figure, figure } from "../lib/report.ts";
 import { startSim } from "../../testing/sim_process.ts";
 
@@ -17,12 +18,9 @@ interface Probe {
 }
 
 async function probe(mode: "list" | "stream" | "restart", dir: string, admin: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--v8-flags=--expose-gc,--max-old-space-size=8192",
-      new URL("../lib/informer_probe.ts", import.meta.url).pathname,
+  return await measureInChild<Probe>(
+    new URL("../lib/informer_probe.ts", import.meta.url),
+    [
       "--mode",
       mode,
       "--dir",
@@ -32,16 +30,9 @@ async function probe(mode: "list" | "stream" | "restart", dir: string, admin: st
       "--namespace",
       "bulk",
     ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const line = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
-  if (out.code !== 0 || !line.startsWith("{")) {
-    throw new Error(
-      `informer probe (${mode}) failed: ${new TextDecoder().decode(out.stderr).slice(-2000)}`,
-    );
-  }
-  return JSON.parse(line) as Probe;
+    `informer probe (${mode})`,
+    ["--expose-gc", "--max-old-space-size=8192"],
+  );
 }
 
 export async function watchList(quick: boolean, log: (m: string) => void): Promise<Figure[]> {

@@ -5,15 +5,71 @@
  * @module
  */
 
-import type { Client, Reader, WatchEvent } from "../shared/client_types.ts";
-import type { KindRef, KubeObject, ObjectKey } from "../shared/kube_object.ts";
+import type { Client, ListOptions, Reader, WatchEvent } from "../shared/client_types.ts";
+import type { KindRef, KubeList, KubeObject, ObjectKey } from "../shared/kube_object.ts";
 import type { Predicate } from "../shared/predicates.ts";
 import type { ClusterSource, ClusterSourceOptions } from "./sources/cluster_source.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { HealthCheckingState } from "./sessions/health_probe.ts";
+import type { InformerState } from "../shared/protocol.ts";
 
 export type { HealthCheckingState };
 import type { RESTConfig } from "../shared/rest_config.ts";
+
+/**
+ * How fresh a cluster's cache of one kind is.
+ *
+ * @example Telling a reconcile how old its data may be
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Freshness } from "@fleetkit/clustercache";
+ *
+ * const freshness: Freshness = {
+ *   connected: false,
+ *   disconnectedSince: Date.now() - 30_000,
+ *   phase: "synced",
+ *   resourceVersion: "4711",
+ *   lastHeardAt: Date.now() - 45_000,
+ * };
+ * const ageSeconds = (Date.now() - freshness.lastHeardAt) / 1000;
+ * assert.ok(!freshness.connected && ageSeconds >= 45);
+ * ```
+ */
+export interface Freshness {
+  /** Whether the cluster is connected; `false`: what is read is its last cache. */
+  connected: boolean;
+  /** Since when it has been disconnected (epoch ms), while it is. */
+  disconnectedSince?: number;
+  /** The kind's informer (`none`: the cache holds no informer for the kind). */
+  phase: InformerState["phase"] | "none";
+  /** The resourceVersion the kind's cache is at. */
+  resourceVersion: string | undefined;
+  /** When the kind's informer last heard from the server (epoch ms; 0: never). */
+  lastHeardAt: number;
+}
+
+/** Options of {@linkcode ClusterCacheApi.getReader}. */
+export interface ReaderOptions {
+  /**
+   * Read a disconnected cluster's last cache rather than fail with `ClusterNotConnectedError`
+   * (Cluster API's behaviour, the default). Asking keeps the cluster's cache when it disconnects.
+   */
+  allowStale?: boolean;
+}
+
+/**
+ * Cached reads that go on from a disconnected cluster's last cache, each list saying how fresh it
+ * is (`freshness`).
+ */
+export interface StaleReader extends Reader {
+  /** Lists objects of a kind, with how fresh the list is. */
+  list<T extends KubeObject = KubeObject>(
+    kind: KindRef,
+    options?: ListOptions,
+  ): Promise<KubeList<T> & { freshness: Freshness }>;
+  /** How fresh the cluster's cache of `kind` is now. */
+  freshness(kind: KindRef): Freshness;
+}
 
 /**
  * What {@linkcode ClusterCache.watch} needs.
@@ -148,6 +204,20 @@ export interface ClusterCacheApi {
   getClient(cluster: ObjectKey): Client;
   /** The cached reads only. @throws {ClusterNotConnectedError} */
   getReader(cluster: ObjectKey): Reader;
+  /**
+   * Cached reads that, while the cluster is disconnected, go on from its last cache (kept for
+   * `staleCacheMs` for clusters such a reader was asked for) and say how fresh they are.
+   *
+   * @throws {ClusterNotConnectedError} When the cluster is neither connected nor has a last cache.
+   */
+  getReader(cluster: ObjectKey, options: { allowStale: true }): StaleReader;
+  /** Cached reads, stale ones allowed or not. */
+  getReader(cluster: ObjectKey, options?: ReaderOptions): Reader;
+  /**
+   * How fresh the cluster's cache of `kind` is: connected or not, its informer's state and
+   * resourceVersion, when it last heard from the server (as its session last reported).
+   */
+  getFreshness(cluster: ObjectKey, kind: KindRef): Freshness;
   /** A client whose every call goes live. @throws {ClusterNotConnectedError} */
   getUncachedClient(cluster: ObjectKey): Client;
   /** The cluster's REST config (with credentials: never log it). @throws {ClusterNotConnectedError} */
@@ -168,6 +238,12 @@ export interface ClusterCacheApi {
   getLastProbeSuccessTimestamp(cluster: ObjectKey): number;
   /** The health-checking state (zeros when the cluster is unknown). */
   getHealthCheckingState(cluster: ObjectKey): HealthCheckingState;
+  /**
+   * The state of each kind's informer on the cluster's connection, as its session last reported it
+   * (every few seconds; none while disconnected): a kind can be failing while the cluster and its
+   * other kinds are healthy.
+   */
+  getInformerStates(cluster: ObjectKey): InformerState[];
   /** Whether the cluster is connected, and why the last attempt failed. */
   getConnectionState(cluster: ObjectKey): { connected: boolean; lastConnectionError?: string };
   /** Keys of the clusters the cache tracks (connected or not). */

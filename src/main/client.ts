@@ -24,12 +24,15 @@ import {
   type ObjectKey,
 } from "../shared/kube_object.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { RequestOf, ResponseOf } from "../shared/protocol.ts";
+import { kindKey, type RequestOf, type ResponseOf } from "../shared/protocol.ts";
+import { wrote } from "./cache_writes.ts";
 import { isMovedAway, type Session } from "./sessions/session.ts";
 import { ClusterCacheError } from "../shared/errors.ts";
 
 /** What a client needs from the ClusterCache. */
 export interface ClientHost {
+  /** The cluster (`namespace/name`). */
+  readonly cluster: string;
   /** The cluster's connection, or a ClusterNotConnectedError prefixed with `operation`. */
   connection(operation: string): { readonly session: Session };
   readonly options: ResolvedOptions;
@@ -101,10 +104,13 @@ export class WorkerClient implements Client {
    */
   async #write<O extends "create" | "update" | "patch" | "delete">(
     request: RequestOf<O>,
+    kind: KindRef,
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
     try {
-      return await this.#host.connection(options.operation).session.call(request, options);
+      const answer = await this.#host.connection(options.operation).session.call(request, options);
+      if (this.#cached) this.#recordWrite(kind, answer);
+      return answer;
     } catch (error) {
       if (!isMovedAway(error)) throw error;
       throw new ClusterCacheError(
@@ -112,6 +118,31 @@ export class WorkerClient implements Client {
         `${options.operation}: the cluster moved to another worker while the write was in flight; it may or may not have been applied`,
       );
     }
+  }
+
+  /** Tells a reconcile running now what this write returned (read-your-writes, `cache_writes.ts`). */
+  #recordWrite(kind: KindRef, answer: unknown): void {
+    wrote(() => {
+      // An object, or what a delete returns: `{ resourceVersion }`.
+      const resourceVersion = (answer as KubeObject | null)?.metadata?.resourceVersion ??
+        (answer as { resourceVersion?: string } | null)?.resourceVersion;
+      if (!resourceVersion) return undefined;
+      const host = this.#host;
+      return {
+        cluster: host.cluster,
+        kind: { apiVersion: kind.apiVersion, kind: kind.kind },
+        resourceVersion,
+        async cacheVersion() {
+          const session = host.connection("error reading the cache's progress").session;
+          const progress = await session.call({ op: "kinds" }, {
+            timeoutMs: host.options.client.timeoutMs,
+            operation: "error reading the cache's progress",
+          });
+          const wanted = kindKey(kind);
+          return progress.find((p) => kindKey(p.kind) === wanted)?.resourceVersion;
+        },
+      };
+    });
   }
 
   /** {@inheritDoc Reader.get} */
@@ -151,6 +182,7 @@ export class WorkerClient implements Client {
     const operation = `error creating ${object.kind}`;
     return await this.#write(
       { op: "create", object, options: wire(options) },
+      object as KindRef, // checked: it has both
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
@@ -164,6 +196,7 @@ export class WorkerClient implements Client {
     const operation = `error updating ${object.kind}`;
     return await this.#write(
       { op: "update", object, options: wire(options) },
+      object as KindRef,
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
@@ -186,6 +219,7 @@ export class WorkerClient implements Client {
     const operation = `error patching ${kind.kind} ${k.name}`;
     return await this.#write(
       { op: "patch", kind, key: k, patch, options: wire(options) },
+      kind,
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     ) as T;
   }
@@ -197,6 +231,7 @@ export class WorkerClient implements Client {
     const operation = `error deleting ${kind.kind} ${k.name}`;
     await this.#write(
       { op: "delete", kind, key: k, options: wire(options) },
+      kind,
       { timeoutMs: this.#timeout(), signal: options?.signal, operation },
     );
   }

@@ -8,10 +8,15 @@
 
 import type { ClusterAccessor } from "./reconcile/accessor.ts";
 import { type ClientHost, WorkerClient } from "./client.ts";
-import type { Client, Reader } from "../shared/client_types.ts";
+import type { Client, ListOptions, Reader } from "../shared/client_types.ts";
 import type { ClusterSource, ClusterSourceOptions } from "./sources/cluster_source.ts";
 import { ClusterNotConnectedError } from "../shared/errors.ts";
-import { formatObjectKey, type KubeObject, type ObjectKey } from "../shared/kube_object.ts";
+import {
+  formatObjectKey,
+  type KindRef,
+  type KubeObject,
+  type ObjectKey,
+} from "../shared/kube_object.ts";
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import { kubeConfigFromRESTConfig } from "./management/kubeconfig.ts";
 import { logger } from "./log.ts";
@@ -21,11 +26,28 @@ import { ClusterCacheMetrics } from "./metrics/metrics.ts";
 import { type ClusterCacheOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { workerOptionsFlag } from "./sessions/worker_options_flag.ts";
 import type { RESTConfig } from "../shared/rest_config.ts";
+import { type InformerState, kindKey } from "../shared/protocol.ts";
 import { Reconciler } from "./reconcile/reconciler.ts";
 import { checkClusterKey, parseClusterKey } from "./management/cluster_key.ts";
-import type { ClusterCacheApi, HealthCheckingState, WatchHandle, WatchInput } from "./cache_api.ts";
+import type {
+  ClusterCacheApi,
+  Freshness,
+  HealthCheckingState,
+  ReaderOptions,
+  StaleReader,
+  WatchHandle,
+  WatchInput,
+} from "./cache_api.ts";
 
-export type { ClusterCacheApi, HealthCheckingState, WatchHandle, WatchInput } from "./cache_api.ts";
+export type {
+  ClusterCacheApi,
+  Freshness,
+  HealthCheckingState,
+  ReaderOptions,
+  StaleReader,
+  WatchHandle,
+  WatchInput,
+} from "./cache_api.ts";
 export { WATCH_WINDOW } from "./watches/watch_dispatch.ts";
 
 /**
@@ -137,6 +159,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
   #host(cluster: ObjectKey): ClientHost {
     const key = checkClusterKey(cluster);
     return {
+      cluster: key,
       options: this.#options,
       connection: (operation) => {
         const accessor = this.#reconciler.accessor(key);
@@ -181,13 +204,91 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * const nodes = await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" });
    * assert.equal(nodes.items.length, 1);
    * ```
+   *
+   * @example Reading on from the last cache while a cluster is down
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
+   *
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
+   * const reader = cache.getReader(cluster, { allowStale: true }); // asked: its cache is kept
+   * const nodes = await reader.list({ apiVersion: "v1", kind: "Node" });
+   * assert.equal(nodes.freshness.connected, true);
+   * // Were the cluster disconnected now, the same call would answer from its last cache, with
+   * // `freshness.connected === false` and `disconnectedSince` set.
+   * ```
    */
-  getReader(cluster: ObjectKey): Reader {
-    this.#accessorFor(cluster, "error getting client reader").require(
-      "error getting client reader",
-    );
-    const client = new WorkerClient(this.#host(cluster), true);
-    return { get: client.get.bind(client), list: client.list.bind(client) };
+  getReader(cluster: ObjectKey): Reader;
+  getReader(cluster: ObjectKey, options: { allowStale: true }): StaleReader;
+  getReader(cluster: ObjectKey, options?: ReaderOptions): Reader;
+  getReader(cluster: ObjectKey, options: ReaderOptions = {}): Reader | StaleReader {
+    if (!options.allowStale) {
+      this.#accessorFor(cluster, "error getting client reader").require(
+        "error getting client reader",
+      );
+      const client = new WorkerClient(this.#host(cluster), true);
+      return { get: client.get.bind(client), list: client.list.bind(client) };
+    }
+    const key = checkClusterKey(cluster);
+    const accessor = this.#reconciler.accessor(key);
+    if (accessor) accessor.staleReadsAskedAt = Date.now();
+    if (!accessor?.connected && !accessor?.retained()) {
+      throw new ClusterNotConnectedError("error getting client reader", cluster);
+    }
+    // Each call reads where the data is then: the connection, else the last cache kept for it.
+    const client = new WorkerClient({
+      cluster: key,
+      options: this.#options,
+      connection: (operation) => {
+        const current = this.#reconciler.accessor(key);
+        const target = current?.connection ?? current?.retained();
+        if (!target) throw new ClusterNotConnectedError(operation, cluster);
+        return target;
+      },
+    }, true);
+    const freshness = (kind: KindRef) => this.getFreshness(cluster, kind);
+    return {
+      get: client.get.bind(client),
+      list: async <T extends KubeObject = KubeObject>(kind: KindRef, list?: ListOptions) => {
+        const answer = await client.list<T>(kind, list);
+        const now = freshness(kind);
+        // The list's own version is the freshest word on where the cache was.
+        const version = answer.metadata?.resourceVersion ?? now.resourceVersion;
+        return Object.assign(answer, { freshness: { ...now, resourceVersion: version } });
+      },
+      freshness,
+    };
+  }
+
+  /**
+   * {@inheritDoc ClusterCacheApi.getFreshness}
+   *
+   * @example How old is what the cache holds of Pods
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
+   *
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
+   * const Pod = { apiVersion: "v1", kind: "Pod" };
+   * assert.equal(cache.getFreshness(cluster, Pod).phase, "none"); // nothing read yet
+   * await cache.getReader(cluster).list(Pod);
+   * assert.equal(cache.getFreshness(cluster, Pod).connected, true);
+   * ```
+   */
+  getFreshness(cluster: ObjectKey, kind: KindRef): Freshness {
+    const accessor = this.#reconciler.accessor(checkClusterKey(cluster));
+    const connection = accessor?.connection;
+    const retained = connection ? undefined : accessor?.retained();
+    const state = (connection?.informers ?? retained?.informers)?.get(kindKey(kind));
+    return {
+      connected: connection !== undefined,
+      ...(retained ? { disconnectedSince: retained.since } : {}),
+      phase: state?.phase ?? "none",
+      resourceVersion: state?.resourceVersion,
+      lastHeardAt: state?.lastHeardAt ?? 0,
+    };
   }
 
   /**
@@ -373,6 +474,25 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
     return health
       ? { ...health }
       : { lastProbeTime: 0, lastProbeSuccessTime: 0, consecutiveFailures: 0 };
+  }
+
+  /**
+   * {@inheritDoc ClusterCacheApi.getInformerStates}
+   *
+   * @example Which kinds a cluster's cache can be trusted for
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
+   *
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
+   * await cache.getReader(cluster).list({ apiVersion: "v1", kind: "Node" }); // starts the informer
+   * const blind = cache.getInformerStates(cluster).filter((s) => s.phase === "failing");
+   * assert.deepEqual(blind, []);
+   * ```
+   */
+  getInformerStates(cluster: ObjectKey): InformerState[] {
+    return this.#reconciler.accessor(checkClusterKey(cluster))?.informerStates() ?? [];
   }
 
   /**

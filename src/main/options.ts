@@ -68,6 +68,13 @@ export interface HealthProbeOptions {
   timeoutMs?: number;
   /** Consecutive failures that disconnect a cluster. Default 5. */
   failureThreshold?: number;
+  /**
+   * Consecutive successes that make a failing cluster healthy again (its failure count back to 0,
+   * its last success recorded). Default 1, Cluster API's rule; more gives hysteresis (Karmada's
+   * success threshold): a cluster that fails and succeeds by turns still reaches the failure
+   * threshold and is disconnected.
+   */
+  successThreshold?: number;
 }
 
 /**
@@ -170,6 +177,19 @@ export interface ClusterCacheOptions {
   watchIdleTimeoutMs?: number;
   /** Requeue of a reconcile that collected no other duration, in ms. Default 10,000. */
   defaultRequeueAfterMs?: number;
+  /**
+   * The fleet-wide budget of informer lists in flight: when 1,000 clusters connect at once (a
+   * restart), at most `concurrency` lists holding at most `objects` objects between them run at
+   * once; lists a read waits for go first. Default `{ concurrency: 32, objects: 200000 }`; `false`
+   * lists at once.
+   */
+  listBudget?: { concurrency?: number; objects?: number } | false;
+  /**
+   * How long a cluster disconnected by failed probes keeps its last cache for readers that asked
+   * for stale reads (`getReader(cluster, { allowStale: true })`), in ms. Nothing is kept for
+   * clusters no such reader asked for. Default 300,000; 0 keeps nothing.
+   */
+  staleCacheMs?: number;
   /**
    * The Pod this process runs as. Default: from `POD_NAMESPACE`, `POD_NAME` and `POD_UID` when all
    * are set. `null` turns the check off.
@@ -423,6 +443,8 @@ export interface ResolvedOptions {
   watchRequestTimeoutMs: number;
   watchIdleTimeoutMs: number;
   defaultRequeueAfterMs: number;
+  staleCacheMs: number;
+  listBudget: { concurrency: number; objects: number } | undefined;
   podIdentity: PodIdentity | undefined;
   inClusterConfig: { server: string; caPem: string } | undefined;
   workerPermissions: "least" | "inherit";
@@ -455,6 +477,7 @@ export type SessionOptions = Pick<
   | "podIdentity"
   | "inClusterConfig"
   | "deniedNetworks"
+  | "listBudget"
 >;
 
 /**
@@ -473,6 +496,19 @@ export type PermissionOptions = Pick<
 export type ManagementOptions =
   & SessionOptions
   & Pick<ResolvedOptions, "management" | "secretReader">;
+
+function resolveListBudget(
+  budget: ClusterCacheOptions["listBudget"],
+): ResolvedOptions["listBudget"] {
+  if (budget === false) return undefined;
+  if (budget !== undefined && (budget === null || typeof budget !== "object")) {
+    throw new TypeError("options.listBudget must be an object or false");
+  }
+  return {
+    concurrency: count("listBudget.concurrency", budget?.concurrency, 32),
+    objects: count("listBudget.objects", budget?.objects, 200_000),
+  };
+}
 
 function resolveDeniedNetworks(networks: string[] | undefined): readonly string[] {
   if (networks === undefined) return DEFAULT_DENIED_NETWORKS;
@@ -593,6 +629,12 @@ export function resolveOptions(
       `options.healthProbe.failureThreshold must be a positive integer, got ${threshold}`,
     );
   }
+  const successThreshold = probe.successThreshold ?? 1;
+  if (!Number.isInteger(successThreshold) || successThreshold < 1) {
+    throw new RangeError(
+      `options.healthProbe.successThreshold must be a positive integer, got ${successThreshold}`,
+    );
+  }
   const requested = options.workerPermissions;
   if (requested !== undefined && requested !== "least" && requested !== "inherit") {
     throw new RangeError(
@@ -627,6 +669,7 @@ export function resolveOptions(
       intervalMs: duration("healthProbe.intervalMs", probe.intervalMs, 10_000),
       timeoutMs: duration("healthProbe.timeoutMs", probe.timeoutMs, 5_000),
       failureThreshold: threshold,
+      successThreshold,
     },
     connectionCreationRetryIntervalMs: duration(
       "connectionCreationRetryIntervalMs",
@@ -641,6 +684,10 @@ export function resolveOptions(
     ),
     watchIdleTimeoutMs: duration("watchIdleTimeoutMs", options.watchIdleTimeoutMs, 150_000),
     defaultRequeueAfterMs: duration("defaultRequeueAfterMs", options.defaultRequeueAfterMs, 10_000),
+    listBudget: resolveListBudget(options.listBudget),
+    staleCacheMs: options.staleCacheMs === 0
+      ? 0
+      : duration("staleCacheMs", options.staleCacheMs, 300_000),
     podIdentity: options.podIdentity === null
       ? undefined
       : options.podIdentity ?? defaultPodIdentity(),

@@ -109,6 +109,11 @@ export interface WorkerConfig {
   /** Whether the session has a worker of its own (then it reports when it calms down). */
   dedicated: boolean;
   /**
+   * Whether informers ask the main thread before they list (`listPermit`): the fleet-wide budget
+   * of lists in flight that keeps a restart of 1,000 clusters from listing everything at once.
+   */
+  listBudget: boolean;
+  /**
    * With sharding: until when (epoch ms) this replica owns the cluster. Writes are refused past it
    * (`NotOwner`) until a `fence` message moves it: a stalled main thread cannot keep writing to a
    * cluster another replica has taken over.
@@ -195,9 +200,10 @@ export interface Operations {
     request: { kind: KindRef; key: ObjectKey; patch: Patch; options: WireWriteOptions };
     response: KubeObject;
   };
+  /** Answers with the resourceVersion the server returned for the deletion (none for a Status). */
   delete: {
     request: { kind: KindRef; key: ObjectKey; options: WireDeleteOptions };
-    response: null;
+    response: { resourceVersion: string | undefined };
   };
   /**
    * Subscribes a watch. With `handover`, the subscription stays silent and answers with what it
@@ -242,6 +248,11 @@ export interface Operations {
   hold: { request: { timeoutMs: number }; response: null };
   /** A rotated bearer token, for every request from now on ("" for none). */
   token: { request: { token: string }; response: null };
+  /**
+   * The cluster was disconnected and a reader asked for stale reads: informers stop talking to the
+   * server and keep what they hold; cached reads of those kinds go on, other kinds are refused.
+   */
+  freeze: { request: Record<never, never>; response: null };
 }
 
 /** A kind's informer and the resourceVersion its store is at (none before it synced). */
@@ -295,6 +306,8 @@ export type MainMessage =
    * at a time, so other answers reach the main thread between parts instead of waiting behind all.
    */
   | { type: "more"; session: number; id: number }
+  /** A list the session asked to start (`listPermit`) may start now. */
+  | { type: "listGranted"; session: number; kind: string }
   /** Ownership renewed (sharding): the session may write until `until` (epoch ms). */
   | { type: "fence"; session: number; until: number }
   /** Ends a session: its requests are aborted, its informers stopped. */
@@ -347,7 +360,14 @@ export type SessionMessage =
   | { type: "informer"; session: number; kind: string; event: "list" | "watchRestart" | "error" }
   /** What changed since the last stats message: requests to the API server, informer progress. */
   | { type: "stats"; session: number; stats: WorkerStats }
-  | { type: "pressure"; session: number; pressure: PressureReport };
+  | { type: "pressure"; session: number; pressure: PressureReport }
+  /**
+   * An informer would list `kind` (about `objects` of them, when known); `urgent`: a read waits for
+   * it. It waits for `listGranted`.
+   */
+  | { type: "listPermit"; session: number; kind: string; objects?: number; urgent: boolean }
+  /** The list is over (synced, failed, or given up before it was granted). */
+  | { type: "listDone"; session: number; kind: string };
 
 /** Upper bounds (seconds) of the request latency histogram: client-go's `rest_client` buckets. */
 export const REQUEST_LATENCY_BUCKETS = [
@@ -376,8 +396,32 @@ export interface WorkerStats {
    * slower requests, and the sum in seconds.
    */
   latency: { verb: string; counts: number[]; sum: number }[];
-  /** Per informer: relists since the last report and the last resourceVersion it synced to. */
-  informers: { kind: string; relists: number; resourceVersion: string | undefined }[];
+  /** Per informer whose state changed: relists since the last report, and where it is now. */
+  informers: (InformerState & { relists: number })[];
+}
+
+/**
+ * A kind's informer as its session sees it. A kind that fails (its watch forbidden, its aggregated
+ * API down) is `failing` while the cluster and its other kinds stay healthy: "connected but partly
+ * blind", said out loud.
+ */
+export interface InformerState {
+  /** The kind, `apps/v1 Deployment`. */
+  kind: string;
+  /** `failing` since `failingSince`; otherwise `synced` once its first list completed. */
+  phase: "syncing" | "synced" | "failing";
+  /** Whether its first list completed (a failing kind may still serve what it synced before). */
+  synced: boolean;
+  /** The resourceVersion its store is at (none before it synced). */
+  resourceVersion: string | undefined;
+  /** Objects cached. */
+  objects: number;
+  /** When the server last answered for it (a list, an opened watch, an event, a bookmark); 0: never. */
+  lastHeardAt: number;
+  /** Since when its list and watch attempts have failed (epoch ms), while failing. */
+  failingSince?: number | undefined;
+  /** The last failure (a status reason or message from the server, never a credential). */
+  lastError?: string | undefined;
 }
 
 /** Canonical string of a kind, `apps/v1 Deployment`. */

@@ -44,6 +44,11 @@ export interface FaultSettings {
   forbiddenKinds: string[];
   /** Kinds gone from discovery and answered with 404. */
   removedKinds: string[];
+  /**
+   * Watch events go out this long after the write, in order (kube-apiserver's watch cache trails
+   * etcd): a reconcile that writes and reads its cache back at once does not see its write yet.
+   */
+  watchLagMs: number;
 }
 
 /** No fault. */
@@ -56,6 +61,7 @@ export const DEFAULT_FAULTS: FaultSettings = {
   garbleBodies: false,
   forbiddenKinds: [],
   removedKinds: [],
+  watchLagMs: 0,
 };
 
 /** Throws the error an `errorRate` fault picks for this request, if any. */

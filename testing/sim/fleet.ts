@@ -289,6 +289,20 @@ export class SimulatedFleet {
     });
   }
 
+  /**
+   * Deletes the Cluster object and creates it again at once under the same name, as CI systems that
+   * re-create a cluster do: a new UID, the same spec, the kubeconfig Secret left as it is.
+   */
+  recreateClusterObject(name: string): void {
+    const type = this.#clusterType();
+    const current = this.management.store.get(type, this.namespace, name);
+    if (!current) throw new RangeError(`No Cluster object named "${name}"`);
+    this.management.store.delete(type, this.namespace, name);
+    const { uid: _uid, resourceVersion: _rv, creationTimestamp: _at, ...metadata } = current
+      .metadata!;
+    this.management.store.create(type, { ...current, metadata }, { keepStatus: true });
+  }
+
   /** Changes the labels of a registered Cluster. */
   setClusterLabels(name: string, labels: Record<string, string>): void {
     const current = this.management.store.get(this.#clusterType(), this.namespace, name);

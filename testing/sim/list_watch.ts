@@ -175,6 +175,7 @@ export class ListWatch {
         isSilenced: () =>
           this.#server.listenerState() !== "serving" || this.#server.faults().silenceWatches,
         isGarbled: () => this.#server.faults().garbleWatchLines,
+        lagMs: () => this.#server.faults().watchLagMs,
       },
       () => this.#server.watchEnded(session),
     );

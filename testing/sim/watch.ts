@@ -50,6 +50,8 @@ export interface WatchSettings {
   isSilenced: () => boolean;
   /** Read before every write: a garbled stream sends a line that is not JSON first. */
   isGarbled?: () => boolean;
+  /** How long events trail the writes they follow (ms; 0: at once). */
+  lagMs?: () => number;
 }
 
 type EventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -67,6 +69,8 @@ export class WatchSession {
   readonly #resource: string;
   #unsubscribe: (() => void) | undefined;
   #timers: ReturnType<typeof setTimeout>[] = [];
+  /** Events waiting out the watch lag fault. */
+  readonly #lagging = new Set<ReturnType<typeof setTimeout>>();
   #lastSentVersion = 0;
   #state: "open" | "zombie" | "closed" = "open";
   readonly #onClosed: () => void;
@@ -141,7 +145,16 @@ export class WatchSession {
       }
     }
     if (this.#state !== "open") return;
-    this.#unsubscribe = this.#store.subscribe((event) => this.#deliver(event));
+    this.#unsubscribe = this.#store.subscribe((event) => {
+      const lag = this.#settings.lagMs?.() ?? 0;
+      // Same delay for every event: timers fire in order, so the stream stays in order.
+      if (lag === 0) return this.#deliver(event);
+      const timer = setTimeout(() => {
+        this.#lagging.delete(timer);
+        this.#deliver(event);
+      }, lag);
+      this.#lagging.add(timer);
+    });
     this.#timers.push(setTimeout(() => this.close(), this.request.timeoutMs));
     if (this.request.allowBookmarks) {
       const jitter = Math.floor(Math.random() * this.#settings.bookmarkIntervalMs * 0.1);
@@ -254,8 +267,9 @@ export class WatchSession {
   }
 
   #stopTimers(): void {
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of [...this.#timers, ...this.#lagging]) clearTimeout(timer);
     this.#timers = [];
+    this.#lagging.clear();
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }

@@ -12,6 +12,7 @@ import {
   type WatchEvent,
 } from "../../mod.ts";
 import type { RealFleet } from "../../testing/real/fleet.ts";
+import { Controller } from "../../src/main/controller/mod.ts";
 import { eventually, FAST } from "../helpers/fixture.ts";
 import { goAvailable, realFleetOrSkip } from "./fleet.ts";
 
@@ -233,12 +234,64 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 2_000)); // the informer sees 404s meanwhile
       assert.ok(cache.getConnectionState(W1).connected, "a removed kind does not disconnect");
       await cache.getReader(W1).list(kinds.Namespace); // other kinds keep working
+      // Per-kind health says which kind the cache cannot be trusted for, and which it can.
+      await eventually(
+        () =>
+          cache.getInformerStates(W1).some((s) =>
+            s.kind === "example.com/v1 Widget" && s.phase === "failing" && s.failingSince! > 0
+          ),
+        "Widgets failing",
+        20_000,
+      );
+      assert.equal(
+        cache.getInformerStates(W1).find((s) => s.kind === "v1 Namespace")?.phase,
+        "synced",
+      );
+      assert.equal(cache.getHealthCheckingState(W1).consecutiveFailures, 0);
       await create("second");
       await eventually(
         async () => await names().catch(() => "") === "second",
         "the cache to hold only what exists now",
         30_000,
       );
+      await eventually(
+        () =>
+          cache.getInformerStates(W1).find((s) => s.kind === "example.com/v1 Widget")?.phase ===
+            "synced",
+        "Widgets healthy again",
+        20_000,
+      );
+    });
+
+    await test.step("read-your-writes: a reconcile requeued at once always reads its own writes", async () => {
+      let created = 0;
+      let stale = 0;
+      let runs = 0;
+      const finished = Promise.withResolvers<void>();
+      await using controller = new Controller<typeof W1>({
+        name: "real-ryw",
+        reconcile: async (request) => {
+          runs++;
+          const client = cache.getClient(request);
+          const seen = await client.list(kinds.ConfigMap, {
+            namespace: "default",
+            labelSelector: "app=real-ryw",
+          });
+          if (seen.items.length < created) stale++;
+          if (created === 5) return finished.resolve();
+          await client.create({
+            ...kinds.ConfigMap,
+            metadata: { namespace: "default", name: `ryw-${created}`, labels: { app: "real-ryw" } },
+          });
+          created++;
+          return { requeueAfterMs: 1 };
+        },
+      });
+      controller.enqueue(W1);
+      controller.start();
+      await finished.promise;
+      assert.equal(stale, 0);
+      assert.equal(runs, 6);
     });
 
     await test.step("a revoked token is a 401 and a disconnect; a rotated Secret reconnects", async () => {

@@ -17,6 +17,8 @@ import { logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "./rate_limiter.ts";
 import { type QueueObserver, RateLimitingQueue } from "./rate_limiting_queue.ts";
+import { ConsistencyStore } from "./consistency.ts";
+import { recordingWrites } from "../cache_writes.ts";
 
 /** What a reconcile asks for: nothing (done), or to run again after a delay. */
 export interface ReconcileResult {
@@ -52,7 +54,18 @@ export interface ControllerOptions<R> {
   metrics?: MetricsRegistry;
   /** The identity of a request. Default: the same for requests with equal fields in any order. */
   identity?: (request: R) => string;
+  /**
+   * Read-your-writes (on by default): writes through a cluster's `getClient()` made during a
+   * reconcile are remembered, and the request's next run waits (requeued every 100 ms) until that
+   * cluster's cache of each written kind has reached them, so it never acts on a cache older than
+   * its own writes (Kubernetes' KEP-5647). After `maxWaitMs` (default 10 s) it runs anyway and logs
+   * it; resourceVersions that cannot be compared let it run at once. `false` turns it off.
+   */
+  readYourWrites?: boolean | { maxWaitMs?: number };
 }
+
+/** How soon a request whose cache is behind its own writes is tried again (Cluster API: 100 ms). */
+const STALE_REQUEUE_MS = 100;
 
 /** A watch started through {@linkcode Controller.watch}: its events become requests. */
 export interface ControllerWatchInput<T extends KubeObject, R>
@@ -167,6 +180,10 @@ export class Controller<R> implements AsyncDisposable {
   readonly #idle: (() => void)[] = [];
   readonly #reconciles: ((result: string) => void) | undefined;
   readonly #uncollect: (() => void) | undefined;
+  readonly #identity: (request: R) => string;
+  /** Writes of each request's last runs, for read-your-writes (`undefined`: turned off). */
+  readonly #consistency: ConsistencyStore | undefined;
+  readonly #staleSkips: ((kind: string) => void) | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
 
@@ -197,6 +214,13 @@ export class Controller<R> implements AsyncDisposable {
     this.#concurrency = concurrency;
     this.#timeoutMs = timeout;
     const identity = options.identity ?? requestIdentity;
+    this.#identity = identity;
+    const ryw = options.readYourWrites ?? true;
+    const maxWaitMs = typeof ryw === "object" ? ryw.maxWaitMs ?? 10_000 : 10_000;
+    if (!(maxWaitMs >= 0)) {
+      throw new RangeError(`controller readYourWrites.maxWaitMs must be >= 0, got ${maxWaitMs}`);
+    }
+    this.#consistency = ryw === false ? undefined : new ConsistencyStore(maxWaitMs);
     const registry = options.metrics;
     this.#queue = new RateLimitingQueue(
       identity,
@@ -214,6 +238,12 @@ export class Controller<R> implements AsyncDisposable {
         total.inc({ ...labels, result }, 0);
       }
       this.#reconciles = (result) => total.inc({ ...labels, result });
+      const skips = registry.counter(
+        "clustercache_stale_cache_skips_total",
+        "Reconciles put off because a cluster's cache had not yet seen the request's own writes.",
+        ["controller", "kind"],
+      );
+      this.#staleSkips = (kind) => skips.inc({ ...labels, kind });
       const unfinished = registry.gauge(
         "workqueue_unfinished_work_seconds",
         "How many seconds of work has been done that is in progress and hasn't been observed by work_duration.",
@@ -394,8 +424,12 @@ export class Controller<R> implements AsyncDisposable {
       this.#timeoutMs,
     );
     try {
+      if (!(await this.#cacheCaughtUp(key, request))) return;
       const retries = this.#queue.numRequeues(request);
-      const result = await this.#reconcile(request, { signal: abort.signal, retries });
+      const result = await this.#runRecordingWrites(
+        key,
+        () => this.#reconcile(request, { signal: abort.signal, retries }),
+      );
       const after = result?.requeueAfterMs;
       if (after !== undefined && (typeof after !== "number" || !(after >= 0))) {
         throw new RangeError(`reconcile returned requeueAfterMs ${String(after)}`);
@@ -428,6 +462,33 @@ export class Controller<R> implements AsyncDisposable {
       this.#queue.done(key);
       this.#notifyIdle(false);
     }
+  }
+
+  /**
+   * Read-your-writes: `false` (and requeued shortly) when a cache is behind what the request's last
+   * run wrote. Not a failure: no backoff, no error count.
+   */
+  async #cacheCaughtUp(key: string, request: R): Promise<boolean> {
+    if (!this.#consistency) return true;
+    const readiness = await this.#consistency.check(key, Date.now());
+    if (readiness.ready && readiness.gaveUp) {
+      this.#log.warn("Reconciling on a cache still older than the request's own writes", {
+        controller: this.name,
+        request: key,
+        kind: readiness.gaveUp.kind,
+        waitedMs: readiness.gaveUp.waitedMs,
+      });
+    }
+    if (readiness.ready) return true;
+    this.#staleSkips?.(readiness.kind);
+    if (!this.#stopping) this.#queue.addAfter(request, STALE_REQUEUE_MS);
+    return false;
+  }
+
+  #runRecordingWrites<T>(key: string, run: () => Promise<T>): Promise<T> {
+    const consistency = this.#consistency;
+    if (!consistency) return run();
+    return recordingWrites((write) => consistency.wrote(key, write), run);
   }
 
   #isIdle(): boolean {

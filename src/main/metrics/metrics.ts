@@ -136,7 +136,21 @@ export class ClusterCacheMetrics {
     "The resourceVersion an informer's cache last synced to (read as a number; absent when not numeric).",
     [...CLUSTER_LABELS, "kind"],
   );
+  readonly #informerSynced = this.registry.gauge(
+    "clustercache_informer_synced",
+    "Whether a kind's informer is synced and not failing (1), or syncing or failing (0): one failing kind leaves the cluster and its other kinds healthy.",
+    [...CLUSTER_LABELS, "kind"],
+  );
+  readonly #informerAge = this.registry.gauge(
+    "clustercache_informer_last_event_age_seconds",
+    "Seconds since a kind's informer last heard from the server (a list, an opened watch, an event or a bookmark).",
+    [...CLUSTER_LABELS, "kind"],
+  );
+  /** When each informer last heard from its server, by cluster key and kind: ages are read at scrape time. */
+  readonly #heardAt = new Map<string, { labels: Record<string, string>; at: number }>();
   readonly #perCluster = [
+    this.#informerSynced,
+    this.#informerAge,
     this.#connectionErrors,
     this.#requests,
     this.#retries,
@@ -151,6 +165,16 @@ export class ClusterCacheMetrics {
     this.#informerEvents,
     this.#inconclusive,
   ];
+
+  constructor() {
+    this.registry.onCollect(() => {
+      const now = Date.now();
+      for (const { labels, at } of this.#heardAt.values()) {
+        // -1: the informer never heard from its server (it has been failing from the start).
+        this.#informerAge.set(labels, at > 0 ? Math.max(0, (now - at) / 1000) : -1);
+      }
+    });
+  }
 
   /** Records a probe result. */
   probe(key: ObjectKey, ok: boolean): void {
@@ -218,8 +242,13 @@ export class ClusterCacheMetrics {
     for (const { verb, counts, sum } of stats.latency) {
       this.#requestLatency.merge({ ...cluster, verb }, counts, sum);
     }
-    for (const { kind, relists, resourceVersion } of stats.informers) {
+    for (const { kind, relists, resourceVersion, phase, lastHeardAt } of stats.informers) {
       if (relists > 0) this.#relists.inc({ ...cluster, kind }, relists);
+      this.#informerSynced.set({ ...cluster, kind }, phase === "synced" ? 1 : 0);
+      this.#heardAt.set(`${cluster.cluster_namespace}/${cluster.cluster_name} ${kind}`, {
+        labels: { ...cluster, kind },
+        at: lastHeardAt,
+      });
       const version = Number(resourceVersion);
       if (resourceVersion && Number.isSafeInteger(version)) {
         this.#lastSynced.set({ ...cluster, kind }, version);
@@ -240,8 +269,17 @@ export class ClusterCacheMetrics {
     this.#workerHeap.remove({ worker });
   }
 
+  /** Deletes the informer series of a cluster whose connection ended (a new one starts its own). */
+  informersGone(key: ObjectKey): void {
+    const prefix = `${key.namespace}/${key.name} `;
+    for (const id of this.#heardAt.keys()) if (id.startsWith(prefix)) this.#heardAt.delete(id);
+    this.#informerSynced.remove(labels(key));
+    this.#informerAge.remove(labels(key));
+  }
+
   /** Deletes every series of a cluster. */
   forget(key: ObjectKey): void {
+    this.informersGone(key);
     for (const family of this.#perCluster) family.remove(labels(key));
   }
 }

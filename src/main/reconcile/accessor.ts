@@ -23,6 +23,7 @@ import {
   restTargetFromKubeConfig,
 } from "../management/kubeconfig.ts";
 import type { AccessorOptions, ProbeOptions } from "../options.ts";
+import type { InformerState } from "../../shared/protocol.ts";
 import type { RESTConfig } from "../../shared/rest_config.ts";
 import type { AimdLimit, AimdOutcome } from "./aimd_limit.ts";
 import { initTimeoutMs, workerConfig } from "../sessions/worker_config.ts";
@@ -54,6 +55,8 @@ export interface Connection {
   pendingHash?: string | undefined;
   /** The Secret's resourceVersion when its hash was last checked. */
   secretVersion: string | undefined;
+  /** Its informers as its session last reported them, by kind. */
+  readonly informers: Map<string, InformerState>;
 }
 
 /** What connecting needs from the ClusterCache. */
@@ -140,11 +143,29 @@ export class ClusterAccessor {
   #everConnected = false;
   #privateKey: Promise<CryptoKeyPair> | undefined;
 
+  /** When a reader last asked for stale reads of this cluster (0: never): then a disconnect keeps its cache. */
+  staleReadsAskedAt = 0;
+  #retained:
+    | {
+      session: Session;
+      informers: Map<string, InformerState>;
+      since: number;
+      timer: ReturnType<typeof setTimeout>;
+    }
+    | undefined;
+
   /** Where the cluster's session should run, and its moves (see {@linkcode PlacementState}). */
   readonly placement: PlacementState = new PlacementState();
 
-  /** @param key The Cluster's key. */
-  constructor(key: ObjectKey) {
+  /** The Cluster's UID when it was first seen (a new UID under the same name is a new cluster). */
+  readonly uid: string | undefined;
+
+  /**
+   * @param key The Cluster's key.
+   * @param uid The Cluster's UID.
+   */
+  constructor(key: ObjectKey, uid?: string) {
+    this.uid = uid;
     this.key = key;
   }
 
@@ -180,6 +201,7 @@ export class ClusterAccessor {
     const now = Date.now();
     try {
       this.#connection = await this.#open(context, this.#wanted(context));
+      this.dropRetained(); // fresh data from now on
       this.health.lastProbeTime = Date.now();
       this.health.lastProbeSuccessTime = this.health.lastProbeTime;
       this.health.consecutiveFailures = 0;
@@ -248,6 +270,8 @@ export class ClusterAccessor {
     if (old) {
       next.id = old.id;
       next.secretVersion = old.secretVersion;
+      // Until the new session reports its own (it starts the same informers).
+      for (const [kind, state] of old.informers) next.informers.set(kind, state);
       next.kubeconfigHash = old.kubeconfigHash;
       next.target = old.target;
     }
@@ -361,6 +385,7 @@ export class ClusterAccessor {
         target,
         kubeconfigHash: await kubeconfigHash(text),
         secretVersion: secret?.metadata?.resourceVersion,
+        informers: new Map(),
       };
     } finally {
       admission.release(outcome);
@@ -497,6 +522,21 @@ export class ClusterAccessor {
     return this.#probe.failing(probe);
   }
 
+  /** The current connection's informers, as last reported (none while disconnected). */
+  informerStates(): InformerState[] {
+    return [...(this.#connection?.informers.values() ?? [])];
+  }
+
+  /** Keeps what a session reported of its informers, if it serves the current connection. */
+  noteInformers(states: readonly InformerState[], from: Session): void {
+    const connection = this.#connection;
+    if (!connection || connection.session !== from) return;
+    for (const state of states) {
+      const { relists: _relists, ...kept } = state as InformerState & { relists?: number };
+      connection.informers.set(state.kind, kept);
+    }
+  }
+
   /** Records a failed probe without running one (a crashed worker). */
   recordFailedProbe(): void {
     this.health.lastProbeTime = Date.now();
@@ -504,12 +544,45 @@ export class ClusterAccessor {
   }
 
   /** Stops the worker (and with it every informer and watch). Keeps the health state. No-op when disconnected. */
-  disconnect(): boolean {
+  /**
+   * Disconnects. With `retainMs`, and a reader that asked for stale reads of this cluster, the
+   * connection's session is kept that long, talking to no server, so its last cache can be read.
+   */
+  disconnect(retainMs = 0): boolean {
     const connection = this.#connection;
     if (!connection) return false;
     this.#connection = undefined;
-    connection.session.terminate(`cluster ${formatObjectKey(this.key)} was disconnected`);
+    this.dropRetained();
+    const session = connection.session;
+    if (retainMs > 0 && this.staleReadsAskedAt > 0 && session.alive) {
+      void session.call({ op: "freeze" }, {
+        timeoutMs: 5_000,
+        operation: "error keeping the last cache",
+      }).catch(() => {});
+      const timer = setTimeout(() => this.dropRetained(), retainMs);
+      Deno.unrefTimer(timer);
+      this.#retained = { session, informers: connection.informers, since: Date.now(), timer };
+      return true;
+    }
+    session.terminate(`cluster ${formatObjectKey(this.key)} was disconnected`);
     return true;
+  }
+
+  /** The last connection's session and informers, kept for stale reads since `since`. */
+  retained():
+    | { session: Session; informers: ReadonlyMap<string, InformerState>; since: number }
+    | undefined {
+    const retained = this.#retained;
+    return retained?.session.alive ? retained : undefined;
+  }
+
+  /** Ends the session kept for stale reads (the bound passed, a new connection, or the end). */
+  dropRetained(): void {
+    const retained = this.#retained;
+    if (!retained) return;
+    this.#retained = undefined;
+    clearTimeout(retained.timer);
+    retained.session.terminate(`cluster ${formatObjectKey(this.key)}: its last cache was let go`);
   }
 
   /**

@@ -41,6 +41,7 @@ import type {
 } from "../sessions/session.ts";
 import { workerPermissions } from "../sessions/worker_permissions.ts";
 import { WorkerPool } from "../sessions/worker_pool.ts";
+import { ListBudget } from "../sessions/list_budget.ts";
 import { WorkQueue } from "./work_queue.ts";
 
 /** Reconciles Clusters; holds the accessors, watches and sources the facade serves from. */
@@ -79,11 +80,14 @@ export class Reconciler {
   /** Whether this replica served each cluster when the coordinator last reported. */
   readonly #owned = new Map<string, boolean>();
   readonly #pool: WorkerPool;
+  /** The fleet's budget of informer lists in flight (restart storms). */
+  readonly #lists: ListBudget | undefined;
 
   constructor(options: ResolvedOptions, metrics: ClusterCacheMetrics) {
     this.#options = options;
     this.#metrics = metrics;
     this.#pool = new WorkerPool(options.workers, (message) => this.#log.warn(message));
+    this.#lists = options.listBudget && new ListBudget(options.listBudget);
     this.#queue = new WorkQueue(
       (key) => this.#reconcile(key),
       (key, error) => {
@@ -170,6 +174,7 @@ export class Reconciler {
     for (const accessor of this.#accessors.values()) {
       this.#disconnect(accessor);
       accessor.dropSpare();
+      accessor.dropRetained();
     }
     // Abandoned moves end their workers before close() returns: none may outlive the cache.
     await this.#moves.settled();
@@ -204,12 +209,12 @@ export class Reconciler {
       this.#cleanup(key, "the Cluster is filtered out");
       return undefined;
     }
-    const accessor = this.#getOrCreateAccessor(key);
+    const step = new ReconcileStep();
+    const accessor = this.#accessorOf(key, cluster, step);
     if (!infrastructureReady(cluster)) {
       this.#log.debug("Infrastructure is not ready; not connecting", { cluster: key });
       return undefined;
     }
-    const step = new ReconcileStep();
     if (this.#shards && !this.#shards.owns(key)) {
       this.#stayAway(key, accessor, step);
       return this.#finish(key, cluster, accessor, step);
@@ -310,7 +315,8 @@ export class Reconciler {
         reason: unauthorized ? "unauthorized" : "too many failed health probes",
         consecutiveFailures: accessor.health.consecutiveFailures,
       });
-      this.#disconnect(accessor);
+      // Its last cache stays readable for a while for readers that asked for stale reads.
+      this.#disconnect(accessor, this.#options.staleCacheMs);
       step.transitions.push("disconnect");
     }
     step.requeues.push(
@@ -352,21 +358,37 @@ export class Reconciler {
 
   // ------------------------------------------------------------------------- accessors
 
-  #getOrCreateAccessor(key: string): ClusterAccessor {
+  /**
+   * The cluster's accessor, made on first sight. A Cluster is who it was: one deleted and created
+   * again under the same name (a new UID) is a new cluster, whatever its kubeconfig says. The old
+   * connection, watches, cache and key go, and its sources hear a disconnect before the connect.
+   */
+  #accessorOf(key: string, cluster: KubeObject, step: ReconcileStep): ClusterAccessor {
+    const uid = cluster.metadata?.uid;
     let accessor = this.#accessors.get(key);
+    if (accessor && uid !== undefined && accessor.uid !== undefined && accessor.uid !== uid) {
+      const wasConnected = accessor.connected;
+      this.#cleanup(key, "the Cluster was created again (a new UID)");
+      if (wasConnected) step.transitions.push("disconnect");
+      accessor = undefined;
+    }
     if (!accessor) {
-      accessor = new ClusterAccessor(parseClusterKey(key));
+      accessor = new ClusterAccessor(parseClusterKey(key), uid);
       this.#accessors.set(key, accessor);
     }
     return accessor;
   }
 
-  /** @returns Whether it was connected. */
-  #disconnect(accessor: ClusterAccessor): boolean {
+  /**
+   * @param retainMs How long to keep its last cache for stale readers (0: not at all).
+   * @returns Whether it was connected.
+   */
+  #disconnect(accessor: ClusterAccessor, retainMs = 0): boolean {
     this.#moves.abandon(accessor); // its new worker would outlive the connection
     const id = accessor.connection?.id;
-    if (!accessor.disconnect()) return false;
+    if (!accessor.disconnect(retainMs)) return false;
     this.#metrics.connection(accessor.key, false);
+    this.#metrics.informersGone(accessor.key);
     this.watches.forget(id);
     return true;
   }
@@ -377,6 +399,7 @@ export class Reconciler {
       this.#log.info("Forgetting cluster", { cluster: key, reason: why });
       this.#disconnect(accessor);
       accessor.dropSpare();
+      accessor.dropRetained();
       this.#accessors.delete(key);
     }
     this.sources.forget(key);
@@ -403,6 +426,9 @@ export class Reconciler {
     return {
       connectionId: accessor.connection?.id,
       lastProbeSuccessTime: accessor.health.lastProbeSuccessTime,
+      failingKinds: accessor.informerStates().flatMap((s) =>
+        s.failingSince === undefined ? [] : [{ kind: s.kind, since: s.failingSince }]
+      ),
     };
   }
 
@@ -443,7 +469,10 @@ export class Reconciler {
       onLog: (level, message, properties) =>
         forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
       onInformer: (kind, event) => this.#metrics.informer(cluster, kind, event),
-      onStats: (stats) => this.#metrics.workerStats(cluster, stats),
+      onStats: (stats, from) => {
+        this.#metrics.workerStats(cluster, stats);
+        accessor.noteInformers(stats.informers, from);
+      },
       onFailure: (error, culprit, from) => {
         this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
         if (culprit && this.#pool.mode === "pooled" && from.placement === "pooled") {
@@ -454,6 +483,9 @@ export class Reconciler {
       },
       onPressure: (pressure) => this.#moves.pressure(key, accessor, pressure),
       onRoundTrip: (op, seconds) => this.#metrics.roundTrip(op, seconds),
+      onListPermit: (kind, objects, urgent, from) =>
+        this.#lists?.ask(from, kind, objects, urgent, () => from.grantList(kind)),
+      onListDone: (kind, from) => this.#lists?.done(from, kind),
     };
   }
 

@@ -73,6 +73,8 @@ export class HealthProbe {
     consecutiveFailures: 0,
   };
   #lastProbeTimedOut = false;
+  /** Successes in a row (toward the success threshold). */
+  #successes = 0;
 
   /** Takes back the failure the last probe counted (a 401 that rotated credentials explain). */
   forgiveLastFailure(): void {
@@ -123,9 +125,13 @@ export class HealthProbe {
     }
     this.state.lastProbeTime = Date.now();
     if (verdict === "success") {
-      this.state.consecutiveFailures = 0;
-      this.state.lastProbeSuccessTime = this.state.lastProbeTime;
+      // Healthy again only after enough successes in a row (1 by default: Cluster API's rule).
+      if (++this.#successes >= probe.successThreshold) {
+        this.state.consecutiveFailures = 0;
+        this.state.lastProbeSuccessTime = this.state.lastProbeTime;
+      }
     } else if (verdict !== "inconclusive") {
+      this.#successes = 0;
       this.state.consecutiveFailures++;
     }
     const overload = verdict === "inconclusive" ||

@@ -39,8 +39,8 @@ export interface SessionHooks {
   onEvents(watchId: number, events: WatchEvent[], from: Session): void;
   onLog(level: WorkerLogLevel, message: string, properties: Record<string, unknown>): void;
   onInformer(kind: string, event: "list" | "watchRestart" | "error"): void;
-  /** The worker's counters since its last report, for metrics. */
-  onStats?(stats: WorkerStats): void;
+  /** The worker's counters and informer states since its last report, from the session `from`. */
+  onStats?(stats: WorkerStats, from: Session): void;
   /**
    * The session failed (its worker crashed or hung) and its pending calls with it. `culprit`: the
    * session is blamed for it, rather than a neighbour in the same pooled worker.
@@ -50,6 +50,10 @@ export interface SessionHooks {
   onPressure?(pressure: PressureReport): void;
   /** Every completed call's round trip, for metrics. */
   onRoundTrip?(op: OpName, seconds: number): void;
+  /** An informer asks to list (see `ListBudget`); answer with {@linkcode Session.grantList}. */
+  onListPermit?(kind: string, objects: number | undefined, urgent: boolean, from: Session): void;
+  /** An informer's list is over (or was given up). */
+  onListDone?(kind: string, from: Session): void;
 }
 
 /** Options of one call. */
@@ -450,6 +454,13 @@ export class Session {
     if (this.#state === "alive") this.host.post({ type: "fence", session: this.session, until });
   }
 
+  /** Lets an informer that asked (`onListPermit`) start its list. */
+  grantList(kind: string): void {
+    if (this.#state === "alive") {
+      this.host.post({ type: "listGranted", session: this.session, kind });
+    }
+  }
+
   /** Lets the worker send a watch `count` more events (its handler got through as many). */
   ack(watchId: number, count: number): void {
     if (this.#state === "alive") {
@@ -506,10 +517,16 @@ export class Session {
         this.#hooks.onInformer(message.kind, message.event);
         return;
       case "stats":
-        this.#hooks.onStats?.(message.stats);
+        this.#hooks.onStats?.(message.stats, this);
         return;
       case "pressure":
         this.#hooks.onPressure?.(message.pressure);
+        return;
+      case "listPermit":
+        this.#hooks.onListPermit?.(message.kind, message.objects, message.urgent, this);
+        return;
+      case "listDone":
+        this.#hooks.onListDone?.(message.kind, this);
         return;
     }
   }

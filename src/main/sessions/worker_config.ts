@@ -60,6 +60,7 @@ export function workerConfig(
     },
     ...(options.workers.mode === "pooled" ? { pressure: options.workers.pressure } : {}),
     dedicated,
+    listBudget: !management && options.listBudget !== undefined,
     ...(writableUntil === undefined ? {} : { writableUntil }),
     ...(podCheck && options.podIdentity ? { podIdentity: options.podIdentity } : {}),
     ...(podCheck && options.inClusterConfig ? { inCluster: options.inClusterConfig } : {}),

@@ -111,6 +111,12 @@ export interface ClusterSourceOptions {
    * API's `WatchForProbeFailure`.
    */
   watchForProbeFailure?: number[];
+  /**
+   * Also notify, once per duration (ms), when a kind's informer has been failing that long
+   * (reason `watch of <apiVersion> <Kind> failing since more than <d>`): the cluster stays
+   * connected and its other kinds healthy, but this kind's cache is not to be trusted.
+   */
+  watchForKindFailure?: number[];
   /** Most requests waiting in the queue; the oldest are dropped beyond it (and logged). Default 100,000. */
   queueLimit?: number;
 }
@@ -150,6 +156,8 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
   readonly controllerName: string;
   /** Probe-failure durations (ms) this source watches for. */
   readonly probeFailureDurations: readonly number[];
+  /** `watchForKindFailure`, validated. */
+  readonly kindFailureDurations: readonly number[];
   readonly #queue = new Map<string, { request: R; event: ClusterEvent }>();
   readonly #limit: number;
   readonly #subscribers = new Set<(request: R, event: ClusterEvent) => void>();
@@ -179,6 +187,7 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
   ) {
     this.controllerName = controllerName;
     this.probeFailureDurations = [...(options.watchForProbeFailure ?? [])];
+    this.kindFailureDurations = [...(options.watchForKindFailure ?? [])];
     this.#limit = Math.max(1, options.queueLimit ?? 100_000);
     this.#onDrop = hooks.onDrop ?? (() => {});
     this.#onSubscriberError = hooks.onSubscriberError ?? (() => {});

@@ -38,6 +38,11 @@ export function probeFailureReason(durationMs: number): string {
   return `health probe didn't succeed since more than ${goDuration(durationMs)}`;
 }
 
+/** The reason text for a kind whose informer has failed for longer than a duration. */
+export function kindFailureReason(kind: string, durationMs: number): string {
+  return `watch of ${kind} failing since more than ${goDuration(durationMs)}`;
+}
+
 /** A change of connection a reconcile made. */
 export type Transition = "connect" | "disconnect";
 
@@ -50,12 +55,16 @@ export interface ReconcileOutcome {
   lastProbeSuccess: number;
   /** Connects and disconnects of this reconcile, in the order they happened. */
   transitions: readonly Transition[];
+  /** Kinds whose informers fail, and since when. */
+  failingKinds?: readonly { kind: string; since: number }[];
 }
 
 /**
  * The reasons to send a source an event, in order: the connects and disconnects in the order they
  * happened (a kubeconfig rotation is `"disconnect"` then `"connect"`), then one per duration `d`
- * with `lastEventSent < lastProbeSuccess + d < now` (both strict). Empty: no event.
+ * with `lastEventSent < lastProbeSuccess + d < now` (both strict), then one per failing kind and
+ * duration `d` of `kindDurations` with `lastEventSent < failingSince + d < now` (so once per
+ * duration, as the probe's). Empty: no event.
  *
  * @example
  * ```ts
@@ -69,13 +78,19 @@ export interface ReconcileOutcome {
  * assert.ok(reasons[0] === "health probe didn't succeed since more than 21s");
  * ```
  */
-export function shouldSendEvent(outcome: ReconcileOutcome, durations: readonly number[]): string[] {
+export function shouldSendEvent(
+  outcome: ReconcileOutcome,
+  durations: readonly number[],
+  kindDurations: readonly number[] = [],
+): string[] {
   const reasons: string[] = [...outcome.transitions];
+  const crossed = (since: number, d: number) =>
+    outcome.lastEventSent < since + d && since + d < outcome.now;
   for (const d of durations) {
-    const threshold = outcome.lastProbeSuccess + d;
-    if (outcome.lastEventSent < threshold && threshold < outcome.now) {
-      reasons.push(probeFailureReason(d));
-    }
+    if (crossed(outcome.lastProbeSuccess, d)) reasons.push(probeFailureReason(d));
+  }
+  for (const { kind, since } of outcome.failingKinds ?? []) {
+    for (const d of kindDurations) if (crossed(since, d)) reasons.push(kindFailureReason(kind, d));
   }
   return reasons;
 }

@@ -24,6 +24,8 @@ export interface ClusterState {
   connectionId: number | undefined;
   /** When a probe last succeeded (0: never). */
   lastProbeSuccessTime: number;
+  /** Kinds whose informers fail, and since when (epoch ms). */
+  failingKinds: readonly { kind: string; since: number }[];
 }
 
 /** A cluster source and what it was told. */
@@ -68,9 +70,11 @@ export class SourceRegistry {
       throw new TypeError("controllerName cannot be empty");
     }
     if (typeof mapFn !== "function") throw new TypeError("mapFn must be a function");
-    for (const d of options?.watchForProbeFailure ?? []) {
-      if (typeof d !== "number" || !Number.isFinite(d) || d <= 0) {
-        throw new RangeError(`watchForProbeFailure durations must be positive, got ${String(d)}`);
+    for (const name of ["watchForProbeFailure", "watchForKindFailure"] as const) {
+      for (const d of options?.[name] ?? []) {
+        if (typeof d !== "number" || !Number.isFinite(d) || d <= 0) {
+          throw new RangeError(`${name} durations must be positive, got ${String(d)}`);
+        }
       }
     }
     const log = this.#log;
@@ -126,8 +130,10 @@ export class SourceRegistry {
           lastEventSent: entry.source.lastEventSent(key),
           lastProbeSuccess: state.lastProbeSuccessTime,
           transitions: heard ? transitions.filter((t) => t !== "connect") : transitions,
+          failingKinds: state.failingKinds,
         },
         entry.source.probeFailureDurations,
+        entry.source.kindFailureDurations,
       );
       if (reasons.length > 0) this.#deliver(entry, key, cluster, reasons, now, state);
     }
