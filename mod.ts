@@ -61,6 +61,7 @@ export type {
 export {
   ClusterCache,
   type ClusterCacheApi,
+  type ClusterDescription,
   type Freshness,
   type HealthCheckingState,
   type ReaderOptions,
@@ -113,5 +114,9 @@ export type {
 } from "./src/main/options.ts";
 export { type DeclarativePredicate, type Predicate, predicates } from "./src/shared/predicates.ts";
 export type { InformerState, PodIdentity } from "./src/shared/protocol.ts";
+export type {
+  ClusterHistoryEntry,
+  ClusterHistoryKind,
+} from "./src/main/reconcile/cluster_history.ts";
 export type { RESTConfig } from "./src/shared/rest_config.ts";
 export type { ShardingOptions } from "./src/main/sharding/shard_coordinator.ts";

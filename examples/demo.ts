@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { ClusterCache, type ObjectKey } from "../mod.ts";
 import { Controller } from "../src/main/controller/mod.ts";
+import { statusHandler } from "../src/main/status/mod.ts";
 import { SimulatedFleet } from "../testing/mod.ts";
 
 const { values } = parseArgs({
@@ -125,16 +126,21 @@ controller.watchClusters(cache.getClusterSource("demo"));
 controller.start();
 
 // Prometheus metrics of the cache and the controller, for `curl` while the demo runs.
+const status = statusHandler(cache, { title: "clustercache demo fleet" });
 const metricsServer = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },
-  async (request) =>
-    new URL(request.url).pathname === "/metrics"
-      ? new Response(await cache.metrics.registry.metrics(), {
-        headers: { "content-type": cache.metrics.registry.contentType },
-      })
-      : new Response("not found", { status: 404 }),
+  async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/status") return status(request);
+    if (path !== "/metrics") return new Response("not found", { status: 404 });
+    return new Response(await cache.metrics.registry.metrics(), {
+      headers: { "content-type": cache.metrics.registry.contentType },
+    });
+  },
 );
 const metricsUrl = `http://127.0.0.1:${metricsServer.addr.port}/metrics`;
+const statusUrl = `http://127.0.0.1:${metricsServer.addr.port}/status`;
+console.log(`The fleet's status page: ${statusUrl} (metrics: ${metricsUrl})`);
 
 // ------------------------------------------------------------------ load: churn and reads
 
@@ -286,6 +292,7 @@ function render(): string {
         `${connected}/${names.length} connected   ${totalEvents} events/s   ` +
         `read p99 on healthy clusters ${lastReadP99.toFixed(1)} ms   RSS ${rss.toFixed(0)} MB`,
     ),
+    `open ${statusUrl} for the status page`,
     "",
     `${"CLUSTER".padEnd(13)} ${"STATE".padEnd(14)} ${"LAST PROBE".padEnd(11)} ${
       "FAILS".padEnd(6)

@@ -387,6 +387,7 @@ export class FakeClusterCache implements ClusterCacheApi {
    *   synced: true,
    *   resourceVersion: "12",
    *   objects: 3,
+   *   events: 0,
    *   lastHeardAt: Date.now(),
    *   failingSince: Date.now(),
    *   lastError: "pods is forbidden",

@@ -71,3 +71,10 @@ Deno.test("the import check flags a runtime import of client-node but not a type
     await Deno.remove(probe);
   }
 });
+
+Deno.test("the root module loads nothing of the status page: applications that do not mount it do not pay for it", async () => {
+  const { modules } = await runtimeGraph("mod.ts");
+  assert.deepEqual(modules.filter((m) => m.includes("/src/main/status/")), []);
+  const status = await runtimeGraph("src/main/status/mod.ts");
+  assert.ok(status.modules.some((m) => m.endsWith("/src/main/status/status_page.ts")));
+});

@@ -58,6 +58,7 @@ export class Informer {
   /** Since when list and watch attempts have failed without the server answering in between. */
   #failingSince: number | undefined;
   #lastHeardAt = 0;
+  #events = 0;
   #lists = 0;
   #relists = 0;
 
@@ -124,6 +125,7 @@ export class Informer {
       synced: this.#synced,
       resourceVersion: this.lastSyncResourceVersion,
       objects: this.store.size,
+      events: this.#events,
       lastHeardAt: this.#lastHeardAt,
       ...(failing ? { failingSince: this.#failingSince, lastError: this.#lastError } : {}),
     };
@@ -271,6 +273,7 @@ export class Informer {
    */
   #apply(type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject): boolean {
     this.#lastError = undefined;
+    this.#events++;
     const prepared = this.#prepare(object);
     const stored = this.store.get(storeKey(prepared));
     const uid = prepared.metadata?.uid;

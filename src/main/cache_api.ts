@@ -12,6 +12,7 @@ import type { ClusterSource, ClusterSourceOptions } from "./sources/cluster_sour
 import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { HealthCheckingState } from "./sessions/health_probe.ts";
 import type { InformerState } from "../shared/protocol.ts";
+import type { ClusterHistoryEntry } from "./reconcile/cluster_history.ts";
 
 export type { HealthCheckingState };
 import type { RESTConfig } from "../shared/rest_config.ts";
@@ -46,6 +47,40 @@ export interface Freshness {
   resourceVersion: string | undefined;
   /** When the kind's informer last heard from the server (epoch ms; 0: never). */
   lastHeardAt: number;
+}
+
+/**
+ * Everything the cache knows of one cluster, for operators (the status page, `describe`-like
+ * tools): never a credential.
+ *
+ * @example Printing a fleet
+ * ```ts
+ * import type { ClusterDescription } from "@fleetkit/clustercache";
+ *
+ * function line(d: ClusterDescription): string {
+ *   const blind = d.kinds.filter((k) => k.phase === "failing").map((k) => k.kind);
+ *   return `${d.cluster.name}: ${d.connected ? "connected" : "down"}, ${d.placement ?? "-"}` +
+ *     (blind.length ? `, failing: ${blind.join(", ")}` : "");
+ * }
+ * ```
+ */
+export interface ClusterDescription {
+  /** The cluster. */
+  cluster: ObjectKey;
+  /** Whether it is connected. */
+  connected: boolean;
+  /** Why the last connection attempt failed, while it stands. */
+  lastConnectionError?: string;
+  /** Its health-checking state. */
+  health: HealthCheckingState;
+  /** Where its session runs, while connected. */
+  placement?: "dedicated" | "pooled";
+  /** With sharding: whether this replica serves it, and which replica should. */
+  shard?: { servedHere: boolean; owner: string | undefined };
+  /** Its kinds' informers, as last reported. */
+  kinds: InformerState[];
+  /** What happened to it lately, oldest first. */
+  history: ClusterHistoryEntry[];
 }
 
 /** Options of {@linkcode ClusterCacheApi.getReader}. */

@@ -24,7 +24,8 @@ import {
   type ObjectKey,
 } from "../shared/kube_object.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { kindKey, type RequestOf, type ResponseOf } from "../shared/protocol.ts";
+import { kindKey, type OpName, type RequestOf, type ResponseOf } from "../shared/protocol.ts";
+import { SpanKind, traced } from "./tracing.ts";
 import { wrote } from "./cache_writes.ts";
 import { isMovedAway, type Session } from "./sessions/session.ts";
 import { ClusterCacheError } from "../shared/errors.ts";
@@ -89,12 +90,39 @@ export class WorkerClient implements Client {
     request: RequestOf<O>,
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
-    try {
-      return await this.#host.connection(options.operation).session.call(request, options);
-    } catch (error) {
-      if (!isMovedAway(error)) throw error;
-      return await this.#host.connection(options.operation).session.call(request, options);
-    }
+    return await this.#traced(request, async () => {
+      try {
+        return await this.#host.connection(options.operation).session.call(request, options);
+      } catch (error) {
+        if (!isMovedAway(error)) throw error;
+        return await this.#host.connection(options.operation).session.call(request, options);
+      }
+    });
+  }
+
+  /** A span for a call into the cluster's session: `clustercache.<op>`, with the cluster. */
+  #traced<O extends OpName, T>(request: RequestOf<O>, call: () => Promise<T>): Promise<T> {
+    return traced(
+      `clustercache.${request.op}`,
+      () => {
+        const [namespace, name] = this.#host.cluster.split("/");
+        const kind = "kind" in request
+          ? request.kind as KindRef
+          : "object" in request
+          ? request.object as KindRef
+          : undefined;
+        return {
+          "k8s.cluster.name": name ?? this.#host.cluster,
+          "clustercache.cluster": this.#host.cluster,
+          "clustercache.cluster.namespace": namespace ?? "",
+          "clustercache.operation": request.op,
+          "clustercache.cached": "cached" in request ? request.cached === true : false,
+          ...(kind ? { "clustercache.kind": `${kind.apiVersion} ${kind.kind}` } : {}),
+        };
+      },
+      call,
+      SpanKind.CLIENT,
+    );
   }
 
   /**
@@ -108,7 +136,10 @@ export class WorkerClient implements Client {
     options: { timeoutMs: number; signal: AbortSignal | undefined; operation: string },
   ): Promise<ResponseOf<O>> {
     try {
-      const answer = await this.#host.connection(options.operation).session.call(request, options);
+      const answer = await this.#traced(
+        request,
+        () => this.#host.connection(options.operation).session.call(request, options),
+      );
       if (this.#cached) this.#recordWrite(kind, answer);
       return answer;
     } catch (error) {

@@ -31,6 +31,7 @@ import { Reconciler } from "./reconcile/reconciler.ts";
 import { checkClusterKey, parseClusterKey } from "./management/cluster_key.ts";
 import type {
   ClusterCacheApi,
+  ClusterDescription,
   Freshness,
   HealthCheckingState,
   ReaderOptions,
@@ -41,6 +42,7 @@ import type {
 
 export type {
   ClusterCacheApi,
+  ClusterDescription,
   Freshness,
   HealthCheckingState,
   ReaderOptions,
@@ -493,6 +495,42 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    */
   getInformerStates(cluster: ObjectKey): InformerState[] {
     return this.#reconciler.accessor(checkClusterKey(cluster))?.informerStates() ?? [];
+  }
+
+  /**
+   * Everything the cache knows of a cluster (see {@linkcode ClusterDescription}): what the status
+   * page (`@fleetkit/clustercache/status`) shows. `undefined` for a cluster the cache does not track.
+   *
+   * @example What happened to a cluster lately
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connectedCache } from "@fleetkit/clustercache/testing";
+   *
+   * await using docs = await connectedCache();
+   * const { cache, cluster } = docs;
+   * const described = cache.describeCluster(cluster)!;
+   * assert.equal(described.connected, true);
+   * assert.equal(described.history.at(-1)?.kind, "connected");
+   * ```
+   */
+  describeCluster(cluster: ObjectKey): ClusterDescription | undefined {
+    const key = checkClusterKey(cluster);
+    const accessor = this.#reconciler.accessor(key);
+    if (!accessor) return undefined;
+    const placement = accessor.connection?.session.placement;
+    const shard = this.#reconciler.shardOf(key);
+    return {
+      cluster: parseClusterKey(key),
+      connected: accessor.connected,
+      ...(accessor.lastConnectionError
+        ? { lastConnectionError: accessor.lastConnectionError }
+        : {}),
+      health: { ...accessor.health },
+      ...(placement ? { placement } : {}),
+      ...(shard ? { shard } : {}),
+      kinds: accessor.informerStates(),
+      history: this.#reconciler.history.of(key),
+    };
   }
 
   /**

@@ -416,6 +416,8 @@ export interface InformerState {
   resourceVersion: string | undefined;
   /** Objects cached. */
   objects: number;
+  /** Watch events applied so far (a rate between two reports says how busy the kind is). */
+  events: number;
   /** When the server last answered for it (a list, an opened watch, an event, a bookmark); 0: never. */
   lastHeardAt: number;
   /** Since when its list and watch attempts have failed (epoch ms), while failing. */

@@ -23,6 +23,13 @@ import { realfleetBinary } from "./build.ts";
 export interface RealFleetOptions {
   /** Workload clusters. Default 2. */
   clusters?: number;
+  /**
+   * The Kubernetes release of every API server: a minor (`"1.31"`) or an exact release. Default
+   * the newest (see `KUBERNETES_RELEASES` in `build.ts`).
+   */
+  kubernetes?: string;
+  /** Releases of single workload clusters, by index from 1 (a fleet mid-upgrade); the rest use `kubernetes`. */
+  workloadKubernetes?: Record<number, string>;
   /** Where certificates, kubeconfigs, etcd data and logs go. Default: a new temporary directory. */
   dir?: string;
   /** How kubeconfig Secrets authenticate: the admin client certificate, or a ServiceAccount token. */
@@ -347,7 +354,14 @@ export class RealFleet implements AsyncDisposable {
    */
   static async start(options: RealFleetOptions = {}): Promise<RealFleet> {
     const progress = options.progress ?? (() => {});
-    const binary = await realfleetBinary(progress);
+    const binary = await realfleetBinary(progress, options.kubernetes);
+    const binaries = new Map<string, string>();
+    const binaryOf = async (index: number) => {
+      const release = options.workloadKubernetes?.[index];
+      if (release === undefined) return binary;
+      if (!binaries.has(release)) binaries.set(release, await realfleetBinary(progress, release));
+      return binaries.get(release)!;
+    };
     const removeDir = options.dir === undefined;
     const dir = options.dir ?? await Deno.makeTempDir({ prefix: "realfleet-" });
     await Deno.mkdir(dir, { recursive: true });
@@ -372,9 +386,17 @@ export class RealFleet implements AsyncDisposable {
       "management",
       ...Array.from({ length: options.clusters ?? 2 }, (_, i) => `workload-${i + 1}`),
     ];
+    const serverBinaries: string[] = [];
+    for (const [i] of names.entries()) serverBinaries.push(i === 0 ? binary : await binaryOf(i));
     const servers = await Promise.all(
-      names.map((name) =>
-        RealFleet.#server(binary, dir, name, url, name === "management" ? 0 : options.goAwayChance)
+      names.map((name, i) =>
+        RealFleet.#server(
+          serverBinaries[i]!,
+          dir,
+          name,
+          url,
+          name === "management" ? 0 : options.goAwayChance,
+        )
       ),
     );
     const fleet = new RealFleet(

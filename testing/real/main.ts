@@ -16,11 +16,15 @@
 
 import { parseArgs } from "node:util";
 import { RealFleet } from "./fleet.ts";
+import { DEFAULT_KUBERNETES, KUBERNETES_RELEASES, kubernetesRelease } from "./build.ts";
 
 const usage = `Usage: deno task real [--clusters N] [--out DIR] [--auth certificate|token]
+                      [--kubernetes ${Object.keys(KUBERNETES_RELEASES).join("|")}|x.y.z]
 
-Starts etcd, a management kube-apiserver and N workload kube-apiservers on
-127.0.0.1, writes their kubeconfigs to DIR and runs until interrupted.`;
+Starts etcd, a management kube-apiserver and N workload kube-apiservers of one
+Kubernetes release (default ${DEFAULT_KUBERNETES}) on 127.0.0.1, writes their
+kubeconfigs to DIR and runs until interrupted. Each release is built from Go
+modules once and cached.`;
 
 async function main(): Promise<void> {
   let values;
@@ -31,6 +35,7 @@ async function main(): Promise<void> {
         clusters: { type: "string" },
         out: { type: "string" },
         auth: { type: "string" },
+        kubernetes: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -52,10 +57,18 @@ async function main(): Promise<void> {
     console.error(`--auth must be certificate or token, got "${auth}"`);
     Deno.exit(2);
   }
+  let kubernetes: string;
+  try {
+    kubernetes = kubernetesRelease(values.kubernetes);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
   const out = values.out ?? ".real";
   const started = performance.now();
   const fleet = await RealFleet.start({
     clusters,
+    kubernetes,
     dir: `${out}/state`,
     kubeconfigAuth: auth,
     progress: (line) => console.error(line),
@@ -67,7 +80,7 @@ async function main(): Promise<void> {
     await write(`${server.name}.kubeconfig`, await fleet.workloadKubeconfig(server.name));
   }
   console.log(
-    `ready: management ${fleet.management.url} and ${clusters} workload clusters (real kube-apiservers) in ${
+    `ready: management ${fleet.management.url} and ${clusters} workload clusters (real kube-apiservers ${kubernetes}) in ${
       Math.round(performance.now() - started)
     } ms; kubeconfigs in ${out}`,
   );

@@ -19,6 +19,8 @@ import { defaultControllerRateLimiter, type RateLimiter } from "./rate_limiter.t
 import { type QueueObserver, RateLimitingQueue } from "./rate_limiting_queue.ts";
 import { ConsistencyStore } from "./consistency.ts";
 import { recordingWrites } from "../cache_writes.ts";
+import { traced } from "../tracing.ts";
+import type { Attributes } from "@opentelemetry/api";
 
 /** What a reconcile asks for: nothing (done), or to run again after a delay. */
 export interface ReconcileResult {
@@ -62,6 +64,40 @@ export interface ControllerOptions<R> {
    * it; resourceVersions that cannot be compared let it run at once. `false` turns it off.
    */
   readYourWrites?: boolean | { maxWaitMs?: number };
+  /**
+   * The workload cluster a request is for, for traces (the `k8s.cluster.name` of its reconcile
+   * span). Default: the request itself when it is a `{ namespace, name }` (what cluster sources
+   * produce by default).
+   */
+  clusterOf?: (request: R) => ObjectKey | undefined;
+}
+
+/** A reconcile span's attributes: the controller, the request, and its cluster when it names one. */
+function reconcileAttributes(
+  controller: string,
+  key: string,
+  cluster: ObjectKey | undefined,
+  retries: number,
+): Attributes {
+  return {
+    "clustercache.controller": controller,
+    "clustercache.request": key,
+    "clustercache.retries": retries,
+    ...(cluster
+      ? {
+        "k8s.cluster.name": cluster.name,
+        "clustercache.cluster": `${cluster.namespace}/${cluster.name}`,
+      }
+      : {}),
+  };
+}
+
+/** The default `clusterOf`: a request that is an object key. */
+function requestAsCluster(request: unknown): ObjectKey | undefined {
+  const key = request as Partial<ObjectKey> | null;
+  return typeof key?.name === "string" && typeof key.namespace === "string"
+    ? { namespace: key.namespace, name: key.name }
+    : undefined;
 }
 
 /** How soon a request whose cache is behind its own writes is tried again (Cluster API: 100 ms). */
@@ -180,7 +216,7 @@ export class Controller<R> implements AsyncDisposable {
   readonly #idle: (() => void)[] = [];
   readonly #reconciles: ((result: string) => void) | undefined;
   readonly #uncollect: (() => void) | undefined;
-  readonly #identity: (request: R) => string;
+  readonly #clusterOf: (request: R) => ObjectKey | undefined;
   /** Writes of each request's last runs, for read-your-writes (`undefined`: turned off). */
   readonly #consistency: ConsistencyStore | undefined;
   readonly #staleSkips: ((kind: string) => void) | undefined;
@@ -214,7 +250,7 @@ export class Controller<R> implements AsyncDisposable {
     this.#concurrency = concurrency;
     this.#timeoutMs = timeout;
     const identity = options.identity ?? requestIdentity;
-    this.#identity = identity;
+    this.#clusterOf = options.clusterOf ?? requestAsCluster;
     const ryw = options.readYourWrites ?? true;
     const maxWaitMs = typeof ryw === "object" ? ryw.maxWaitMs ?? 10_000 : 10_000;
     if (!(maxWaitMs >= 0)) {
@@ -426,9 +462,14 @@ export class Controller<R> implements AsyncDisposable {
     try {
       if (!(await this.#cacheCaughtUp(key, request))) return;
       const retries = this.#queue.numRequeues(request);
-      const result = await this.#runRecordingWrites(
-        key,
-        () => this.#reconcile(request, { signal: abort.signal, retries }),
+      const result = await traced(
+        `reconcile ${this.name}`,
+        () => reconcileAttributes(this.name, key, this.#clusterOf(request), retries),
+        () =>
+          this.#runRecordingWrites(
+            key,
+            () => this.#reconcile(request, { signal: abort.signal, retries }),
+          ),
       );
       const after = result?.requeueAfterMs;
       if (after !== undefined && (typeof after !== "number" || !(after >= 0))) {

@@ -11,6 +11,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { PressureReport } from "../../shared/protocol.ts";
 import type { ClusterAccessor, ConnectContext } from "./accessor.ts";
+import type { ClusterHistory } from "./cluster_history.ts";
 import type { ClusterCacheMetrics } from "../metrics/metrics.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { catchUp, handOver, warmUp } from "./session_move.ts";
@@ -21,6 +22,7 @@ import type { Placement } from "../sessions/session.ts";
 export interface MovesContext {
   options: Pick<ResolvedOptions, "client" | "initialSyncTimeoutMs" | "workers">;
   log: Logger;
+  history: ClusterHistory;
   metrics: ClusterCacheMetrics;
   watches: WatchRegistry;
   connectContext(key: string, accessor: ClusterAccessor): ConnectContext;
@@ -121,6 +123,11 @@ export class Moves {
     } catch (error) {
       next?.session.terminate("the move was abandoned");
       accessor.placement.failed(Date.now());
+      this.#context.history.record(
+        key,
+        "move-failed",
+        `a move to a ${placement} worker failed: ${(error as Error).message}`,
+      );
       log.warn("Moving the cluster failed; it stays where it is for now", {
         cluster: key,
         error: (error as Error).message,
@@ -167,6 +174,7 @@ export class Moves {
     }
     metrics.moved(placement === "dedicated" ? "promote" : "demote");
     metrics.placement(accessor.key, placement === "dedicated");
+    this.#context.history.record(key, "moved", `moved to a ${placement} worker: ${why}`);
     log.info("Moved the cluster", {
       cluster: key,
       placement,

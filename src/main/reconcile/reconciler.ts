@@ -10,7 +10,7 @@
  */
 
 import { ClusterCacheError } from "../../shared/errors.ts";
-import type { KubeObject } from "../../shared/kube_object.ts";
+import { formatObjectKey, type KubeObject } from "../../shared/kube_object.ts";
 import type { RESTConfig } from "../../shared/rest_config.ts";
 import { ClusterAccessor, type ConnectContext } from "./accessor.ts";
 import { AimdLimit } from "./aimd_limit.ts";
@@ -42,6 +42,7 @@ import type {
 import { workerPermissions } from "../sessions/worker_permissions.ts";
 import { WorkerPool } from "../sessions/worker_pool.ts";
 import { ListBudget } from "../sessions/list_budget.ts";
+import { ClusterHistory } from "./cluster_history.ts";
 import { WorkQueue } from "./work_queue.ts";
 
 /** Reconciles Clusters; holds the accessors, watches and sources the facade serves from. */
@@ -80,6 +81,8 @@ export class Reconciler {
   /** Whether this replica served each cluster when the coordinator last reported. */
   readonly #owned = new Map<string, boolean>();
   readonly #pool: WorkerPool;
+  /** What happened to each cluster lately. */
+  readonly history: ClusterHistory = new ClusterHistory();
   /** The fleet's budget of informer lists in flight (restart storms). */
   readonly #lists: ListBudget | undefined;
 
@@ -107,6 +110,7 @@ export class Reconciler {
       this.#connectContext(key, accessor);
     this.#rotation = new KubeconfigRotation({
       options,
+      history: this.history,
       log: this.#log,
       metrics,
       watches: this.watches,
@@ -115,6 +119,7 @@ export class Reconciler {
     });
     this.#moves = new Moves({
       options,
+      history: this.history,
       log: this.#log,
       metrics,
       watches: this.watches,
@@ -127,6 +132,15 @@ export class Reconciler {
   /** The cluster's accessor, connected or not (`undefined`: not known, or forgotten). */
   accessor(key: string): ClusterAccessor | undefined {
     return this.#accessors.get(key);
+  }
+
+  /**
+   * With sharding: whether this replica serves `key`, and which replica should, as this one sees
+   * the members (`undefined` without sharding).
+   */
+  shardOf(key: string): { servedHere: boolean; owner: string | undefined } | undefined {
+    const shards = this.#shards;
+    return shards ? { servedHere: shards.owns(key), owner: shards.ownerOf(key) } : undefined;
   }
 
   /** Keys of the clusters known (reconciled and not forgotten). */
@@ -246,6 +260,7 @@ export class Reconciler {
         code,
         error: (error as Error).message,
       });
+      this.history.record(key, "connect-failed", `${code}: ${(error as Error).message}`);
       step.requeues.push(retryMs);
       return;
     }
@@ -258,6 +273,8 @@ export class Reconciler {
     this.#metrics.connection(accessor.key, true);
     this.#metrics.placement(accessor.key, accessor.connection?.session.placement === "dedicated");
     this.#log.info("Connected to workload cluster", { cluster: key });
+    const placement = accessor.connection?.session.placement ?? "dedicated";
+    this.history.record(key, "connected", `connected, in a ${placement} worker`);
   }
 
   /** A Secret that changed since the attempt that failed is worth trying at once. */
@@ -302,6 +319,15 @@ export class Reconciler {
         cluster: key,
       });
     } else this.#metrics.probe(accessor.key, result.verdict === "success");
+    if (result.verdict === "failure" || result.verdict === "unauthorized") {
+      this.history.record(
+        key,
+        "probe-failed",
+        `${
+          result.verdict === "unauthorized" ? "401 Unauthorized" : "failed"
+        }: ${accessor.health.consecutiveFailures} of ${probe.failureThreshold} in a row`,
+      );
+    }
     if (result.heapUsedBytes !== undefined) this.#reportHeap(accessor, result.heapUsedBytes);
     let { unauthorized, tooManyFailures } = result;
     if (unauthorized && await this.#rotation.explainsUnauthorized(key, accessor, step)) {
@@ -317,6 +343,11 @@ export class Reconciler {
       });
       // Its last cache stays readable for a while for readers that asked for stale reads.
       this.#disconnect(accessor, this.#options.staleCacheMs);
+      this.history.record(
+        key,
+        "disconnected",
+        unauthorized ? "its credentials were refused (401)" : "too many failed health probes",
+      );
       step.transitions.push("disconnect");
     }
     step.requeues.push(
@@ -338,7 +369,9 @@ export class Reconciler {
       accessor.recordFailedProbe();
       this.#metrics.probe(accessor.key, false);
     }
-    this.#disconnect(accessor);
+    if (this.#disconnect(accessor)) {
+      this.history.record(formatObjectKey(accessor.key), "disconnected", "its worker failed");
+    }
     step.transitions.push("disconnect");
   }
 
@@ -403,6 +436,7 @@ export class Reconciler {
       this.#accessors.delete(key);
     }
     this.sources.forget(key);
+    this.history.forget(key);
     this.#owned.delete(key);
     this.#metrics.forget(parseClusterKey(key));
   }
@@ -471,7 +505,21 @@ export class Reconciler {
       onInformer: (kind, event) => this.#metrics.informer(cluster, kind, event),
       onStats: (stats, from) => {
         this.#metrics.workerStats(cluster, stats);
+        const before = new Map(accessor.informerStates().map((s) => [s.kind, s.phase]));
         accessor.noteInformers(stats.informers, from);
+        if (accessor.connection?.session !== from) return;
+        for (const state of stats.informers) {
+          const was = before.get(state.kind);
+          if (state.phase === "failing" && was !== "failing") {
+            this.history.record(
+              key,
+              "kind-failing",
+              `${state.kind}: ${state.lastError ?? "failing"}`,
+            );
+          } else if (state.phase === "synced" && was === "failing") {
+            this.history.record(key, "kind-recovered", `${state.kind} is synced again`);
+          }
+        }
       },
       onFailure: (error, culprit, from) => {
         this.#log.error("A cluster's worker failed", { cluster: key, error: error.message });
@@ -530,6 +578,7 @@ export class Reconciler {
       else if (connection) {
         this.#log.info("Another replica serves this cluster now; disconnecting", { cluster: key });
         this.#disconnect(accessor!);
+        this.history.record(key, "disconnected", "another replica serves it now");
         this.#handedOff.add(key);
       }
       if (this.#owned.get(key) !== owns) {

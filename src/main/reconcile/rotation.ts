@@ -11,6 +11,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { KubeObject } from "../../shared/kube_object.ts";
 import type { ClusterAccessor, ConnectContext } from "./accessor.ts";
+import type { ClusterHistory } from "./cluster_history.ts";
 import type { ClusterCacheMetrics } from "../metrics/metrics.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { shouldRequeue } from "./requeue.ts";
@@ -21,6 +22,7 @@ import type { WatchRegistry } from "../watches/watch_registry.ts";
 export interface RotationContext {
   options: Pick<ResolvedOptions, "client" | "connectionCreationRetryIntervalMs">;
   log: Logger;
+  history: ClusterHistory;
   metrics: ClusterCacheMetrics;
   watches: WatchRegistry;
   /** The cluster's kubeconfig Secret: from the mirror, or `live` whatever the mirror says. */
@@ -73,6 +75,7 @@ export class KubeconfigRotation {
       try {
         await accessor.updateToken(change.token, options.client.timeoutMs);
         log.info("The kubeconfig Secret's token was rotated; updated in place", { cluster: key });
+        this.#context.history.record(key, "rotated", "the bearer token was rotated in place");
         return true;
       } catch (error) {
         log.warn("Updating the rotated token failed; the next probe decides", {
@@ -97,6 +100,7 @@ export class KubeconfigRotation {
     try {
       const replaced = await accessor.swap(this.#context.connectContext(key, accessor));
       watches.forget(replaced);
+      this.#context.history.record(key, "rotated", "the kubeconfig changed: connected anew");
       step.transitions.push("disconnect", "connect");
       metrics.connection(accessor.key, true);
       return true;

@@ -169,6 +169,11 @@ export class ShardCoordinator {
     return hash53(key) % this.#options.buckets;
   }
 
+  /** The replica that should serve `key`, among the members this one sees (for operators). */
+  ownerOf(key: string): string | undefined {
+    return ownerOf(`bucket-${this.bucketOf(key)}`, this.#members);
+  }
+
   /** Whether this replica serves `key` now: it holds the bucket's fencing Lease, freshly renewed. */
   owns(key: string): boolean {
     return this.ownedUntil(key) !== undefined;
