@@ -15,3 +15,16 @@ Deno.test("conformance: simulator", async (test) => {
     target.close();
   }
 });
+
+Deno.test("conformance: simulator as an older server (WatchList off, as 1.27-1.31 by default)", async (test) => {
+  await using fleet = await SimulatedFleet.start({
+    clusters: 0,
+    server: { historySize: 50, watchList: false },
+  });
+  const target = new Target("simulator without WatchList", fleet.management);
+  try {
+    await runConformance(test, target);
+  } finally {
+    target.close();
+  }
+});

@@ -3,7 +3,7 @@
  * test then counts as ignored, never as passed). The files here are not named `*_test.ts` on
  * purpose: `deno task test` walks `tests/` and must not start real servers; `test:real` names them.
  */
-import { hasGo } from "../../testing/real/build.ts";
+import { hasGo, kubernetesRelease } from "../../testing/real/build.ts";
 import { RealFleet, type RealFleetOptions } from "../../testing/real/fleet.ts";
 
 /** Whether the real-server tests can run here. */
@@ -14,8 +14,17 @@ if (!goAvailable) {
   );
 }
 
-/** Starts a real fleet, printing build progress. */
+/**
+ * The Kubernetes release the suites run against: `CLUSTERCACHE_KUBERNETES` (a minor or an exact
+ * release; `deno task test:real` runs the oldest and the newest supported), else the newest.
+ */
+export const kubernetes: string = kubernetesRelease(
+  Deno.env.get("CLUSTERCACHE_KUBERNETES") || undefined,
+);
+console.error(`real kube-apiservers: Kubernetes ${kubernetes}`);
+
+/** Starts a real fleet of {@linkcode kubernetes} (unless the options say otherwise), printing build progress. */
 export function realFleetOrSkip(options: RealFleetOptions): Promise<RealFleet | undefined> {
   if (!goAvailable) return Promise.resolve(undefined);
-  return RealFleet.start({ ...options, progress: (line) => console.error(line) });
+  return RealFleet.start({ kubernetes, ...options, progress: (line) => console.error(line) });
 }
