@@ -22,6 +22,7 @@ interface Row {
   conformance: string;
   library: string;
   watchList: string;
+  podGeneration: string;
 }
 
 function summary(text: string): string {
@@ -63,6 +64,7 @@ for (const minor of wanted) {
       conformance: "-",
       library: "-",
       watchList: "-",
+      podGeneration: "-",
     });
     continue;
   }
@@ -75,12 +77,18 @@ for (const minor of wanted) {
     : /WatchList on kube-apiserver: streamed/.test(conformance)
     ? "streamed"
     : "?";
+  const podGeneration = /Pod generation on kube-apiserver: tracked/.test(conformance)
+    ? "tracked"
+    : /Pod generation on kube-apiserver: not tracked/.test(conformance)
+    ? "none"
+    : "?";
   rows.push({
     release,
     build,
     conformance: summary(conformance),
     library: summary(library),
     watchList,
+    podGeneration,
   });
   console.error(`[${release}] ${JSON.stringify(rows.at(-1))}`);
 }
@@ -88,10 +96,14 @@ for (const minor of wanted) {
 console.log(
   `\nSupport matrix, ${new Date().toISOString().slice(0, 10)}, Deno ${Deno.version.deno}:\n`,
 );
-console.log("| Kubernetes | build (cached after) | conformance | library suite | initial lists |");
-console.log("| --- | --- | --- | --- | --- |");
+console.log(
+  "| Kubernetes | build (cached after) | conformance | library suite | initial lists | Pod generation |",
+);
+console.log("| --- | --- | --- | --- | --- | --- |");
 for (const r of rows) {
-  console.log(`| ${r.release} | ${r.build} | ${r.conformance} | ${r.library} | ${r.watchList} |`);
+  console.log(
+    `| ${r.release} | ${r.build} | ${r.conformance} | ${r.library} | ${r.watchList} | ${r.podGeneration} |`,
+  );
 }
 const failed = rows.some((r) =>
   r.build.startsWith("✗") || /✗|did not run/.test(r.conformance + r.library)

@@ -549,7 +549,7 @@ export const cases: ConformanceCase[] = [
       const podSpecChange = (await merge(podPath, { spec: { activeDeadlineSeconds: 100 } }))
         .metadata.generation;
       if (pod.metadata.generation === undefined) {
-        // Servers before Pod generation (KEP-5067: on by default since 1.34) have none at all, and
+        // Servers before Pod generation (KEP-5067: on by default since 1.33) have none at all, and
         // a spec change adds none: `generationChanged()` then drops a Pod's updates, as
         // controller-runtime's GenerationChangedPredicate does.
         assert.equal(podSpecChange, undefined, "no generation appears on a spec change either");
