@@ -21,7 +21,7 @@ import { ClusterCache, type KubeObject, type ObjectKey } from "../mod.ts";
 import { liveWorkerCount } from "../src/main/sessions/session.ts";
 import { type Figure, figure, printTable } from "./lib/report.ts";
 import { startSim } from "../testing/sim_process.ts";
-import { sleep, waitFor } from "./lib/stats.ts";
+import { openDescriptors, sleep, waitFor } from "./lib/stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -111,8 +111,6 @@ const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const heapUsed = () => (collect(), Deno.memoryUsage().heapUsed);
 const heapStart = heapUsed();
 const workersStart = liveWorkerCount();
-/** Open file descriptors of this process (sockets, files, pipes): what leaked connections would grow. */
-const openDescriptors = () => [...Deno.readDirSync("/proc/self/fd")].length;
 const descriptorsStart = openDescriptors();
 log(
   `connected ${n} clusters; RSS ${

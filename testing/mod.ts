@@ -20,7 +20,7 @@
 export { type ConnectedCache, connectedCache } from "./connected_cache.ts";
 export { FakeClient, type FakeClientOptions, type FakeKind } from "./fake_client.ts";
 export { FakeClusterCache, type FakeClusterCacheOptions } from "./fake_cluster_cache.ts";
-export { type AdminServer, serveAdmin } from "./sim/admin_server.ts";
+export { type AdminOptions, type AdminServer, serveAdmin } from "./sim/admin_server.ts";
 export {
   type ClusterCredentials,
   type FaultSettings,

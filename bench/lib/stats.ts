@@ -100,3 +100,15 @@ export async function openLoopCovering(
   }
   return latencies;
 }
+
+/** Open file descriptors of this process (sockets, files, pipes): what leaked connections would grow. */
+export function openDescriptors(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+/** The most descriptors this process may open (its soft limit; Infinity when unlimited). */
+export function descriptorLimit(): number {
+  const limits = Deno.readTextFileSync("/proc/self/limits");
+  const soft = /^Max open files\s+(\S+)/m.exec(limits)?.[1];
+  return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
+}

@@ -7,7 +7,7 @@ import process from "node:process";
 import { ClusterCache } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
 import { startSim } from "../../testing/sim_process.ts";
-import { percentile, sleep } from "../lib/stats.ts";
+import { openDescriptors, percentile, sleep } from "../lib/stats.ts";
 
 /** How long the fleet may take to connect before probing is measured on what did. */
 const CONNECT_BUDGET_MS = 600_000;
@@ -33,6 +33,7 @@ export async function probes(
   const timeoutMs = intervalMs / 2;
   const windowMs = quick ? 5_000 : 30_000;
   await using sim = await startSim(n);
+  const descriptors0 = openDescriptors();
   await using cache = await ClusterCache.setup({
     management: sim.management,
     client: { userAgent: "bench-probes" },
@@ -52,6 +53,7 @@ export async function probes(
   }
   const connectS = (performance.now() - connectStarted) / 1000;
   const connected = keys.filter((k) => cache.getConnectionState(k).connected).length;
+  const descriptorsPerCluster = (openDescriptors() - descriptors0) / Math.max(1, connected);
   log(`probes: ${connected} of ${n} clusters connected after ${connectS.toFixed(1)} s`);
   await sleep(intervalMs * 1.5);
   const last = keys.map((k) => cache.getHealthCheckingState(k).lastProbeTime);
@@ -95,6 +97,9 @@ export async function probes(
     ),
     figure(`${prefix}probe_cpu_cores${prefix ? `_at_${n}` : ""}`, cores, "cores", {
       note: `whole process (main thread + workers) while probing ${n} idle clusters`,
+    }),
+    figure(`${prefix}descriptors_per_cluster_at_${n}`, descriptorsPerCluster, "fds", {
+      note: "open file descriptors of this process per connected cluster (sockets, pipes)",
     }),
   ];
   if (run.detect === false) return figures;

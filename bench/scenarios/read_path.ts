@@ -19,6 +19,26 @@ function cloneRate(objects: KubeObject[], ms: number): number {
   return ops / (ms / 1000);
 }
 
+/** Round trips a second to a bare echo worker, one at a time: the floor of a call into a worker. */
+async function echoRate(ms: number): Promise<number> {
+  const worker = new Worker(new URL("../lib/echo_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const roundTrip = (i: number) =>
+      new Promise<void>((resolve) => {
+        worker.onmessage = () => resolve();
+        // About what a get asks: an operation, a kind and a key.
+        worker.postMessage({ id: i, op: "get", kind: POD, key: { namespace: "app", name: "x" } });
+      });
+    for (let i = 0; i < 2_000; i++) await roundTrip(i); // warm-up
+    let ops = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) await roundTrip(ops++);
+    return ops / (ms / 1000);
+  } finally {
+    worker.terminate();
+  }
+}
+
 async function pipelined(
   concurrency: number,
   ms: number,
@@ -54,6 +74,7 @@ export async function readPath(quick: boolean, real = false): Promise<Figure[]> 
   await pipelined(64, 300, get); // warm-up
 
   const clone = cloneRate(all, ms);
+  const echo = await echoRate(ms);
   const sequential = await pipelined(1, ms, get);
   const concurrent = await pipelined(64, ms, get);
   const page = all.slice(0, 100);
@@ -91,6 +112,15 @@ export async function readPath(quick: boolean, real = false): Promise<Figure[]> 
     figure("read_get_sequential_ops_per_s", sequential, "ops/s", {
       baseline: clone,
       note: "one call at a time",
+    }),
+    figure("read_roundtrip_ops_per_s", echo, "ops/s", {
+      note: "a bare echo worker, one message at a time: the floor of a call into a worker",
+    }),
+    figure("read_get_sequential_ratio_to_roundtrip", echo / sequential, "x", {
+      goal: "<= 1.5",
+      note: `a sequential cached get costs ${
+        (1000 / sequential).toFixed(3)
+      } ms, a bare round trip ${(1000 / echo).toFixed(3)} ms`,
     }),
     figure("read_list_one_ops_per_s", listRate, "ops/s", {
       note: "cached list by name and label, sequential",

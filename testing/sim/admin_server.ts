@@ -65,6 +65,62 @@ function describe(server: SimulatedApiServer, role: "management" | "workload") {
   };
 }
 
+/** Options of {@linkcode serveAdmin}. */
+export interface AdminOptions {
+  /**
+   * Clusters another simulator process serves, by name: the base URL of that process's switchboard.
+   * Their requests are forwarded there; the management side (Cluster object, kubeconfig Secret,
+   * infrastructure readiness) stays here.
+   */
+  remotes?: ReadonlyMap<string, string>;
+}
+
+/** A time limit for a call to another simulator process's switchboard. */
+const REMOTE_TIMEOUT_MS = 60_000;
+
+async function remoteJson(url: string, init: RequestInit = {}): Promise<unknown> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
+  const body = await response.text();
+  if (!response.ok) throw new Error(`${response.status} from the simulator serving it: ${body}`);
+  return body ? JSON.parse(body) : undefined;
+}
+
+/** One cluster's request, carried to the process that serves it. */
+async function forward(
+  fleet: SimulatedFleet,
+  admin: string,
+  name: string,
+  request: Request,
+  action: string | undefined,
+): Promise<Response> {
+  const url = new URL(request.url);
+  const target = `${admin}clusters/${encodeURIComponent(name)}${
+    action ? `/${action}` : ""
+  }${url.search}`;
+  if (action === "infrastructure-ready" && request.method === "POST") {
+    fleet.setInfrastructureReady(name, url.searchParams.get("value") !== "false");
+    return json(await remoteJson(`${admin}clusters/${encodeURIComponent(name)}`));
+  }
+  if (action === undefined && request.method === "DELETE") await fleet.removeCluster(name);
+  const body = request.method === "GET" || request.method === "HEAD" ? null : await request.text();
+  const response = await fetch(target, {
+    method: request.method,
+    body,
+    signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  if (response.ok && (action === "rotate-credentials" || action === "rotate-ca")) {
+    const kubeconfig = await fetch(`${admin}clusters/${encodeURIComponent(name)}/kubeconfig`, {
+      signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS),
+    });
+    fleet.updateExternalKubeconfig(name, await kubeconfig.text());
+  }
+  return new Response(text, {
+    status: response.status,
+    headers: { "content-type": response.headers.get("content-type") ?? "application/json" },
+  });
+}
+
 /**
  * Serves the switchboard for `fleet` on an ephemeral loopback port.
  *
@@ -91,8 +147,9 @@ function describe(server: SimulatedApiServer, role: "management" | "workload") {
  *
  * @returns Its URL and a close function.
  */
-export function serveAdmin(fleet: SimulatedFleet): AdminServer {
+export function serveAdmin(fleet: SimulatedFleet, options: AdminOptions = {}): AdminServer {
   const prefix = `/${crypto.randomUUID()}/`;
+  const remotes = options.remotes ?? new Map<string, string>();
   const handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     if (!url.pathname.startsWith(prefix)) return json({ error: "not found" }, 404);
@@ -101,9 +158,16 @@ export function serveAdmin(fleet: SimulatedFleet): AdminServer {
       if (parts[0] !== "clusters") return json({ error: "not found" }, 404);
       if (parts.length === 1) {
         if (request.method === "GET") {
+          const elsewhere = await Promise.all(
+            [...new Set(remotes.values())].map(async (admin) =>
+              (await remoteJson(`${admin}clusters`) as { role: string }[])
+                .filter((c) => c.role !== "management")
+            ),
+          );
           return json([
             describe(fleet.management, "management"),
             ...fleet.clusters.map((c) => describe(c, "workload")),
+            ...elsewhere.flat(),
           ]);
         }
         if (request.method === "POST") {
@@ -115,6 +179,8 @@ export function serveAdmin(fleet: SimulatedFleet): AdminServer {
         return json({ error: "method not allowed" }, 405);
       }
       const name = decodeURIComponent(parts[1]!);
+      const remote = remotes.get(name);
+      if (remote !== undefined) return await forward(fleet, remote, name, request, parts[2]);
       const server = name === "management" ? fleet.management : fleet.cluster(name);
       const action = parts[2];
       if (action === undefined) {

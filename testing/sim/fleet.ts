@@ -134,6 +134,8 @@ export class SimulatedFleet {
   /** Namespace of Cluster objects and kubeconfig Secrets. */
   readonly namespace: string;
   readonly #clusters = new Map<string, SimulatedApiServer>();
+  /** Registered clusters served by another process (`deno task sim` past one process). */
+  readonly #external = new Set<string>();
   readonly #options: SimulatedFleetOptions;
   #closed = false;
 
@@ -203,7 +205,9 @@ export class SimulatedFleet {
    */
   async addCluster(name: string, options: AddClusterOptions = {}): Promise<SimulatedApiServer> {
     if (this.#closed) throw new Error("The fleet is closed");
-    if (this.#clusters.has(name)) throw new RangeError(`Workload cluster "${name}" already exists`);
+    if (this.#clusters.has(name) || this.#external.has(name)) {
+      throw new RangeError(`Workload cluster "${name}" already exists`);
+    }
     // Reserve the slot now so the fleet keeps the order clusters were asked for, not the order they started.
     this.#clusters.set(name, undefined as unknown as SimulatedApiServer);
     let server: SimulatedApiServer;
@@ -227,19 +231,61 @@ export class SimulatedFleet {
     return server;
   }
 
+  /**
+   * Registers a workload cluster that another process serves: its Cluster object (endpoint
+   * 127.0.0.1:`port`) and a kubeconfig Secret holding `kubeconfig`. This is how one management
+   * cluster fronts a fleet spread over several simulator processes (each with its own descriptors).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimulatedFleet } from "@fleetkit/clustercache/testing";
+   *
+   * await using elsewhere = await SimulatedFleet.start();
+   * const server = await elsewhere.addCluster("far-1", { register: false });
+   * await using fleet = await SimulatedFleet.start();
+   * fleet.registerExternalCluster("far-1", { port: server.port, kubeconfig: server.kubeconfig() });
+   * const clusters = fleet.management.typeOf("cluster.x-k8s.io", "clusters")!;
+   * assert.ok(fleet.management.store.get(clusters, "default", "far-1"));
+   * ```
+   */
+  registerExternalCluster(
+    name: string,
+    served: { port: number; kubeconfig: string },
+    options: AddClusterOptions = {},
+  ): void {
+    if (this.#closed) throw new Error("The fleet is closed");
+    if (this.#clusters.has(name) || this.#external.has(name)) {
+      throw new RangeError(`Workload cluster "${name}" already exists`);
+    }
+    this.#external.add(name);
+    this.#createClusterObject(name, served.port, options);
+    this.#writeSecretText(name, served.kubeconfig);
+  }
+
+  /** Rewrites the kubeconfig Secret of a cluster another process serves (after it rotated). */
+  updateExternalKubeconfig(name: string, kubeconfig: string): void {
+    if (!this.#external.has(name)) throw new RangeError(`No external cluster named "${name}"`);
+    this.#writeSecretText(name, kubeconfig);
+  }
+
   #register(name: string, server: SimulatedApiServer, options: AddClusterOptions): void {
+    this.#createClusterObject(name, server.port, options);
+    this.#writeSecret(name, server);
+  }
+
+  #createClusterObject(name: string, port: number, options: AddClusterOptions): void {
     const ready = options.infrastructureReady ?? true;
     this.management.store.create(this.#clusterType(), {
       apiVersion: "cluster.x-k8s.io/v1beta2",
       kind: "Cluster",
       metadata: { name, namespace: this.namespace, labels: options.labels ?? {} },
-      spec: { controlPlaneEndpoint: { host: "127.0.0.1", port: server.port } },
+      spec: { controlPlaneEndpoint: { host: "127.0.0.1", port } },
       status: {
         phase: ready ? "Provisioned" : "Provisioning",
         initialization: { infrastructureProvisioned: ready, controlPlaneInitialized: ready },
       },
     }, { keepStatus: true });
-    this.#writeSecret(name, server);
   }
 
   #clusterType(): ResourceType {
@@ -251,6 +297,10 @@ export class SimulatedFleet {
   }
 
   #writeSecret(name: string, server: SimulatedApiServer): void {
+    this.#writeSecretText(name, server.kubeconfig(this.#options.kubeconfigAuth ?? "certificate"));
+  }
+
+  #writeSecretText(name: string, kubeconfig: string): void {
     const type = this.#secretType();
     const secret: KubeObject = {
       apiVersion: "v1",
@@ -261,7 +311,7 @@ export class SimulatedFleet {
         labels: { [CLUSTER_NAME_LABEL]: name },
       },
       type: "cluster.x-k8s.io/secret",
-      data: { value: base64(server.kubeconfig(this.#options.kubeconfigAuth ?? "certificate")) },
+      data: { value: base64(kubeconfig) },
     };
     if (this.management.store.get(type, this.namespace, secret.metadata!.name!)) {
       this.management.store.update(type, secret);
@@ -314,10 +364,11 @@ export class SimulatedFleet {
   }
 
   /**
-   * Deletes a workload cluster: its Cluster object and Secret (when registered), then its server.
+   * Deletes a workload cluster: its Cluster object and Secret (when registered), then its server
+   * (an external cluster's server is its own process's to stop).
    */
   async removeCluster(name: string): Promise<void> {
-    const server = this.cluster(name);
+    const server = this.#external.delete(name) ? undefined : this.cluster(name);
     this.#clusters.delete(name);
     const owned = [[this.#clusterType(), name], [
       this.#secretType(),
@@ -328,7 +379,7 @@ export class SimulatedFleet {
         this.management.store.delete(type, this.namespace, objectName);
       }
     }
-    await server.close();
+    await server?.close();
   }
 
   /** The management cluster's kubeconfig. */
