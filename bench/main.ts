@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { barChart, type Figure, printTable } from "./lib/report.ts";
 import { events } from "./scenarios/events.ts";
-import { fleet } from "./scenarios/fleet.ts";
+import { connectedMax, fleet } from "./scenarios/fleet.ts";
 import { isolation } from "./scenarios/isolation.ts";
 import { lite } from "./scenarios/lite.ts";
 import { memory } from "./scenarios/memory.ts";
@@ -73,6 +73,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   consumers: async () => ({ figures: await consumers(quick, log) }),
   restart: async () => ({ figures: await restartStorm(quick, log) }),
   fleet: async () => ({ figures: await fleet(quick, log) }),
+  scale: async () => ({ figures: await connectedMax(quick, log) }),
 };
 
 if (values.scenario) {
@@ -147,7 +148,16 @@ if (!only || only.has("lite")) {
   }
 }
 for (
-  const name of ["recovery", "sim", "watchlist", "sharding", "consumers", "restart", "fleet"]
+  const name of [
+    "recovery",
+    "sim",
+    "watchlist",
+    "sharding",
+    "consumers",
+    "restart",
+    "fleet",
+    "scale",
+  ]
 ) {
   await scenario(name);
 }

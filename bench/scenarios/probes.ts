@@ -20,6 +20,8 @@ export interface ProbeRun {
   prefix?: string;
   /** Also measure how long a hung cluster takes to be detected. Default true. */
   detect?: boolean;
+  /** Probe interval; the timeout is half of it. Default 2 s (1 s quick): five times the default rate. */
+  intervalMs?: number;
 }
 
 export async function probes(
@@ -29,9 +31,10 @@ export async function probes(
 ): Promise<Figure[]> {
   const n = run.clusters ?? (quick ? 100 : 1000);
   const prefix = run.prefix ?? "";
-  const intervalMs = quick ? 1_000 : 2_000;
+  const intervalMs = run.intervalMs ?? (quick ? 1_000 : 2_000);
   const timeoutMs = intervalMs / 2;
-  const windowMs = quick ? 5_000 : 30_000;
+  // At least three probes of every cluster.
+  const windowMs = Math.max(quick ? 5_000 : 30_000, 3 * intervalMs);
   await using sim = await startSim(n);
   const descriptors0 = openDescriptors();
   await using cache = await ClusterCache.setup({
