@@ -174,4 +174,6 @@ if (import.meta.main) {
   await done.promise;
   clearInterval(report);
   await running.close();
+  // The final counts, after every reconcile in flight has ended (the periodic line may be older).
+  console.log(JSON.stringify(running.controller.outcomes));
 }

@@ -18,12 +18,24 @@ export function chromiumPath(): string | undefined {
   return undefined;
 }
 
+/** Chromium's stderr, read until it closes. */
+interface Stderr {
+  reader: ReadableStreamDefaultReader<string>;
+  drained: Promise<void>;
+}
+
+async function closeStderr(stderr: Stderr): Promise<void> {
+  await stderr.reader.cancel().catch(() => {});
+  await stderr.drained;
+}
+
 /** One page of a headless Chromium. */
 export class HeadlessPage implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
   readonly #socket: WebSocket;
   readonly #profile: string;
   readonly #session: string;
+  readonly #stderr: Stderr;
   #nextId = 1;
   readonly #pending = new Map<number, PromiseWithResolvers<Record<string, unknown>>>();
 
@@ -32,8 +44,10 @@ export class HeadlessPage implements AsyncDisposable {
     socket: WebSocket,
     profile: string,
     session: string,
+    stderr: Stderr,
   ) {
     this.#child = child;
+    this.#stderr = stderr;
     this.#socket = socket;
     this.#profile = profile;
     this.#session = session;
@@ -86,12 +100,16 @@ export class HeadlessPage implements AsyncDisposable {
       text += value;
       endpoint = /DevTools listening on (ws:\/\/\S+)/.exec(text)?.[1];
     }
-    void (async () => {
-      while (!(await reader.read().catch(() => ({ done: true }))).done) { /* drain */ }
-    })();
+    const stderr: Stderr = {
+      reader,
+      drained: (async () => {
+        while (!(await reader.read().catch(() => ({ done: true }))).done) { /* drain */ }
+      })(),
+    };
     if (!endpoint) {
       child.kill("SIGKILL");
       await child.status;
+      await closeStderr(stderr);
       throw new Error(`Chromium did not start: ${text.slice(-2000)}`);
     }
     const socket = new WebSocket(endpoint);
@@ -99,7 +117,7 @@ export class HeadlessPage implements AsyncDisposable {
       socket.onopen = () => resolve();
       socket.onerror = () => reject(new Error("could not reach Chromium's DevTools"));
     });
-    const page = new HeadlessPage(child, socket, profile, "");
+    const page = new HeadlessPage(child, socket, profile, "", stderr);
     const { targetId } = await page.#send("Target.createTarget", { url }) as { targetId: string };
     const { sessionId } = await page.#send("Target.attachToTarget", {
       targetId,
@@ -107,7 +125,7 @@ export class HeadlessPage implements AsyncDisposable {
     }) as {
       sessionId: string;
     };
-    const attached = new HeadlessPage(child, socket, profile, sessionId);
+    const attached = new HeadlessPage(child, socket, profile, sessionId, stderr);
     attached.#nextId = page.#nextId;
     await attached.#send("Page.enable", {});
     await attached.#send("Emulation.setDeviceMetricsOverride", {
@@ -170,6 +188,9 @@ export class HeadlessPage implements AsyncDisposable {
     } catch { /* closed */ }
     this.#child.kill("SIGKILL");
     await this.#child.status;
+    // Chromium's helpers inherit its stderr and outlive it for a while (longer on a busy machine):
+    // stop reading rather than wait for them to close it.
+    await closeStderr(this.#stderr);
     await Deno.remove(this.#profile, { recursive: true }).catch(() => {});
   }
 }
