@@ -7,6 +7,7 @@
  */
 import { ClusterCache, type ObjectKey } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
+import { healthyReads } from "../lib/healthy_reads.ts";
 import { naiveInformer } from "../lib/naive.ts";
 import { startBenchFleet } from "../lib/bench_fleet.ts";
 import { openLoop, openLoopCovering, percentile, waitFor } from "../lib/stats.ts";
@@ -86,19 +87,7 @@ async function ours(
     "connects",
     120_000,
   );
-  const targets: { cluster: string; names: string[] }[] = [];
-  for (const cluster of clusters) {
-    const list = await cache.getReader(key(cluster)).list(CM, { namespace: "app" });
-    targets.push({ cluster, names: list.items.map((o) => o.metadata!.name!) });
-  }
-  let n = 0;
-  const read = () => {
-    const t = targets[n++ % targets.length]!;
-    return cache.getReader(key(t.cluster)).get(CM, {
-      namespace: "app",
-      name: t.names[n % t.names.length]!,
-    });
-  };
+  const read = await healthyReads(cache, clusters, key);
   // The listed cluster's informer syncs before the phases (its relist is the isolation scenario's).
   const bigReader = cache.getReader(key("workload-2"));
   await waitFor(
@@ -113,7 +102,6 @@ async function ours(
 
   log(`ours (${mode}): quiet done; draining a ${setup.bulk}-object watch through an async handler`);
   let handled = 0;
-  const target = targets[0]!;
   const drained = Promise.withResolvers<void>();
   const handler = await withLag(async () => {
     const watch = await cache.watch(key("workload-1"), {
@@ -121,10 +109,7 @@ async function ours(
       kind: CM,
       handler: async (e) => {
         if (e.object.metadata?.namespace !== "bulk") return;
-        await cache.getReader(key(target.cluster)).get(CM, {
-          namespace: "app",
-          name: target.names[0]!,
-        });
+        await read();
         if (++handled >= setup.bulk) drained.resolve();
       },
     });

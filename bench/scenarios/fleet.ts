@@ -7,6 +7,7 @@
  */
 import { ClusterCache, type ObjectKey } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
+import { healthyReads } from "../lib/healthy_reads.ts";
 import { startSim } from "../../testing/sim_process.ts";
 import {
   descriptorLimit,
@@ -96,19 +97,7 @@ async function poolIsolation(quick: boolean, log: (m: string) => void): Promise<
     "connects",
     60_000,
   );
-  const targets: { cluster: string; names: string[] }[] = [];
-  for (const cluster of clusters) {
-    const list = await cache.getReader(key(cluster)).list(CM, { namespace: "app" });
-    targets.push({ cluster, names: list.items.map((o) => o.metadata!.name!) });
-  }
-  let n = 0;
-  const read = () => {
-    const t = targets[n++ % targets.length]!;
-    return cache.getReader(key(t.cluster)).get(CM, {
-      namespace: "app",
-      name: t.names[n % t.names.length]!,
-    });
-  };
+  const read = await healthyReads(cache, clusters, key);
   await openLoop(rate, 500, read);
   const quiet = await openLoop(rate, phaseMs, read);
   const dedicated = async () =>

@@ -6,6 +6,7 @@
  */
 import { ClusterCache, type ObjectKey } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
+import { healthyReads } from "../lib/healthy_reads.ts";
 import { naiveInformer } from "../lib/naive.ts";
 import { type BenchFleet, startBenchFleet } from "../lib/bench_fleet.ts";
 import { openLoop, openLoopCovering, percentile, sleep, waitFor } from "../lib/stats.ts";
@@ -62,19 +63,7 @@ async function ours(setup: Setup, log: (m: string) => void, real: boolean): Prom
     "connects",
     60_000,
   );
-  const targets: { cluster: string; names: string[] }[] = [];
-  for (const cluster of clusters) {
-    const list = await cache.getReader(key(cluster)).list(CM, { namespace: "app" });
-    targets.push({ cluster, names: list.items.map((o) => o.metadata!.name!) });
-  }
-  let n = 0;
-  const read = () => {
-    const t = targets[n++ % targets.length]!;
-    return cache.getReader(key(t.cluster)).get(CM, {
-      namespace: "app",
-      name: t.names[n % t.names.length]!,
-    });
-  };
+  const read = await healthyReads(cache, clusters, key);
   await openLoop(setup.rate, 500, read); // warm-up
   const phases: Phases = { quiet: [], relist: [], flood: [], hang: [] };
   phases.quiet = await openLoop(setup.rate, setup.phaseMs, read);
