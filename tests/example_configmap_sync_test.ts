@@ -105,8 +105,9 @@ Deno.test("example operator: keeps a ConfigMap in every workload cluster in step
 
   // SIGTERM: a clean stop, with the outcome counts.
   const outcomes = await operator.stop();
-  assert.ok(outcomes.created! >= 5, JSON.stringify(outcomes));
-  assert.ok(outcomes.deleted! >= 3, JSON.stringify(outcomes));
+  const why = `${JSON.stringify(outcomes)}\noperator log:\n${(await operator.log()).slice(-4000)}`;
+  assert.ok(outcomes.created! >= 5, why);
+  assert.ok(outcomes.deleted! >= 3, why);
 });
 
 Deno.test("example operator: reconcile decisions, unit-tested with FakeClusterCache", async () => {

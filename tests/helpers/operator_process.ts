@@ -14,6 +14,8 @@ export interface OperatorProcess extends AsyncDisposable {
    * disposal kills it and prints its output: the test failed, and the operator's log says why.
    */
   stop(): Promise<Record<string, number>>;
+  /** What it wrote to stderr (its log), once it has exited. */
+  log(): Promise<string>;
 }
 
 /** Starts the operator following `source` (`namespace/name`) in the management cluster. */
@@ -54,6 +56,7 @@ export async function startOperator(
       assert.equal(status.code, 0, await stderr);
       return JSON.parse(output.trim().split("\n").at(-1)!);
     },
+    log: () => stderr,
     async [Symbol.asyncDispose]() {
       if (!stopped) {
         operator.kill("SIGKILL");
