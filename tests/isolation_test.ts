@@ -132,6 +132,10 @@ Deno.test({
   async fn() {
     await using f = await outOfProcessFleet(1, {
       client: { userAgent: "isolation", timeoutMs: 60_000 },
+      // The default probe timeout: FAST's 500 ms, three times over, is less than a starved machine
+      // takes to serialise 100 MB in the worker the probe shares (pooled), and this test is about
+      // the main thread, not about probes.
+      healthProbe: { intervalMs: 2_000, timeoutMs: 5_000, failureThreshold: 3 },
     });
     await f.sim.admin("clusters/workload-1/flood?count=50000&kind=pods", { method: "POST" });
     await eventually(
