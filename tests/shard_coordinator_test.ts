@@ -296,12 +296,26 @@ Deno.test("a round's changes reach listeners in one notification, not one per bu
     { identity: "only", leaseNamespace: "default", ...TIMING, buckets: 64 },
     api,
   );
+  // On a starved machine some takeovers miss their round's bounds and land in the next: count
+  // what each round tells, not how many rounds it took.
   let changes = 0;
-  coordinator.onChange((changed) => changed && changes++);
+  let thisRound = 0;
+  let worstRound = 0;
+  const round = coordinator.round.bind(coordinator);
+  coordinator.round = () => {
+    thisRound = 0;
+    return round();
+  };
+  coordinator.onChange((changed) => {
+    if (!changed) return;
+    changes++;
+    worstRound = Math.max(worstRound, ++thisRound);
+  });
   coordinator.start();
   try {
     await eventually(() => KEYS.every((k) => coordinator.owns(k)), "the replica to serve all");
-    assert.equal(changes, 1, "64 buckets taken in one round, told once");
+    assert.ok(changes >= 1, "taking buckets is told");
+    assert.equal(worstRound, 1, "the buckets a round takes are told once, not one by one");
   } finally {
     await coordinator.stop();
   }
