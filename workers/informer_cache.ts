@@ -132,11 +132,6 @@ export class InformerCache {
     return informers;
   }
 
-  /** Every informer's state now. */
-  states(): InformerState[] {
-    return [...this.#informers.values()].map((informer) => informer.state());
-  }
-
   async #transformFor(kind: KindRef): Promise<((object: KubeObject) => KubeObject) | undefined> {
     const byObject = this.#config.cache.byObject.find((b) => sameKind(b.kind, kind));
     const transform: Transform | undefined = byObject?.transform ??
@@ -430,7 +425,6 @@ export class InformerCache {
     return reachVersion(informer, resourceVersion, signal, deadline);
   }
 
-  /** Stops every informer. */
   /** Stops every informer's list and watch, keeping what it holds for cached reads (see `freeze`). */
   freeze(): null {
     this.#frozen = true;
@@ -438,6 +432,7 @@ export class InformerCache {
     return null;
   }
 
+  /** Stops every informer. */
   close(): void {
     this.#closed = true;
     this.#release();

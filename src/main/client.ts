@@ -26,6 +26,7 @@ import {
 import type { ResolvedOptions } from "./options.ts";
 import { kindKey, type OpName, type RequestOf, type ResponseOf } from "../shared/protocol.ts";
 import { SpanKind, traced } from "./tracing.ts";
+import { parseClusterKey } from "./management/cluster_key.ts";
 import { wrote } from "./cache_writes.ts";
 import { isMovedAway, type Session } from "./sessions/session.ts";
 import { ClusterCacheError } from "../shared/errors.ts";
@@ -105,19 +106,19 @@ export class WorkerClient implements Client {
     return traced(
       `clustercache.${request.op}`,
       () => {
-        const [namespace, name] = this.#host.cluster.split("/");
+        const { namespace, name } = parseClusterKey(this.#host.cluster);
         const kind = "kind" in request
           ? request.kind as KindRef
           : "object" in request
           ? request.object as KindRef
           : undefined;
         return {
-          "k8s.cluster.name": name ?? this.#host.cluster,
+          "k8s.cluster.name": name,
           "clustercache.cluster": this.#host.cluster,
-          "clustercache.cluster.namespace": namespace ?? "",
+          "clustercache.cluster.namespace": namespace,
           "clustercache.operation": request.op,
           "clustercache.cached": "cached" in request ? request.cached === true : false,
-          ...(kind ? { "clustercache.kind": `${kind.apiVersion} ${kind.kind}` } : {}),
+          ...(kind ? { "clustercache.kind": kindKey(kind) } : {}),
         };
       },
       call,

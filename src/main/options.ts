@@ -17,6 +17,7 @@ import type { KubeConfigLike } from "./kube_config_like.ts";
 import type { KindRef, KubeObject, ObjectKey } from "../shared/kube_object.ts";
 import type { PodIdentity, PressureThresholds } from "../shared/protocol.ts";
 import { ClusterCacheError } from "../shared/errors.ts";
+import { FLAG } from "./sessions/worker_options_flag.ts";
 
 /**
  * Options of the clients created per workload cluster.
@@ -295,8 +296,6 @@ export type WorkerOptionsFlag =
   | { state: "disabled"; evidence: string }
   | { state: "unknown"; evidence: string };
 
-const FLAG = "--unstable-worker-options";
-
 /** The permissions workers get, and the one warning to log when the default had to give way. */
 export interface WorkerPermissionsChoice {
   /** `"least"`: each worker gets only its own API server; `"inherit"`: the process's permissions. */
@@ -491,11 +490,6 @@ export type PermissionOptions = Pick<
   ResolvedOptions,
   "workerPermissions" | "moduleAccess" | "inClusterConfig"
 >;
-
-/** The management connection's slice: its KubeConfig, how Secrets are read, and its session. */
-export type ManagementOptions =
-  & SessionOptions
-  & Pick<ResolvedOptions, "management" | "secretReader">;
 
 function resolveListBudget(
   budget: ClusterCacheOptions["listBudget"],

@@ -355,13 +355,20 @@ export class RealFleet implements AsyncDisposable {
   static async start(options: RealFleetOptions = {}): Promise<RealFleet> {
     const progress = options.progress ?? (() => {});
     const binary = await realfleetBinary(progress, options.kubernetes);
+    const names = [
+      "management",
+      ...Array.from({ length: options.clusters ?? 2 }, (_, i) => `workload-${i + 1}`),
+    ];
+    // Every build (minutes, and it can fail) before any process starts: a failure leaves nothing running.
     const binaries = new Map<string, string>();
-    const binaryOf = async (index: number) => {
-      const release = options.workloadKubernetes?.[index];
-      if (release === undefined) return binary;
-      if (!binaries.has(release)) binaries.set(release, await realfleetBinary(progress, release));
-      return binaries.get(release)!;
-    };
+    const serverBinaries: string[] = [];
+    for (const [i] of names.entries()) {
+      const release = i === 0 ? undefined : options.workloadKubernetes?.[i];
+      if (release !== undefined && !binaries.has(release)) {
+        binaries.set(release, await realfleetBinary(progress, release));
+      }
+      serverBinaries.push(release === undefined ? binary : binaries.get(release)!);
+    }
     const removeDir = options.dir === undefined;
     const dir = options.dir ?? await Deno.makeTempDir({ prefix: "realfleet-" });
     await Deno.mkdir(dir, { recursive: true });
@@ -382,12 +389,6 @@ export class RealFleet implements AsyncDisposable {
       throw error;
     }
     const etcd = { child, url, output: stderr };
-    const names = [
-      "management",
-      ...Array.from({ length: options.clusters ?? 2 }, (_, i) => `workload-${i + 1}`),
-    ];
-    const serverBinaries: string[] = [];
-    for (const [i] of names.entries()) serverBinaries.push(i === 0 ? binary : await binaryOf(i));
     const servers = await Promise.all(
       names.map((name, i) =>
         RealFleet.#server(

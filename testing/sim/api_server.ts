@@ -320,9 +320,11 @@ export class SimulatedApiServer {
       const unsubscribe = this.store.subscribe((event) => {
         if (event.resource !== "apps/deployments" && event.resource !== "apps/replicasets") return;
         unsubscribe();
-        void this.#kubectl().then(({ completeRollouts }) => {
+        this.#kubectl().then(({ completeRollouts }) => {
           if (!this.#closed) this.#stopRollouts = completeRollouts(this.store, this.#types);
-        });
+        }).catch((error) =>
+          console.error(`${this.name}: rollouts could not start: ${(error as Error).message}`)
+        );
       });
       this.#stopRollouts = unsubscribe;
     }

@@ -148,9 +148,8 @@ export class ClusterCacheMetrics {
   );
   /** When each informer last heard from its server, by cluster key and kind: ages are read at scrape time. */
   readonly #heardAt = new Map<string, { labels: Record<string, string>; at: number }>();
+  /** Series to delete when a cluster goes (its informer series: `informersGone`). */
   readonly #perCluster = [
-    this.#informerSynced,
-    this.#informerAge,
     this.#connectionErrors,
     this.#requests,
     this.#retries,

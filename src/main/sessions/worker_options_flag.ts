@@ -15,7 +15,8 @@ import type { WorkerOptionsFlag } from "../options.ts";
 
 export type { WorkerOptionsFlag };
 
-const FLAG = "--unstable-worker-options";
+/** The command-line flag that lets workers take permissions of their own. */
+export const FLAG = "--unstable-worker-options";
 const FEATURE = "worker-options";
 const CONFIG_NAMES = ["deno.json", "deno.jsonc"];
 
