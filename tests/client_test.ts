@@ -16,7 +16,6 @@ import { WorkerClient } from "../src/main/client.ts";
 import { resolveOptions } from "../src/main/options.ts";
 import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
 import { workerConfig } from "../src/main/sessions/worker_config.ts";
-import { tunnelSockets } from "../src/main/sessions/tunnel_dir.ts";
 import { dedicatedSession } from "../src/main/sessions/session.ts";
 
 const CM = { apiVersion: "v1", kind: "ConfigMap" };
@@ -387,7 +386,6 @@ Deno.test("a write still in flight when its cluster moves to another worker fail
     await session.call({
       op: "init",
       config: workerConfig(key("moving"), restConfigFor(server, 5_000), options, {
-        sockets: tunnelSockets(),
         dedicated: true,
         podCheck: false,
       }),

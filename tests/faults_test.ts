@@ -286,6 +286,32 @@ Deno.test("HTTP/2: one connection carries a cluster's probes, lists and every wa
   );
 });
 
+Deno.test("HTTP/1.1 server (no HTTP/2 by ALPN): reads, watches and writes work, each request on its own connection; a cut watch resumes without a relist", async () => {
+  await using r = await rig({}, { http2: false });
+  await r.f.cache.getReader(W1).list(POD);
+  const client = r.f.cache.getClient(W1);
+  await client.create({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "over-http1", namespace: "default" },
+    data: { a: "b" },
+  });
+  await r.converges();
+  const requests = r.server.requests.filter((q) => q.path !== "/version");
+  assert.ok(requests.filter((q) => q.watch).length >= 2, "two watches");
+  assert.deepEqual([...new Set(requests.map((q) => q.protocol))], ["http/1.1"]);
+  const lists = await r.lists();
+  for (let i = 0; i < 3; i++) {
+    r.write(2);
+    assert.ok(r.server.dropWatches("reset") >= 1);
+    r.write(2);
+    await r.converges();
+  }
+  assert.equal(await r.lists(), lists, "a cut watch resumes from its resourceVersion");
+  assert.deepEqual(r.events, [], "a cut watch is not a reason to disconnect");
+  await r.f.cache.getReader(W1).get(CM, { namespace: "default", name: "over-http1" });
+});
+
 Deno.test("fault HTTP/2 stream reset mid-watch: re-watched on the same connection from the last resourceVersion; converges", async () => {
   await using r = await rig();
   const lists = await r.lists();

@@ -48,7 +48,6 @@ export class ClusterRuntime {
   readonly #meter: LoadMeter;
   #transport: Transport;
   /** Transports made so far (the first uses the session's first socket, an in-cluster one the second). */
-  #transports = 0;
   #mapper: RestMapper;
   readonly #requests = new RequestStats();
   /** Its informers and cached reads. */
@@ -77,7 +76,6 @@ export class ClusterRuntime {
       (work) => this.#meter.measure(work),
       (method, code) => this.#requests.retried(method, code),
       this.#config.deniedNetworks,
-      this.#config.tunnelSockets[this.#transports++ === 0 ? 0 : 1],
     );
     if (this.#config.writableUntil !== undefined) transport.fence(this.#config.writableUntil);
     return transport;

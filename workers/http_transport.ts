@@ -1,7 +1,6 @@
 /**
- * HTTP to one API server from inside its worker: `fetch` through a {@linkcode PinnedTunnel} (a Unix
- * socket of the session's own) that
- * trusts the cluster's CA alone and presents its client certificate, with a timeout on every
+ * HTTP to one API server from inside its worker, over a {@linkcode PinnedConnection} that trusts the
+ * cluster's CA alone and presents its client certificate, with a timeout on every
  * request, QPS/burst limiting, a cap on response size, and errors turned into
  * {@linkcode KubernetesApiError} (the server said no) or {@linkcode ClusterCacheError} (we could not
  * talk to it). No credential ever appears in an error message.
@@ -16,7 +15,7 @@ import { redact } from "../src/shared/redact.ts";
 import { TokenBucket } from "../src/shared/token_bucket.ts";
 import { sleep } from "../src/shared/backoff.ts";
 import { createSecureContext } from "node:tls";
-import { PinnedTunnel, type TunnelTarget } from "./pinned_tunnel.ts";
+import { PinnedConnection } from "./pinned_connection.ts";
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -125,14 +124,7 @@ export class Transport {
   readonly #onRetry: (method: string, code: string) => void;
   readonly #measure: <T>(work: () => T) => T;
   readonly #server: string;
-  readonly #tunnelSocket: string;
-  readonly #ownDir: string | undefined;
-  readonly #target: TunnelTarget & { proxyUrl?: string };
-  /** The pinned tunnel and the client that talks through it, once the first request opened them. */
-  #connection: Promise<{ tunnel: PinnedTunnel; client: Deno.HttpClient; base: string }> | undefined;
-  #tunnel: PinnedTunnel | undefined;
-  #client: Deno.HttpClient | undefined;
-  #closed = false;
+  readonly #connection: PinnedConnection;
   readonly #headers: Record<string, string>;
   readonly #mtls: boolean;
   readonly #timeoutMs: number;
@@ -145,7 +137,6 @@ export class Transport {
    * @param config Where and how to connect.
    * @param maxResponseBytes Largest body accepted.
    * @param deniedNetworks CIDRs the server's addresses may not fall in.
-   * @param tunnelSocket The session's Unix socket (default: one in a directory of its own).
    */
   constructor(
     config: RESTConfig,
@@ -154,13 +145,7 @@ export class Transport {
     measure: <T>(work: () => T) => T = (work) => work(),
     onRetry: (method: string, code: string) => void = () => {},
     deniedNetworks: readonly string[] = [],
-    tunnelSocket?: string,
   ) {
-    // A directory is made here only for callers that run a transport by itself (tests).
-    this.#ownDir = tunnelSocket === undefined
-      ? Deno.makeTempDirSync({ prefix: "clustercache-" })
-      : undefined;
-    this.#tunnelSocket = tunnelSocket ?? `${this.#ownDir}/tunnel.sock`;
     this.#onResponse = onResponse;
     this.#onRetry = onRetry;
     this.#measure = measure;
@@ -183,48 +168,19 @@ export class Transport {
       );
     }
     this.#server = config.server.replace(/\/+$/, "");
-    this.#target = {
+    this.#connection = new PinnedConnection({
       server: this.#server,
       ...(config.caPem ? { caPem: config.caPem } : {}),
       ...(mtls ? { clientCertificatePem: mtls.cert, clientKeyPem: mtls.key } : {}),
       ...(config.proxyUrl ? { proxyUrl: config.proxyUrl } : {}),
       deniedNetworks,
-    };
+    });
     this.#headers = { "user-agent": config.userAgent, accept: "application/json" };
     this.#mtls = mtls !== undefined;
     if (config.token && !mtls) this.#headers.authorization = `Bearer ${config.token}`;
     this.#timeoutMs = config.timeoutMs;
     this.#maxResponseBytes = maxResponseBytes;
     this.#limiter = new TokenBucket(config.qps, config.burst);
-  }
-
-  /**
-   * The pinned tunnel and a client speaking the server's protocol through it (cleartext HTTP/2
-   * with prior knowledge, or HTTP/1.1), opened by the first request; a failed open is tried again
-   * by the next one.
-   */
-  #connect(signal: AbortSignal): Promise<{ client: Deno.HttpClient; base: string }> {
-    this.#connection ??= (async () => {
-      const path = this.#tunnelSocket;
-      const tunnel = await PinnedTunnel.open(this.#target, path, signal);
-      if (this.#closed) {
-        tunnel.close();
-        throw new ClusterCacheError("Closed", "the connection was closed");
-      }
-      this.#tunnel = tunnel;
-      this.#client = Deno.createHttpClient({
-        proxy: { transport: "unix", path },
-        http1: tunnel.protocol !== "h2",
-        http2: tunnel.protocol === "h2",
-      });
-      // Cleartext to the socket, addressed to the server itself (its name in `Host`).
-      return { tunnel, client: this.#client, base: `http://${new URL(this.#server).host}` };
-    })();
-    const connection = this.#connection;
-    connection.catch(() => {
-      if (this.#connection === connection) this.#connection = undefined;
-    });
-    return connection;
   }
 
   /**
@@ -247,12 +203,13 @@ export class Transport {
     return this.#server;
   }
 
-  #url(base: string, path: string, query: RequestOptions["query"]): string {
-    const url = new URL(base + path);
+  #path(path: string, query: RequestOptions["query"]): string {
+    const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) {
-      if (v !== undefined) url.searchParams.set(k, String(v));
+      if (v !== undefined) params.set(k, String(v));
     }
-    return url.href;
+    const search = params.toString();
+    return search ? `${path}${path.includes("?") ? "&" : "?"}${search}` : path;
   }
 
   async #fetch(
@@ -319,25 +276,20 @@ export class Transport {
       );
     }
     const started = performance.now();
-    const since = Date.now();
     try {
       if (timeout.aborted) throw timeout.reason;
-      const { client, base } = await this.#connect(signal);
-      const response = await fetch(this.#url(base, path, options.query), {
+      const response = await this.#connection.request({
         method,
+        path: this.#path(path, options.query),
         headers: requestHeaders,
         ...(body === undefined ? {} : { body }),
-        client,
         signal,
       });
       this.#onResponse(method, String(response.status), (performance.now() - started) / 1000);
       return response;
     } catch (error) {
       this.#onResponse(method, "<error>", (performance.now() - started) / 1000);
-      // A connection the tunnel refused (a certificate not from the kubeconfig's CA, a denied
-      // address) reaches fetch as a closed connection: say why.
-      throw this.#tunnel?.refusalSince(since) ??
-        this.#failure(error, method, path, timeoutMs, options.signal);
+      throw this.#failure(error, method, path, timeoutMs, options.signal);
     }
   }
 
@@ -469,22 +421,8 @@ export class Transport {
     return response.body;
   }
 
-  /** Closes the HTTP client and the tunnel (callers abort their own requests first). */
+  /** Closes the connection (callers abort their own requests first). */
   close(): void {
-    this.#closed = true; // a tunnel still opening closes itself when it is done
-    this.#connection = undefined;
-    this.#tunnel?.close();
-    try {
-      this.#client?.close();
-    } catch {
-      // already closed
-    }
-    if (this.#ownDir) {
-      try {
-        Deno.removeSync(this.#ownDir, { recursive: true });
-      } catch {
-        // gone already
-      }
-    }
+    this.#connection.close();
   }
 }

@@ -135,7 +135,7 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
       management = await ManagementCluster.start(
         cache.#options,
         (key) => reconciler.enqueue(key),
-        (rest, sockets) => reconciler.permissions(rest, sockets),
+        (rest) => reconciler.permissions(rest),
         reconciler.mainLagSince,
       );
     } catch (error) {

@@ -93,11 +93,6 @@ export interface WorkerConfig {
   maxResponseBytes: number;
   /** CIDRs the server's addresses may not fall in (checked on every connection). */
   deniedNetworks: string[];
-  /**
-   * The Unix sockets of the session's pinned-TLS tunnel: for its connection, and for the in-cluster
-   * one it may switch to (a dedicated worker may use exactly these).
-   */
-  tunnelSockets: [string, string];
   cache: WorkerCacheConfig;
   /** When set, the worker checks whether this Pod runs in the cluster (Cluster API's rule). */
   podIdentity?: PodIdentity;

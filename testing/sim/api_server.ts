@@ -117,6 +117,11 @@ export interface SimulatedApiServerOptions {
    * Pod were ready at once. Default `true`.
    */
   rollouts?: boolean;
+  /**
+   * Whether ALPN offers HTTP/2. `false` serves HTTP/1.1 alone, as a server behind a proxy that
+   * does not speak HTTP/2 does. Default `true`.
+   */
+  http2?: boolean;
 }
 
 /**
@@ -260,12 +265,12 @@ export class SimulatedApiServer {
   readonly requests: RequestRecord[] = [];
   #requestCount = 0;
   readonly #options: Required<
-    Omit<SimulatedApiServerOptions, "extraTypes" | "port" | "rollouts">
+    Omit<SimulatedApiServerOptions, "extraTypes" | "port" | "rollouts" | "http2">
   >;
   readonly #types: ResourceType[];
   readonly #lister: Lister;
   #port = 0;
-  readonly #listener = new TlsListener((exchange) => void this.#onRequest(exchange));
+  readonly #listener: TlsListener;
   readonly #openApi = new OpenApi(() => this.#servedTypes());
   readonly #watches = new Set<WatchSession>();
   #ca!: CertificateAuthority;
@@ -292,6 +297,10 @@ export class SimulatedApiServer {
 
   private constructor(options: SimulatedApiServerOptions) {
     this.name = options.name;
+    this.#listener = new TlsListener(
+      (exchange) => void this.#onRequest(exchange),
+      options.http2 ?? true,
+    );
     this.#options = {
       name: options.name,
       historySize: options.historySize ?? 1000,

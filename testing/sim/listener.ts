@@ -175,6 +175,7 @@ function closeServer(server: net.Server | undefined): Promise<void> {
  */
 export class TlsListener {
   readonly #handler: (exchange: Exchange) => void;
+  readonly #protocols: string[];
   #credentials: ServingCredentials | undefined;
   #credentialsChanged = false;
   #state: ListenerState = "stopped";
@@ -190,8 +191,10 @@ export class TlsListener {
   /** Backends told to shut down by a GOAWAY; they close when their last stream ends. */
   readonly #draining = new Set<Deno.HttpServer<Deno.NetAddr>>();
 
-  constructor(handler: (exchange: Exchange) => void) {
+  /** @param http2 Whether ALPN offers HTTP/2 (else HTTP/1.1 only). */
+  constructor(handler: (exchange: Exchange) => void, http2 = true) {
     this.#handler = handler;
+    this.#protocols = http2 ? ["h2", "http/1.1"] : ["http/1.1"];
   }
 
   /** Serving, stopped or hung. */
@@ -296,7 +299,9 @@ export class TlsListener {
    * (after a second, by which the last frames have arrived).
    */
   #closeIfDone(connection: Connection): void {
-    if (connection.backend === this.#backend || connection.exchanges.size > 0) return;
+    if (
+      connection.backend === this.#backend || connection.exchanges.size > 0 || connection.isClosed
+    ) return;
     clearTimeout(connection.closeTimer);
     connection.closeTimer = setTimeout(() => {
       if (connection.exchanges.size === 0) connection.reset();
@@ -345,7 +350,7 @@ export class TlsListener {
       ca: [credentials.caPem],
       requestCert: true,
       rejectUnauthorized: false,
-      ALPNProtocols: ["h2", "http/1.1"],
+      ALPNProtocols: this.#protocols,
     }, (socket) => this.#accept(socket));
     server.on("tlsClientError", () => {});
     return server;
@@ -369,9 +374,13 @@ export class TlsListener {
       socket.pipe(upstream);
       upstream.pipe(socket);
     });
-    // A clean end from the backend (idle connection after GOAWAY) is piped on as an end.
+    // A clean end from the backend (an idle connection after GOAWAY, an HTTP/1.1 response with
+    // `Connection: close`) is piped on as an end, and the connection is closed once it is sent, as
+    // kube-apiserver closes it.
     upstream.on("close", () => {
       if (!socket.writableEnded) socket.destroy();
+      else if (socket.writableFinished) socket.destroy();
+      else socket.once("finish", () => socket.destroy());
     });
     socket.on("close", () => {
       clearTimeout(connection.closeTimer);

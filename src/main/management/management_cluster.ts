@@ -28,7 +28,6 @@ import type { Lease, LeaseApi } from "../sharding/shard_coordinator.ts";
 import type { RESTConfig } from "../../shared/rest_config.ts";
 import { type HealthCheckingState, HealthProbe } from "../sessions/health_probe.ts";
 import { initTimeoutMs, workerConfig } from "../sessions/worker_config.ts";
-import { tunnelSockets } from "../sessions/tunnel_dir.ts";
 import { dedicatedSession, type Session, type WorkerPermissions } from "../sessions/session.ts";
 import { Backoff, sleep } from "../../shared/backoff.ts";
 
@@ -60,7 +59,7 @@ function keyOf(object: KubeObject): string {
 export class ManagementCluster {
   readonly #options: ResolvedOptions;
   readonly #onCluster: (key: string) => void;
-  readonly #permissions: (rest: RESTConfig, sockets: readonly string[]) => WorkerPermissions;
+  readonly #permissions: (rest: RESTConfig) => WorkerPermissions;
   readonly #log = logger("management");
   readonly #clusters = new Map<string, KubeObject>();
   readonly #secrets = new Map<string, KubeObject>();
@@ -81,7 +80,7 @@ export class ManagementCluster {
   private constructor(
     options: ResolvedOptions,
     onCluster: (key: string) => void,
-    permissions: (rest: RESTConfig, sockets: readonly string[]) => WorkerPermissions,
+    permissions: (rest: RESTConfig) => WorkerPermissions,
     mainLagSince: (since: number) => number,
   ) {
     this.#options = options;
@@ -99,7 +98,7 @@ export class ManagementCluster {
   static async start(
     options: ResolvedOptions,
     onCluster: (key: string) => void,
-    permissions: (rest: RESTConfig, sockets: readonly string[]) => WorkerPermissions,
+    permissions: (rest: RESTConfig) => WorkerPermissions,
     mainLagSince: (since: number) => number = () => 0,
   ): Promise<ManagementCluster> {
     const management = new ManagementCluster(options, onCluster, permissions, mainLagSince);
@@ -281,9 +280,7 @@ export class ManagementCluster {
     const rest = this.#restConfig();
     this.#token = rest.token;
     const options = this.#options;
-    const sockets = tunnelSockets();
     const config = workerConfig(MANAGEMENT_KEY, rest, options, {
-      sockets,
       // By type, not by label: Cluster API types every kubeconfig Secret but did not always label
       // them, and an unmirrored Secret would cost a live read per reconcile.
       cache: {
@@ -301,7 +298,7 @@ export class ManagementCluster {
       secrets: new Map<string, KubeObject>(),
     };
     let syncing = true;
-    const session = dedicatedSession(MANAGEMENT_KEY, this.#permissions(rest, sockets), {
+    const session = dedicatedSession(MANAGEMENT_KEY, this.#permissions(rest), {
       onEvents: (watchId, events) => {
         if (syncing) this.#collect(watchId, events, fresh);
         else this.#apply(watchId, events);

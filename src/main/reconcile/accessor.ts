@@ -37,7 +37,6 @@ import {
 import type { WorkerPool } from "../sessions/worker_pool.ts";
 import { placementOf, PlacementState } from "../sessions/placement.ts";
 import { kubeconfigSecret } from "../management/cluster_object.ts";
-import { tunnelSockets } from "../sessions/tunnel_dir.ts";
 import { resolveAllowed } from "../sessions/server_address.ts";
 
 export type { HealthCheckResult } from "../sessions/health_probe.ts";
@@ -66,12 +65,8 @@ export interface ConnectContext {
   readSecret(signal: AbortSignal): Promise<KubeObject | undefined>;
   /** Hooks of the new worker. */
   hooks(accessor: ClusterAccessor): SessionHooks;
-  /** Permissions of the new worker (pooled workers serve many API servers), with its sockets. */
-  permissions(
-    rest: RESTConfig,
-    sockets: readonly string[],
-    placement: Placement,
-  ): WorkerPermissions;
+  /** Permissions of the new worker (pooled workers serve many API servers). */
+  permissions(rest: RESTConfig, placement: Placement): WorkerPermissions;
   /** Where sessions run. */
   pool: WorkerPool;
   /** Lifetime signal of the ClusterCache. */
@@ -136,7 +131,7 @@ export class ClusterAccessor {
   #connection: Connection | undefined;
   /** The worker of the last failed attempt, kept for the next one (with its permissions' key). */
   #spare:
-    | { session: Session; permissions: string; placement: Placement; sockets: [string, string] }
+    | { session: Session; permissions: string; placement: Placement }
     | undefined;
   #lastAttemptTimedOut = false;
   #failedSecretVersion: string | undefined | null = null;
@@ -329,13 +324,10 @@ export class ClusterAccessor {
     const admission = await context.admission.acquire(context.signal);
     let outcome: AimdOutcome = "neutral";
     try {
-      // A spare worker keeps its sockets (its permissions name them); a new one gets its own.
-      const sockets = this.#spare?.placement === placement ? this.#spare.sockets : tunnelSockets();
-      const permissions = context.permissions(rest, sockets, placement);
+      const permissions = context.permissions(rest, placement);
       const session = await this.#startSession(context, permissions, placement);
       const writableUntil = context.writableUntil();
       const config = workerConfig(this.key, rest, options, {
-        sockets,
         dedicated: placementOf(context.pool.mode, placement) === "dedicated",
         podCheck: true,
         ...(writableUntil === undefined ? {} : { writableUntil }),
@@ -363,7 +355,7 @@ export class ClusterAccessor {
         // A session that answered can serve the next attempt: retries cost no new session. One that
         // did not answer in time may still be busy with this attempt.
         if (session.alive && !isUnanswered(error) && !context.signal.aborted) {
-          this.#spare = { session, permissions: JSON.stringify(permissions), placement, sockets };
+          this.#spare = { session, permissions: JSON.stringify(permissions), placement };
         } else session.terminate("error connecting");
         if (isUnanswered(error)) {
           throw new ClusterCacheError(

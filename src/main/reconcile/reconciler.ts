@@ -200,12 +200,11 @@ export class Reconciler {
   /** The permissions of a session's worker (a pooled one's are its pool's). */
   permissions(
     rest: RESTConfig,
-    sockets: readonly string[],
     placement: Placement = "dedicated",
   ): WorkerPermissions {
     const pooled = placementOf(this.#pool.mode, placement) === "pooled";
     // A pooled worker's permissions are its pool's: nothing of one session's in them.
-    return workerPermissions(rest, this.#options, pooled, pooled ? [] : sockets);
+    return workerPermissions(rest, this.#options, pooled);
   }
 
   // ------------------------------------------------------------------------- the step
@@ -488,7 +487,7 @@ export class Reconciler {
       options: this.#options,
       readSecret: (signal) => this.#management!.secret(kubeconfigSecret(accessor.key), signal),
       hooks: () => this.#hooks(key, accessor),
-      permissions: (rest, sockets, placement) => this.permissions(rest, sockets, placement),
+      permissions: (rest, placement) => this.permissions(rest, placement),
       pool: this.#pool,
       signal: this.#lifetime.signal,
       admission: this.#admission,

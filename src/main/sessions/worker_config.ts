@@ -25,9 +25,7 @@ export function workerConfig(
   cluster: ObjectKey,
   rest: RESTConfig,
   options: SessionOptions,
-  { cache, dedicated, podCheck, writableUntil, management = false, sockets }: {
-    /** The Unix sockets of the session's tunnel (see `tunnel_dir.ts`). */
-    sockets: [string, string];
+  { cache, dedicated, podCheck, writableUntil, management = false }: {
     cache?: WorkerCacheConfig;
     dedicated: boolean;
     podCheck: boolean;
@@ -48,7 +46,6 @@ export function workerConfig(
     backoff: INFORMER_BACKOFF,
     maxResponseBytes: options.maxResponseBytes,
     deniedNetworks: management ? [] : [...options.deniedNetworks],
-    tunnelSockets: sockets,
     cache: cache ?? {
       byObject: options.cache.byObject ?? [],
       indexes: options.cache.indexes ?? [],

@@ -8,7 +8,6 @@
 import type { RESTConfig } from "../../shared/rest_config.ts";
 import type { PermissionOptions } from "../options.ts";
 import type { WorkerPermissions } from "./session.ts";
-import { tunnelDir } from "./tunnel_dir.ts";
 
 function hostPort(url: string): string {
   const u = new URL(url);
@@ -17,32 +16,27 @@ function hostPort(url: string): string {
 
 /**
  * Least privilege: network access to the cluster's API server (and its proxy, and the in-cluster
- * address) only; reads only where the cache's modules live and its tunnel's socket; writes only
- * that socket; nothing else. A pooled worker serves
+ * address) only; reads only where the cache's modules live; nothing else. A pooled worker serves
  * many API servers, so its network access is not limited (the rest still is).
  *
  * @param pooled Whether the worker is shared by a pool.
- * @param sockets The Unix sockets of its sessions (a pooled worker's are covered by all network).
  */
 export function workerPermissions(
   rest: RESTConfig,
   options: PermissionOptions,
   pooled: boolean,
-  sockets: readonly string[],
 ): WorkerPermissions {
   if (options.workerPermissions === "inherit") return "inherit";
-  // Its connections go through Unix sockets of its own (see workers/pinned_tunnel.ts).
-  const net = new Set([hostPort(rest.server), ...sockets.map((path) => `unix:${path}`)]);
+  const net = new Set([hostPort(rest.server)]);
   if (rest.proxyUrl) net.add(hostPort(rest.proxyUrl));
   if (options.inClusterConfig) net.add(hostPort(options.inClusterConfig.server));
   const { readDirs, importHosts } = options.moduleAccess;
-  const dir = tunnelDir();
   return {
     net: pooled ? true : [...net],
-    read: [...readDirs, dir],
+    read: [...readDirs],
     import: importHosts.length > 0 ? importHosts : false,
     env: false,
-    write: [dir],
+    write: false,
     run: false,
     ffi: false,
     sys: false,

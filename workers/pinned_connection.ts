@@ -1,0 +1,483 @@
+/**
+ * HTTP to one API server over connections that trust its kubeconfig's certificate authority and
+ * nothing else (worker side), as client-go does (`RootCAs` built from `CAData` alone).
+ *
+ * `Deno.createHttpClient({ caCerts })` (and `Deno.connectTls`) add the CA to the process's roots
+ * (Mozilla's or the system's, and `DENO_CERT`): a publicly trusted certificate for the server's name
+ * would be accepted. `node:tls` with `ca` replaces the roots. So every connection is made with
+ * `node:tls`, the kubeconfig's CA as the only root, the server's name checked and the client
+ * certificate presented, and HTTP is spoken on that very socket: HTTP/2 (`node:http2`, one
+ * connection carrying every request and watch of the cluster, as client-go's transport does), or
+ * HTTP/1.1 (a connection per request, see `http1_exchange.ts`) when the server chose it by ALPN. Nothing is sent
+ * before the handshake has succeeded: a bearer token never reaches a server that is not the
+ * kubeconfig's. One descriptor per cluster, no HTTP client object per cluster.
+ *
+ * Every connection resolves the server's name anew and refuses an address in the denied networks
+ * (link-local and cloud metadata endpoints by default) before anything but the TLS handshake has
+ * crossed it: a kubeconfig written by someone else cannot make this process send its credentials
+ * there, not even by DNS.
+ *
+ * @module
+ */
+
+import { isIP } from "node:net";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import * as http2 from "node:http2";
+import { http1Exchange } from "./http1_exchange.ts";
+import { ClusterCacheError } from "../src/shared/errors.ts";
+import { deniedAddress } from "../src/shared/networks.ts";
+
+/** Where and how to reach the server. */
+export interface PinnedTarget {
+  /** `https://host:port`. */
+  server: string;
+  /** The kubeconfig's CA (PEM): the only certificate authority trusted. Absent: the system's roots. */
+  caPem?: string;
+  /** An HTTP proxy to tunnel through (`CONNECT`). */
+  proxyUrl?: string;
+  clientCertificatePem?: string;
+  clientKeyPem?: string;
+  /** CIDRs a server address may not fall in. */
+  deniedNetworks: readonly string[];
+}
+
+/** One request: what {@linkcode PinnedConnection.request} sends. */
+export interface PinnedRequest {
+  method: string;
+  /** Path and query. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+/** How long a connection may take to resolve, connect and complete its handshake. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Flow-control windows of client-go's HTTP/2 transport: 4 MiB a stream, 1 GiB the connection. */
+const STREAM_WINDOW = 4 << 20;
+const CONNECTION_WINDOW = 1 << 30;
+/**
+ * A connection that has carried nothing for `readIdleMs` is pinged, and closed if the ping is not
+ * answered within `pingTimeoutMs` (client-go's `ReadIdleTimeout` and `PingTimeout`, 30 s and
+ * 15 s): a connection cut without a FIN would otherwise hold every watch of the cluster until
+ * its timeout.
+ */
+export interface Liveness {
+  readIdleMs: number;
+  pingTimeoutMs: number;
+}
+
+const LIVENESS: Liveness = { readIdleMs: 30_000, pingTimeoutMs: 15_000 };
+/** Statuses whose response has no body (`new Response` refuses one). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** The part of an HTTP/2 stream a response body reads. */
+interface StreamSource {
+  on(event: "data", listener: (chunk: Uint8Array) => void): unknown;
+  once(event: "end" | "close", listener: () => void): unknown;
+  once(event: "error", listener: (error: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
+ * The connection of one cluster: a single HTTP/2 session over a pinned TLS socket, opened by the
+ * first request and again by the first one after it closed (GOAWAY, an error, an unanswered ping);
+ * requests already running on a session that received GOAWAY finish on it.
+ */
+export class PinnedConnection {
+  readonly #target: PinnedTarget;
+  readonly #liveness: Liveness;
+  readonly #origin: string;
+  #session: Promise<http2.ClientHttp2Session | "http/1.1"> | undefined;
+  /** When each session last received something (PINGs are sent to the idle ones). */
+  readonly #activity = new WeakMap<http2.ClientHttp2Session, { lastRead: number }>();
+  /** What the server chose by ALPN the first time: HTTP/1.1 servers get a connection per request. */
+  #protocol: "h2" | "http/1.1" | undefined;
+  readonly #open = new Set<http2.ClientHttp2Session | tls.TLSSocket>();
+  #closed = false;
+
+  constructor(target: PinnedTarget, liveness: Liveness = LIVENESS) {
+    this.#target = target;
+    this.#liveness = liveness;
+    this.#origin = new URL(target.server).origin;
+  }
+
+  /**
+   * Sends one request and resolves with its response once the headers have come; the body streams
+   * with backpressure (a paused body stops the server's stream at its flow-control window).
+   *
+   * @throws {ClusterCacheError} `UntrustedCertificate` when the server's certificate does not lead
+   *   to the kubeconfig's CA; `InvalidKubeconfig` for a denied address; `Unreachable` for a
+   *   connection that could not be made; other errors for a connection lost mid-request.
+   */
+  async request(request: PinnedRequest): Promise<Response> {
+    if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
+    const session = await this.#sessionFor(request.signal);
+    if (session !== "http/1.1") return await this.#h2(session, request);
+    const socket = await connectPinned(this.#target, ["http/1.1"], request.signal);
+    this.#open.add(socket);
+    socket.once("close", () => this.#open.delete(socket));
+    if (this.#closed) socket.destroy();
+    return await http1Exchange(socket, { ...request, host: new URL(this.#origin).host });
+  }
+
+  #sessionFor(signal: AbortSignal): Promise<http2.ClientHttp2Session | "http/1.1"> {
+    if (this.#protocol === "http/1.1") return Promise.resolve("http/1.1");
+    this.#session ??= (async () => {
+      const socket = await connectPinned(
+        this.#target,
+        this.#protocol ? [this.#protocol] : ["h2", "http/1.1"],
+        signal,
+      );
+      if (this.#closed) {
+        socket.destroy();
+        throw new ClusterCacheError("Closed", "the connection was closed");
+      }
+      if (socket.alpnProtocol !== "h2") {
+        // The handshake proved the server; HTTP/1.1 requests each make their own connection.
+        socket.destroy();
+        this.#protocol = "http/1.1";
+        return "http/1.1";
+      }
+      this.#protocol = "h2";
+      return this.#startSession(socket);
+    })();
+    const opening = this.#session;
+    opening.catch(() => {
+      if (this.#session === opening) this.#session = undefined;
+    });
+    return opening;
+  }
+
+  #startSession(socket: tls.TLSSocket): http2.ClientHttp2Session {
+    const session = http2.connect(this.#origin, {
+      createConnection: () => socket,
+      settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
+    });
+    // Deno's client answers a server's GOAWAY with one of its own from close(), and that cancels
+    // the streams the server said it would finish (a watch cut at every GOAWAY); Node's does not.
+    // The server is shutting the connection down already: there is nothing to tell it.
+    Object.defineProperty(session, "goaway", { value: () => {} });
+    const current = this.#session;
+    const state = { lastRead: performance.now() };
+    this.#activity.set(session, state);
+    this.#open.add(session);
+    const { readIdleMs, pingTimeoutMs } = this.#liveness;
+    let pinging = false;
+    const idle = setInterval(() => {
+      if (pinging || performance.now() - state.lastRead < readIdleMs || session.destroyed) return;
+      pinging = true;
+      const lost = () =>
+        session.destroy(
+          new Error(`the connection did not answer a PING within ${pingTimeoutMs}ms`),
+        );
+      const timer = setTimeout(lost, pingTimeoutMs);
+      try {
+        session.ping((error) => {
+          pinging = false;
+          clearTimeout(timer);
+          if (error) lost();
+          else state.lastRead = performance.now();
+        });
+      } catch {
+        clearTimeout(timer);
+        lost();
+      }
+    }, readIdleMs / 2);
+    Deno.unrefTimer(idle);
+    const retire = () => {
+      if (this.#session === current) this.#session = undefined;
+    };
+    session.on("stream", () => {}); // no push (disabled in SETTINGS)
+    session.on("error", retire);
+    session.on("goaway", retire);
+    session.once("close", () => {
+      retire();
+      clearInterval(idle);
+      this.#open.delete(session);
+      socket.destroy();
+    });
+    session.once("connect", () => {
+      try {
+        session.setLocalWindowSize(CONNECTION_WINDOW);
+      } catch {
+        // a session closing already
+      }
+    });
+    return session;
+  }
+
+  #h2(session: http2.ClientHttp2Session, request: PinnedRequest): Promise<Response> {
+    const { signal } = request;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(
+        { ":method": request.method, ":path": request.path, ...request.headers },
+        { endStream: request.body === undefined },
+      );
+    } catch (error) {
+      // The session ended between our check and the request: the next one opens a new session.
+      if (this.#session) this.#session = undefined;
+      return Promise.reject(error);
+    }
+    if (request.body !== undefined) stream.end(request.body);
+    return new Promise<Response>((resolve, reject) => {
+      let answered = false;
+      const onAbort = () => {
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (!answered) reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      stream.once("close", () => signal.removeEventListener("abort", onAbort));
+      stream.once("error", (error) => {
+        if (!answered) reject(error);
+      });
+      stream.once("close", () => {
+        if (!answered) {
+          reject(
+            new Error(`the stream was reset before its response (code ${stream.rstCode ?? "?"})`),
+          );
+        }
+      });
+      stream.once("response", (headers) => {
+        answered = true;
+        const status = Number(headers[":status"]);
+        const out = new Headers();
+        for (const [name, value] of Object.entries(headers)) {
+          if (name.startsWith(":") || value === undefined) continue;
+          for (const one of Array.isArray(value) ? value : [value]) out.append(name, String(one));
+        }
+        const activity = this.#activity.get(session);
+        if (activity) activity.lastRead = performance.now();
+        resolve(responseOf(status, out, stream, {
+          cancel: () => {
+            if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+          },
+          // A destroyed session ends its streams as if they were complete: they were cut.
+          cut: () => session.destroyed,
+          read: () => {
+            if (activity) activity.lastRead = performance.now();
+          },
+        }));
+      });
+    });
+  }
+
+  /** Ends every connection; requests running on them fail. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#session = undefined;
+    for (const open of this.#open) open.destroy();
+    this.#open.clear();
+  }
+}
+
+/**
+ * A `Response` whose body is an HTTP/2 stream, read with backpressure: the stream is paused while
+ * the reader has a few chunks unread (its flow-control window then stops the server), and a body
+ * whose stream was reset or whose connection was lost errors instead of looking complete.
+ */
+function responseOf(
+  status: number,
+  headers: Headers,
+  source: StreamSource,
+  hooks: { cancel(): void; cut(): boolean; read(): void },
+): Response {
+  if (NULL_BODY.has(status)) {
+    source.resume();
+    return new Response(null, { status, headers });
+  }
+  let done = false;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const fail = (error?: Error) => {
+        if (done) return;
+        done = true;
+        controller.error(error ?? new Error("the stream ended before its end (reset)"));
+      };
+      source.on("data", (chunk: Uint8Array) => {
+        if (done) return;
+        hooks.read();
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) source.pause();
+      });
+      source.once("end", () => {
+        if (hooks.cut()) return fail(new Error("the connection was lost mid-response"));
+        if (done) return;
+        done = true;
+        controller.close();
+      });
+      source.once("error", fail);
+      source.once("close", () => queueMicrotask(() => fail()));
+    },
+    pull() {
+      source.resume();
+    },
+    cancel() {
+      done = true;
+      hooks.cancel();
+    },
+  }, new CountQueuingStrategy({ highWaterMark: 8 }));
+  return new Response(body, { status, headers });
+}
+
+/**
+ * One TLS connection to the server, trusting only its kubeconfig's CA. The name is resolved as the
+ * connection is made (the worker may reach the server's name and port, nothing else), and the
+ * address it reached is checked against the denied networks before anything but the handshake has
+ * gone over it.
+ */
+async function connectPinned(
+  target: PinnedTarget,
+  protocols: string[],
+  signal?: AbortSignal,
+): Promise<tls.TLSSocket> {
+  const url = new URL(target.server);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 443);
+  const through = target.proxyUrl
+    ? await connectThroughProxy(target.proxyUrl, url.host, signal)
+    : undefined;
+  return await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const socket = tls.connect({
+      ...(through ? { socket: through } : { host, port }),
+      ...(isIP(host) ? {} : { servername: host }),
+      ...(target.caPem ? { ca: [target.caPem] } : {}),
+      ...(target.clientCertificatePem && target.clientKeyPem
+        ? { cert: target.clientCertificatePem, key: target.clientKeyPem }
+        : {}),
+      ALPNProtocols: protocols,
+      rejectUnauthorized: true,
+    });
+    const fail = (error: ClusterCacheError) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = () => fail(new ClusterCacheError("Timeout", "the connection was cancelled"));
+    const timer = setTimeout(
+      () =>
+        fail(
+          new ClusterCacheError(
+            "Timeout",
+            `connecting to ${url.host} took over ${CONNECT_TIMEOUT_MS}ms`,
+          ),
+        ),
+      CONNECT_TIMEOUT_MS,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.once("secureConnect", () => {
+      // Where the name led (through a proxy: the proxy; the main thread checked the name).
+      const network = through
+        ? undefined
+        : deniedAddress(socket.remoteAddress ?? "", target.deniedNetworks);
+      if (network) {
+        return fail(
+          new ClusterCacheError(
+            "InvalidKubeconfig",
+            `the server ${host} resolved to ${socket.remoteAddress}, in the denied network ${network} (link-local and cloud metadata addresses are refused; see options.deniedNetworks); nothing was sent`,
+          ),
+        );
+      }
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (error: Error & { code?: string }) => {
+      const problem = certificateProblem(error);
+      fail(
+        problem === "name"
+          ? new ClusterCacheError(
+            "UntrustedCertificate",
+            `the server at ${url.host} presented a certificate that is not valid for its name (${error.message}); no credential was sent`,
+          )
+          : problem === "chain"
+          ? new ClusterCacheError(
+            "UntrustedCertificate",
+            `the server at ${url.host} presented a certificate that does not lead to the kubeconfig's certificate authority (${error.message}); no credential was sent`,
+          )
+          : new ClusterCacheError("Unreachable", `${url.host}: ${networkProblem(error)}`),
+      );
+    });
+  });
+}
+
+/** A TCP connection through an HTTP proxy to `authority` (`CONNECT`), before TLS starts on it. */
+function connectThroughProxy(
+  proxyUrl: string,
+  authority: string,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
+  const proxy = new URL(proxyUrl);
+  if (proxy.protocol !== "http:") {
+    return Promise.reject(
+      new ClusterCacheError(
+        "InvalidKubeconfig",
+        `proxy-url ${proxy.protocol}// is not supported: only http:// proxies (CONNECT)`,
+      ),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: proxy.hostname, port: Number(proxy.port || 80) });
+    let head = "";
+    const fail = (message: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new ClusterCacheError("Unreachable", `through the proxy ${proxy.host}: ${message}`));
+    };
+    const timer = setTimeout(() => fail("no answer to CONNECT"), CONNECT_TIMEOUT_MS);
+    signal?.addEventListener("abort", () => fail("cancelled"), { once: true });
+    socket.once("error", (error) => fail(error.message));
+    socket.once("connect", () => {
+      const auth = proxy.username
+        ? `Proxy-Authorization: Basic ${
+          btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
+        }\r\n`
+        : "";
+      socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
+    });
+    const onData = (chunk: Uint8Array) => {
+      head += new TextDecoder().decode(chunk);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      socket.off("data", onData);
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
+      if (status !== "200") return fail(`CONNECT answered ${status ?? "garbage"}`);
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    };
+    socket.on("data", onData);
+  });
+}
+
+/** What a TLS error says of the server's certificate: its name, its chain, or nothing (network). */
+function certificateProblem(error: Error & { code?: string }): "name" | "chain" | undefined {
+  const text = `${error.code ?? ""} ${error.message}`;
+  if (/ALTNAME|altnames|hostname|NotValidForName|IP: .* is not in/i.test(text)) return "name";
+  if (/CERT|certificate|self.signed|issuer|UnknownIssuer/i.test(text)) return "chain";
+  return undefined;
+}
+
+/** A network error in the words client-go's users know. */
+function networkProblem(error: Error & { code?: string }): string {
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ECONNRESET":
+      return "connection reset by peer";
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "no route to host";
+    default:
+      return error.message;
+  }
+}
