@@ -1,12 +1,13 @@
 /**
  * `deno task bench [--quick] [--only name,name]`: measures the design against its baselines in the
  * same run (SPEC section 7), prints a table, writes `bench/results/latest.json` (an array of
- * `{ name, value, unit, baseline?, ratio?, goal?, note? }`) and SVG charts of isolation and memory.
+ * `{ name, value, unit, baseline?, ratio?, goal?, note? }`) and SVG charts of isolation, memory and how cost grows with the fleet.
  */
 import { parseArgs } from "node:util";
 import { barChart, type Figure, printTable } from "./lib/report.ts";
 import { events } from "./scenarios/events.ts";
 import { connectedMax, fleet } from "./scenarios/fleet.ts";
+import { growth } from "./scenarios/growth.ts";
 import { isolation } from "./scenarios/isolation.ts";
 import { lite } from "./scenarios/lite.ts";
 import { memory } from "./scenarios/memory.ts";
@@ -41,6 +42,8 @@ const log = (message: string) =>
 interface ScenarioResult {
   figures: Figure[];
   chart?: { title: string; unit: string; data: Parameters<typeof barChart>[2] };
+  /** A chart drawn by the scenario itself. */
+  svg?: string;
 }
 
 /** Every scenario, in order. Each runs in a fresh process (see below). */
@@ -74,6 +77,7 @@ const SCENARIOS: Record<string, () => Promise<ScenarioResult>> = {
   restart: async () => ({ figures: await restartStorm(quick, log) }),
   fleet: async () => ({ figures: await fleet(quick, log) }),
   scale: async () => ({ figures: await connectedMax(quick, log) }),
+  growth: async () => await growth(quick, log),
 };
 
 if (values.scenario) {
@@ -125,6 +129,7 @@ async function scenario(name: string): Promise<void> {
     }
     const result = JSON.parse(line) as ScenarioResult;
     figures.push(...result.figures);
+    if (result.svg) await Deno.writeTextFile(new URL(`${name}.svg`, results), result.svg);
     if (result.chart) {
       await Deno.writeTextFile(
         new URL(`${name}${real ? "-real" : ""}.svg`, results),
@@ -157,6 +162,7 @@ for (
     "restart",
     "fleet",
     "scale",
+    "growth",
   ]
 ) {
   await scenario(name);

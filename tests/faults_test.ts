@@ -335,9 +335,17 @@ Deno.test("fault HTTP/2 GOAWAY: the watch in flight goes on, new requests take a
   await using r = await rig();
   const lists = await r.lists();
   const [old] = r.server.connections;
+  const told = Date.now();
   assert.equal(r.server.goAway(), 1);
   r.write(2);
   await r.converges(); // through the watch still open on the old connection
+  // A watch cut by the GOAWAY would be started again within this.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.deepEqual(
+    r.server.requestsSince(told, { includeWatches: true }).filter((q) => q.watch),
+    [],
+    "the watch in flight carried the changes: none was started again",
+  );
   const since = Date.now();
   r.server.dropWatches("close");
   r.write(2);

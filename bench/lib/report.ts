@@ -106,3 +106,97 @@ export function barChart(
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }
+
+/** One line of a {@linkcode lineCharts} panel: a design's value at each fleet size. */
+export interface Series {
+  name: string;
+  points: { x: number; y: number }[];
+}
+
+/**
+ * Panels of line charts side by side, sharing a logarithmic x axis (fleet size): how a cost grows
+ * with the fleet, one line per design. Points that were not measured (NaN) are left out.
+ */
+export function lineCharts(
+  title: string,
+  panels: { title: string; unit: string; series: Series[] }[],
+): string {
+  const colors: Record<string, string> = {};
+  const palette = ["#2f6fde", "#d9822b", "#3aa655", "#9b59b6"];
+  const panelW = 300;
+  const panelH = 220;
+  const pad = { left: 56, right: 16, top: 44, bottom: 40 };
+  const width = panels.length * panelW + 20;
+  const height = panelH + 90;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">${escape(title)}</text>`,
+  ];
+  const names = [...new Set(panels.flatMap((p) => p.series.map((s) => s.name)))];
+  names.forEach((name, i) => {
+    colors[name] = palette[i % palette.length]!;
+    parts.push(`<rect x="${10 + i * 110}" y="30" width="12" height="12" fill="${colors[name]}"/>`);
+    parts.push(`<text x="${26 + i * 110}" y="40">${escape(name)}</text>`);
+  });
+  panels.forEach((panel, pi) => {
+    const x0 = 10 + pi * panelW;
+    const y0 = 50;
+    const points = panel.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
+    const xs = points.map((p) => Math.log10(p.x));
+    const minX = Math.min(...xs);
+    const maxX = Math.max(minX + 1e-9, ...xs);
+    const maxY = Math.max(1e-9, ...points.map((p) => p.y)) * 1.1;
+    const plotW = panelW - pad.left - pad.right;
+    const plotH = panelH - pad.top - pad.bottom + 30;
+    const px = (x: number) => x0 + pad.left + ((Math.log10(x) - minX) / (maxX - minX)) * plotW;
+    const py = (y: number) => y0 + 24 + plotH - (y / maxY) * plotH;
+    parts.push(
+      `<text x="${x0 + pad.left}" y="${y0 + 12}" font-weight="bold">${escape(panel.title)} (${
+        escape(panel.unit)
+      })</text>`,
+      `<line x1="${x0 + pad.left}" y1="${py(0)}" x2="${x0 + pad.left + plotW}" y2="${
+        py(0)
+      }" stroke="#888"/>`,
+      `<line x1="${x0 + pad.left}" y1="${py(0)}" x2="${x0 + pad.left}" y2="${
+        py(maxY)
+      }" stroke="#888"/>`,
+    );
+    for (const tick of [0, 0.5, 1]) {
+      const y = maxY / 1.1 * tick;
+      parts.push(
+        `<text x="${x0 + pad.left - 4}" y="${py(y) + 4}" text-anchor="end">${round(y)}</text>`,
+      );
+    }
+    for (const x of [...new Set(points.map((p) => p.x))]) {
+      parts.push(
+        `<text x="${px(x)}" y="${py(0) + 14}" text-anchor="middle">${
+          x >= 1000 ? `${x / 1000}k` : x
+        }</text>`,
+      );
+    }
+    for (const s of panel.series) {
+      const shown = s.points.filter((p) => Number.isFinite(p.y));
+      if (shown.length === 0) continue;
+      parts.push(
+        `<polyline fill="none" stroke="${colors[s.name]}" stroke-width="2" points="${
+          shown.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(" ")
+        }"/>`,
+      );
+      for (const p of shown) {
+        parts.push(
+          `<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3" fill="${
+            colors[s.name]
+          }"/>`,
+        );
+      }
+    }
+    parts.push(
+      `<text x="${x0 + pad.left + plotW / 2}" y="${
+        py(0) + 30
+      }" text-anchor="middle">clusters (log scale)</text>`,
+    );
+  });
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}

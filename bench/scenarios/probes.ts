@@ -6,7 +6,7 @@
 import process from "node:process";
 import { ClusterCache } from "../../mod.ts";
 import { type Figure, figure } from "../lib/report.ts";
-import { startSim } from "../../testing/sim_process.ts";
+import { type SimProcess, startSim } from "../../testing/sim_process.ts";
 import { openDescriptors, percentile, sleep } from "../lib/stats.ts";
 
 /** How long the fleet may take to connect before probing is measured on what did. */
@@ -22,6 +22,8 @@ export interface ProbeRun {
   detect?: boolean;
   /** Probe interval; the timeout is half of it. Default 2 s (1 s quick): five times the default rate. */
   intervalMs?: number;
+  /** A simulator of `clusters` clusters already running (else one is started). */
+  sim?: SimProcess;
 }
 
 export async function probes(
@@ -35,7 +37,8 @@ export async function probes(
   const timeoutMs = intervalMs / 2;
   // At least three probes of every cluster.
   const windowMs = Math.max(quick ? 5_000 : 30_000, 3 * intervalMs);
-  await using sim = await startSim(n);
+  await using started = run.sim ? undefined : await startSim(n);
+  const sim = run.sim ?? started!;
   const descriptors0 = openDescriptors();
   await using cache = await ClusterCache.setup({
     management: sim.management,
