@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Transport } from "../workers/http_transport.ts";
-import { RestMapper } from "../workers/rest_mapper.ts";
+import { internResourceList, RestMapper } from "../workers/rest_mapper.ts";
 import { SimulatedApiServer } from "../testing/sim/api_server.ts";
 import { restConfigFor } from "./helpers/rest_config.ts";
 
@@ -24,4 +24,20 @@ Deno.test("shared in-flight discovery: one caller's abort does not fail the othe
   } finally {
     transport.close();
   }
+});
+
+Deno.test("discovered lists keep only what mapping reads, one copy per content for every session", () => {
+  const served = (extra: string) => ({
+    resources: [
+      { name: "pods", kind: "Pod", namespaced: true, verbs: ["get", "list"], shortNames: ["po"] },
+      { name: "pods/status", kind: "Pod", namespaced: true, verbs: ["get"] },
+      { name: extra, kind: "Node", namespaced: false, storageVersionHash: "abc" },
+    ],
+  });
+  const one = internResourceList(served("nodes"));
+  const other = internResourceList(structuredClone(served("nodes")));
+  assert.equal(one, other, "two clusters serving the same kinds share one list");
+  assert.deepEqual(one.resources?.[0], { name: "pods", kind: "Pod", namespaced: true });
+  assert.notEqual(internResourceList(served("minions")), one, "different content, its own list");
+  assert.deepEqual(internResourceList(null), { resources: [] });
 });

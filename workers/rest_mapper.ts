@@ -23,6 +23,31 @@ interface ApiResourceList {
   resources?: { name: string; kind: string; namespaced: boolean }[];
 }
 
+/**
+ * Discovered lists by content, shared by every session of this worker: a pool's clusters mostly
+ * serve the same built-in kinds, and each kept its own copy (verbs, short names and hashes
+ * included) before. Only what mapping needs is kept. Bounded: the table starts over past
+ * {@linkcode MAX_SHARED_LISTS} distinct lists.
+ */
+const shared = new Map<string, ApiResourceList>();
+const MAX_SHARED_LISTS = 1_000;
+
+/** The list with only what mapping reads, the same object for the same content. */
+export function internResourceList(list: ApiResourceList | null): ApiResourceList {
+  const resources = (list?.resources ?? []).map(({ name, kind, namespaced }) => ({
+    name,
+    kind,
+    namespaced: namespaced === true,
+  }));
+  const key = JSON.stringify(resources);
+  const known = shared.get(key);
+  if (known) return known;
+  if (shared.size >= MAX_SHARED_LISTS) shared.clear();
+  const made = { resources };
+  shared.set(key, made);
+  return made;
+}
+
 /** Discovers and caches kind → resource mappings. */
 export class RestMapper {
   readonly #transport: Transport;
@@ -52,7 +77,7 @@ export class RestMapper {
     if (!pending) {
       // Shared by every caller, so no caller's signal cancels it (the transport's timeout bounds
       // it); each caller stops waiting on its own signal.
-      pending = this.#transport.json<ApiResourceList>("GET", path);
+      pending = this.#transport.json<ApiResourceList>("GET", path).then(internResourceList);
       this.#lists.set(path, pending);
       pending.catch(() => this.#lists.delete(path));
     }
