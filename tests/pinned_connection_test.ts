@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import * as net from "node:net";
+import * as tls from "node:tls";
+import { createCertificateAuthority, issueCertificate } from "../testing/sim/certs.ts";
 import { SimulatedApiServer } from "../testing/mod.ts";
 import { PinnedConnection, type PinnedTarget } from "../workers/pinned_connection.ts";
 import { eventually } from "./helpers/fixture.ts";
@@ -188,5 +190,154 @@ Deno.test("HTTP/1.1 servers: each request on a connection of its own, closed aft
     await eventually(() => server.connections.length === 0, "every connection closed");
   } finally {
     connection.close();
+  }
+});
+
+/** A TLS server of our own (HTTP/1.1 by ALPN) that answers every request with `answer`. */
+async function rawServer(answer: string) {
+  const ca = await createCertificateAuthority("raw");
+  const serving = await issueCertificate(ca, {
+    subject: "CN=raw",
+    serverNames: { ips: ["127.0.0.1"] },
+  });
+  const sockets = new Set<tls.TLSSocket>();
+  const server = tls.createServer(
+    { key: serving.keyPem, cert: serving.certPem, ALPNProtocols: ["http/1.1"] },
+    (socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.once("data", () => socket.end(answer));
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    target: { server: `https://127.0.0.1:${port}`, caPem: ca.certPem, deniedNetworks: [] },
+    [Symbol.dispose]() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+Deno.test("an answer that is not HTTP as Response knows it (status 600, a NUL in a header) fails its request, nothing else", async () => {
+  for (
+    const answer of [
+      "HTTP/1.1 600 Beyond\r\ncontent-length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nx-bad: a\u0000b\r\ncontent-length: 0\r\n\r\n",
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\n\r\n",
+    ]
+  ) {
+    using server = await rawServer(answer);
+    const connection = new PinnedConnection(server.target);
+    try {
+      await assert.rejects(get(connection, "/version"), `refused: ${JSON.stringify(answer)}`);
+    } finally {
+      connection.close();
+    }
+  }
+  // A reason phrase in Latin-1 is fine.
+  using server = await rawServer("HTTP/1.1 200 Tr\u00e8s bien\r\ncontent-length: 2\r\n\r\nok");
+  const connection = new PinnedConnection(server.target);
+  try {
+    assert.equal(await (await get(connection, "/version")).text(), "ok");
+  } finally {
+    connection.close();
+  }
+});
+
+Deno.test("a body whose request's signal aborts after the headers fails with the signal's reason", async () => {
+  await using server = await SimulatedApiServer.start({ name: "late-abort" });
+  const connection = new PinnedConnection(targetOf(server));
+  try {
+    const watch = await get(connection, "/api/v1/configmaps?watch=true", AbortSignal.timeout(300));
+    await assert.rejects(
+      watch.body!.pipeTo(new WritableStream()),
+      (error: Error) => error.name === "TimeoutError",
+    );
+    assert.equal((await get(connection, "/version")).status, 200, "the connection lives on");
+  } finally {
+    connection.close();
+  }
+});
+
+Deno.test("a connection still being made: each request gives up on its own signal; close() ends the wait", async () => {
+  await using server = await SimulatedApiServer.start({ name: "slow-handshake" });
+  await server.hang(true); // accepts, never completes the TLS handshake
+  const connection = new PinnedConnection(targetOf(server));
+  const short = get(connection, "/version", AbortSignal.timeout(200));
+  const long = get(connection, "/version", AbortSignal.timeout(30_000));
+  let longSettled = false;
+  long.then(() => longSettled = true, () => longSettled = true);
+  await assert.rejects(short, (error: Error) => error.name === "TimeoutError");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(longSettled, false, "one request's timeout is not the other's");
+  connection.close();
+  await assert.rejects(long, /closed/);
+  await server.hang(false);
+});
+
+Deno.test("a session told to go away is not pinged to death while its watch drains", async () => {
+  await using server = await SimulatedApiServer.start({ name: "goaway-quiet" });
+  const connection = new PinnedConnection(targetOf(server), {
+    readIdleMs: 200,
+    pingTimeoutMs: 200,
+  });
+  try {
+    const watch = await get(connection, "/api/v1/configmaps?watch=true");
+    const seen: string[] = [];
+    const reading = watch.body!.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (text) => void seen.push(text) }),
+    ).then(() => "ended", () => "failed");
+    assert.equal(server.goAway(), 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // quiet: several idle checks
+    server.store.create(server.typeOf("", "configmaps")!, {
+      metadata: { name: "late", namespace: "default" },
+    });
+    await eventually(() => seen.join("").includes("late"), "the event on the draining watch");
+    await watch.body?.cancel().catch(() => {});
+    void reading;
+  } finally {
+    connection.close();
+  }
+});
+
+Deno.test("through an HTTP proxy: the request that opened the connection ending does not end it", async () => {
+  await using server = await SimulatedApiServer.start({ name: "proxied" });
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    sockets.add(client);
+    client.on("error", () => {});
+    client.once("data", (head) => {
+      const [, authority] = /^CONNECT (\S+) /.exec(String(head)) ?? [];
+      const [host, port] = (authority ?? "").split(":");
+      const upstream = net.connect({ host, port: Number(port) }, () => {
+        client.write("HTTP/1.1 200 Connection established\r\n\r\n");
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      sockets.add(upstream);
+      upstream.on("error", () => client.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+  const connection = new PinnedConnection({ ...targetOf(server), proxyUrl });
+  try {
+    const first = new AbortController();
+    assert.equal((await get(connection, "/version", first.signal)).status, 200);
+    const [opened] = server.connections.map((c) => c.id);
+    first.abort(); // e.g. a watch that ended: its signal fires after its connection was shared
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await get(connection, "/version")).status, 200);
+    assert.deepEqual(
+      server.connections.map((c) => c.id),
+      [opened],
+      "the first connection still carries requests",
+    );
+  } finally {
+    connection.close();
+    for (const socket of sockets) socket.destroy();
+    proxy.close();
   }
 });

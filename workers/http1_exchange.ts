@@ -29,7 +29,7 @@ export interface ResponseHead {
  */
 export function parseHead(text: string): ResponseHead {
   const [statusLine = "", ...lines] = text.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
+  const match = /^HTTP\/1\.[01] ([1-5]\d\d)(?: (.*))?$/.exec(statusLine);
   if (!match) throw new Error("the server's answer is not HTTP/1.1");
   const headers = new Headers();
   for (const line of lines) {
@@ -132,6 +132,7 @@ export function http1Exchange(
       else controller.close();
     };
     const onAbort = () => finish(signal.reason);
+    if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
 
     const deliver = (bytes: Uint8Array) => {
@@ -166,11 +167,14 @@ export function http1Exchange(
       }
       let parsed: ResponseHead;
       try {
-        parsed = parseHead(new TextDecoder().decode(joined.subarray(0, end)));
+        parsed = parseHead(latin1(joined.subarray(0, end)));
       } catch (error) {
         return finish(error);
       }
-      if (parsed.status >= 100 && parsed.status < 200 && parsed.status !== 101) {
+      if (parsed.status === 101) {
+        return finish(new Error("the server switched protocols, which was not asked for"));
+      }
+      if (parsed.status < 200) {
         head = new Uint8Array(0); // an interim response: the real one follows
         return onHead(joined.subarray(end + 4));
       }
@@ -184,7 +188,11 @@ export function http1Exchange(
         finished = true;
         signal.removeEventListener("abort", onAbort);
         socket.destroy();
-        resolve(new Response(null, parsed));
+        try {
+          resolve(new Response(null, parsed));
+        } catch (error) {
+          reject(error);
+        }
         return;
       }
       framing = chunked
@@ -205,7 +213,11 @@ export function http1Exchange(
           socket.destroy();
         },
       }, new CountQueuingStrategy({ highWaterMark: 8 }));
-      resolve(new Response(body, parsed));
+      try {
+        resolve(new Response(body, parsed));
+      } catch (error) {
+        return finish(error);
+      }
       deliver(rest);
     };
 
@@ -221,7 +233,7 @@ export function http1Exchange(
       "close",
       () => finish(new Error("the connection closed before the response ended")),
     );
-    socket.once("error", (error: Error) => finish(error));
+    socket.on("error", (error: Error) => finish(error));
 
     // Our own values, but a line break in one would start another header (or request).
     const unsafe =
@@ -239,6 +251,15 @@ export function http1Exchange(
     socket.write(lines.join("\r\n") + "\r\n\r\n");
     if (payload) socket.write(payload);
   });
+}
+
+/** Bytes as ISO-8859-1 text, one character each: header bytes are not UTF-8. */
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return text;
 }
 
 function indexOfBlankLine(bytes: Uint8Array): number {

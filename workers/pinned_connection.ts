@@ -75,8 +75,8 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 /** The part of an HTTP/2 stream a response body reads. */
 interface StreamSource {
   on(event: "data", listener: (chunk: Uint8Array) => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
   once(event: "end" | "close", listener: () => void): unknown;
-  once(event: "error", listener: (error: Error) => void): unknown;
   pause(): unknown;
   resume(): unknown;
 }
@@ -91,11 +91,15 @@ export class PinnedConnection {
   readonly #liveness: Liveness;
   readonly #origin: string;
   #session: Promise<http2.ClientHttp2Session | "http/1.1"> | undefined;
+  /** How each session is let go of (it is no longer offered to new requests). */
+  readonly #retire = new WeakMap<http2.ClientHttp2Session, () => void>();
   /** When each session last received something (PINGs are sent to the idle ones). */
   readonly #activity = new WeakMap<http2.ClientHttp2Session, { lastRead: number }>();
   /** What the server chose by ALPN the first time: HTTP/1.1 servers get a connection per request. */
   #protocol: "h2" | "http/1.1" | undefined;
   readonly #open = new Set<http2.ClientHttp2Session | tls.TLSSocket>();
+  /** Aborted by close(): a connection still being made is given up. */
+  readonly #lifetime = new AbortController();
   #closed = false;
 
   constructor(target: PinnedTarget, liveness: Liveness = LIVENESS) {
@@ -106,31 +110,41 @@ export class PinnedConnection {
 
   /**
    * Sends one request and resolves with its response once the headers have come; the body streams
-   * with backpressure (a paused body stops the server's stream at its flow-control window).
+   * with backpressure (a paused body stops the server's stream at its flow-control window). A
+   * request the server never saw (its session was closing, or the server refused the stream) is
+   * sent once more, on a new session.
    *
    * @throws {ClusterCacheError} `UntrustedCertificate` when the server's certificate does not lead
    *   to the kubeconfig's CA; `InvalidKubeconfig` for a denied address; `Unreachable` for a
-   *   connection that could not be made; other errors for a connection lost mid-request.
+   *   connection that could not be made; `BadResponse` for an answer that is not HTTP; other
+   *   errors for a connection lost mid-request; `request.signal`'s reason when it aborts.
    */
   async request(request: PinnedRequest): Promise<Response> {
-    if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
-    const session = await this.#sessionFor(request.signal);
-    if (session !== "http/1.1") return await this.#h2(session, request);
-    const socket = await connectPinned(this.#target, ["http/1.1"], request.signal);
-    this.#open.add(socket);
-    socket.once("close", () => this.#open.delete(socket));
-    if (this.#closed) socket.destroy();
-    return await http1Exchange(socket, { ...request, host: new URL(this.#origin).host });
+    for (let attempt = 0;; attempt++) {
+      if (this.#closed) throw new ClusterCacheError("Closed", "the connection was closed");
+      if (request.signal.aborted) throw request.signal.reason;
+      // The connection is shared: each request waits for it as long as its own signal allows.
+      const session = await untilAborted(this.#sessionFor(), request.signal);
+      if (session === "http/1.1") {
+        const socket = await connectPinned(this.#target, ["http/1.1"], request.signal);
+        this.#open.add(socket);
+        socket.once("close", () => this.#open.delete(socket));
+        if (this.#closed) socket.destroy();
+        return await http1Exchange(socket, { ...request, host: new URL(this.#origin).host });
+      }
+      try {
+        return await this.#h2(session, request);
+      } catch (error) {
+        if (!(error instanceof Unsent)) throw error;
+        if (attempt > 0) throw error.cause;
+      }
+    }
   }
 
-  #sessionFor(signal: AbortSignal): Promise<http2.ClientHttp2Session | "http/1.1"> {
+  #sessionFor(): Promise<http2.ClientHttp2Session | "http/1.1"> {
     if (this.#protocol === "http/1.1") return Promise.resolve("http/1.1");
     this.#session ??= (async () => {
-      const socket = await connectPinned(
-        this.#target,
-        this.#protocol ? [this.#protocol] : ["h2", "http/1.1"],
-        signal,
-      );
+      const socket = await connectPinned(this.#target, ["h2", "http/1.1"], this.#lifetime.signal);
       if (this.#closed) {
         socket.destroy();
         throw new ClusterCacheError("Closed", "the connection was closed");
@@ -161,35 +175,15 @@ export class PinnedConnection {
     // The server is shutting the connection down already: there is nothing to tell it.
     Object.defineProperty(session, "goaway", { value: () => {} });
     const current = this.#session;
-    const state = { lastRead: performance.now() };
-    this.#activity.set(session, state);
-    this.#open.add(session);
-    const { readIdleMs, pingTimeoutMs } = this.#liveness;
-    let pinging = false;
-    const idle = setInterval(() => {
-      if (pinging || performance.now() - state.lastRead < readIdleMs || session.destroyed) return;
-      pinging = true;
-      const lost = () =>
-        session.destroy(
-          new Error(`the connection did not answer a PING within ${pingTimeoutMs}ms`),
-        );
-      const timer = setTimeout(lost, pingTimeoutMs);
-      try {
-        session.ping((error) => {
-          pinging = false;
-          clearTimeout(timer);
-          if (error) lost();
-          else state.lastRead = performance.now();
-        });
-      } catch {
-        clearTimeout(timer);
-        lost();
-      }
-    }, readIdleMs / 2);
-    Deno.unrefTimer(idle);
     const retire = () => {
       if (this.#session === current) this.#session = undefined;
     };
+    this.#retire.set(session, retire);
+    const state = { lastRead: performance.now() };
+    this.#activity.set(session, state);
+    this.#open.add(session);
+    const idle = setInterval(() => this.#checkAlive(session, state), this.#liveness.readIdleMs / 2);
+    Deno.unrefTimer(idle);
     session.on("stream", () => {}); // no push (disabled in SETTINGS)
     session.on("error", retire);
     session.on("goaway", retire);
@@ -209,9 +203,41 @@ export class PinnedConnection {
     return session;
   }
 
+  /**
+   * Pings a session that received nothing for `readIdleMs`; destroys it when the PING goes
+   * unanswered for `pingTimeoutMs`. A session closing after a GOAWAY is not pinged (it refuses
+   * PINGs; its streams run to their end, watched by their own watchdogs), and a timer that fired
+   * far behind schedule (this thread was busy, not the connection dead) gives the answer one more
+   * second to be read.
+   */
+  #checkAlive(session: http2.ClientHttp2Session, state: { lastRead: number; pinging?: boolean }) {
+    const { readIdleMs, pingTimeoutMs } = this.#liveness;
+    if (state.pinging || session.closed || session.destroyed) return;
+    if (performance.now() - state.lastRead < readIdleMs) return;
+    state.pinging = true;
+    const lost = () =>
+      session.destroy(new Error(`the connection did not answer a PING within ${pingTimeoutMs}ms`));
+    const due = performance.now() + pingTimeoutMs;
+    let timer = setTimeout(function expire() {
+      if (performance.now() - due > 1_000) timer = setTimeout(lost, 1_000);
+      else lost();
+    }, pingTimeoutMs);
+    try {
+      session.ping((error) => {
+        state.pinging = false;
+        clearTimeout(timer);
+        if (!error) state.lastRead = performance.now();
+        else if (!session.closed) lost();
+      });
+    } catch {
+      state.pinging = false;
+      clearTimeout(timer);
+      if (!session.closed) lost();
+    }
+  }
+
   #h2(session: http2.ClientHttp2Session, request: PinnedRequest): Promise<Response> {
     const { signal } = request;
-    if (signal.aborted) return Promise.reject(signal.reason);
     let stream: http2.ClientHttp2Stream;
     try {
       stream = session.request(
@@ -219,47 +245,75 @@ export class PinnedConnection {
         { endStream: request.body === undefined },
       );
     } catch (error) {
-      // The session ended between our check and the request: the next one opens a new session.
-      if (this.#session) this.#session = undefined;
-      return Promise.reject(error);
+      // The session ended (or was told to go away) since it was handed out: not sent.
+      this.#retire.get(session)?.();
+      return Promise.reject(new Unsent(error));
     }
     if (request.body !== undefined) stream.end(request.body);
     return new Promise<Response>((resolve, reject) => {
       let answered = false;
       const onAbort = () => {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-        if (!answered) reject(signal.reason);
+        reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      stream.once("close", () => signal.removeEventListener("abort", onAbort));
+      const settle = () => {
+        answered = true;
+        signal.removeEventListener("abort", onAbort);
+      };
       stream.once("error", (error) => {
-        if (!answered) reject(error);
+        if (answered) return;
+        settle();
+        reject(
+          stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? new Unsent(error) : error,
+        );
       });
       stream.once("close", () => {
-        if (!answered) {
-          reject(
-            new Error(`the stream was reset before its response (code ${stream.rstCode ?? "?"})`),
-          );
-        }
+        if (answered) return;
+        settle();
+        const reset = new Error(
+          `the stream was reset before its response (code ${stream.rstCode ?? "?"})`,
+        );
+        reject(
+          stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? new Unsent(reset) : reset,
+        );
       });
       stream.once("response", (headers) => {
-        answered = true;
-        const status = Number(headers[":status"]);
-        const out = new Headers();
-        for (const [name, value] of Object.entries(headers)) {
-          if (name.startsWith(":") || value === undefined) continue;
-          for (const one of Array.isArray(value) ? value : [value]) out.append(name, String(one));
-        }
+        settle();
         const activity = this.#activity.get(session);
         if (activity) activity.lastRead = performance.now();
-        resolve(responseOf(status, out, stream, {
-          cancel: () => {
-            if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-          },
-          read: () => {
-            if (activity) activity.lastRead = performance.now();
-          },
-        }));
+        const cancel = () => {
+          if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        };
+        try {
+          const status = Number(headers[":status"]);
+          // 1xx never come here (informational headers are their own event); 101 is not HTTP/2.
+          if (!(status >= 200 && status <= 599)) {
+            throw new ClusterCacheError(
+              "BadResponse",
+              `the server answered with status ${headers[":status"]}`,
+            );
+          }
+          const out = new Headers();
+          for (const [name, value] of Object.entries(headers)) {
+            if (name.startsWith(":") || value === undefined) continue;
+            for (const one of Array.isArray(value) ? value : [value]) out.append(name, String(one));
+          }
+          resolve(responseOf(status, out, stream, signal, {
+            cancel,
+            read: () => {
+              if (activity) activity.lastRead = performance.now();
+            },
+          }));
+        } catch (error) {
+          cancel();
+          reject(
+            error instanceof ClusterCacheError ? error : new ClusterCacheError(
+              "BadResponse",
+              `the server's response headers cannot be read: ${(error as Error).message}`,
+            ),
+          );
+        }
       });
     });
   }
@@ -269,20 +323,40 @@ export class PinnedConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#session = undefined;
+    this.#lifetime.abort(new ClusterCacheError("Closed", "the connection was closed"));
     for (const open of this.#open) open.destroy();
     this.#open.clear();
   }
 }
 
+/** A request the server never saw: safe to send again (client-go retries these too). */
+class Unsent extends Error {
+  constructor(override readonly cause: unknown) {
+    super("the request was not sent", { cause });
+  }
+}
+
+/** `promise`, or `signal`'s reason as soon as it aborts (the promise runs on for others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 /**
  * A `Response` whose body is an HTTP/2 stream, read with backpressure: the stream is paused while
- * the reader has a few chunks unread (its flow-control window then stops the server), and a body
- * whose stream was reset errors instead of looking complete.
+ * the reader has a few chunks unread (its flow-control window then stops the server), a body whose
+ * stream was reset errors instead of looking complete, and one whose request's signal aborts
+ * errors with the signal's reason (a timeout reads as a timeout).
  */
 function responseOf(
   status: number,
   headers: Headers,
   source: StreamSource,
+  signal: AbortSignal,
   hooks: { cancel(): void; read(): void },
 ): Response {
   if (NULL_BODY.has(status)) {
@@ -290,13 +364,24 @@ function responseOf(
     return new Response(null, { status, headers });
   }
   let done = false;
+  let onAbort = () => {};
+  const finished = () => {
+    done = true;
+    signal.removeEventListener("abort", onAbort);
+  };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      const fail = (error?: Error) => {
+      const fail = (error?: unknown) => {
         if (done) return;
-        done = true;
+        finished();
         controller.error(error ?? new Error("the stream ended before its end (reset)"));
       };
+      onAbort = () => {
+        fail(signal.reason);
+        hooks.cancel();
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
       source.on("data", (chunk: Uint8Array) => {
         if (done) return;
         hooks.read();
@@ -309,17 +394,17 @@ function responseOf(
       // a cut watch is watched again from where it was, as after any end.
       source.once("end", () => {
         if (done) return;
-        done = true;
+        finished();
         controller.close();
       });
-      source.once("error", fail);
+      source.on("error", fail);
       source.once("close", () => queueMicrotask(() => fail()));
     },
     pull() {
       source.resume();
     },
     cancel() {
-      done = true;
+      finished();
       hooks.cancel();
     },
   }, new CountQueuingStrategy({ highWaterMark: 8 }));
@@ -340,12 +425,14 @@ async function connectPinned(
   const url = new URL(target.server);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || 443);
+  if (signal?.aborted) throw new ClusterCacheError("Timeout", "the connection was cancelled");
   const through = target.proxyUrl
     ? await connectThroughProxy(target.proxyUrl, url.host, signal)
     : undefined;
   return await new Promise<tls.TLSSocket>((resolve, reject) => {
     const socket = tls.connect({
-      ...(through ? { socket: through } : { host, port }),
+      // Through a proxy too, the certificate is checked against the server's name, not the proxy's.
+      ...(through ? { socket: through, host } : { host, port }),
       ...(isIP(host) ? {} : { servername: host }),
       ...(target.caPem ? { ca: [target.caPem] } : {}),
       ...(target.clientCertificatePem && target.clientKeyPem
@@ -360,7 +447,12 @@ async function connectPinned(
       socket.destroy();
       reject(error);
     };
-    const onAbort = () => fail(new ClusterCacheError("Timeout", "the connection was cancelled"));
+    const onAbort = () =>
+      fail(
+        signal?.reason instanceof ClusterCacheError
+          ? signal.reason // the connection was closed
+          : new ClusterCacheError("Timeout", "the connection was cancelled"),
+      );
     const timer = setTimeout(
       () =>
         fail(
@@ -374,9 +466,16 @@ async function connectPinned(
     signal?.addEventListener("abort", onAbort, { once: true });
     socket.once("secureConnect", () => {
       // Where the name led (through a proxy: the proxy; the main thread checked the name).
-      const network = through
-        ? undefined
-        : deniedAddress(socket.remoteAddress ?? "", target.deniedNetworks);
+      const address = socket.remoteAddress;
+      if (!through && !address) {
+        return fail(
+          new ClusterCacheError(
+            "Unreachable",
+            `${url.host}: the connection's address cannot be told, so it cannot be checked against the denied networks; nothing was sent`,
+          ),
+        );
+      }
+      const network = through ? undefined : deniedAddress(address ?? "", target.deniedNetworks);
       if (network) {
         return fail(
           new ClusterCacheError(
@@ -387,10 +486,10 @@ async function connectPinned(
       }
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      socket.removeAllListeners("error");
+      socket.off("error", onError);
       resolve(socket);
     });
-    socket.once("error", (error: Error & { code?: string }) => {
+    const onError = (error: Error & { code?: string }) => {
       const problem = certificateProblem(error);
       fail(
         problem === "name"
@@ -405,7 +504,8 @@ async function connectPinned(
           )
           : new ClusterCacheError("Unreachable", `${url.host}: ${networkProblem(error)}`),
       );
-    });
+    };
+    socket.on("error", onError);
   });
 }
 
@@ -424,17 +524,26 @@ function connectThroughProxy(
       ),
     );
   }
+  if (signal?.aborted) {
+    return Promise.reject(
+      new ClusterCacheError("Timeout", `through the proxy ${proxy.host}: cancelled`),
+    );
+  }
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: proxy.hostname, port: Number(proxy.port || 80) });
     let head = "";
+    const onAbort = () => fail("cancelled");
+    const onError = (error: Error) => fail(error.message);
     const fail = (message: string) => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
       socket.destroy();
       reject(new ClusterCacheError("Unreachable", `through the proxy ${proxy.host}: ${message}`));
     };
     const timer = setTimeout(() => fail("no answer to CONNECT"), CONNECT_TIMEOUT_MS);
-    signal?.addEventListener("abort", () => fail("cancelled"), { once: true });
-    socket.once("error", (error) => fail(error.message));
+    // Removed once connected: the signal is one request's, the connection may outlive it.
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.on("error", onError);
     socket.once("connect", () => {
       const auth = proxy.username
         ? `Proxy-Authorization: Basic ${
@@ -451,7 +560,10 @@ function connectThroughProxy(
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
       if (status !== "200") return fail(`CONNECT answered ${status ?? "garbage"}`);
       clearTimeout(timer);
-      socket.removeAllListeners("error");
+      signal?.removeEventListener("abort", onAbort);
+      socket.off("error", onError);
+      // TLS runs on it from now on, and reports its failures; an error here must not go unheard.
+      socket.on("error", () => {});
       resolve(socket);
     };
     socket.on("data", onData);

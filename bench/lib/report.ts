@@ -119,7 +119,7 @@ export interface Series {
  */
 export function lineCharts(
   title: string,
-  panels: { title: string; unit: string; series: Series[] }[],
+  panels: { title: string; unit: string; series: Series[]; logY?: boolean }[],
 ): string {
   const colors: Record<string, string> = {};
   const palette = ["#2f6fde", "#d9822b", "#3aa655", "#9b59b6"];
@@ -150,27 +150,42 @@ export function lineCharts(
     const plotW = panelW - pad.left - pad.right;
     const plotH = panelH - pad.top - pad.bottom + 30;
     const px = (x: number) => x0 + pad.left + ((Math.log10(x) - minX) / (maxX - minX)) * plotW;
-    const py = (y: number) => y0 + 24 + plotH - (y / maxY) * plotH;
+    // A log scale for values spread over decades (MB per cluster: 0.2 to 17), linear otherwise.
+    const lowY = panel.logY
+      ? 10 ** Math.floor(Math.log10(Math.min(...points.map((p) => p.y).filter((y) => y > 0))))
+      : 0;
+    const highY = panel.logY ? 10 ** Math.ceil(Math.log10(maxY)) : maxY;
+    const py = (y: number) =>
+      y0 + 24 + plotH -
+      (panel.logY
+          ? (Math.log10(Math.max(y, lowY)) - Math.log10(lowY)) /
+            (Math.log10(highY) - Math.log10(lowY))
+          : y / maxY) * plotH;
     parts.push(
       `<text x="${x0 + pad.left}" y="${y0 + 12}" font-weight="bold">${escape(panel.title)} (${
         escape(panel.unit)
       })</text>`,
-      `<line x1="${x0 + pad.left}" y1="${py(0)}" x2="${x0 + pad.left + plotW}" y2="${
-        py(0)
+      `<line x1="${x0 + pad.left}" y1="${py(lowY)}" x2="${x0 + pad.left + plotW}" y2="${
+        py(lowY)
       }" stroke="#888"/>`,
-      `<line x1="${x0 + pad.left}" y1="${py(0)}" x2="${x0 + pad.left}" y2="${
-        py(maxY)
+      `<line x1="${x0 + pad.left}" y1="${py(lowY)}" x2="${x0 + pad.left}" y2="${
+        py(highY)
       }" stroke="#888"/>`,
     );
-    for (const tick of [0, 0.5, 1]) {
-      const y = maxY / 1.1 * tick;
+    const ticks = panel.logY
+      ? Array.from(
+        { length: Math.round(Math.log10(highY / lowY)) + 1 },
+        (_, i) => lowY * 10 ** i,
+      )
+      : [0, 0.5, 1].map((t) => Number((maxY / 1.1 * t).toPrecision(2)));
+    for (const y of ticks) {
       parts.push(
         `<text x="${x0 + pad.left - 4}" y="${py(y) + 4}" text-anchor="end">${round(y)}</text>`,
       );
     }
     for (const x of [...new Set(points.map((p) => p.x))]) {
       parts.push(
-        `<text x="${px(x)}" y="${py(0) + 14}" text-anchor="middle">${
+        `<text x="${px(x)}" y="${py(lowY) + 14}" text-anchor="middle">${
           x >= 1000 ? `${x / 1000}k` : x
         }</text>`,
       );
@@ -193,7 +208,7 @@ export function lineCharts(
     }
     parts.push(
       `<text x="${x0 + pad.left + plotW / 2}" y="${
-        py(0) + 30
+        py(lowY) + 30
       }" text-anchor="middle">clusters (log scale)</text>`,
     );
   });

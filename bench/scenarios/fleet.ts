@@ -163,6 +163,7 @@ export async function connectedMax(
   const sizes = quick ? [200, 500] : [2_000, 4_000, 5_000, 10_000];
   let best = 0;
   let perCluster = 0;
+  let coresAtMax = Number.NaN;
   const notes: string[] = [];
   const limit = descriptorLimit();
   for (const n of sizes) {
@@ -199,8 +200,10 @@ export async function connectedMax(
       } cores, ${perCluster.toFixed(1)} descriptors a cluster`,
     );
     log(`fleet: pooled ${notes.at(-1)}`);
-    if (connected === n && lateness < 1_000) best = n;
-    else break;
+    if (connected === n && lateness < 1_000) {
+      best = n;
+      coresAtMax = figures[2]!.value;
+    } else break;
   }
   return [
     figure("pool_clusters_connected_max", best, "clusters", {
@@ -209,6 +212,12 @@ export async function connectedMax(
         `largest fleet tried with every cluster connected and probe lateness p99 < 1 s, probing every ${
           quick ? 2 : 10
         } s (${notes.join("; ")})`,
+    }),
+    figure(`probe_cpu_cores_at_${best}`, coresAtMax, "cores", {
+      note:
+        `the whole process (main thread and pooled workers) while ${best} idle clusters are probed every ${
+          quick ? 2 : 10
+        } s`,
     }),
   ];
 }

@@ -89,7 +89,7 @@ export async function growth(quick: boolean, log: (m: string) => void): Promise<
   return {
     figures,
     svg: lineCharts("How cost grows with the fleet (one process, 2 cores)", [
-      { title: "RSS per cluster", unit: "MB", series: series(rss) },
+      { title: "RSS per cluster", unit: "MB, log scale", series: series(rss), logY: true },
       { title: "Cold start", unit: "s", series: series(cold) },
       {
         title: "Probe lateness p99, every 10 s",
