@@ -301,6 +301,7 @@ export class PinnedConnection {
           }
           resolve(responseOf(status, out, stream, signal, {
             cancel,
+            code: () => stream.rstCode || undefined,
             read: () => {
               if (activity) activity.lastRead = performance.now();
             },
@@ -349,7 +350,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 /**
  * A `Response` whose body is an HTTP/2 stream, read with backpressure: the stream is paused while
  * the reader has a few chunks unread (its flow-control window then stops the server), a body whose
- * stream was reset errors instead of looking complete, and one whose request's signal aborts
+ * stream was reset or whose connection was lost errors instead of looking complete, and one whose request's signal aborts
  * errors with the signal's reason (a timeout reads as a timeout).
  */
 function responseOf(
@@ -357,7 +358,7 @@ function responseOf(
   headers: Headers,
   source: StreamSource,
   signal: AbortSignal,
-  hooks: { cancel(): void; read(): void },
+  hooks: { cancel(): void; read(): void; code(): number | undefined },
 ): Response {
   if (NULL_BODY.has(status)) {
     source.resume();
@@ -388,11 +389,15 @@ function responseOf(
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) source.pause();
       });
-      // An end is taken as the end: whether the connection was lost before the last frame cannot be
-      // told here (a server that closes the connection right after a complete answer, as
-      // kube-apiserver's --goaway-chance does, looks the same). A cut JSON body fails to parse, and
-      // a cut watch is watched again from where it was, as after any end.
+      // A lost connection ends its streams too, with a code (CANCEL) where a complete answer has
+      // none, even when the server closed the connection right after it (kube-apiserver's
+      // --goaway-chance): a watch cut by a restart must read as cut, so its informer checks the
+      // server's versions before it watches again.
       source.once("end", () => {
+        const code = hooks.code();
+        if (code) {
+          return fail(new Error(`the connection was lost mid-response (stream code ${code})`));
+        }
         if (done) return;
         finished();
         controller.close();
