@@ -12,8 +12,8 @@ import type * as tls from "node:tls";
 
 /** Largest status line and headers accepted. */
 const MAX_HEAD_BYTES = 64 * 1024;
-/** Statuses whose response has no body. */
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+/** Statuses whose response has no body (`new Response` refuses one). */
+export const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /** A response's head, as read from the wire. */
 export interface ResponseHead {

@@ -24,7 +24,8 @@ import { isIP } from "node:net";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as http2 from "node:http2";
-import { http1Exchange } from "./http1_exchange.ts";
+import { http1Exchange, NULL_BODY } from "./http1_exchange.ts";
+import { untilAborted } from "./until_aborted.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import { deniedAddress } from "../src/shared/networks.ts";
 
@@ -69,8 +70,6 @@ export interface Liveness {
 }
 
 const LIVENESS: Liveness = { readIdleMs: 30_000, pingTimeoutMs: 15_000 };
-/** Statuses whose response has no body (`new Response` refuses one). */
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /** The part of an HTTP/2 stream a response body reads. */
 interface StreamSource {
@@ -90,11 +89,11 @@ export class PinnedConnection {
   readonly #target: PinnedTarget;
   readonly #liveness: Liveness;
   readonly #origin: string;
+  /** `host:port`, for HTTP/1.1's `Host`. */
+  readonly #host: string;
   #session: Promise<http2.ClientHttp2Session | "http/1.1"> | undefined;
-  /** How each session is let go of (it is no longer offered to new requests). */
-  readonly #retire = new WeakMap<http2.ClientHttp2Session, () => void>();
-  /** When each session last received something (PINGs are sent to the idle ones). */
-  readonly #activity = new WeakMap<http2.ClientHttp2Session, { lastRead: number }>();
+  /** Each session's liveness and how it is let go of (no longer offered to new requests). */
+  readonly #state = new WeakMap<http2.ClientHttp2Session, SessionState>();
   /** What the server chose by ALPN the first time: HTTP/1.1 servers get a connection per request. */
   #protocol: "h2" | "http/1.1" | undefined;
   readonly #open = new Set<http2.ClientHttp2Session | tls.TLSSocket>();
@@ -105,7 +104,9 @@ export class PinnedConnection {
   constructor(target: PinnedTarget, liveness: Liveness = LIVENESS) {
     this.#target = target;
     this.#liveness = liveness;
-    this.#origin = new URL(target.server).origin;
+    const url = new URL(target.server);
+    this.#origin = url.origin;
+    this.#host = url.host;
   }
 
   /**
@@ -130,7 +131,7 @@ export class PinnedConnection {
         this.#open.add(socket);
         socket.once("close", () => this.#open.delete(socket));
         if (this.#closed) socket.destroy();
-        return await http1Exchange(socket, { ...request, host: new URL(this.#origin).host });
+        return await http1Exchange(socket, { ...request, host: this.#host });
       }
       try {
         return await this.#h2(session, request);
@@ -178,9 +179,8 @@ export class PinnedConnection {
     const retire = () => {
       if (this.#session === current) this.#session = undefined;
     };
-    this.#retire.set(session, retire);
-    const state = { lastRead: performance.now() };
-    this.#activity.set(session, state);
+    const state: SessionState = { lastRead: performance.now(), pinging: false, retire };
+    this.#state.set(session, state);
     this.#open.add(session);
     const idle = setInterval(() => this.#checkAlive(session, state), this.#liveness.readIdleMs / 2);
     Deno.unrefTimer(idle);
@@ -210,7 +210,7 @@ export class PinnedConnection {
    * far behind schedule (this thread was busy, not the connection dead) gives the answer one more
    * second to be read.
    */
-  #checkAlive(session: http2.ClientHttp2Session, state: { lastRead: number; pinging?: boolean }) {
+  #checkAlive(session: http2.ClientHttp2Session, state: SessionState) {
     const { readIdleMs, pingTimeoutMs } = this.#liveness;
     if (state.pinging || session.closed || session.destroyed) return;
     if (performance.now() - state.lastRead < readIdleMs) return;
@@ -246,7 +246,7 @@ export class PinnedConnection {
       );
     } catch (error) {
       // The session ended (or was told to go away) since it was handed out: not sent.
-      this.#retire.get(session)?.();
+      this.#state.get(session)?.retire();
       return Promise.reject(new Unsent(error));
     }
     if (request.body !== undefined) stream.end(request.body);
@@ -280,8 +280,8 @@ export class PinnedConnection {
       });
       stream.once("response", (headers) => {
         settle();
-        const activity = this.#activity.get(session);
-        if (activity) activity.lastRead = performance.now();
+        const state = this.#state.get(session);
+        if (state) state.lastRead = performance.now();
         const cancel = () => {
           if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
         };
@@ -303,7 +303,7 @@ export class PinnedConnection {
             cancel,
             code: () => stream.rstCode || undefined,
             read: () => {
-              if (activity) activity.lastRead = performance.now();
+              if (state) state.lastRead = performance.now();
             },
           }));
         } catch (error) {
@@ -330,21 +330,20 @@ export class PinnedConnection {
   }
 }
 
+/** What a session's liveness check and its retirement need. */
+interface SessionState {
+  /** When it last received something (PINGs are sent to the idle ones). */
+  lastRead: number;
+  pinging: boolean;
+  /** Stops offering it to new requests. */
+  retire(): void;
+}
+
 /** A request the server never saw: safe to send again (client-go retries these too). */
 class Unsent extends Error {
   constructor(override readonly cause: unknown) {
     super("the request was not sent", { cause });
   }
-}
-
-/** `promise`, or `signal`'s reason as soon as it aborts (the promise runs on for others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /**

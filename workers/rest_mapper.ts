@@ -8,6 +8,7 @@
 import { ClusterCacheError, isNotFound } from "../src/shared/errors.ts";
 import { type KindRef, splitApiVersion } from "../src/shared/kube_object.ts";
 import type { Transport } from "./http_transport.ts";
+import { untilAborted } from "./until_aborted.ts";
 
 /** Where a kind lives. */
 export interface ResourceMapping {
@@ -115,17 +116,6 @@ export class RestMapper {
     const { group, version } = splitApiVersion(apiVersion);
     this.#lists.delete(group ? `/apis/${group}/${version}` : `/api/${version}`);
   }
-}
-
-/** `promise`, or `signal`'s reason as soon as it aborts (the promise runs on for others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /**
