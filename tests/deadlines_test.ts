@@ -43,3 +43,15 @@ Deno.test("Deadlines: answered calls leave at most one timer, which stops when n
   await new Promise((r) => setTimeout(r, 60)); // the one timer fired, found nothing, stopped
   assert.equal(expired, 0);
 });
+
+Deno.test("Deadlines: entries a late timer finds passed together expire earliest first", async () => {
+  const expired: number[] = [];
+  const deadlines = new Deadlines((id) => expired.push(id));
+  const now = Date.now();
+  deadlines.set(1, now - 10); // all passed already: the timer finds them at once
+  deadlines.set(2, now - 30);
+  deadlines.set(3, now - 20);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(expired, [2, 3, 1]);
+  deadlines.stop();
+});

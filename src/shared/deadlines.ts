@@ -45,11 +45,16 @@ export class Deadlines {
     this.#armedFor = Infinity;
     const now = Date.now();
     let next = Infinity;
+    const expired: [number, number][] = [];
     for (const [id, deadline] of this.#due) {
-      if (deadline <= now) {
-        this.#due.delete(id);
-        this.#onExpire(id);
-      } else if (deadline < next) next = deadline;
+      if (deadline <= now) expired.push([id, deadline]);
+      else if (deadline < next) next = deadline;
+    }
+    // Earliest first, also when a late timer finds several passed at once.
+    expired.sort((a, b) => a[1] - b[1]);
+    for (const [id] of expired) {
+      this.#due.delete(id);
+      this.#onExpire(id);
     }
     if (next < Infinity && next < this.#armedFor) this.#arm(next);
   }
