@@ -25,10 +25,27 @@ Deno.test("admission: at most floor(limit) attempts at once, the rest wait in or
   assert.equal(admission.limit, 2, "neutral outcomes leave the limit alone");
 });
 
-Deno.test("admission: successes widen the limit by 1/limit each, up to max", async () => {
-  const admission = new AimdLimit({ initial: 2, min: 1, max: 3 });
+Deno.test("admission: before any overload each success widens the limit by one, up to max", async () => {
+  const admission = new AimdLimit({ initial: 2, min: 1, max: 64 });
+  // A round of attempts, all successful: the limit doubles, as TCP's slow start does.
+  const round = await Promise.all(Array.from({ length: 2 }, () => admission.acquire()));
+  for (const a of round) a.release("success");
+  assert.equal(admission.limit, 4);
+  const next = await Promise.all(Array.from({ length: 4 }, () => admission.acquire()));
+  for (const a of next) a.release("success");
+  assert.equal(admission.limit, 8);
+  for (let i = 0; i < 100; i++) (await admission.acquire()).release("success");
+  assert.equal(admission.limit, 64);
+});
+
+Deno.test("admission: after an overload successes widen the limit by 1/limit each, up to max", async () => {
+  const c = clock();
+  const admission = new AimdLimit({ initial: 4, min: 1, max: 3, now: c.now });
+  c.advance(1);
+  (await admission.acquire()).release("overload");
+  assert.equal(admission.limit, 1.5);
   for (let i = 0; i < 2; i++) (await admission.acquire()).release("success");
-  assert.equal(admission.limit, 2 + 1 / 2 + 1 / 2.5);
+  assert.equal(admission.limit, 1.5 + 1 / 1.5 + 1 / (1.5 + 1 / 1.5));
   for (let i = 0; i < 20; i++) (await admission.acquire()).release("success");
   assert.equal(admission.limit, 3);
 });
@@ -93,5 +110,5 @@ Deno.test("admission: release is idempotent", async () => {
   a.release("success");
   a.release("success");
   assert.equal(admission.inFlight, 0);
-  assert.equal(admission.limit, 2);
+  assert.equal(admission.limit, 2, "one success counted once");
 });

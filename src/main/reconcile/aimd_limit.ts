@@ -1,9 +1,11 @@
 /**
  * A concurrency limit set by outcomes (main thread), the way TCP sets its window (AIMD): how many
- * connection attempts, and how many health probes, may be out at once. Every success widens the
- * limit a little; an attempt that timed out (the machine or the API servers are overloaded) halves
- * it, once per episode. A fixed count either wastes a fast machine or, on a slow one, lets every
- * attempt time out, fail and retry so that the load never drains.
+ * connection attempts, and how many health probes, may be out at once. Until the first overload
+ * every success widens the limit by one (TCP's slow start: it doubles each round of attempts, so a
+ * fleet connecting on an idle machine is not held to a trickle); after it, by 1/limit. An attempt
+ * that timed out (the machine or the API servers are overloaded) halves it, once per episode. A
+ * fixed count either wastes a fast machine or, on a slow one, lets every attempt time out, fail and
+ * retry so that the load never drains.
  *
  * @module
  */
@@ -41,18 +43,18 @@ interface Waiter {
 /**
  * An AIMD concurrency limit with a FIFO queue of waiting attempts.
  *
- * @example Successes widen the limit; a timeout halves it
+ * @example Successes widen the limit; a timeout halves it and ends the slow start
  * ```ts
  * import assert from "node:assert/strict";
  * import { AimdLimit } from "./aimd_limit.ts";
  *
  * const admission = new AimdLimit({ initial: 4, min: 1, max: 64 });
- * const first = await admission.acquire();
- * first.release("success");
- * assert.equal(admission.limit, 4.25);
- * const second = await admission.acquire();
- * second.release("overload");
- * assert.equal(admission.limit, 2.125);
+ * (await admission.acquire()).release("success");
+ * assert.equal(admission.limit, 5);
+ * (await admission.acquire()).release("overload");
+ * assert.equal(admission.limit, 2.5);
+ * (await admission.acquire()).release("success");
+ * assert.equal(admission.limit, 2.9);
  * ```
  */
 export class AimdLimit {
@@ -63,6 +65,8 @@ export class AimdLimit {
   #limit: number;
   #inFlight = 0;
   #lastDecrease = Number.NEGATIVE_INFINITY;
+  /** No overload seen yet: each success adds one. */
+  #slowStart = true;
 
   /** @param options Bounds of the limit. */
   constructor(options: AimdLimitOptions) {
@@ -129,9 +133,11 @@ export class AimdLimit {
 
   #adjust(outcome: AimdOutcome, admittedAt: number): void {
     if (outcome === "success") {
-      this.#limit = Math.min(this.#max, this.#limit + 1 / this.#limit);
+      const step = this.#slowStart ? 1 : 1 / this.#limit;
+      this.#limit = Math.min(this.#max, this.#limit + step);
     } else if (outcome === "overload" && admittedAt >= this.#lastDecrease) {
       // Attempts admitted before the last decrease belong to the episode it already answered.
+      this.#slowStart = false;
       this.#limit = Math.max(this.#min, this.#limit / 2);
       this.#lastDecrease = this.#now();
     }
