@@ -25,8 +25,7 @@ function invalid(message: string): ClusterCacheError {
 
 function decodeBase64(value: string, field: string): string {
   try {
-    const binary = atob(value.replace(/\s+/g, ""));
-    return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    return new TextDecoder().decode(Uint8Array.fromBase64(value));
   } catch {
     throw invalid(`${field} is not valid base64`);
   }
@@ -197,7 +196,7 @@ function pemToDer(pem: string): Uint8Array | undefined {
   const match = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem);
   if (!match) return undefined;
   try {
-    return Uint8Array.from(atob(match[1]!.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+    return Uint8Array.fromBase64(match[1]!);
   } catch {
     return undefined;
   }

@@ -107,7 +107,8 @@ export function kubeconfigFromSecret(secret: KubeObject | undefined, name: strin
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(
-      Uint8Array.from(atob(value), (c) => c.charCodeAt(0)),
+      // Decoded natively: a callback per character was the main thread's largest cost at connect.
+      Uint8Array.fromBase64(value),
     );
   } catch {
     throw new ClusterCacheError(
