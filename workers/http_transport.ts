@@ -14,7 +14,6 @@ import type { RESTConfig } from "../src/shared/rest_config.ts";
 import { redact } from "../src/shared/redact.ts";
 import { TokenBucket } from "../src/shared/token_bucket.ts";
 import { sleep } from "../src/shared/backoff.ts";
-import { createSecureContext } from "node:tls";
 import { PinnedConnection } from "./pinned_connection.ts";
 
 /** Options of one request. */
@@ -152,21 +151,6 @@ export class Transport {
     const mtls = config.clientCertificatePem && config.clientKeyPem
       ? { cert: config.clientCertificatePem, key: config.clientKeyPem }
       : undefined;
-    try {
-      // Checked now, so a bad certificate fails the connect with a clear error, not a request.
-      createSecureContext({
-        ...(config.caPem ? { ca: [config.caPem] } : {}),
-        ...(mtls ?? {}),
-      });
-    } catch (error) {
-      // The message may quote what was wrong with a certificate, never its bytes.
-      throw new ClusterCacheError(
-        "InvalidKubeconfig",
-        `cannot use the kubeconfig's certificates: ${
-          redact((error as Error).message.split("\n")[0] ?? "")
-        }`,
-      );
-    }
     this.#server = config.server.replace(/\/+$/, "");
     this.#connection = new PinnedConnection({
       server: this.#server,

@@ -28,6 +28,7 @@ import { http1Exchange, NULL_BODY } from "./http1_exchange.ts";
 import { untilAborted } from "./until_aborted.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import { deniedAddress } from "../src/shared/networks.ts";
+import { redact } from "../src/shared/redact.ts";
 
 /** Where and how to reach the server. */
 export interface PinnedTarget {
@@ -87,6 +88,11 @@ interface StreamSource {
  */
 export class PinnedConnection {
   readonly #target: PinnedTarget;
+  /**
+   * The CA and client certificate, parsed once: building them again for every connection (what
+   * passing the PEMs to `tls.connect` does) was a worker's largest cost while a fleet connected.
+   */
+  readonly #secureContext: tls.SecureContext;
   readonly #liveness: Liveness;
   readonly #origin: string;
   /** `host:port`, for HTTP/1.1's `Host`. */
@@ -101,8 +107,28 @@ export class PinnedConnection {
   readonly #lifetime = new AbortController();
   #closed = false;
 
+  /**
+   * @throws {ClusterCacheError} `InvalidKubeconfig` for a CA, certificate or key that cannot be
+   *   used: found now, so a connect fails with a clear error rather than its first request.
+   */
   constructor(target: PinnedTarget, liveness: Liveness = LIVENESS) {
     this.#target = target;
+    try {
+      this.#secureContext = tls.createSecureContext({
+        ...(target.caPem ? { ca: [target.caPem] } : {}),
+        ...(target.clientCertificatePem && target.clientKeyPem
+          ? { cert: target.clientCertificatePem, key: target.clientKeyPem }
+          : {}),
+      });
+    } catch (error) {
+      // The message may quote what was wrong with a certificate, never its bytes.
+      throw new ClusterCacheError(
+        "InvalidKubeconfig",
+        `cannot use the kubeconfig's certificates: ${
+          redact((error as Error).message.split("\n")[0] ?? "")
+        }`,
+      );
+    }
     this.#liveness = liveness;
     const url = new URL(target.server);
     this.#origin = url.origin;
@@ -127,7 +153,12 @@ export class PinnedConnection {
       // The connection is shared: each request waits for it as long as its own signal allows.
       const session = await untilAborted(this.#sessionFor(), request.signal);
       if (session === "http/1.1") {
-        const socket = await connectPinned(this.#target, ["http/1.1"], request.signal);
+        const socket = await connectPinned(
+          this.#target,
+          this.#secureContext,
+          ["http/1.1"],
+          request.signal,
+        );
         this.#open.add(socket);
         socket.once("close", () => this.#open.delete(socket));
         if (this.#closed) socket.destroy();
@@ -145,7 +176,12 @@ export class PinnedConnection {
   #sessionFor(): Promise<http2.ClientHttp2Session | "http/1.1"> {
     if (this.#protocol === "http/1.1") return Promise.resolve("http/1.1");
     this.#session ??= (async () => {
-      const socket = await connectPinned(this.#target, ["h2", "http/1.1"], this.#lifetime.signal);
+      const socket = await connectPinned(
+        this.#target,
+        this.#secureContext,
+        ["h2", "http/1.1"],
+        this.#lifetime.signal,
+      );
       if (this.#closed) {
         socket.destroy();
         throw new ClusterCacheError("Closed", "the connection was closed");
@@ -423,6 +459,7 @@ function responseOf(
  */
 async function connectPinned(
   target: PinnedTarget,
+  secureContext: tls.SecureContext,
   protocols: string[],
   signal?: AbortSignal,
 ): Promise<tls.TLSSocket> {
@@ -438,10 +475,7 @@ async function connectPinned(
       // Through a proxy too, the certificate is checked against the server's name, not the proxy's.
       ...(through ? { socket: through, host } : { host, port }),
       ...(isIP(host) ? {} : { servername: host }),
-      ...(target.caPem ? { ca: [target.caPem] } : {}),
-      ...(target.clientCertificatePem && target.clientKeyPem
-        ? { cert: target.clientCertificatePem, key: target.clientKeyPem }
-        : {}),
+      secureContext,
       ALPNProtocols: protocols,
       rejectUnauthorized: true,
     });
