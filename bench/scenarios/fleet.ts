@@ -40,7 +40,7 @@ async function coldStarts(n: number, log: (m: string) => void): Promise<Figure[]
   return [
     figure(`pool_rss_per_cluster_mb_at_${n}`, mb(pooled), "MB", {
       baseline: mb(naive),
-      goal: "<= 1.5",
+      goal: "<= 0.5",
       note: `${note}; process RSS ${(pooled.after / 1e6).toFixed(0)} MB${all(pooled)}`,
     }),
     figure(`naive_rss_per_cluster_mb_at_${n}`, mb(naive), "MB", { note }),
@@ -48,7 +48,7 @@ async function coldStarts(n: number, log: (m: string) => void): Promise<Figure[]
       note: `${note}${all(dedicated)}`,
     }),
     figure(`pool_cold_start_${n}_ratio`, pooled.syncedS / naive.syncedS, "x", {
-      goal: "<= 3",
+      goal: "<= 1.0",
       note: `setup until ${n} clusters are connected and synced: pooled ${
         pooled.syncedS.toFixed(1)
       } s, naive ${naive.syncedS.toFixed(1)} s${all(pooled)}`,
@@ -136,7 +136,7 @@ async function poolIsolation(quick: boolean, log: (m: string) => void): Promise<
       percentile(during, 99) / percentile(quiet, 99),
       "x",
       {
-        goal: "<= 1.5",
+        goal: "<= 1.3",
         note: `${note}; p99 ${percentile(during, 99).toFixed(2)} ms vs ${
           percentile(quiet, 99).toFixed(2)
         } ms quiet`,
