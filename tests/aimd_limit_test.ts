@@ -34,8 +34,27 @@ Deno.test("admission: before any overload each success widens the limit by one, 
   const next = await Promise.all(Array.from({ length: 4 }, () => admission.acquire()));
   for (const a of next) a.release("success");
   assert.equal(admission.limit, 8);
-  for (let i = 0; i < 100; i++) (await admission.acquire()).release("success");
+  for (let round = 0; round < 10; round++) {
+    const attempts = await Promise.all(
+      Array.from({ length: Math.floor(admission.limit) }, () => admission.acquire()),
+    );
+    for (const a of attempts) a.release("success");
+  }
   assert.equal(admission.limit, 64);
+});
+
+Deno.test("admission: successes widen only a limit that held attempts back", async () => {
+  const admission = new AimdLimit({ initial: 4, min: 1, max: 64 });
+  // A trickle: one attempt at a time never needs more room, however many succeed.
+  for (let i = 0; i < 100; i++) (await admission.acquire()).release("success");
+  assert.equal(admission.limit, 4);
+  // One waiting behind a full limit: that success counts.
+  const full = await Promise.all(Array.from({ length: 4 }, () => admission.acquire()));
+  const waiter = admission.acquire();
+  full[0]!.release("success");
+  assert.equal(admission.limit, 5);
+  for (const a of full.slice(1)) a.release("neutral");
+  (await waiter).release("neutral");
 });
 
 Deno.test("admission: after an overload successes widen the limit by 1/limit each, up to max", async () => {
@@ -44,9 +63,15 @@ Deno.test("admission: after an overload successes widen the limit by 1/limit eac
   c.advance(1);
   (await admission.acquire()).release("overload");
   assert.equal(admission.limit, 1.5);
+  // One at a time fills a limit of 1.5 (floor 1): that success counts; at 2.17 one alone does not.
   for (let i = 0; i < 2; i++) (await admission.acquire()).release("success");
-  assert.equal(admission.limit, 1.5 + 1 / 1.5 + 1 / (1.5 + 1 / 1.5));
-  for (let i = 0; i < 20; i++) (await admission.acquire()).release("success");
+  assert.equal(admission.limit, 1.5 + 1 / 1.5);
+  for (let i = 0; i < 20; i++) {
+    const attempts = await Promise.all(
+      Array.from({ length: Math.floor(admission.limit) }, () => admission.acquire()),
+    );
+    for (const a of attempts) a.release("success");
+  }
   assert.equal(admission.limit, 3);
 });
 

@@ -2,7 +2,8 @@
  * A concurrency limit set by outcomes (main thread), the way TCP sets its window (AIMD): how many
  * connection attempts, and how many health probes, may be out at once. Until the first overload
  * every success widens the limit by one (TCP's slow start: it doubles each round of attempts, so a
- * fleet connecting on an idle machine is not held to a trickle); after it, by 1/limit. An attempt
+ * fleet connecting on an idle machine is not held to a trickle); after it, by 1/limit; either only
+ * while the limit is what holds attempts back. An attempt
  * that timed out (the machine or the API servers are overloaded) halves it, once per episode. A
  * fixed count either wastes a fast machine or, on a slow one, lets every attempt time out, fail and
  * retry so that the load never drains.
@@ -48,13 +49,14 @@ interface Waiter {
  * import assert from "node:assert/strict";
  * import { AimdLimit } from "./aimd_limit.ts";
  *
- * const admission = new AimdLimit({ initial: 4, min: 1, max: 64 });
- * (await admission.acquire()).release("success");
- * assert.equal(admission.limit, 5);
+ * const admission = new AimdLimit({ initial: 2, min: 1, max: 64 });
+ * const round = [await admission.acquire(), await admission.acquire()];
+ * for (const attempt of round) attempt.release("success"); // the limit held: 2 + 1 + 1
+ * assert.equal(admission.limit, 4);
+ * (await admission.acquire()).release("success"); // 1 of 4 out: the limit held nothing back
+ * assert.equal(admission.limit, 4);
  * (await admission.acquire()).release("overload");
- * assert.equal(admission.limit, 2.5);
- * (await admission.acquire()).release("success");
- * assert.equal(admission.limit, 2.9);
+ * assert.equal(admission.limit, 2);
  * ```
  */
 export class AimdLimit {
@@ -67,6 +69,9 @@ export class AimdLimit {
   #lastDecrease = Number.NEGATIVE_INFINITY;
   /** No overload seen yet: each success adds one. */
   #slowStart = true;
+  /** Attempts admitted so far, and the last of them admitted while the limit was full. */
+  #admitted = 0;
+  #fullAt = 0;
 
   /** @param options Bounds of the limit. */
   constructor(options: AimdLimitOptions) {
@@ -76,7 +81,7 @@ export class AimdLimit {
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** The current limit (fractional: it grows by 1/limit per success). */
+  /** The current limit (fractional: past slow start it grows by 1/limit a success). */
   get limit(): number {
     return this.#limit;
   }
@@ -101,6 +106,7 @@ export class AimdLimit {
     if (this.#waiting.length === 0 && this.#inFlight < Math.floor(this.#limit)) {
       return Promise.resolve(this.#admit());
     }
+    this.#fullAt = this.#admitted; // one waits: every attempt out now ran against a full limit
     const { promise, resolve, reject } = Promise.withResolvers<Admission>();
     const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
     if (signal) {
@@ -117,6 +123,8 @@ export class AimdLimit {
 
   #admit(): Admission {
     this.#inFlight++;
+    const seq = ++this.#admitted;
+    if (this.#inFlight >= Math.floor(this.#limit)) this.#fullAt = seq;
     const admittedAt = this.#now();
     let released = false;
     return {
@@ -125,14 +133,16 @@ export class AimdLimit {
         if (released) return;
         released = true;
         this.#inFlight--;
-        this.#adjust(outcome, admittedAt);
+        // Only a limit that was full while this attempt ran has earned more room (RFC 7661's rule
+        // for TCP's window): a trickle of reconnects must not lift it to the maximum untested.
+        this.#adjust(outcome, admittedAt, this.#fullAt >= seq);
         this.#pump();
       },
     };
   }
 
-  #adjust(outcome: AimdOutcome, admittedAt: number): void {
-    if (outcome === "success") {
+  #adjust(outcome: AimdOutcome, admittedAt: number, limited: boolean): void {
+    if (outcome === "success" && limited) {
       const step = this.#slowStart ? 1 : 1 / this.#limit;
       this.#limit = Math.min(this.#max, this.#limit + step);
     } else if (outcome === "overload" && admittedAt >= this.#lastDecrease) {
