@@ -341,3 +341,34 @@ Deno.test("through an HTTP proxy: the request that opened the connection ending 
     proxy.close();
   }
 });
+
+Deno.test("a client key that cannot be parsed, or is another certificate's, is refused at once with a clear error", async () => {
+  const ca = await createCertificateAuthority("keys");
+  const mine = await issueCertificate(ca, { subject: "CN=mine" });
+  const other = await issueCertificate(ca, { subject: "CN=other" });
+  const target = (clientKeyPem: string): PinnedTarget => ({
+    server: "https://127.0.0.1:1",
+    caPem: ca.certPem,
+    clientCertificatePem: mine.certPem,
+    clientKeyPem,
+    deniedNetworks: [],
+  });
+  const garbage = "-----BEGIN PRIVATE KEY-----\nAAAAbm90IGEga2V5\n-----END PRIVATE KEY-----\n";
+  for (
+    const [key, why] of [
+      [other.keyPem, /does not belong to the client certificate/],
+      [garbage, /client key \(client-key-data\) cannot be parsed/],
+    ] as const
+  ) {
+    assert.throws(
+      () => new PinnedConnection(target(key)),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, "InvalidKubeconfig");
+        assert.match(error.message, why);
+        assert.ok(!error.message.includes("AAAA") && !error.message.includes("BEGIN"));
+        return true;
+      },
+    );
+  }
+  new PinnedConnection(target(mine.keyPem)).close(); // its own key: accepted
+});

@@ -24,6 +24,7 @@ import { isIP } from "node:net";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as http2 from "node:http2";
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { http1Exchange, NULL_BODY } from "./http1_exchange.ts";
 import { untilAborted } from "./until_aborted.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
@@ -89,8 +90,9 @@ interface StreamSource {
 export class PinnedConnection {
   readonly #target: PinnedTarget;
   /**
-   * The CA and client certificate, parsed once: building them again for every connection (what
-   * passing the PEMs to `tls.connect` does) was a worker's largest cost while a fleet connected.
+   * The CA and client certificate, built into a TLS context once: passing the PEMs to
+   * `tls.connect` built a context (and ran its key checks) for every connection, a pooled worker's
+   * largest cost while a fleet connected.
    */
   readonly #secureContext: tls.SecureContext;
   readonly #liveness: Liveness;
@@ -113,6 +115,9 @@ export class PinnedConnection {
    */
   constructor(target: PinnedTarget, liveness: Liveness = LIVENESS) {
     this.#target = target;
+    if (target.clientCertificatePem && target.clientKeyPem) {
+      checkKeyPair(target.clientCertificatePem, target.clientKeyPem);
+    }
     try {
       this.#secureContext = tls.createSecureContext({
         ...(target.caPem ? { ca: [target.caPem] } : {}),
@@ -449,6 +454,35 @@ function responseOf(
     },
   }, new CountQueuingStrategy({ highWaterMark: 8 }));
   return new Response(body, { status, headers });
+}
+
+/**
+ * Refuses a client key that cannot be parsed or does not belong to the certificate: Node's TLS
+ * context accepts both silently, and the connection then goes out without a client certificate,
+ * so the server's 401 would read as refused credentials rather than a broken kubeconfig.
+ */
+function checkKeyPair(certificatePem: string, keyPem: string): void {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch {
+    throw new ClusterCacheError(
+      "InvalidKubeconfig",
+      "the client key (client-key-data) cannot be parsed",
+    );
+  }
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(certificatePem).checkPrivateKey(key);
+  } catch {
+    throw new ClusterCacheError("InvalidKubeconfig", "the client certificate cannot be parsed");
+  }
+  if (!matches) {
+    throw new ClusterCacheError(
+      "InvalidKubeconfig",
+      "the client key (client-key-data) does not belong to the client certificate",
+    );
+  }
 }
 
 /**
