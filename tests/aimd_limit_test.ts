@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { AimdLimit } from "../src/main/reconcile/aimd_limit.ts";
 
+/** Fills the limit, then lets every attempt succeed: one round of a fleet connecting. */
+async function fullRounds(admission: AimdLimit, rounds: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    const attempts = await Promise.all(
+      Array.from({ length: Math.floor(admission.limit) }, () => admission.acquire()),
+    );
+    for (const a of attempts) a.release("success");
+  }
+}
+
 function clock() {
   let now = 0;
   return { now: () => now, advance: (ms: number) => now += ms };
@@ -34,12 +44,7 @@ Deno.test("admission: before any overload each success widens the limit by one, 
   const next = await Promise.all(Array.from({ length: 4 }, () => admission.acquire()));
   for (const a of next) a.release("success");
   assert.equal(admission.limit, 8);
-  for (let round = 0; round < 10; round++) {
-    const attempts = await Promise.all(
-      Array.from({ length: Math.floor(admission.limit) }, () => admission.acquire()),
-    );
-    for (const a of attempts) a.release("success");
-  }
+  await fullRounds(admission, 10);
   assert.equal(admission.limit, 64);
 });
 
@@ -66,12 +71,7 @@ Deno.test("admission: after an overload successes widen the limit by 1/limit eac
   // One at a time fills a limit of 1.5 (floor 1): that success counts; at 2.17 one alone does not.
   for (let i = 0; i < 2; i++) (await admission.acquire()).release("success");
   assert.equal(admission.limit, 1.5 + 1 / 1.5);
-  for (let i = 0; i < 20; i++) {
-    const attempts = await Promise.all(
-      Array.from({ length: Math.floor(admission.limit) }, () => admission.acquire()),
-    );
-    for (const a of attempts) a.release("success");
-  }
+  await fullRounds(admission, 20);
   assert.equal(admission.limit, 3);
 });
 

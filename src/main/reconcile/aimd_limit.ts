@@ -3,10 +3,9 @@
  * connection attempts, and how many health probes, may be out at once. Until the first overload
  * every success widens the limit by one (TCP's slow start: it doubles each round of attempts, so a
  * fleet connecting on an idle machine is not held to a trickle); after it, by 1/limit; either only
- * while the limit is what holds attempts back. An attempt
- * that timed out (the machine or the API servers are overloaded) halves it, once per episode. A
- * fixed count either wastes a fast machine or, on a slow one, lets every attempt time out, fail and
- * retry so that the load never drains.
+ * while the limit is what holds attempts back. An attempt that timed out (the machine or the API
+ * servers are overloaded) halves it, once per episode. A fixed count either wastes a fast machine
+ * or, on a slow one, lets every attempt time out, fail and retry so that the load never drains.
  *
  * @module
  */
