@@ -1,23 +1,74 @@
 import assert from "node:assert/strict";
 import type { WatchEvent } from "../src/shared/client_types.ts";
-import { MAX_EVENTS_PER_MESSAGE, Outbox } from "../src/shared/outbox.ts";
+import { FLUSH_AT_MESSAGES, MAX_EVENTS_PER_MESSAGE, Outbox } from "../src/shared/outbox.ts";
 
 type Message = { type: "events"; watchId: number; events: WatchEvent[] } | { type: "ping" };
 const event = (i: number): WatchEvent => ({ type: "add", object: { metadata: { name: `o${i}` } } });
 
-Deno.test("outbox: a turn's messages go as one batch", () => {
+const events = (watchId: number, events: WatchEvent[]): Message => ({
+  type: "events",
+  watchId,
+  events,
+});
+/** Lets the outbox's end-of-turn tick run. */
+const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+Deno.test("outbox: a turn's first message goes at once, the rest as one batch at its end", async () => {
   const sent: unknown[] = [];
   const outbox = new Outbox<Message>((m) => sent.push(m));
   outbox.post({ type: "ping" });
-  outbox.postEvent(1, event(0), (watchId, events) => ({ type: "events", watchId, events }));
-  outbox.postEvent(1, event(1), (watchId, events) => ({ type: "events", watchId, events }));
-  outbox.flush();
-  assert.equal(sent.length, 1);
-  assert.deepEqual(sent[0], {
+  assert.deepEqual(sent, [{ type: "ping" }], "a lone call does not wait for the turn to end");
+  outbox.postEvent(1, event(0), events);
+  outbox.post({ type: "ping" });
+  outbox.postEvent(1, event(1), events);
+  outbox.postEvent(1, event(2), events);
+  assert.equal(sent.length, 1, "the others wait for the turn's end");
+  await nextTurn();
+  assert.deepEqual(sent[1], {
     type: "batch",
-    messages: [{ type: "ping" }, { type: "events", watchId: 1, events: [event(0), event(1)] }],
-  });
+    messages: [
+      { type: "events", watchId: 1, events: [event(0)] },
+      { type: "ping" },
+      { type: "events", watchId: 1, events: [event(1), event(2)] },
+    ],
+  }, "in order, consecutive events of a watch merged");
+  // A new turn: its first message goes at once again.
+  outbox.post({ type: "ping" });
+  assert.deepEqual(sent.slice(2), [{ type: "ping" }]);
+  await nextTurn();
+  assert.equal(sent.length, 3, "nothing else was queued");
   outbox.close();
+});
+
+Deno.test("outbox: a turn of many calls sends them in stages as they queue, in order", async () => {
+  const sent: { type: string; n?: number; messages?: { n: number }[] }[] = [];
+  const outbox = new Outbox<{ type: "call"; n: number }>((m) => sent.push(m));
+  const total = 1 + 3 * FLUSH_AT_MESSAGES + 5;
+  for (let n = 0; n < total; n++) {
+    outbox.post({ type: "call", n });
+    // The other thread gets each stage while this one is still producing: stage k is out as soon
+    // as its last call was posted, not at the end of the turn.
+    assert.equal(sent.length, 1 + Math.floor(n / FLUSH_AT_MESSAGES), `after call ${n}`);
+  }
+  assert.equal(sent.length, 4, "the first alone, then three full stages");
+  await nextTurn();
+  assert.equal(sent.length, 5, "the remainder at the turn's end");
+  const order = sent.flatMap((m) => m.type === "batch" ? m.messages!.map((x) => x.n) : [m.n!]);
+  assert.deepEqual(order, Array.from({ length: total }, (_, n) => n), "nothing lost, in order");
+  for (const m of sent.slice(1, 4)) assert.equal(m.messages!.length, FLUSH_AT_MESSAGES);
+  outbox.close();
+});
+
+Deno.test("outbox: nothing is sent once closed", async () => {
+  const sent: unknown[] = [];
+  const outbox = new Outbox<Message>((m) => sent.push(m));
+  outbox.post({ type: "ping" });
+  outbox.post({ type: "ping" });
+  outbox.close();
+  outbox.post({ type: "ping" });
+  outbox.postEvent(1, event(0), events);
+  await nextTurn();
+  assert.deepEqual(sent, [{ type: "ping" }], "the queued one is dropped with the other side");
 });
 
 Deno.test("outbox: a burst of events crosses in capped messages, each its own postMessage", () => {
@@ -25,10 +76,10 @@ Deno.test("outbox: a burst of events crosses in capped messages, each its own po
   const outbox = new Outbox<Message>((m) => sent.push(m));
   const total = 5 * MAX_EVENTS_PER_MESSAGE + 7;
   for (let i = 0; i < total; i++) {
-    outbox.postEvent(i % 2, event(i), (watchId, events) => ({ type: "events", watchId, events }));
+    outbox.postEvent(i % 2, event(i), events);
   }
   for (let i = 0; i < total; i++) {
-    outbox.postEvent(9, event(i), (watchId, events) => ({ type: "events", watchId, events }));
+    outbox.postEvent(9, event(i), events);
   }
   outbox.flush();
   const count = (m: unknown): number => {

@@ -1,8 +1,10 @@
 /**
- * Batches messages posted in one turn of the event loop into one `postMessage`, so pipelined calls
- * and bursts of watch events pay the cross-thread overhead once. Consecutive events of the same watch
- * merge into one message. A batch carries at most {@linkcode MAX_EVENTS_PER_MESSAGE} events and
- * about `MAX_PART_BYTES` of JSON text: each is one task on the other side, kept short.
+ * Batches messages posted in one turn of the event loop, so pipelined calls and bursts of watch
+ * events pay the cross-thread overhead once. The first message of a turn goes at once (a lone call
+ * does not wait for the turn to end); the rest go together at its end, or as soon as
+ * {@linkcode FLUSH_AT_MESSAGES} are queued. Consecutive events of the same watch merge into one
+ * message. A batch carries at most {@linkcode MAX_EVENTS_PER_MESSAGE} events and about
+ * `MAX_PART_BYTES` of JSON text: each is one task on the other side, kept short.
  *
  * @module
  */
@@ -20,18 +22,30 @@ type Batchable<T> = T | { type: "batch"; messages: T[] };
 export const MAX_EVENTS_PER_MESSAGE = 512;
 
 /**
+ * Messages a turn queues before they go without waiting for its end. The other thread then starts
+ * on them while this one produces the rest: 64 reads in flight cross in stages of 16 that overlap,
+ * instead of both threads taking turns over one batch of 64 (1.75x the pipelined get rate,
+ * measured; 8 or 32 gain less).
+ */
+export const FLUSH_AT_MESSAGES = 16;
+
+/**
  * A per-turn message batcher.
  *
- * @example Two posts in one turn, one message
+ * @example Three posts in one turn: the first at once, the others in one message
  * ```ts
  * import assert from "node:assert/strict";
  * import { Outbox } from "./outbox.ts";
  * const sent: unknown[] = [];
- * const outbox = new Outbox<{ type: "ping" }>((m) => sent.push(m));
- * outbox.post({ type: "ping" });
- * outbox.post({ type: "ping" });
+ * const outbox = new Outbox<{ type: "ping"; n: number }>((m) => sent.push(m));
+ * outbox.post({ type: "ping", n: 1 });
+ * outbox.post({ type: "ping", n: 2 });
+ * outbox.post({ type: "ping", n: 3 });
  * outbox.flush();
- * assert.deepEqual(sent, [{ type: "batch", messages: [{ type: "ping" }, { type: "ping" }] }]);
+ * assert.deepEqual(sent, [
+ *   { type: "ping", n: 1 },
+ *   { type: "batch", messages: [{ type: "ping", n: 2 }, { type: "ping", n: 3 }] },
+ * ]);
  * outbox.close();
  * ```
  */
@@ -52,14 +66,25 @@ export class Outbox<T extends { type: string }> {
   constructor(send: (message: Batchable<T>) => void, coalesce: (queue: T[]) => T[] = (q) => q) {
     this.#send = send;
     this.#coalesce = coalesce;
-    this.#tick.port1.onmessage = () => this.flush();
+    this.#tick.port1.onmessage = () => {
+      this.#scheduled = false;
+      this.flush();
+    };
   }
 
-  /** Queues a message for the end of this turn. */
+  /**
+   * Sends a message: at once when it is the turn's first, else with the turn's others (at its end,
+   * or sooner when {@linkcode FLUSH_AT_MESSAGES} are queued). Order is kept.
+   */
   post(message: T): void {
     if (this.#closed) return;
+    if (!this.#scheduled) {
+      this.#send(message);
+      this.#schedule();
+      return;
+    }
     this.#queue.push(message);
-    this.#schedule();
+    if (this.#queue.length >= FLUSH_AT_MESSAGES) this.flush();
   }
 
   /**
@@ -87,18 +112,18 @@ export class Outbox<T extends { type: string }> {
   }
 
   #schedule(): void {
-    // A macrotask, not a microtask: every response finished in this turn joins the batch.
+    // A macrotask, not a microtask: every response finished in this turn joins the batch. Until it
+    // runs, the turn counts as begun (its first message went at once).
     if (this.#scheduled) return;
     this.#scheduled = true;
     this.#tick.port2.postMessage(0);
   }
 
   /**
-   * Sends everything queued now: one message per turn, or several when events fill more than one
-   * (each at most {@linkcode MAX_EVENTS_PER_MESSAGE} events).
+   * Sends everything queued now: in one message, or several when events fill more than one (each
+   * at most {@linkcode MAX_EVENTS_PER_MESSAGE} events).
    */
   flush(): void {
-    this.#scheduled = false;
     if (this.#queue.length === 0) return;
     const queue = this.#coalesce(this.#queue);
     this.#queue = [];
