@@ -59,6 +59,52 @@ Deno.test("outbox: a turn of many calls sends them in stages as they queue, in o
   outbox.close();
 });
 
+Deno.test("outbox: a post never overtakes what waits: events queued first, or a turn flushed early", async () => {
+  const sent: unknown[] = [];
+  const outbox = new Outbox<Message>((m) => sent.push(m));
+  outbox.postEvent(1, event(0), events);
+  outbox.post({ type: "ping" });
+  assert.deepEqual(sent, [], "the post waits behind the event queued before it");
+  await nextTurn();
+  assert.deepEqual(sent, [{
+    type: "batch",
+    messages: [{ type: "events", watchId: 1, events: [event(0)] }, { type: "ping" }],
+  }]);
+  sent.length = 0;
+  outbox.post({ type: "ping" });
+  outbox.postEvent(2, event(1), events);
+  outbox.flush();
+  outbox.post({ type: "ping" });
+  assert.equal(sent.length, 2, "after a flush mid-turn, the turn is still open: the post queues");
+  await nextTurn();
+  assert.deepEqual(sent, [
+    { type: "ping" },
+    { type: "events", watchId: 2, events: [event(1)] },
+    { type: "ping" },
+  ]);
+  outbox.close();
+});
+
+Deno.test("outbox: a message that cannot be sent is dropped alone, and its error surfaces", async () => {
+  const sent: unknown[] = [];
+  // Like postMessage: a batch holding a function cannot be cloned, nor can the message itself.
+  const outbox = new Outbox<{ type: "call"; n: number; value?: unknown }>((m) => {
+    structuredClone(m);
+    sent.push(m);
+  });
+  outbox.post({ type: "call", n: 0 });
+  outbox.post({ type: "call", n: 1 });
+  outbox.post({ type: "call", n: 2, value: () => {} });
+  outbox.post({ type: "call", n: 3 });
+  assert.throws(() => outbox.flush(), (error: Error) => error.name === "DataCloneError");
+  assert.deepEqual(sent, [{ type: "call", n: 0 }, { type: "call", n: 1 }, { type: "call", n: 3 }]);
+  await nextTurn();
+  assert.throws(() => outbox.post({ type: "call", n: 4, value: () => {} }), {
+    name: "DataCloneError",
+  }, "a message sent at once throws to its own poster");
+  outbox.close();
+});
+
 Deno.test("outbox: nothing is sent once closed", async () => {
   const sent: unknown[] = [];
   const outbox = new Outbox<Message>((m) => sent.push(m));

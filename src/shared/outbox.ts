@@ -1,10 +1,12 @@
 /**
  * Batches messages posted in one turn of the event loop, so pipelined calls and bursts of watch
- * events pay the cross-thread overhead once. The first message of a turn goes at once (a lone call
- * does not wait for the turn to end); the rest go together at its end, or as soon as
- * {@linkcode FLUSH_AT_MESSAGES} are queued. Consecutive events of the same watch merge into one
- * message. A batch carries at most {@linkcode MAX_EVENTS_PER_MESSAGE} events and about
- * `MAX_PART_BYTES` of JSON text: each is one task on the other side, kept short.
+ * events pay the cross-thread overhead once. A message posted while nothing waits goes at once (a
+ * lone call does not wait for the turn to end); what follows it in the turn, and every watch event,
+ * is queued and goes at the turn's end, or as soon as a `post` finds
+ * {@linkcode FLUSH_AT_MESSAGES} queued. Consecutive events of the same watch merge into one message.
+ * A message carries at most {@linkcode MAX_EVENTS_PER_MESSAGE} events and about `MAX_PART_BYTES` of
+ * JSON text (a queue that holds more goes as several): each is one task on the other side, kept
+ * short.
  *
  * @module
  */
@@ -73,8 +75,11 @@ export class Outbox<T extends { type: string }> {
   }
 
   /**
-   * Sends a message: at once when it is the turn's first, else with the turn's others (at its end,
-   * or sooner when {@linkcode FLUSH_AT_MESSAGES} are queued). Order is kept.
+   * Sends a message: at once when nothing was sent or queued since the last end of turn, else
+   * queued behind what was (sent at the turn's end, or now when {@linkcode FLUSH_AT_MESSAGES} are
+   * queued). Order is kept.
+   *
+   * @throws Whatever `send` throws for this message (e.g. a value that cannot be cloned).
    */
   post(message: T): void {
     if (this.#closed) return;
@@ -120,11 +125,20 @@ export class Outbox<T extends { type: string }> {
   }
 
   /**
-   * Sends everything queued now: in one message, or several when events fill more than one (each
-   * at most {@linkcode MAX_EVENTS_PER_MESSAGE} events).
+   * Sends everything queued now: in one message, or several when events or JSON text fill more
+   * than one. The turn stays open: later posts still queue until its end. A message that cannot be
+   * sent is dropped alone: the others go, then the first such error is thrown.
    */
   flush(): void {
     if (this.#queue.length === 0) return;
+    let failure: { error: unknown } | undefined;
+    const sendPart = (part: T[]) => {
+      try {
+        this.#sendPart(part);
+      } catch (error) {
+        failure ??= { error };
+      }
+    };
     const queue = this.#coalesce(this.#queue);
     this.#queue = [];
     let part: T[] = [];
@@ -137,7 +151,7 @@ export class Outbox<T extends { type: string }> {
         part.length > 0 &&
         (events + count > MAX_EVENTS_PER_MESSAGE || bytes + size > MAX_PART_BYTES)
       ) {
-        this.#sendPart(part);
+        sendPart(part);
         part = [];
         events = 0;
         bytes = 0;
@@ -146,11 +160,27 @@ export class Outbox<T extends { type: string }> {
       events += count;
       bytes += size;
     }
-    this.#sendPart(part);
+    sendPart(part);
+    if (failure) throw failure.error;
   }
 
   #sendPart(part: T[]): void {
-    this.#send(part.length === 1 ? part[0]! : { type: "batch", messages: part });
+    if (part.length === 1) return this.#send(part[0]!);
+    try {
+      this.#send({ type: "batch", messages: part });
+    } catch (error) {
+      // One message that cannot be cloned must not take its batch with it.
+      let first: { error: unknown } | undefined;
+      for (const message of part) {
+        try {
+          this.#send(message);
+        } catch (each) {
+          first ??= { error: each };
+        }
+      }
+      if (first) throw first.error;
+      void error; // every message went alone
+    }
   }
 
   /** Drops what is queued and refuses more (the other side is gone). */
