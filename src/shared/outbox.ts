@@ -2,11 +2,10 @@
  * Batches messages posted in one turn of the event loop, so pipelined calls and bursts of watch
  * events pay the cross-thread overhead once. A message posted while nothing waits goes at once (a
  * lone call does not wait for the turn to end); what follows it in the turn, and every watch event,
- * is queued and goes at the turn's end, or as soon as a `post` finds
- * {@linkcode FLUSH_AT_MESSAGES} queued. Consecutive events of the same watch merge into one message.
- * A message carries at most {@linkcode MAX_EVENTS_PER_MESSAGE} events and about `MAX_PART_BYTES` of
- * JSON text (a queue that holds more goes as several): each is one task on the other side, kept
- * short.
+ * is queued and goes at the turn's end, or as soon as a `post` finds {@linkcode FLUSH_AT_MESSAGES}
+ * queued. Consecutive events of the same watch merge into one message. A message carries at most
+ * {@linkcode MAX_EVENTS_PER_MESSAGE} events and about `MAX_PART_BYTES` of JSON text (a queue that
+ * holds more goes as several): each is one task on the other side, kept short.
  *
  * @module
  */
