@@ -3,6 +3,7 @@ import { kubeconfigFromSecret } from "../src/main/reconcile/accessor.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import {
   checkClientCertificate,
+  checkUntrustedKubeconfig,
   kubeConfigFromRESTConfig,
   kubeconfigHash,
   parseKubeconfig,
@@ -55,6 +56,50 @@ Deno.test("malformed YAML is refused without echoing the file", () => {
   );
   rejects("   ", /the kubeconfig is empty/);
   rejects(`- just\n- a list ${SECRET}`, /error parsing kubeconfig/);
+});
+
+/** Asserts that the untrusted-kubeconfig check refuses `text`, quoting nothing from it. */
+function checkRefuses(text: string, message: RegExp): void {
+  assert.throws(
+    () => checkUntrustedKubeconfig(text),
+    (error: unknown) => {
+      assert.ok(error instanceof ClusterCacheError, String(error));
+      assert.equal(error.code, "InvalidKubeconfig");
+      assert.match(error.message, message);
+      assert.ok(!error.message.includes(SECRET), `quoted the kubeconfig: ${error.message}`);
+      return true;
+    },
+  );
+}
+
+Deno.test("a file reference is refused however the YAML spells it, as client-node would read it", () => {
+  const head = "apiVersion: v1\nkind: Config\n";
+  const field = /users\[0\]\.user\.token-file is not allowed/;
+  const spellings = [
+    `users:\n- name: u\n  user:\n    "token-file": /tmp/${SECRET}\n`,
+    `users:\n- name: u\n  user:\n    ? token-file\n    : /tmp/${SECRET}\n`,
+    `users: [{name: u, user: {token-file: /tmp/${SECRET}}}]\n`,
+    `users:\n- name: u\n  user:\n    !!str token-file: /tmp/${SECRET}\n`,
+    `anchor: &who {token-file: /tmp/${SECRET}}\nusers:\n- name: u\n  user: *who\n`,
+    // More than 100 aliases: the yaml package gave up on such a document (and the check let it
+    // through) while client-node's js-yaml read it, token-file and all.
+    `x: &z 1\ny: [${Array(101).fill("*z").join(", ")}]\n` +
+    `users:\n- name: u\n  user:\n    token-file: /tmp/${SECRET}\n`,
+  ];
+  for (const text of spellings) checkRefuses(head + text, field);
+});
+
+Deno.test("YAML the check cannot read is refused by it, naming no alias or tag from the file", () => {
+  const cases = [
+    `users:\n- name: u\n  user:\n    token: *${SECRET}\n`,
+    `users:\n- name: u\n  user:\n    token: !${SECRET} abc\n`,
+    `users:\n- name: u\n  user:\n    token: !<${SECRET}> abc\n`,
+    `users:\n- name: u\n  user:\n    token: ${SECRET}\n   bad: [indent\n`,
+  ];
+  for (const text of cases) {
+    checkRefuses(text, /^error parsing kubeconfig: invalid YAML \([\w ,.-]+ at line \d+\)$/);
+    rejects(text, /^error parsing kubeconfig: invalid YAML/);
+  }
 });
 
 Deno.test("a kubeconfig without current-context is refused", () => {

@@ -71,7 +71,8 @@ const REFUSED_CLUSTER_FIELDS = ["certificate-authority"];
  * `as-user-extra`). Runs before client-node sees the text, since client-node reads `token-file`
  * while parsing. Kubeconfigs the application gives (`options.management`) keep these fields.
  *
- * @throws {ClusterCacheError} `InvalidKubeconfig` naming the field, never its value.
+ * @throws {ClusterCacheError} `InvalidKubeconfig` naming the field, never its value; or for text
+ *   that is not YAML, quoting nothing from it.
  *
  * @example
  * ```ts
@@ -85,8 +86,10 @@ export function checkUntrustedKubeconfig(text: string): void {
   let document: unknown;
   try {
     document = parseYaml(text);
-  } catch {
-    return; // not YAML: parseKubeconfig says so, without quoting it
+  } catch (error) {
+    // Refused here too, not left to client-node: were its parser ever another copy than this one,
+    // text this one cannot read must not reach it unchecked.
+    throw invalid(`error parsing kubeconfig: ${describeYamlError(error)}`);
   }
   if (!document || typeof document !== "object") return;
   const refuse = (path: string) => {
@@ -117,6 +120,19 @@ export function checkUntrustedKubeconfig(text: string): void {
 }
 
 /**
+ * A YAML parse error without anything quoted from the text: js-yaml's reason can name an alias or a
+ * tag written in the file (`unidentified alias "..."`), so only its words before the first quote or
+ * tag are kept, with the line.
+ */
+function describeYamlError(error: unknown): string {
+  const e = error as { name?: string; reason?: string; mark?: { line?: number } };
+  if (e?.name !== "YAMLException") return "not a kubeconfig document";
+  const reason = (e.reason ?? "").split(/["'!<]/)[0]!.trim().replace(/[^\w ,.-]/g, "");
+  const line = typeof e.mark?.line === "number" ? ` at line ${e.mark.line + 1}` : "";
+  return `invalid YAML (${reason || "syntax error"}${line})`;
+}
+
+/**
  * Parses kubeconfig YAML.
  *
  * @throws {ClusterCacheError} `InvalidKubeconfig`, with a message that quotes nothing from the file.
@@ -136,10 +152,7 @@ export function parseKubeconfig(text: string): KubeConfigLike {
       message?: string;
     };
     if (e.name === "YAMLException") {
-      const line = e.mark?.line !== undefined ? ` at line ${e.mark.line + 1}` : "";
-      throw invalid(
-        `error parsing kubeconfig: invalid YAML (${e.reason ?? "syntax error"}${line})`,
-      );
+      throw invalid(`error parsing kubeconfig: ${describeYamlError(error)}`);
     }
     // client-node's own validation messages name fields only ("clusters[0].name is missing").
     const message = /^(clusters|users|contexts)\[\d+\]\.\w+ is missing$/.test(e.message ?? "")
