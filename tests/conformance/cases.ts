@@ -205,7 +205,18 @@ export const cases: ConformanceCase[] = [
       );
       assert.equal(status, 200);
       const bookmark = events.find((e) => e.type === "BOOKMARK");
-      assert.ok(bookmark, "the bookmark came");
+      // What the server sent instead (types, and an ERROR's Status reason and code: no content).
+      const seen = events.map((e) =>
+        e.type === "ERROR"
+          ? `ERROR ${(e.object as { reason?: string }).reason} ${
+            (e.object as { code?: number }).code
+          }`
+          : e.type
+      );
+      assert.ok(
+        bookmark,
+        `the bookmark came (the stream ended after: ${seen.join(", ") || "nothing"})`,
+      );
       assert.equal(bookmark.object.metadata?.annotations?.["k8s.io/initial-events-end"], "true");
       assert.ok(bookmark.object.metadata?.resourceVersion);
       const added = events.filter((e) => e.type === "ADDED").map((e) => e.object.metadata?.name);
