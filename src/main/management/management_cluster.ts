@@ -41,6 +41,8 @@ const CLUSTER_KINDS: KindRef[] = [
 const SECRET_KIND: KindRef = { apiVersion: "v1", kind: "Secret" };
 const LEASE_KIND: KindRef = { apiVersion: "coordination.k8s.io/v1", kind: "Lease" };
 const MANAGEMENT_KEY: ObjectKey = { namespace: "", name: "management" };
+/** How long a refused probe waits for the token file to change before it reconnects. */
+const TOKEN_ROTATION_GRACE_MS = 2_000;
 /** How often a token file is re-read (client-go's cached file token source: once a minute). */
 const TOKEN_FILE_PERIOD_MS = 60_000;
 const CLUSTERS_WATCH = 1;
@@ -166,6 +168,7 @@ export class ManagementCluster {
         if (!session) {
           throw new ClusterCacheError("Unreachable", "the management cluster is not connected");
         }
+        const token = this.#token;
         try {
           return await session.call(request, {
             timeoutMs: this.#options.client.timeoutMs + 1_000,
@@ -173,7 +176,9 @@ export class ManagementCluster {
             operation: `error ${what} a Lease`,
           }) as T;
         } catch (error) {
-          if (attempt > 0 || !isUnauthorized(error) || !await this.refreshToken()) throw error;
+          if (attempt > 0 || !isUnauthorized(error)) throw error;
+          // Sent before the last handover, it carried the old token: sent again with the new one.
+          if (this.#token === token && !await this.refreshToken()) throw error;
         }
       }
     };
@@ -261,6 +266,20 @@ export class ManagementCluster {
       }
     })().finally(() => this.#refreshing = undefined);
     return this.#refreshing;
+  }
+
+  /**
+   * Whether the token file yields a new token (handed over) within `ms`, looked at every 100 ms:
+   * the server may refuse the old token a moment before the file holds the new one (a token
+   * revoked as it is rotated), and a reconnect then would resync the fleet's whole mirror.
+   */
+  async #tokenRotatedWithin(ms: number): Promise<boolean> {
+    if (!this.#tokenFile) return false;
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (await this.refreshToken()) return true;
+      if (Date.now() >= deadline || !await sleep(100, this.#lifetime.signal)) return false;
+    }
   }
 
   #restConfig(): RESTConfig {
@@ -426,6 +445,7 @@ export class ManagementCluster {
     this.#probeTimer = setTimeout(async () => {
       const session = this.#session;
       if (session?.alive && !this.#restarting) {
+        const token = this.#token;
         const result = await this.#probe.check(
           session,
           this.#options.healthProbe,
@@ -434,9 +454,10 @@ export class ManagementCluster {
         const failures = this.#probe.state.consecutiveFailures;
         if (result.unauthorized) {
           // A rotated token file is handed over in place; only credentials that stay refused
-          // rebuild the connection.
-          if (await this.refreshToken()) this.#probe.forgiveLastFailure();
-          else {
+          // rebuild the connection. A probe sent before the last handover carried the old token.
+          if (this.#token !== token || await this.#tokenRotatedWithin(TOKEN_ROTATION_GRACE_MS)) {
+            this.#probe.forgiveLastFailure();
+          } else {
             this.#log.warn("The management cluster refused our credentials; reconnecting");
             await this.#restart();
           }
