@@ -197,3 +197,31 @@ Deno.test("bad input: an oversized response is refused with a clear error", asyn
   const one = await f.cache.getUncachedClient(W1).list(CM, { limit: 5 });
   assert.equal(one.items.length, 5, "smaller answers still work");
 });
+
+Deno.test("bad input: an object that cannot cross to the worker is refused with a typed error, no crash", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(W1);
+  const object = {
+    ...CM,
+    metadata: { name: "with-a-function", namespace: "default" },
+    data: { a: "b" },
+    toString: () => "a method cannot be cloned",
+  };
+  // Alone in its turn (sent at once), and queued behind another call (sent at the turn's end).
+  const alone = client.create(object);
+  await assert.rejects(alone, (e: Error) => {
+    assert.ok(e instanceof TypeError, String(e));
+    assert.match(e.message, /cannot be sent to the cluster's worker/);
+    return true;
+  });
+  const [good, queued] = await Promise.allSettled([
+    client.get(CM, { namespace: "default", name: "missing" }),
+    client.create({ ...object, metadata: { name: "queued", namespace: "default" } }),
+  ]);
+  assert.equal(good.status, "rejected", "the call before it went and got its answer (NotFound)");
+  assert.equal(queued.status, "rejected");
+  assert.match(String((queued as PromiseRejectedResult).reason), /cannot be sent/);
+  // Nothing was lost: the cluster still serves.
+  assert.ok((await client.list(CM, { namespace: "default" })).items.length >= 0);
+});

@@ -59,14 +59,24 @@ export class Outbox<T extends { type: string }> {
   #closed = false;
 
   readonly #coalesce: (queue: T[]) => T[];
+  readonly #undeliverable: (message: T, error: unknown) => void;
 
   /**
    * @param send Posts one message (or a batch) to the other side.
    * @param coalesce Rewrites a turn's messages before sending (e.g. merges responses).
+   * @param undeliverable Told of a message `send` refused (e.g. a value that cannot be cloned),
+   *   which is dropped alone: the others go. By default the error is thrown, after the others went.
    */
-  constructor(send: (message: Batchable<T>) => void, coalesce: (queue: T[]) => T[] = (q) => q) {
+  constructor(
+    send: (message: Batchable<T>) => void,
+    coalesce: (queue: T[]) => T[] = (q) => q,
+    undeliverable: (message: T, error: unknown) => void = (_, error) => {
+      throw error;
+    },
+  ) {
     this.#send = send;
     this.#coalesce = coalesce;
+    this.#undeliverable = undeliverable;
     this.#tick.port1.onmessage = () => {
       this.#scheduled = false;
       this.flush();
@@ -78,13 +88,13 @@ export class Outbox<T extends { type: string }> {
    * queued behind what was (sent at the turn's end, or now when {@linkcode FLUSH_AT_MESSAGES} are
    * queued). Order is kept.
    *
-   * @throws Whatever `send` throws for this message (e.g. a value that cannot be cloned).
+   * @throws What `undeliverable` throws for this message (by default, what `send` threw).
    */
   post(message: T): void {
     if (this.#closed) return;
     if (!this.#scheduled) {
-      this.#send(message);
       this.#schedule();
+      this.#sendEach([message]);
       return;
     }
     this.#queue.push(message);
@@ -126,18 +136,11 @@ export class Outbox<T extends { type: string }> {
   /**
    * Sends everything queued now: in one message, or several when events or JSON text fill more
    * than one. The turn stays open: later posts still queue until its end. A message that cannot be
-   * sent is dropped alone: the others go, then the first such error is thrown.
+   * sent is dropped alone and handed to `undeliverable` once the others went.
    */
   flush(): void {
     if (this.#queue.length === 0) return;
-    let failure: { error: unknown } | undefined;
-    const sendPart = (part: T[]) => {
-      try {
-        this.#sendPart(part);
-      } catch (error) {
-        failure ??= { error };
-      }
-    };
+    const parts: T[][] = [];
     const queue = this.#coalesce(this.#queue);
     this.#queue = [];
     let part: T[] = [];
@@ -150,7 +153,7 @@ export class Outbox<T extends { type: string }> {
         part.length > 0 &&
         (events + count > MAX_EVENTS_PER_MESSAGE || bytes + size > MAX_PART_BYTES)
       ) {
-        sendPart(part);
+        parts.push(part);
         part = [];
         events = 0;
         bytes = 0;
@@ -159,26 +162,28 @@ export class Outbox<T extends { type: string }> {
       events += count;
       bytes += size;
     }
-    sendPart(part);
-    if (failure) throw failure.error;
+    parts.push(part);
+    const refused: [T, unknown][] = [];
+    for (const part of parts) {
+      try {
+        this.#send(part.length === 1 ? part[0]! : { type: "batch", messages: part });
+      } catch {
+        // One message that cannot be cloned must not take its batch with it.
+        this.#sendEach(part, refused);
+      }
+    }
+    for (const [message, error] of refused) this.#undeliverable(message, error);
   }
 
-  #sendPart(part: T[]): void {
-    if (part.length === 1) return this.#send(part[0]!);
-    try {
-      this.#send({ type: "batch", messages: part });
-    } catch (error) {
-      // One message that cannot be cloned must not take its batch with it.
-      let first: { error: unknown } | undefined;
-      for (const message of part) {
-        try {
-          this.#send(message);
-        } catch (each) {
-          first ??= { error: each };
-        }
+  /** Sends each message alone; those refused are collected in `refused`, or reported now. */
+  #sendEach(messages: T[], refused?: [T, unknown][]): void {
+    for (const message of messages) {
+      try {
+        this.#send(message);
+      } catch (error) {
+        if (refused) refused.push([message, error]);
+        else this.#undeliverable(message, error);
       }
-      if (first) throw first.error;
-      void error; // every message went alone
     }
   }
 

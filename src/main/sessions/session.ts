@@ -164,7 +164,16 @@ export class WorkerHost {
     });
     liveWorkers++;
     startedWorkers++;
-    this.#outbox = new Outbox<MainMessage>((message) => this.#worker.postMessage(message));
+    this.#outbox = new Outbox<MainMessage>(
+      (message) => this.#worker.postMessage(message),
+      undefined,
+      // Only a request carries the caller's values (what it writes): the call fails, nothing else.
+      (message, error) => {
+        if (message.type === "request") {
+          this.#sessions.get(message.session)?.refuse(message.id, error);
+        }
+      },
+    );
     this.#worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(event.data);
     this.#worker.onerror = (event: ErrorEvent) => {
       // Without preventDefault an uncaught error in a worker terminates the whole process. The
@@ -447,6 +456,20 @@ export class Session {
       request: request as WorkerRequest,
     });
     return promise;
+  }
+
+  /** A request that could not be sent (its values cannot be cloned) fails its call. */
+  refuse(id: number, error: unknown): void {
+    const pending = this.#settle(id);
+    if (!pending) return;
+    // The error's name only: its message may quote the caller's values.
+    pending.reject(
+      new TypeError(
+        `${pending.operation}: the request cannot be sent to the cluster's worker (${
+          (error as Error)?.name ?? "an error"
+        }: it holds a value that cannot be cloned, such as a function)`,
+      ),
+    );
   }
 
   /** Lets the session write until `until` (epoch ms): this replica renewed its ownership. */
