@@ -176,9 +176,9 @@ export class ManagementCluster {
             operation: `error ${what} a Lease`,
           }) as T;
         } catch (error) {
-          if (attempt > 0 || !isUnauthorized(error)) throw error;
-          // Sent before the last handover, it carried the old token: sent again with the new one.
-          if (this.#token === token && !await this.refreshToken()) throw error;
+          if (attempt > 0 || !isUnauthorized(error) || !await this.#tokenChangedSince(token)) {
+            throw error;
+          }
         }
       }
     };
@@ -269,16 +269,17 @@ export class ManagementCluster {
   }
 
   /**
-   * Whether the token file yields a new token (handed over) within `ms`, looked at every 100 ms:
-   * the server may refuse the old token a moment before the file holds the new one (a token
-   * revoked as it is rotated), and a reconnect then would resync the fleet's whole mirror.
+   * Whether the token changed since a call refused with 401 was sent with `sent`: handed over
+   * already (the call carried the old one), or found in the token file now or, looked at every
+   * 100 ms, within `graceMs` (the server may refuse the old token a moment before the file holds
+   * the new one; a reconnect then would resync the fleet's whole mirror).
    */
-  async #tokenRotatedWithin(ms: number): Promise<boolean> {
-    if (!this.#tokenFile) return false;
-    const deadline = Date.now() + ms;
+  async #tokenChangedSince(sent: string | undefined, graceMs = 0): Promise<boolean> {
+    const deadline = Date.now() + graceMs;
     for (;;) {
-      if (await this.refreshToken()) return true;
-      if (Date.now() >= deadline || !await sleep(100, this.#lifetime.signal)) return false;
+      if (this.#token !== sent || await this.refreshToken()) return true;
+      if (!this.#tokenFile || Date.now() >= deadline) return false;
+      if (!await sleep(100, this.#lifetime.signal)) return false;
     }
   }
 
@@ -454,8 +455,8 @@ export class ManagementCluster {
         const failures = this.#probe.state.consecutiveFailures;
         if (result.unauthorized) {
           // A rotated token file is handed over in place; only credentials that stay refused
-          // rebuild the connection. A probe sent before the last handover carried the old token.
-          if (this.#token !== token || await this.#tokenRotatedWithin(TOKEN_ROTATION_GRACE_MS)) {
+          // rebuild the connection.
+          if (await this.#tokenChangedSince(token, TOKEN_ROTATION_GRACE_MS)) {
             this.#probe.forgiveLastFailure();
           } else {
             this.#log.warn("The management cluster refused our credentials; reconnecting");
