@@ -239,7 +239,12 @@ Deno.test("kubeconfigFromSecret() names a missing Secret or key exactly", () => 
   assert.equal(kubeconfigFromSecret({ data: { value: btoa("hello") } }, "x"), "hello");
 });
 
-Deno.test("kubeconfigHash() changes with the content", async () => {
-  assert.equal(await kubeconfigHash("a"), await kubeconfigHash("a"));
-  assert.notEqual(await kubeconfigHash("a"), await kubeconfigHash("b"));
+Deno.test("kubeconfigHash() changes with the content", () => {
+  assert.equal(kubeconfigHash("a"), kubeconfigHash("a"));
+  assert.notEqual(kubeconfigHash("a"), kubeconfigHash("b"));
+  // SHA-256 of "abc" (FIPS 180-2's first example): the hash is the standard one.
+  assert.equal(
+    kubeconfigHash("abc"),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
 });

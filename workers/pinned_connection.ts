@@ -24,9 +24,9 @@ import { isIP } from "node:net";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as http2 from "node:http2";
-import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { http1Exchange, NULL_BODY } from "./http1_exchange.ts";
 import { untilAborted } from "./until_aborted.ts";
+import { checkKeyPair } from "./key_pair.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import { deniedAddress } from "../src/shared/networks.ts";
 
@@ -446,39 +446,14 @@ function responseOf(
 }
 
 /**
- * Refuses a client key that cannot be parsed or does not belong to the certificate: Node's TLS
- * context accepts both silently, and the connection then goes out without a client certificate,
- * so the server's 401 would read as refused credentials rather than a broken kubeconfig.
- */
-function checkKeyPair(certificatePem: string, keyPem: string): void {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch {
-    throw new ClusterCacheError(
-      "InvalidKubeconfig",
-      "the client key (client-key-data) cannot be parsed",
-    );
-  }
-  let matches: boolean;
-  try {
-    matches = new X509Certificate(certificatePem).checkPrivateKey(key);
-  } catch {
-    throw new ClusterCacheError("InvalidKubeconfig", "the client certificate cannot be parsed");
-  }
-  if (!matches) {
-    throw new ClusterCacheError(
-      "InvalidKubeconfig",
-      "the client key (client-key-data) does not belong to the client certificate",
-    );
-  }
-}
-
-/**
  * One TLS connection to the server, trusting only its kubeconfig's CA. The name is resolved as the
  * connection is made (the worker may reach the server's name and port, nothing else), and the
- * address it reached is checked against the denied networks before anything but the handshake has
- * gone over it.
+ * address it reached is checked against the denied networks before the handshake starts.
+ *
+ * TLS starts on a TCP connection already made, which stays ours to end: over one still connecting,
+ * Deno's `node:tls` throws an uncaught error when it cannot set TLS up (a client key its TLS stack
+ * refuses), and when it makes the connection itself it leaves it open after such a failure, a
+ * descriptor each retry.
  */
 async function connectPinned(
   target: PinnedTarget,
@@ -488,15 +463,16 @@ async function connectPinned(
 ): Promise<tls.TLSSocket> {
   const url = new URL(target.server);
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || 443);
+  const deadline = performance.now() + CONNECT_TIMEOUT_MS;
   if (signal?.aborted) throw new ClusterCacheError("Timeout", "the connection was cancelled");
-  const through = target.proxyUrl
+  const tcp = target.proxyUrl
     ? await connectThroughProxy(target.proxyUrl, url.host, signal)
-    : undefined;
+    : await connectTcp(url, target.deniedNetworks, signal);
   return await new Promise<tls.TLSSocket>((resolve, reject) => {
     const socket = tls.connect({
       // Through a proxy too, the certificate is checked against the server's name, not the proxy's.
-      ...(through ? { socket: through, host } : { host, port }),
+      socket: tcp,
+      host,
       ...(isIP(host) ? {} : { servername: host }),
       secureContext,
       ALPNProtocols: protocols,
@@ -506,6 +482,7 @@ async function connectPinned(
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       socket.destroy();
+      tcp.destroy();
       reject(error);
     };
     const onAbort = () =>
@@ -522,29 +499,10 @@ async function connectPinned(
             `connecting to ${url.host} took over ${CONNECT_TIMEOUT_MS}ms`,
           ),
         ),
-      CONNECT_TIMEOUT_MS,
+      Math.max(0, deadline - performance.now()),
     );
     signal?.addEventListener("abort", onAbort, { once: true });
     socket.once("secureConnect", () => {
-      // Where the name led (through a proxy: the proxy; the main thread checked the name).
-      const address = socket.remoteAddress;
-      if (!through && !address) {
-        return fail(
-          new ClusterCacheError(
-            "Unreachable",
-            `${url.host}: the connection's address cannot be told, so it cannot be checked against the denied networks; nothing was sent`,
-          ),
-        );
-      }
-      const network = through ? undefined : deniedAddress(address ?? "", target.deniedNetworks);
-      if (network) {
-        return fail(
-          new ClusterCacheError(
-            "InvalidKubeconfig",
-            `the server ${host} resolved to ${socket.remoteAddress}, in the denied network ${network} (link-local and cloud metadata addresses are refused; see options.deniedNetworks); nothing was sent`,
-          ),
-        );
-      }
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       socket.off("error", onError);
@@ -567,6 +525,74 @@ async function connectPinned(
       );
     };
     socket.on("error", onError);
+  });
+}
+
+/**
+ * A TCP connection to the server, its address checked against the denied networks before
+ * anything has gone over it.
+ */
+function connectTcp(
+  url: URL,
+  deniedNetworks: readonly string[],
+  signal?: AbortSignal,
+): Promise<net.Socket> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port: Number(url.port || 443) });
+    const fail = (error: ClusterCacheError) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = () =>
+      fail(
+        signal?.reason instanceof ClusterCacheError
+          ? signal.reason // the connection was closed
+          : new ClusterCacheError("Timeout", "the connection was cancelled"),
+      );
+    const onError = (error: Error & { code?: string }) =>
+      fail(new ClusterCacheError("Unreachable", `${url.host}: ${networkProblem(error)}`));
+    const timer = setTimeout(
+      () =>
+        fail(
+          new ClusterCacheError(
+            "Timeout",
+            `connecting to ${url.host} took over ${CONNECT_TIMEOUT_MS}ms`,
+          ),
+        ),
+      CONNECT_TIMEOUT_MS,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.on("error", onError);
+    socket.once("connect", () => {
+      // Where the name led (the main thread checked the name; this is the address it reached).
+      const address = socket.remoteAddress;
+      if (!address) {
+        return fail(
+          new ClusterCacheError(
+            "Unreachable",
+            `${url.host}: the connection's address cannot be told, so it cannot be checked against the denied networks; nothing was sent`,
+          ),
+        );
+      }
+      const network = deniedAddress(address, deniedNetworks);
+      if (network) {
+        return fail(
+          new ClusterCacheError(
+            "InvalidKubeconfig",
+            `the server ${host} resolved to ${address}, in the denied network ${network} (link-local and cloud metadata addresses are refused; see options.deniedNetworks); nothing was sent`,
+          ),
+        );
+      }
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.off("error", onError);
+      // TLS runs on it from now on, and reports its failures; an error here must not go unheard.
+      socket.on("error", () => {});
+      resolve(socket);
+    });
   });
 }
 

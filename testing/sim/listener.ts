@@ -183,6 +183,8 @@ export class TlsListener {
   #tls: tls.Server | undefined;
   #raw: net.Server | undefined;
   readonly #rawSockets = new Set<Socket>();
+  /** TCP connections to the TLS server (those past their handshake are reset as connections too). */
+  readonly #handshaking = new Set<Socket>();
   readonly #connections = new Map<number, Connection>();
   /** Upstream (loopback) port to connection. */
   readonly #byUpstreamPort = new Map<number, Connection>();
@@ -243,6 +245,8 @@ export class TlsListener {
     // close() only stops accepting; its callback waits for open connections, so reset them first.
     const closing = Promise.all([closeServer(this.#tls), this.#closeRaw()]);
     this.resetConnections();
+    for (const socket of this.#handshaking) socket.destroy();
+    this.#handshaking.clear();
     await closing;
   }
 
@@ -353,6 +357,14 @@ export class TlsListener {
       ALPNProtocols: this.#protocols,
     }, (socket) => this.#accept(socket));
     server.on("tlsClientError", () => {});
+    // A connection whose handshake never ends (a client that sends nothing, or one whose own TLS
+    // failed and left its socket open) is never handed to #accept: kept here, stop() resets it too,
+    // where close() would wait for it forever (Go's server closes such connections after 5 s).
+    server.on("connection", (socket: Socket) => {
+      this.#handshaking.add(socket);
+      socket.on("error", () => {});
+      socket.once("close", () => this.#handshaking.delete(socket));
+    });
     return server;
   }
 

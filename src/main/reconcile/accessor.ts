@@ -376,7 +376,7 @@ export class ClusterAccessor {
           ? { ...rest, server: init.server, caPem: options.inClusterConfig.caPem }
           : rest,
         target,
-        kubeconfigHash: await kubeconfigHash(text),
+        kubeconfigHash: kubeconfigHash(text),
         secretVersion: secret?.metadata?.resourceVersion,
         informers: new Map(),
       };
@@ -431,10 +431,10 @@ export class ClusterAccessor {
    * Looks only when the Secret's resourceVersion moved, unless `force` (after a 401). A broken
    * Secret does not break a working connection: it reads as `"none"`.
    */
-  async kubeconfigChange(
+  kubeconfigChange(
     secret: KubeObject | undefined,
     force = false,
-  ): Promise<{ kind: "none" } | { kind: "token" | "other"; token: string | undefined }> {
+  ): { kind: "none" } | { kind: "token" | "other"; token: string | undefined } {
     const connection = this.#connection;
     if (!connection || !secret) return { kind: "none" };
     const version = secret.metadata?.resourceVersion;
@@ -451,7 +451,7 @@ export class ClusterAccessor {
       return { kind: "none" };
     }
     connection.secretVersion = version;
-    const hash = await kubeconfigHash(text);
+    const hash = kubeconfigHash(text);
     if (hash === connection.kubeconfigHash) return { kind: "none" };
     const { token: _old, ...before } = connection.target;
     const { token, ...after } = target;

@@ -41,7 +41,7 @@ export class KubeconfigRotation {
   /** Picks up a rotated kubeconfig without waiting for a failed probe (the mirror only: no live read). */
   async check(key: string, accessor: ClusterAccessor, step: ReconcileStep): Promise<void> {
     if (!accessor.connection) return;
-    const change = await accessor.kubeconfigChange(await this.#context.readSecret(accessor, false));
+    const change = accessor.kubeconfigChange(await this.#context.readSecret(accessor, false));
     await this.#apply(key, accessor, change, step);
   }
 
@@ -56,7 +56,7 @@ export class KubeconfigRotation {
     accessor: ClusterAccessor,
     step: ReconcileStep,
   ): Promise<boolean> {
-    const change = await accessor.kubeconfigChange(
+    const change = accessor.kubeconfigChange(
       await this.#context.readSecret(accessor, true),
       true,
     );
