@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from "node:crypto";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { checkKeyPair, recordedPublicKey } from "../workers/key_pair.ts";
@@ -169,53 +169,111 @@ Deno.test("checkKeyPair() names what cannot be parsed, never its content", async
   }
 });
 
-Deno.test("a key file whose recorded public half is not its own passes the check; its connection fails and leaves nothing open", async () => {
-  // What the fast check trusts, shown: key A's private number with key B's public point is a
-  // corrupt file, not another certificate's key. node:crypto refuses to parse it; the check takes
-  // the recorded half at its word, and Deno's TLS stack refuses the key when the connection is
-  // made. That connection must not stay open (it did, and kept the server from stopping).
-  await using server = await SimulatedApiServer.start({ name: "corrupt-key" });
+const der = (pem: string) =>
+  Uint8Array.from(atob(pem.replace(/-----[^-]+-----|\s/g, "")), (c) => c.charCodeAt(0));
+const pem = (label: string, bytes: Uint8Array) =>
+  `-----BEGIN ${label}-----\n${btoa(String.fromCharCode(...bytes))}\n-----END ${label}-----\n`;
+
+/** `bytes` with `find` replaced by `put` (same length), which must be found once. */
+function replaced(bytes: Uint8Array, find: Uint8Array, put: Uint8Array): Uint8Array {
+  const at = bytes.findIndex((_, i) => find.every((byte, j) => bytes[i + j] === byte));
+  assert.ok(at >= 0, "found");
+  const copy = bytes.slice();
+  copy.set(put, at);
+  return copy;
+}
+
+const base64url = (text: string) =>
+  Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+
+Deno.test("a key whose private part is damaged passes the check, and its connection fails as an invalid kubeconfig, leaving nothing open", async () => {
+  // The check reads only the public half a key file records. Deno's TLS stack refuses a key whose
+  // private part is damaged, with an error that reads as a network fault; the connection then runs
+  // the full check, so the request fails as InvalidKubeconfig, which is not retried as a blip.
+  await using server = await SimulatedApiServer.start({ name: "damaged-key" });
   const a = await server.issueClientCertificate();
   const b = await server.issueClientCertificate();
-  const der = (pem: string) =>
-    Uint8Array.from(atob(pem.replace(/-----[^-]+-----|\s/g, "")), (c) => c.charCodeAt(0));
-  const point = (pem: string) => {
-    const key = recordedPublicKey(pem);
+  const point = (keyPem: string) => {
+    const key = recordedPublicKey(keyPem);
     assert.ok(key?.kty === "EC");
     return new Uint8Array([4, ...key.x, ...key.y]);
   };
-  const corrupt = der(a.keyPem);
-  const mine = point(a.keyPem);
-  const at = corrupt.findIndex((_, i) => mine.every((byte, j) => corrupt[i + j] === byte));
-  assert.ok(at > 0);
-  corrupt.set(point(b.keyPem), at);
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${
-    btoa(String.fromCharCode(...corrupt))
-  }\n-----END PRIVATE KEY-----\n`;
-  assert.throws(() => createPrivateKey(keyPem), "node:crypto sees the corruption");
-  checkKeyPair(b.certPem, keyPem);
-  assert.throws(() => checkKeyPair(a.certPem, keyPem), /does not belong/);
-  const connection = new PinnedConnection({
-    server: server.url,
-    caPem: server.credentials().caPem,
-    clientCertificatePem: b.certPem,
-    clientKeyPem: keyPem,
-    deniedNetworks: [],
-  });
-  try {
-    const outcome = await connection.request({
-      method: "GET",
-      path: "/api/v1/namespaces",
-      headers: { accept: "application/json" },
-      signal: AbortSignal.timeout(10_000),
-    }).then(async (response) => {
-      await response.body?.cancel();
-      return response.status;
-    }, (error: Error) => error.message);
-    assert.equal(typeof outcome, "string", "the request fails");
-    const port = Number(new URL(server.url).port);
-    await eventually(() => established(port) === 0, "no TCP connection to the server is left");
-  } finally {
-    connection.close();
+  const privateNumber = (keyPem: string) =>
+    base64url(createPrivateKey(keyPem).export({ format: "jwk" }).d!);
+  const rsa = await pair(RSA);
+  const rsaDer = der(rsa.keyPem);
+  rsaDer[600] = rsaDer[600]! ^ 0xff; // inside the private exponent
+  const damaged: [string, string, string][] = [
+    // a's private number with b's public point: a corrupt file, not another certificate's key
+    [
+      "EC key recording another key's point",
+      b.certPem,
+      pem("PRIVATE KEY", replaced(der(a.keyPem), point(a.keyPem), point(b.keyPem))),
+    ],
+    [
+      "EC key whose private number is out of range",
+      b.certPem,
+      pem(
+        "PRIVATE KEY",
+        replaced(der(b.keyPem), privateNumber(b.keyPem), new Uint8Array(32).fill(0xff)),
+      ),
+    ],
+    [
+      "RSA key with a byte flipped in its private exponent",
+      rsa.certPem,
+      pem("PRIVATE KEY", rsaDer),
+    ],
+  ];
+  const port = Number(new URL(server.url).port);
+  for (const [what, certPem, keyPem] of damaged) {
+    assert.throws(() => createPrivateKey(keyPem), `node:crypto sees it: ${what}`);
+    checkKeyPair(certPem, keyPem); // the public half is intact
+    assert.throws(() => checkKeyPair(a.certPem, keyPem), /does not belong/);
+    const connection = new PinnedConnection({
+      server: server.url,
+      caPem: server.credentials().caPem,
+      clientCertificatePem: certPem,
+      clientKeyPem: keyPem,
+      deniedNetworks: [],
+    });
+    try {
+      const outcome = await connection.request({
+        method: "GET",
+        path: "/api/v1/namespaces",
+        headers: { accept: "application/json" },
+        signal: AbortSignal.timeout(10_000),
+      }).then(async (response) => {
+        await response.body?.cancel();
+        return `answered ${response.status}`;
+      }, (error: Error & { code?: string }) => `${error.code}: ${error.message}`);
+      assert.equal(
+        outcome,
+        "InvalidKubeconfig: the client key (client-key-data) cannot be parsed",
+        what,
+      );
+      // The TCP connection was left open when Deno's TLS failed this way (and the simulated
+      // server then never stopped).
+      await eventually(() => established(port) === 0, `no TCP connection is left: ${what}`);
+    } finally {
+      connection.close();
+    }
+  }
+});
+
+Deno.test("a key recording no public half, or on a curve the reader does not know, gets the full check", async () => {
+  const { certPem, keyPem } = await pair(P256);
+  const other = await pair(P256);
+  // SEC 1 without its optional public point: version, private number, curve.
+  const d = base64url(createPrivateKey(keyPem).export({ format: "jwk" }).d!);
+  const curve = [0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+  const body = [0x02, 0x01, 0x01, 0x04, 0x20, ...d, ...curve];
+  const bare = pem("EC PRIVATE KEY", new Uint8Array([0x30, body.length, ...body]));
+  assert.equal(recordedPublicKey(bare), undefined);
+  checkKeyPair(certPem, bare);
+  assert.throws(() => checkKeyPair(other.certPem, bare), /does not belong/);
+  // secp256k1: its own certificate cannot be made here, but its key is left to node:crypto.
+  const k1 = generateKeyPairSync("ec", { namedCurve: "secp256k1" }).privateKey;
+  for (const type of ["pkcs8", "sec1"] as const) {
+    assert.equal(recordedPublicKey(k1.export({ format: "pem", type }) as string), undefined, type);
   }
 });

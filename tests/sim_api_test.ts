@@ -76,6 +76,38 @@ Deno.test("a client certificate from another CA is refused with 401, not a TLS f
   });
 });
 
+Deno.test("stop() ends a connection still in its TLS handshake instead of waiting for it", async () => {
+  // A client that connects and sends nothing (or whose own TLS failed with its socket left open)
+  // never completes a handshake; kube-apiserver closes such a connection, and the simulator's
+  // stop() waited for it forever.
+  const server = await SimulatedApiServer.start({ name: "silent-client" });
+  const silent = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: Number(new URL(server.url).port),
+  });
+  try {
+    const stopped = server.stop().then(() => "stopped");
+    const timeout = new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve("still waiting after 5 s"), 5_000);
+      stopped.finally(() => clearTimeout(timer));
+    });
+    assert.equal(await Promise.race([stopped, timeout]), "stopped");
+    assert.equal(await silent.read(new Uint8Array(1)), null, "the server closed it");
+    await server.start(); // and serves again
+    const { token, caPem } = server.credentials();
+    using client = Deno.createHttpClient({ caCerts: [caPem] });
+    const response = await fetch(`${server.url}/version`, {
+      client,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 200);
+  } finally {
+    silent.close();
+    await server.close();
+  }
+});
+
 Deno.test("discovery, version and health endpoints answer", async () => {
   await withServer(async (_server, http) => {
     assert.deepEqual((await http.get("/api")).json.versions, ["v1"]);

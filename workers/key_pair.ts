@@ -8,9 +8,10 @@
  * public point; RSA keys their modulus and exponent) with the certificate's, which costs ~20 µs.
  * Parsing the key with `node:crypto` and asking the certificate costs ~430 µs in Deno for a P-256
  * key (it derives the public point twice), a tenth of a pooled worker's time while a fleet
- * connects; it stays the check for keys that record no public half (Ed25519, encrypted keys). A key
- * file whose recorded public half is not its private key's is corrupt, not a wrong key: the server
- * refuses its handshake.
+ * connects; it stays the check for keys that record no public half (Ed25519, encrypted keys) or
+ * that this reader does not know (other curves). A key file whose private part is damaged while its
+ * public half is intact passes here and is refused by Deno's TLS stack when a connection is made:
+ * the connection then runs {@linkcode checkKeyPairFully} to tell that apart from a network fault.
  *
  * @module
  */
@@ -31,15 +32,43 @@ export type RecordedPublicKey =
 export function checkKeyPair(certificatePem: string, keyPem: string): void {
   const recorded = recordedPublicKey(keyPem);
   const certificateKey = recorded && certificatePublicKey(certificatePem);
-  const matches = recorded && certificateKey
-    ? sameKey(recorded, certificateKey)
-    : keyObjectMatches(certificatePem, keyPem);
-  if (!matches) {
+  if (recorded && certificateKey) {
+    if (!sameKey(recorded, certificateKey)) throw notTheCertificates();
+    return;
+  }
+  checkKeyPairFully(certificatePem, keyPem);
+}
+
+/**
+ * The full check: parses the key with `node:crypto`, which refuses a damaged private part, and asks
+ * the certificate whether the key is its own.
+ *
+ * @throws {ClusterCacheError} `InvalidKubeconfig`, naming the field, never its content.
+ */
+export function checkKeyPairFully(certificatePem: string, keyPem: string): void {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch {
     throw new ClusterCacheError(
       "InvalidKubeconfig",
-      "the client key (client-key-data) does not belong to the client certificate",
+      "the client key (client-key-data) cannot be parsed",
     );
   }
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(certificatePem).checkPrivateKey(key);
+  } catch {
+    throw new ClusterCacheError("InvalidKubeconfig", "the client certificate cannot be parsed");
+  }
+  if (!matches) throw notTheCertificates();
+}
+
+function notTheCertificates(): ClusterCacheError {
+  return new ClusterCacheError(
+    "InvalidKubeconfig",
+    "the client key (client-key-data) does not belong to the client certificate",
+  );
 }
 
 /**
@@ -95,12 +124,13 @@ interface Element {
 }
 
 function element(der: Uint8Array, at: number, end = der.length): Element {
+  if (at + 2 > end) throw new RangeError("DER element overruns its parent");
   const tag = der[at]!;
   let length = der[at + 1]!;
   let start = at + 2;
   if (length & 0x80) {
     const bytes = length & 0x7f;
-    if (bytes < 1 || bytes > 3) throw new RangeError("unsupported DER length");
+    if (bytes < 1 || bytes > 3 || start + bytes > end) throw new RangeError("bad DER length");
     length = 0;
     for (let i = 0; i < bytes; i++) length = length * 256 + der[start + i]!;
     start += bytes;
@@ -155,27 +185,31 @@ function privateKeyInfo(der: Uint8Array): RecordedPublicKey | undefined {
   }
 }
 
-function curveOf(der: Uint8Array, parameters: Element | undefined): string | undefined {
-  return parameters?.tag === 0x06 ? CURVES[hex(der, parameters)] ?? "unknown" : undefined;
+/** The curve named by an OID; `null` for one this reader does not know (the full check decides). */
+function curveOf(der: Uint8Array, parameters: Element | undefined): string | null | undefined {
+  return parameters?.tag === 0x06 ? CURVES[hex(der, parameters)] ?? null : undefined;
 }
 
 /** SEC 1 `ECPrivateKey`: `undefined` when it does not record its public point. */
-function ecPrivateKey(der: Uint8Array, curve: string | undefined): RecordedPublicKey | undefined {
+function ecPrivateKey(
+  der: Uint8Array,
+  curve: string | null | undefined,
+): RecordedPublicKey | undefined {
   const fields = children(der, expect(0x30, element(der, 0)));
   expect(0x02, fields[0]);
   expect(0x04, fields[1]);
   let crv = curve;
   let point: Uint8Array | undefined;
   for (const field of fields.slice(2)) {
-    if (field.tag === 0xa0) crv ??= curveOf(der, children(der, field)[0]);
+    if (field.tag === 0xa0 && crv === undefined) crv = curveOf(der, children(der, field)[0]);
     if (field.tag === 0xa1) {
       const bits = expect(0x03, children(der, field)[0]);
       if (der[bits.start] !== 0) return undefined;
       point = der.subarray(bits.start + 1, bits.end);
     }
   }
-  // Only an uncompressed point (0x04 || x || y) can be compared with the certificate's coordinates.
-  if (!point || point[0] !== 0x04 || point.length % 2 !== 1) return undefined;
+  // Only an uncompressed point (0x04 || x || y) on a known curve is compared here.
+  if (crv === null || !point || point[0] !== 0x04 || point.length % 2 !== 1) return undefined;
   const half = (point.length - 1) / 2;
   return { kty: "EC", crv, x: point.subarray(1, 1 + half), y: point.subarray(1 + half) };
 }
@@ -234,22 +268,4 @@ function base64url(text: string | undefined): Uint8Array {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-/** The full check: parse the key with `node:crypto` and ask the certificate. */
-function keyObjectMatches(certificatePem: string, keyPem: string): boolean {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch {
-    throw new ClusterCacheError(
-      "InvalidKubeconfig",
-      "the client key (client-key-data) cannot be parsed",
-    );
-  }
-  try {
-    return new X509Certificate(certificatePem).checkPrivateKey(key);
-  } catch {
-    throw new ClusterCacheError("InvalidKubeconfig", "the client certificate cannot be parsed");
-  }
 }

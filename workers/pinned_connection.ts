@@ -26,7 +26,7 @@ import * as tls from "node:tls";
 import * as http2 from "node:http2";
 import { http1Exchange, NULL_BODY } from "./http1_exchange.ts";
 import { untilAborted } from "./until_aborted.ts";
-import { checkKeyPair } from "./key_pair.ts";
+import { checkKeyPair, checkKeyPairFully } from "./key_pair.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import { deniedAddress } from "../src/shared/networks.ts";
 
@@ -109,8 +109,10 @@ export class PinnedConnection {
   #closed = false;
 
   /**
-   * @throws {ClusterCacheError} `InvalidKubeconfig` for a client key that cannot be parsed or is
-   *   not the certificate's: found now, so a connect fails with a clear error rather than a 401.
+   * @throws {ClusterCacheError} `InvalidKubeconfig` for a client key that is not the certificate's
+   *   by the public half it records, or that cannot be parsed when it records none: found now, so a
+   *   connect fails with a clear error rather than a 401. A key whose private part is damaged is
+   *   found when a connection is made, and fails each request with the same error.
    */
   constructor(target: PinnedTarget, liveness: Liveness = LIVENESS) {
     this.#target = target;
@@ -468,16 +470,31 @@ async function connectPinned(
   const tcp = target.proxyUrl
     ? await connectThroughProxy(target.proxyUrl, url.host, signal)
     : await connectTcp(url, target.deniedNetworks, signal);
+  if (signal?.aborted) {
+    tcp.destroy();
+    throw signal.reason instanceof ClusterCacheError
+      ? signal.reason
+      : new ClusterCacheError("Timeout", "the connection was cancelled");
+  }
   return await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const socket = tls.connect({
-      // Through a proxy too, the certificate is checked against the server's name, not the proxy's.
-      socket: tcp,
-      host,
-      ...(isIP(host) ? {} : { servername: host }),
-      secureContext,
-      ALPNProtocols: protocols,
-      rejectUnauthorized: true,
-    });
+    let socket: tls.TLSSocket;
+    try {
+      socket = tls.connect({
+        // Through a proxy too, the certificate is checked against the server's name, not the
+        // proxy's.
+        socket: tcp,
+        host,
+        ...(isIP(host) ? {} : { servername: host }),
+        secureContext,
+        ALPNProtocols: protocols,
+        rejectUnauthorized: true,
+      });
+    } catch (error) {
+      tcp.destroy();
+      return reject(
+        new ClusterCacheError("Unreachable", `${url.host}: ${(error as Error).message}`),
+      );
+    }
     const fail = (error: ClusterCacheError) => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -510,6 +527,15 @@ async function connectPinned(
     });
     const onError = (error: Error & { code?: string }) => {
       const problem = certificateProblem(error);
+      if (!problem && target.clientCertificatePem && target.clientKeyPem) {
+        // Deno's TLS stack refuses a client key whose private part is damaged (the fast check
+        // read only its public half) with an error that reads as a network fault: tell them apart.
+        try {
+          checkKeyPairFully(target.clientCertificatePem, target.clientKeyPem);
+        } catch (keyProblem) {
+          return fail(keyProblem as ClusterCacheError);
+        }
+      }
       fail(
         problem === "name"
           ? new ClusterCacheError(
