@@ -466,15 +466,13 @@ async function connectPinned(
   const url = new URL(target.server);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const deadline = performance.now() + CONNECT_TIMEOUT_MS;
-  if (signal?.aborted) throw new ClusterCacheError("Timeout", "the connection was cancelled");
+  if (signal?.aborted) throw cancellation(signal);
   const tcp = target.proxyUrl
     ? await connectThroughProxy(target.proxyUrl, url.host, signal)
     : await connectTcp(url, target.deniedNetworks, signal);
   if (signal?.aborted) {
     tcp.destroy();
-    throw signal.reason instanceof ClusterCacheError
-      ? signal.reason
-      : new ClusterCacheError("Timeout", "the connection was cancelled");
+    throw cancellation(signal);
   }
   return await new Promise<tls.TLSSocket>((resolve, reject) => {
     let socket: tls.TLSSocket;
@@ -502,20 +500,9 @@ async function connectPinned(
       tcp.destroy();
       reject(error);
     };
-    const onAbort = () =>
-      fail(
-        signal?.reason instanceof ClusterCacheError
-          ? signal.reason // the connection was closed
-          : new ClusterCacheError("Timeout", "the connection was cancelled"),
-      );
+    const onAbort = () => fail(cancellation(signal));
     const timer = setTimeout(
-      () =>
-        fail(
-          new ClusterCacheError(
-            "Timeout",
-            `connecting to ${url.host} took over ${CONNECT_TIMEOUT_MS}ms`,
-          ),
-        ),
+      () => fail(connectTimedOut(url)),
       Math.max(0, deadline - performance.now()),
     );
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -554,6 +541,20 @@ async function connectPinned(
   });
 }
 
+/** Why a connection being made was given up: close()'s reason, else a cancelled connect. */
+function cancellation(signal: AbortSignal | undefined): ClusterCacheError {
+  return signal?.reason instanceof ClusterCacheError
+    ? signal.reason
+    : new ClusterCacheError("Timeout", "the connection was cancelled");
+}
+
+function connectTimedOut(url: URL): ClusterCacheError {
+  return new ClusterCacheError(
+    "Timeout",
+    `connecting to ${url.host} took over ${CONNECT_TIMEOUT_MS}ms`,
+  );
+}
+
 /**
  * A TCP connection to the server, its address checked against the denied networks before
  * anything has gone over it.
@@ -572,24 +573,10 @@ function connectTcp(
       socket.destroy();
       reject(error);
     };
-    const onAbort = () =>
-      fail(
-        signal?.reason instanceof ClusterCacheError
-          ? signal.reason // the connection was closed
-          : new ClusterCacheError("Timeout", "the connection was cancelled"),
-      );
+    const onAbort = () => fail(cancellation(signal));
     const onError = (error: Error & { code?: string }) =>
       fail(new ClusterCacheError("Unreachable", `${url.host}: ${networkProblem(error)}`));
-    const timer = setTimeout(
-      () =>
-        fail(
-          new ClusterCacheError(
-            "Timeout",
-            `connecting to ${url.host} took over ${CONNECT_TIMEOUT_MS}ms`,
-          ),
-        ),
-      CONNECT_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => fail(connectTimedOut(url)), CONNECT_TIMEOUT_MS);
     signal?.addEventListener("abort", onAbort, { once: true });
     socket.on("error", onError);
     socket.once("connect", () => {
