@@ -202,7 +202,7 @@ Deno.test("a key whose private part is damaged passes the check, and its connect
     base64url(createPrivateKey(keyPem).export({ format: "jwk" }).d!);
   const rsa = await pair(RSA);
   const rsaDer = der(rsa.keyPem);
-  rsaDer[600] = rsaDer[600]! ^ 0xff; // inside the private exponent
+  rsaDer[400] = rsaDer[400]! ^ 0xff; // inside the private exponent (bytes ~299-560 of 2048 bits)
   const damaged: [string, string, string][] = [
     // a's private number with b's public point: a corrupt file, not another certificate's key
     [
@@ -271,6 +271,16 @@ Deno.test("a key recording no public half, or on a curve the reader does not kno
   assert.equal(recordedPublicKey(bare), undefined);
   checkKeyPair(certPem, bare);
   assert.throws(() => checkKeyPair(other.certPem, bare), /does not belong/);
+  // A public point but no curve named: left to node:crypto too (a key with explicit parameters,
+  // which Deno refuses, must not pass the quick check and then fail only at the fallback).
+  const key = recordedPublicKey(keyPem);
+  assert.ok(key?.kty === "EC");
+  const point = [0x03, 0x42, 0x00, 0x04, ...key.x, ...key.y];
+  const noCurve = [0x02, 0x01, 0x01, 0x04, 0x20, ...d, 0xa1, point.length, ...point];
+  assert.equal(
+    recordedPublicKey(pem("EC PRIVATE KEY", new Uint8Array([0x30, noCurve.length, ...noCurve]))),
+    undefined,
+  );
   // secp256k1: its own certificate cannot be made here, but its key is left to node:crypto.
   const k1 = generateKeyPairSync("ec", { namedCurve: "secp256k1" }).privateKey;
   for (const type of ["pkcs8", "sec1"] as const) {

@@ -21,7 +21,7 @@ import { ClusterCacheError } from "../src/shared/errors.ts";
 
 /** A public key as a key file records it, the numbers big-endian. */
 export type RecordedPublicKey =
-  | { kty: "EC"; crv: string | undefined; x: Uint8Array; y: Uint8Array }
+  | { kty: "EC"; crv: string; x: Uint8Array; y: Uint8Array }
   | { kty: "RSA"; n: Uint8Array; e: Uint8Array };
 
 /**
@@ -208,8 +208,11 @@ function ecPrivateKey(
       point = der.subarray(bits.start + 1, bits.end);
     }
   }
-  // Only an uncompressed point (0x04 || x || y) on a known curve is compared here.
-  if (crv === null || !point || point[0] !== 0x04 || point.length % 2 !== 1) return undefined;
+  // Only an uncompressed point (0x04 || x || y) on a named curve this reader knows is compared
+  // here: every key it accepts must also be one node:crypto parses, or a connection's fallback to
+  // the full check would call a network fault a broken key. A key with explicit curve parameters
+  // (which Deno's createPrivateKey refuses) or none gets the full check at once.
+  if (!crv || !point || point[0] !== 0x04 || point.length % 2 !== 1) return undefined;
   const half = (point.length - 1) / 2;
   return { kty: "EC", crv, x: point.subarray(1, 1 + half), y: point.subarray(1 + half) };
 }
@@ -249,7 +252,7 @@ function certificatePublicKey(certificatePem: string): PublicJwk | undefined {
 function sameKey(recorded: RecordedPublicKey, certificate: PublicJwk): boolean {
   if (recorded.kty === "EC") {
     return certificate.kty === "EC" &&
-      (recorded.crv === undefined || recorded.crv === certificate.crv) &&
+      recorded.crv === certificate.crv &&
       sameBytes(recorded.x, base64url(certificate.x)) &&
       sameBytes(recorded.y, base64url(certificate.y));
   }

@@ -13,9 +13,10 @@
  * kubeconfig's. One descriptor per cluster, no HTTP client object per cluster.
  *
  * Every connection resolves the server's name anew and refuses an address in the denied networks
- * (link-local and cloud metadata endpoints by default) before anything but the TLS handshake has
- * crossed it: a kubeconfig written by someone else cannot make this process send its credentials
- * there, not even by DNS.
+ * (link-local and cloud metadata endpoints by default) before its TLS handshake starts: a
+ * kubeconfig written by someone else cannot make this process send its credentials there, not even
+ * by DNS. Through a `proxy-url` the proxy resolves the name: only the main thread's check of the
+ * name, when the cluster connects, applies.
  *
  * @module
  */
@@ -517,11 +518,8 @@ async function connectPinned(
       if (!problem && target.clientCertificatePem && target.clientKeyPem) {
         // Deno's TLS stack refuses a client key whose private part is damaged (the fast check
         // read only its public half) with an error that reads as a network fault: tell them apart.
-        try {
-          checkKeyPairFully(target.clientCertificatePem, target.clientKeyPem);
-        } catch (keyProblem) {
-          return fail(keyProblem as ClusterCacheError);
-        }
+        const keyProblem = fullKeyCheck(target);
+        if (keyProblem) return fail(keyProblem);
       }
       fail(
         problem === "name"
@@ -539,6 +537,23 @@ async function connectPinned(
     };
     socket.on("error", onError);
   });
+}
+
+/** The full key check's verdict for each target, once: a failing server may be retried often. */
+const fullKeyChecks = new WeakMap<PinnedTarget, ClusterCacheError | null>();
+
+function fullKeyCheck(target: PinnedTarget): ClusterCacheError | null {
+  let verdict = fullKeyChecks.get(target);
+  if (verdict === undefined) {
+    try {
+      checkKeyPairFully(target.clientCertificatePem!, target.clientKeyPem!);
+      verdict = null;
+    } catch (error) {
+      verdict = error as ClusterCacheError;
+    }
+    fullKeyChecks.set(target, verdict);
+  }
+  return verdict;
 }
 
 /** Why a connection being made was given up: close()'s reason, else a cancelled connect. */
