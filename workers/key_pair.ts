@@ -90,7 +90,7 @@ export function recordedPublicKey(keyPem: string): RecordedPublicKey | undefined
   if (!block) return undefined;
   let der: Uint8Array;
   try {
-    der = Uint8Array.from(atob(block[2]!.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+    der = Uint8Array.fromBase64(block[2]!); // line breaks are skipped
   } catch {
     return undefined;
   }
@@ -262,11 +262,7 @@ function sameKey(recorded: RecordedPublicKey, certificate: PublicJwk): boolean {
 }
 
 function base64url(text: string | undefined): Uint8Array {
-  const plain = (text ?? "").replace(/-/g, "+").replace(/_/g, "/");
-  return Uint8Array.from(
-    atob(plain + "=".repeat((4 - plain.length % 4) % 4)),
-    (c) => c.charCodeAt(0),
-  );
+  return Uint8Array.fromBase64(text ?? "", { alphabet: "base64url" });
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

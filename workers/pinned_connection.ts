@@ -470,7 +470,7 @@ async function connectPinned(
   if (signal?.aborted) throw cancellation(signal);
   const tcp = target.proxyUrl
     ? await connectThroughProxy(target.proxyUrl, url.host, signal)
-    : await connectTcp(url, target.deniedNetworks, signal);
+    : await connectTcp(url, host, target.deniedNetworks, signal);
   if (signal?.aborted) {
     tcp.destroy();
     throw cancellation(signal);
@@ -576,10 +576,10 @@ function connectTimedOut(url: URL): ClusterCacheError {
  */
 function connectTcp(
   url: URL,
+  host: string,
   deniedNetworks: readonly string[],
   signal?: AbortSignal,
 ): Promise<net.Socket> {
-  const host = url.hostname.replace(/^\[|\]$/g, "");
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port: Number(url.port || 443) });
     const fail = (error: ClusterCacheError) => {
