@@ -6,11 +6,13 @@
  */
 import assert from "node:assert/strict";
 import {
+  type LeaseApi,
   resolveSharding,
   ShardCoordinator,
   type ShardingOptions,
 } from "../src/main/sharding/shard_coordinator.ts";
 import { ownerOf } from "../src/main/sharding/rendezvous.ts";
+import { isConflict } from "../src/shared/errors.ts";
 import { SimulatedFleet } from "../testing/sim/fleet.ts";
 import { HttpLeaseApi } from "./helpers/lease_api.ts";
 import { eventually } from "./helpers/fixture.ts";
@@ -496,5 +498,67 @@ Deno.test("a membership Lease renewed long ago is not waited out, and one expire
     );
   } finally {
     await fresh.stop();
+  }
+});
+
+Deno.test("a fence another replica wrote is let go at once, not when the rest of the round ends", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  using http = new HttpLeaseApi(fleet.management);
+  // Once `hold` is set, lists hang until the coordinator gives up on them; the test counts those
+  // that ended, and notes how many had when a renewal met the other replica's write.
+  let hold = false;
+  let listsEnded = 0;
+  let endedAtConflict: number | undefined;
+  const api: LeaseApi = {
+    list: async (namespace, selector, signal) => {
+      if (!hold) return await http.list(namespace, selector, signal);
+      try {
+        return await new Promise<never>((_, reject) =>
+          signal.addEventListener("abort", () => reject(signal.reason), { once: true })
+        );
+      } finally {
+        listsEnded++;
+      }
+    },
+    get: (namespace, name, signal) => http.get(namespace, name, signal),
+    create: (lease, signal) => http.create(lease, signal),
+    update: async (lease, signal) => {
+      try {
+        return await http.update(lease, signal);
+      } catch (error) {
+        if (hold && isConflict(error)) endedAtConflict ??= listsEnded;
+        throw error;
+      }
+    },
+    delete: (lease, signal) => http.delete(lease, signal),
+  };
+  const coordinator = new ShardCoordinator(
+    { identity: "only", leaseNamespace: "default", buckets: 4, ...scaled(0.25) },
+    api,
+  );
+  const key = KEYS[0]!;
+  let endedWhenTold: number | undefined;
+  coordinator.onChange(() => {
+    if (hold && !coordinator.owns(key)) endedWhenTold ??= listsEnded;
+  });
+  coordinator.start();
+  try {
+    await eventually(() => KEYS.every((k) => coordinator.owns(k)), "the replica to serve all");
+    hold = true;
+    // Another replica took the key's fence (as one would after seeing it unrenewed for a lease
+    // duration): the next renewal conflicts.
+    const leases = fleet.management.typeOf("coordination.k8s.io", "leases")!;
+    const name = `clustercache-shard-${coordinator.bucketOf(key)}`;
+    const fence = fleet.management.store.get(leases, "default", name)!;
+    fleet.management.store.update(leases, {
+      ...fence,
+      spec: { ...fence.spec as Record<string, unknown>, holderIdentity: "other_1" },
+    });
+    await eventually(() => endedWhenTold !== undefined, "the loss to be told", 15_000);
+    assert.notEqual(endedAtConflict, undefined, "a renewal met the other replica's write");
+    // The round goes on to list the Leases, which hangs: the loss is told before that list ends.
+    assert.equal(endedWhenTold, endedAtConflict, "told before the round's list ended");
+  } finally {
+    await coordinator.stop({ release: false });
   }
 });

@@ -9,6 +9,11 @@ export interface Replica {
   child: Deno.ChildProcess;
   /** The clusters (`namespace/name`) it reported connected last. */
   connected: Set<string>;
+  /** When (epoch ms) the replica took its last report, and when this process read it. */
+  reportedAt: number;
+  receivedAt: number;
+  /** Since which report (epoch ms) each connected cluster has been reported connected. */
+  since: Map<string, number>;
   alive: boolean;
   output: string[];
 }
@@ -26,7 +31,16 @@ export function spawn(kubeconfig: string, identity: string, onReport: () => void
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const replica: Replica = { identity, child, connected: new Set(), alive: true, output: [] };
+  const replica: Replica = {
+    identity,
+    child,
+    connected: new Set(),
+    reportedAt: 0,
+    receivedAt: 0,
+    since: new Map(),
+    alive: true,
+    output: [],
+  };
   (async () => {
     let buffer = "";
     for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
@@ -36,7 +50,16 @@ export function spawn(kubeconfig: string, identity: string, onReport: () => void
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         try {
-          replica.connected = new Set(JSON.parse(line).connected);
+          const report = JSON.parse(line);
+          replica.connected = new Set(report.connected);
+          for (const name of replica.since.keys()) {
+            if (!replica.connected.has(name)) replica.since.delete(name);
+          }
+          for (const name of replica.connected) {
+            if (!replica.since.has(name)) replica.since.set(name, report.at);
+          }
+          replica.reportedAt = report.at;
+          replica.receivedAt = Date.now();
           onReport();
         } catch {
           replica.output.push(line);
@@ -50,6 +73,25 @@ export function spawn(kubeconfig: string, identity: string, onReport: () => void
     }
   })();
   return replica;
+}
+
+/**
+ * Two replicas whose reports prove they had `name` connected at one same moment: each reported it
+ * connected, without a break, from before the other's last report. A starved replica's last report
+ * arrives late and says nothing of the time since, so last reports alone prove nothing.
+ */
+export function servedTogether(replicas: Replica[], name: string): string | undefined {
+  const by = replicas.filter((r) => r.alive && r.connected.has(name));
+  for (const a of by) {
+    for (const b of by) {
+      if (a === b) continue;
+      const from = Math.max(a.since.get(name)!, b.since.get(name)!);
+      if (from <= Math.min(a.reportedAt, b.reportedAt)) {
+        return `${name}: connected by ${a.identity} and ${b.identity} at ${from} (epoch ms)`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Kills every replica still alive (SIGKILL) and waits for them. */

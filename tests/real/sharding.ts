@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { hash53 } from "../../src/main/sharding/rendezvous.ts";
 import { eventually } from "../helpers/fixture.ts";
-import { killAll, type Replica, spawn } from "../helpers/shard_replicas.ts";
+import { killAll, type Replica, servedTogether, spawn } from "../helpers/shard_replicas.ts";
 import { goAvailable, realFleetOrSkip } from "./fleet.ts";
 
 const BUCKETS = 16; // as tests/fixtures/shard_replica.ts configures them
@@ -29,9 +29,8 @@ Deno.test({
     const owners = (name: string) => replicas.filter((r) => r.alive && r.connected.has(name));
     const check = () => {
       for (const name of names) {
-        if (owners(name).length > 1) {
-          doubles.push(`${name}: ${owners(name).map((r) => r.identity)}`);
-        }
+        const together = servedTogether(replicas, name);
+        if (together) doubles.push(together);
       }
     };
     /** The fencing Leases, read from the real management API server, agree with the replicas. */

@@ -217,12 +217,14 @@ export class ClusterAccessor {
    * Connects anew while the current connection (if any) keeps serving; then the new one replaces
    * it and the old worker stops (make before break). When the new one cannot connect, the old one
    * stays, and the error is thrown (and recorded, like a failed connect, without counting a failed
-   * probe: the cluster still answers on the old connection).
+   * probe: the cluster still answers on the old connection). A connection let go meanwhile (the
+   * cluster was handed to another replica) is not replaced: the new one is ended.
    *
-   * @returns The id of the connection replaced.
+   * @returns The connection replaced, or `undefined` when it was let go meanwhile.
    */
-  async swap(context: ConnectContext): Promise<number | undefined> {
+  async swap(context: ConnectContext): Promise<{ replaced: number | undefined } | undefined> {
     const now = Date.now();
+    const old = this.#connection;
     let next: Connection;
     try {
       next = await this.#open(context, this.#wanted(context));
@@ -231,13 +233,18 @@ export class ClusterAccessor {
       this.lastConnectionError = (error as Error).message;
       throw error;
     }
-    const old = this.#connection;
+    if (this.#connection !== old) {
+      next.session.terminate(
+        `cluster ${formatObjectKey(this.key)} was let go while connecting anew`,
+      );
+      return undefined;
+    }
     this.#connection = next;
     this.lastConnectionCreationErrorTime = 0;
     this.lastConnectionError = undefined;
     this.#everConnected = true;
     old?.session.terminate(`cluster ${formatObjectKey(this.key)} moved to a new connection`);
-    return old?.id;
+    return { replaced: old?.id };
   }
 
   #wanted(context: ConnectContext): Placement {

@@ -98,8 +98,15 @@ export class KubeconfigRotation {
     }
     log.info("The kubeconfig Secret changed; connecting anew before letting go", { cluster: key });
     try {
-      const replaced = await accessor.swap(this.#context.connectContext(key, accessor));
-      watches.forget(replaced);
+      const swapped = await accessor.swap(this.#context.connectContext(key, accessor));
+      if (!swapped) {
+        // Let go meanwhile (handed to another replica), or moved to another worker: a connection
+        // that still serves looks at the Secret again.
+        if (accessor.connection) accessor.connection.secretVersion = undefined;
+        step.requeues.push(options.connectionCreationRetryIntervalMs);
+        return false;
+      }
+      watches.forget(swapped.replaced);
       this.#context.history.record(key, "rotated", "the kubeconfig changed: connected anew");
       step.transitions.push("disconnect", "connect");
       metrics.connection(accessor.key, true);

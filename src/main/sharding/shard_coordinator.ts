@@ -478,7 +478,7 @@ export class ShardCoordinator {
             renewCallMs,
           ).catch(() => null);
           if (current === undefined || (current && current.spec?.holderIdentity !== this.#holder)) {
-            this.#lose(bucket);
+            this.#lose(bucket, true);
             return;
           }
           if (current) {
@@ -489,7 +489,7 @@ export class ShardCoordinator {
             continue;
           }
         } else if (isNotFound(error)) {
-          this.#lose(bucket);
+          this.#lose(bucket, true);
           return;
         }
         // Unreachable, timed out or refused: again, while the deadline allows.
@@ -499,8 +499,12 @@ export class ShardCoordinator {
     }
   }
 
-  #lose(bucket: number): void {
-    if (this.#held.delete(bucket)) this.#changed = true;
+  /** Stops serving a bucket; `tellNow` tells the listeners at once rather than at the round's end. */
+  #lose(bucket: number, tellNow = false): void {
+    if (!this.#held.delete(bucket)) return;
+    this.#changed = true;
+    // Someone else has it: the rest of the round (a list, take-overs) may take a while.
+    if (tellNow) this.#notify();
   }
 
   /** Takes a fence that is free (missing, released or expired), or finds it is ours already. */
