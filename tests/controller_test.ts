@@ -303,3 +303,25 @@ Deno.test("controller: workqueue_adds_total counts adds as client-go does: one t
   const text = await metrics.metrics();
   assert.match(text, /workqueue_adds_total\{name="dedup",controller="dedup"\} 2\n/);
 });
+
+Deno.test("controller: a watch made on a new connection before its connect event arrives still stops with the controller", async () => {
+  const cluster = { namespace: "default", name: "workload-1" };
+  // The cache reconciles on its own schedule: a connection swapped (a rotated kubeconfig) is told
+  // to sources at the end of its reconcile, and a controller reconcile may watch on the new
+  // connection before that. One fake serves the watches, another tells the event when we say.
+  const cache = new FakeClusterCache(new FakeClient(), cluster);
+  const events = new FakeClusterCache(new FakeClient(), cluster);
+  const controller = new Controller<ObjectKey>({ name: "early", reconcile: async () => {} });
+  controller.watchClusters(events.getClusterSource("early"));
+  controller.start();
+  await controller.watch(cache, cluster, {
+    name: "on-the-new-connection",
+    kind: kinds.ConfigMap,
+    map: () => cluster,
+  });
+  events.trigger(["disconnect", "connect"]); // the swap's event, late
+  await controller.idle();
+  assert.deepEqual(cache.watches, ["on-the-new-connection"]);
+  await controller.stop();
+  assert.deepEqual(cache.watches, [], "the new connection's watch stopped with the controller");
+});

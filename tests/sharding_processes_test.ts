@@ -57,6 +57,15 @@ Deno.test({
           note(name, r.identity, state, `reported ${at(r.reportedAt)}`);
         }
         const history = (timeline.get(name) ?? []).join("\n  ");
+        for (const r of replicas.filter((r) => r.alive && r.connected.has(name))) {
+          if (holder !== "" && !holder.startsWith(`${r.identity}_`)) {
+            console.error(
+              `NAIVE ${name} ${r.identity} reported ${at(r.reportedAt)} read ${
+                at(r.receivedAt)
+              } now ${at(Date.now())} holder ${holder.split("_")[0]} acquired ${acquired}`,
+            );
+          }
+        }
         const together = servedTogether(replicas, name);
         if (together) doubles.push(`${together}\n  ${history}`);
         for (const r of replicas.filter((r) => r.alive && r.connected.has(name))) {

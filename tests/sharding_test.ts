@@ -102,83 +102,100 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "a cluster handed to another replica while its rotated kubeconfig connects anew is not served again",
-  async fn() {
-    await using fleet = await SimulatedFleet.start({ clusters: 1 });
-    const management = new KubeConfig();
-    management.loadFromString(fleet.managementKubeconfig());
-    const W1 = key("workload-1");
-    // A newcomer whose rendezvous share holds workload-1's bucket.
-    const bucket = `bucket-${hash53("default/workload-1") % TIMING.buckets!}`;
-    const newcomer = Array.from({ length: 20 }, (_, i) => `replica-${i + 2}`).find((identity) =>
-      ownerOf(bucket, [{ identity: "replica-1" }, { identity }]) === identity
-    )!;
-    // Slow enough that the new connection is still being made when the hand-over comes; probes
-    // and calls wait for it rather than fail.
-    const options = {
-      ...FAST,
-      management,
-      client: { ...FAST.client, timeoutMs: 20_000 },
-      healthProbe: { intervalMs: 200, timeoutMs: 20_000, failureThreshold: 3 },
-    };
-    const first = await ClusterCache.setup({
-      ...options,
-      sharding: { identity: "replica-1", leaseNamespace: "default", ...TIMING },
-    });
-    let second: ClusterCache | undefined;
-    let samples = 0;
-    const wrong: string[] = [];
-    let letGo = false;
-    const sampler = setInterval(() => {
-      samples++;
-      const one = first.getConnectionState(W1).connected;
-      const two = second?.getConnectionState(W1).connected ?? false;
-      if (one && two) wrong.push(`sample ${samples}: connected by both replicas`);
-      if (letGo && one) wrong.push(`sample ${samples}: connected again by the replica that let go`);
-      letGo ||= second !== undefined && !one;
-    }, 10);
-    try {
-      await eventually(() => first.getConnectionState(W1).connected, "replica-1 to connect");
-      const server = fleet.cluster("workload-1");
+/**
+ * Hands workload-1 from replica-1 to a newcomer while replica-1 waits on a slow API server: for a
+ * new connection (`rotation`: its kubeconfig changed) or for a health probe (`probe`). Replica-1
+ * must not serve the cluster again, nor count a failure of a connection it let go.
+ */
+async function handOverWhileWaiting(on: "rotation" | "probe"): Promise<void> {
+  await using fleet = await SimulatedFleet.start({ clusters: 1 });
+  const management = new KubeConfig();
+  management.loadFromString(fleet.managementKubeconfig());
+  const W1 = key("workload-1");
+  // A newcomer whose rendezvous share holds workload-1's bucket.
+  const bucket = `bucket-${hash53("default/workload-1") % TIMING.buckets!}`;
+  const newcomer = Array.from({ length: 20 }, (_, i) => `replica-${i + 2}`).find((identity) =>
+    ownerOf(bucket, [{ identity: "replica-1" }, { identity }]) === identity
+  )!;
+  // Calls and probes wait for the slow server rather than fail.
+  const options = {
+    ...FAST,
+    management,
+    client: { ...FAST.client, timeoutMs: 20_000 },
+    healthProbe: { intervalMs: 200, timeoutMs: 20_000, failureThreshold: 3 },
+  };
+  const first = await ClusterCache.setup({
+    ...options,
+    sharding: { identity: "replica-1", leaseNamespace: "default", ...TIMING },
+  });
+  let second: ClusterCache | undefined;
+  let samples = 0;
+  const wrong: string[] = [];
+  let letGo = false;
+  const sampler = setInterval(() => {
+    samples++;
+    const one = first.getConnectionState(W1).connected;
+    const two = second?.getConnectionState(W1).connected ?? false;
+    if (one && two) wrong.push(`sample ${samples}: connected by both replicas`);
+    if (letGo && one) wrong.push(`sample ${samples}: connected again by the replica that let go`);
+    letGo ||= second !== undefined && !one;
+  }, 10);
+  try {
+    await eventually(() => first.getConnectionState(W1).connected, "replica-1 to connect");
+    const server = fleet.cluster("workload-1");
+    const LATENCY_MS = 6_000;
+    const since = Date.now();
+    server.setFaults({ latencyMs: LATENCY_MS });
+    if (on === "rotation") {
       const opened = server.connections.length;
-      const LATENCY_MS = 6_000;
-      server.setFaults({ latencyMs: LATENCY_MS });
       await server.rotateCredentials(); // a new client certificate: replica-1 connects anew
       await eventually(
         () => server.connections.length > opened,
         "replica-1's new connection to be under way",
       );
-      const swapping = Date.now();
-      second = await ClusterCache.setup({
-        ...options,
-        sharding: { identity: newcomer, leaseNamespace: "default", ...TIMING },
-      });
-      await eventually(() => letGo, "replica-1 to let the cluster go", 15_000);
-      assert.ok(Date.now() < swapping + LATENCY_MS, "let go before its new connection was made");
-      server.setFaults({ latencyMs: 0 }); // requests already waiting still wait their 6 s
+    } else {
       await eventually(
-        () => second!.getConnectionState(W1).connected,
-        "the newcomer to connect",
-        30_000,
+        () => server.requestsSince(since).some((r) => r.path === "/"),
+        "a probe to be out",
       );
-      // Past the moment replica-1's new connection was made.
-      await new Promise((r) =>
-        setTimeout(r, Math.max(0, swapping + LATENCY_MS + 2_000 - Date.now()))
-      );
-      assert.deepEqual(wrong.slice(0, 5), []);
-      // A connection made after the hand-over may serve for a moment too short to sample: its
-      // history says whether one was.
-      const history = first.describeCluster(W1)!.history.map((h) => `${h.kind}: ${h.message}`);
-      const handedOver = history.indexOf("disconnected: another replica serves it now");
-      assert.ok(handedOver >= 0, history.join("; "));
-      assert.deepEqual(history.slice(handedOver + 1), [], "nothing connected after the hand-over");
-      assert.equal(first.getConnectionState(W1).connected, false);
-    } finally {
-      clearInterval(sampler);
-      await first.close();
-      await second?.close();
     }
-  },
-});
+    const waiting = Date.now();
+    second = await ClusterCache.setup({
+      ...options,
+      sharding: { identity: newcomer, leaseNamespace: "default", ...TIMING },
+    });
+    await eventually(() => letGo, "replica-1 to let the cluster go", 15_000);
+    assert.ok(Date.now() < waiting + LATENCY_MS, "let go before its answer came");
+    server.setFaults({ latencyMs: 0 }); // requests already waiting still wait their 6 s
+    await eventually(
+      () => second!.getConnectionState(W1).connected,
+      "the newcomer to connect",
+      30_000,
+    );
+    // Past the moment replica-1's answer came.
+    await new Promise((r) => setTimeout(r, Math.max(0, waiting + LATENCY_MS + 2_000 - Date.now())));
+    assert.deepEqual(wrong.slice(0, 5), []);
+    // A connection made after the hand-over may serve for a moment too short to sample: its
+    // history says whether one was.
+    const history = first.describeCluster(W1)!.history.map((h) => `${h.kind}: ${h.message}`);
+    const handedOver = history.indexOf("disconnected: another replica serves it now");
+    assert.ok(handedOver >= 0, history.join("; "));
+    assert.deepEqual(history.slice(handedOver + 1), [], "nothing happened after the hand-over");
+    assert.equal(first.getConnectionState(W1).connected, false);
+    assert.equal(first.getHealthCheckingState(W1).consecutiveFailures, 0, "no failure counted");
+  } finally {
+    clearInterval(sampler);
+    await first.close();
+    await second?.close();
+  }
+}
+
+Deno.test(
+  "a cluster handed to another replica while its rotated kubeconfig connects anew is not served again",
+  () => handOverWhileWaiting("rotation"),
+);
+
+Deno.test(
+  "a cluster handed to another replica while a probe is out counts no failure of the connection let go",
+  () => handOverWhileWaiting("probe"),
+);

@@ -488,15 +488,22 @@ export class SimulatedApiServer {
     };
   }
 
-  async #issueClientCredentials(): Promise<void> {
+  async #issueClientCredentials(keepOld = false): Promise<void> {
     this.#admin = await issueCertificate(this.#ca, {
       subject: `CN=kubernetes-admin-${this.#generation},O=system:masters`,
     });
     this.#token = randomToken();
-    this.#validFingerprints.clear();
-    this.#validTokens.clear();
+    if (!keepOld) this.retireOldCredentials();
     this.#validFingerprints.add(this.#admin.fingerprint256);
     this.#validTokens.add(this.#token);
+  }
+
+  /** Refuses (401) every client certificate and token but the current ones. */
+  retireOldCredentials(): void {
+    this.#validFingerprints.clear();
+    this.#validTokens.clear();
+    if (this.#admin) this.#validFingerprints.add(this.#admin.fingerprint256);
+    if (this.#token) this.#validTokens.add(this.#token);
   }
 
   // ---------------------------------------------------------------- listener and faults
@@ -655,14 +662,16 @@ export class SimulatedApiServer {
   readonly #listWatch: ListWatch;
 
   /**
-   * Replaces the client certificate and token: the old ones get 401 from now on. Open connections
-   * are reset when `resetConnections` is set (kube-apiserver would keep them). `notify: false` skips
-   * the credential listeners (the fleet then leaves the kubeconfig Secret stale).
+   * Replaces the client certificate and token: the old ones get 401 from now on, or, with
+   * `keepOld`, once {@linkcode retireOldCredentials} is called (as an EKS token stays valid until
+   * it expires). Open connections are reset when `resetConnections` is set (kube-apiserver would
+   * keep them). `notify: false` skips the credential listeners (the fleet then leaves the
+   * kubeconfig Secret stale).
    */
   async rotateCredentials(
-    options: { resetConnections?: boolean; notify?: boolean } = {},
+    options: { resetConnections?: boolean; notify?: boolean; keepOld?: boolean } = {},
   ): Promise<void> {
-    await this.#issueClientCredentials();
+    await this.#issueClientCredentials(options.keepOld);
     if (options.resetConnections) {
       for (const watch of [...this.#watches]) watch.detach();
       this.#listener.resetConnections();

@@ -316,13 +316,9 @@ export class Controller<R> implements AsyncDisposable {
    */
   watchClusters(source: ClusterSource<R>): this {
     this.#checkOpen("watchClusters");
-    const unsubscribe = source.subscribe((request, event) => {
-      // Watches of the old connection ended with it: they are watched again on the next connect.
-      if (!event.connected || event.reasons.includes("disconnect")) {
-        this.#watches.delete(formatObjectKey(event.cluster));
-      }
-      this.enqueue(request);
-    });
+    // Watches of an old connection end with it (each handle lets go of itself when done); those a
+    // reconcile made on the new one before this event arrived are still to be stopped with us.
+    const unsubscribe = source.subscribe((request) => this.enqueue(request));
     this.#sources.push({ source, unsubscribe });
     return this;
   }

@@ -363,6 +363,8 @@ export class ClusterAccessor {
         // A session that answered can serve the next attempt: retries cost no new session. One that
         // did not answer in time may still be busy with this attempt.
         if (session.alive && !isUnanswered(error) && !context.signal.aborted) {
+          // Two opens at once (a move's and a swap's) may both fail: one spare is kept, not two.
+          this.dropSpare("a newer spare replaces it");
           this.#spare = { session, permissions: JSON.stringify(permissions), placement };
         } else session.terminate("error connecting");
         if (isUnanswered(error)) {
@@ -427,8 +429,8 @@ export class ClusterAccessor {
   }
 
   /** Stops the spare worker kept from a failed attempt (the cluster is forgotten, or the cache closes). */
-  dropSpare(): void {
-    this.#spare?.session.terminate("the cluster was forgotten");
+  dropSpare(why = "the cluster was forgotten"): void {
+    this.#spare?.session.terminate(why);
     this.#spare = undefined;
   }
 
@@ -480,14 +482,21 @@ export class ClusterAccessor {
   async updateToken(token: string | undefined, timeoutMs: number): Promise<void> {
     const connection = this.#connection;
     if (!connection) return;
-    await connection.session.call({ op: "token", token: token ?? "" }, {
-      timeoutMs,
-      operation: "error updating the bearer token",
-    });
-    connection.target = { ...connection.target, ...(token ? { token } : {}) };
-    connection.rest = { ...connection.rest, ...(token ? { token } : {}) };
-    if (connection.pendingHash) connection.kubeconfigHash = connection.pendingHash;
+    const hash = connection.pendingHash;
     connection.pendingHash = undefined;
+    const give = async (to: Connection) => {
+      await to.session.call({ op: "token", token: token ?? "" }, {
+        timeoutMs,
+        operation: "error updating the bearer token",
+      });
+      to.target = { ...to.target, ...(token ? { token } : {}) };
+      to.rest = { ...to.rest, ...(token ? { token } : {}) };
+      if (hash) to.kubeconfigHash = hash;
+    };
+    await give(connection);
+    // A move adopted its new connection meanwhile, started with the token before this one.
+    const current = this.#connection;
+    if (current && current !== connection) await give(current);
   }
 
   /** Takes back the failure a probe just counted (a 401 that a rotated Secret explains). */

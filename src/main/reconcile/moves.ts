@@ -139,11 +139,12 @@ export class Moves {
       next.session.terminate("the move was abandoned");
       return;
     }
-    accessor.adopt(next);
+    const startedWith = next.target.token;
+    accessor.adopt(next); // the connection's record (its target) is the old one's from now on
     accessor.placement.moved(placement);
     const writableUntil = this.#context.writableUntil(key);
     if (writableUntil !== undefined) next.session.fence(writableUntil);
-    if (next.target.token !== old.target.token) {
+    if (startedWith !== old.target.token) {
       // The token was rotated into the old session while this one started: it is the current one.
       void next.session.call({ op: "token", token: old.target.token ?? "" }, {
         timeoutMs: timeouts.callMs,

@@ -116,6 +116,7 @@ export class Reconciler {
       watches: this.watches,
       readSecret: (accessor, live) => this.#readSecret(accessor, live),
       connectContext,
+      writableUntil: (key) => this.#writableUntil(key),
     });
     this.#moves = new Moves({
       options,
@@ -124,7 +125,7 @@ export class Reconciler {
       metrics,
       watches: this.watches,
       connectContext,
-      writableUntil: (key) => this.#shards?.ownedUntil(key),
+      writableUntil: (key) => this.#writableUntil(key),
       signal: this.#lifetime.signal,
     });
   }
@@ -234,6 +235,11 @@ export class Reconciler {
     }
     if (accessor.connection && !accessor.connection.session.alive) this.#crashed(accessor, step);
     await this.#rotation.check(key, accessor, step);
+    if (this.#shards && !this.#shards.owns(key)) {
+      // Handed over while the Secret was read or a new connection made: stay away.
+      this.#stayAway(key, accessor, step);
+      return this.#finish(key, cluster, accessor, step);
+    }
     if (!accessor.connected) await this.#connect(key, accessor, step);
     if (accessor.connected) await this.#healthCheck(key, accessor, step);
     if (accessor.connected && !this.#lifetime.signal.aborted) this.#moves.place(key, accessor);
@@ -268,6 +274,9 @@ export class Reconciler {
       this.#disconnect(accessor);
       return;
     }
+    // Made while ownership could lapse and come back: it learns the fence of now, not of then.
+    const until = this.#writableUntil(key);
+    if (until !== undefined) accessor.connection?.session.fence(until);
     step.transitions.push("connect");
     this.#metrics.connection(accessor.key, true);
     this.#metrics.placement(accessor.key, accessor.connection?.session.placement === "dedicated");
@@ -298,6 +307,7 @@ export class Reconciler {
     const slot = await this.#probes.acquire(this.#lifetime.signal).catch(() => undefined);
     if (!slot) return; // closed
     let result;
+    const probed = accessor.connection;
     try {
       result = await accessor.healthCheck(probe, this.mainLagSince);
     } catch (error) {
@@ -307,6 +317,15 @@ export class Reconciler {
     slot.release(
       result.verdict === "success" ? "success" : result.overload ? "overload" : "neutral",
     );
+    if (accessor.connection !== probed) {
+      // A move replaced the connection probed, or it was let go (a hand-over, close): the answer
+      // is of a session that no longer serves, and must not disconnect the one that does.
+      if (result.verdict === "failure" || result.verdict === "unauthorized") {
+        accessor.forgiveLastFailure();
+      }
+      step.requeues.push(1);
+      return;
+    }
     if (result.verdict === "crashed") {
       this.#crashed(accessor, step);
       step.requeues.push(1);
@@ -491,8 +510,16 @@ export class Reconciler {
       pool: this.#pool,
       signal: this.#lifetime.signal,
       admission: this.#admission,
-      writableUntil: () => this.#shards?.ownedUntil(key),
+      writableUntil: () => this.#writableUntil(key),
     };
+  }
+
+  /**
+   * Until when a session of `key` may write: with sharding, until this replica's ownership lapses
+   * (0 when it does not own it now: writes refused, never unlimited); without, no limit.
+   */
+  #writableUntil(key: string): number | undefined {
+    return this.#shards ? (this.#shards.ownedUntil(key) ?? 0) : undefined;
   }
 
   #hooks(key: string, accessor: ClusterAccessor): SessionHooks {
@@ -551,6 +578,7 @@ export class Reconciler {
 
   /** Another replica serves it (or this one could not renew its Lease in time): stay away. */
   #stayAway(key: string, accessor: ClusterAccessor, step: ReconcileStep): void {
+    accessor.dropSpare("another replica serves the cluster");
     if (this.#disconnect(accessor)) this.#handedOff.add(key);
     if (this.#handedOff.delete(key)) step.transitions.push("disconnect");
   }
@@ -567,10 +595,12 @@ export class Reconciler {
     if (!shards || !management) return;
     const changed: [string, boolean][] = [];
     let owned = 0;
-    for (const key of management.clusterKeys()) {
+    // A Cluster deleted whose reconcile has not yet forgotten it is still connected: let go too.
+    const keys = new Set(management.clusterKeys());
+    for (const key of this.#accessors.keys()) keys.add(key);
+    for (const key of keys) {
       const until = shards.ownedUntil(key);
       const owns = until !== undefined;
-      if (owns) owned++;
       const accessor = this.#accessors.get(key);
       const connection = accessor?.connection;
       if (connection && until !== undefined) connection.session.fence(until);
@@ -580,6 +610,9 @@ export class Reconciler {
         this.history.record(key, "disconnected", "another replica serves it now");
         this.#handedOff.add(key);
       }
+      if (!owns) accessor?.dropSpare("another replica serves the cluster");
+      if (!management.cluster(key)) continue; // its reconcile forgets it
+      if (owns) owned++;
       if (this.#owned.get(key) !== owns) {
         this.#owned.set(key, owns);
         changed.push([key, owns]);
