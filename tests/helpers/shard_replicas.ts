@@ -3,17 +3,27 @@
  * against the simulator and against real API servers: each reports what it has connected.
  */
 
-/** One replica process and what it reported last. */
+/** From the first to the last report (epoch ms) of a run of reports naming a cluster connected. */
+export interface Span {
+  from: number;
+  to: number;
+}
+
+/** One replica process and what it reported. */
 export interface Replica {
   identity: string;
   child: Deno.ChildProcess;
   /** The clusters (`namespace/name`) it reported connected last. */
   connected: Set<string>;
-  /** When (epoch ms) the replica took its last report, and when this process read it. */
+  /** When (epoch ms) the replica took its last report. */
   reportedAt: number;
+  /** When (epoch ms) this process read that report: late when either process was starved. */
   receivedAt: number;
-  /** Since which report (epoch ms) each connected cluster has been reported connected. */
-  since: Map<string, number>;
+  /**
+   * Per cluster, each span (epoch ms) from the first to the last of consecutive reports that had it
+   * connected; the last span grows while it stays connected.
+   */
+  spans: Map<string, Span[]>;
   alive: boolean;
   output: string[];
 }
@@ -37,7 +47,7 @@ export function spawn(kubeconfig: string, identity: string, onReport: () => void
     connected: new Set(),
     reportedAt: 0,
     receivedAt: 0,
-    since: new Map(),
+    spans: new Map(),
     alive: true,
     output: [],
   };
@@ -51,12 +61,13 @@ export function spawn(kubeconfig: string, identity: string, onReport: () => void
         buffer = buffer.slice(newline + 1);
         try {
           const report = JSON.parse(line);
+          const was = replica.connected;
           replica.connected = new Set(report.connected);
-          for (const name of replica.since.keys()) {
-            if (!replica.connected.has(name)) replica.since.delete(name);
-          }
           for (const name of replica.connected) {
-            if (!replica.since.has(name)) replica.since.set(name, report.at);
+            const spans = replica.spans.get(name) ?? [];
+            if (was.has(name)) spans.at(-1)!.to = report.at;
+            else spans.push({ from: report.at, to: report.at });
+            replica.spans.set(name, spans);
           }
           replica.reportedAt = report.at;
           replica.receivedAt = Date.now();
@@ -76,18 +87,22 @@ export function spawn(kubeconfig: string, identity: string, onReport: () => void
 }
 
 /**
- * Two replicas whose reports prove they had `name` connected at one same moment: each reported it
- * connected, without a break, from before the other's last report. A starved replica's last report
- * arrives late and says nothing of the time since, so last reports alone prove nothing.
+ * Two replicas whose reports prove they had `name` connected at one same moment: a span of each
+ * (consecutive reports naming it connected) overlaps the other's. A starved replica's last report
+ * arrives late and says nothing of the time since, so last reports alone prove nothing; spans,
+ * stamped by the replicas themselves, do.
  */
 export function servedTogether(replicas: Replica[], name: string): string | undefined {
-  const by = replicas.filter((r) => r.alive && r.connected.has(name));
-  for (const a of by) {
-    for (const b of by) {
+  for (const a of replicas) {
+    for (const b of replicas) {
       if (a === b) continue;
-      const from = Math.max(a.since.get(name)!, b.since.get(name)!);
-      if (from <= Math.min(a.reportedAt, b.reportedAt)) {
-        return `${name}: connected by ${a.identity} and ${b.identity} at ${from} (epoch ms)`;
+      for (const x of a.spans.get(name) ?? []) {
+        for (const y of b.spans.get(name) ?? []) {
+          const from = Math.max(x.from, y.from);
+          if (from <= Math.min(x.to, y.to)) {
+            return `${name}: connected by ${a.identity} and ${b.identity} at ${from} (epoch ms)`;
+          }
+        }
       }
     }
   }

@@ -220,7 +220,7 @@ export class ClusterAccessor {
    * probe: the cluster still answers on the old connection). A connection let go meanwhile (the
    * cluster was handed to another replica) is not replaced: the new one is ended.
    *
-   * @returns The connection replaced, or `undefined` when it was let go meanwhile.
+   * @returns The connection replaced, or `undefined` when it was let go or moved meanwhile.
    */
   async swap(context: ConnectContext): Promise<{ replaced: number | undefined } | undefined> {
     const now = Date.now();
@@ -428,7 +428,10 @@ export class ClusterAccessor {
     );
   }
 
-  /** Stops the spare worker kept from a failed attempt (the cluster is forgotten, or the cache closes). */
+  /**
+   * Stops the spare worker kept from a failed attempt: the cluster is forgotten, the cache closes,
+   * another replica serves it, or a newer spare replaces it (`why` says which, to the worker).
+   */
   dropSpare(why = "the cluster was forgotten"): void {
     this.#spare?.session.terminate(why);
     this.#spare = undefined;
@@ -493,10 +496,12 @@ export class ClusterAccessor {
       to.rest = { ...to.rest, ...(token ? { token } : {}) };
       if (hash) to.kubeconfigHash = hash;
     };
-    await give(connection);
-    // A move adopted its new connection meanwhile, started with the token before this one.
+    const failure = await give(connection).then(() => undefined, (error: unknown) => error);
+    // A move adopted its new connection meanwhile, started with the token before this one (the
+    // old worker may have ended under the call, failing it: the new one is what matters).
     const current = this.#connection;
-    if (current && current !== connection) await give(current);
+    if (current && current !== connection) return await give(current);
+    if (failure !== undefined) throw failure;
   }
 
   /** Takes back the failure a probe just counted (a 401 that a rotated Secret explains). */

@@ -107,6 +107,7 @@ export class Moves {
     };
     const old = accessor.connection;
     if (!old) return;
+    const tokenBefore = old.target.token;
     log.info(
       placement === "dedicated"
         ? "Moving a cluster to a worker of its own"
@@ -144,8 +145,11 @@ export class Moves {
     accessor.placement.moved(placement);
     const writableUntil = this.#context.writableUntil(key);
     if (writableUntil !== undefined) next.session.fence(writableUntil);
-    if (startedWith !== old.target.token) {
-      // The token was rotated into the old session while this one started: it is the current one.
+    const rotated = old.target.token !== tokenBefore;
+    if (rotated && startedWith !== old.target.token) {
+      // The token was rotated into the old session while this one started with the one before: it
+      // is the current one. (One that started with a newer token keeps it; the next reconcile
+      // sees the Secret moved on and records it.)
       void next.session.call({ op: "token", token: old.target.token ?? "" }, {
         timeoutMs: timeouts.callMs,
         operation: "error updating the bearer token",

@@ -304,10 +304,19 @@ export class Reconciler {
       step.requeues.push(wait.afterMs);
       return;
     }
+    const probed = accessor.connection;
+    if (!probed) return;
+    // Let go (a hand-over, close) while waiting for a slot or while the probe was out: an answer is
+    // of a session that no longer serves. A move keeps the connection's id.
+    const letGo = () => accessor.connection?.id !== probed.id;
     const slot = await this.#probes.acquire(this.#lifetime.signal).catch(() => undefined);
     if (!slot) return; // closed
+    if (letGo()) {
+      slot.release("neutral");
+      step.requeues.push(1);
+      return;
+    }
     let result;
-    const probed = accessor.connection;
     try {
       result = await accessor.healthCheck(probe, this.mainLagSince);
     } catch (error) {
@@ -317,12 +326,10 @@ export class Reconciler {
     slot.release(
       result.verdict === "success" ? "success" : result.overload ? "overload" : "neutral",
     );
-    if (accessor.connection !== probed) {
-      // A move replaced the connection probed, or it was let go (a hand-over, close): the answer
-      // is of a session that no longer serves, and must not disconnect the one that does.
-      if (result.verdict === "failure" || result.verdict === "unauthorized") {
-        accessor.forgiveLastFailure();
-      }
+    const counted = result.verdict === "failure" || result.verdict === "unauthorized";
+    if (letGo() || (result.verdict === "crashed" && accessor.connection !== probed)) {
+      // A worker a move ended under the probe says nothing of the one that serves now.
+      if (letGo() && counted) accessor.forgiveLastFailure();
       step.requeues.push(1);
       return;
     }
@@ -337,7 +344,7 @@ export class Reconciler {
         cluster: key,
       });
     } else this.#metrics.probe(accessor.key, result.verdict === "success");
-    if (result.verdict === "failure" || result.verdict === "unauthorized") {
+    if (counted) {
       this.history.record(
         key,
         "probe-failed",
@@ -352,6 +359,11 @@ export class Reconciler {
       accessor.forgiveLastFailure();
       unauthorized = false;
       tooManyFailures = accessor.tooManyFailures(probe);
+    } else if (unauthorized && accessor.connection !== probed) {
+      // Let go or moved while the Secret was read: the 401 was the old session's.
+      accessor.forgiveLastFailure();
+      step.requeues.push(1);
+      return;
     }
     if (unauthorized || tooManyFailures) {
       this.#log.warn("Disconnecting from workload cluster", {
@@ -456,6 +468,7 @@ export class Reconciler {
     this.sources.forget(key);
     this.history.forget(key);
     this.#owned.delete(key);
+    this.#handedOff.delete(key);
     this.#metrics.forget(parseClusterKey(key));
   }
 
