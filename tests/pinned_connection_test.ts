@@ -342,6 +342,47 @@ Deno.test("through an HTTP proxy: the request that opened the connection ending 
   }
 });
 
+Deno.test("through an HTTP proxy: CONNECT names the port (443 when the URL omits it), credentials go as UTF-8, and badly encoded ones are a clear error", async () => {
+  const heads: string[] = [];
+  const proxy = net.createServer((client) => {
+    client.on("error", () => {});
+    client.once("data", (head) => {
+      heads.push(String(head));
+      client.end("HTTP/1.1 502 Bad Gateway\r\n\r\n");
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const port = (proxy.address() as net.AddressInfo).port;
+  const ca = await createCertificateAuthority("proxied");
+  const through = (proxyUrl: string) =>
+    new PinnedConnection({
+      server: "https://api.example.test", // the port most managed clusters' kubeconfigs omit
+      caPem: ca.certPem,
+      proxyUrl,
+      deniedNetworks: [],
+    });
+  try {
+    const connection = through(`http://user:p%C3%A4ss@127.0.0.1:${port}`);
+    await assert.rejects(get(connection, "/version"), /CONNECT answered 502/);
+    connection.close();
+    assert.match(
+      heads[0]!,
+      /^CONNECT api\.example\.test:443 HTTP\/1\.1\r\nHost: api\.example\.test:443\r\n/,
+    );
+    const basic = new TextEncoder().encode("user:p\u00e4ss").toBase64();
+    assert.ok(heads[0]!.includes(`Proxy-Authorization: Basic ${basic}\r\n`), heads[0]!);
+
+    const broken = through(`http://user:50%off@127.0.0.1:${port}`);
+    const error = await get(broken, "/version").then(() => undefined, (e: unknown) => e);
+    broken.close();
+    assert.equal((error as { code?: string }).code, "InvalidKubeconfig", String(error));
+    assert.doesNotMatch(String(error), /50%off/, "the password is not quoted");
+    assert.equal(heads.length, 1, "nothing sent with it");
+  } finally {
+    proxy.close();
+  }
+});
+
 Deno.test("a client key that cannot be parsed, or is another certificate's, is refused at once with a clear error", async () => {
   const ca = await createCertificateAuthority("keys");
   const mine = await issueCertificate(ca, { subject: "CN=mine" });

@@ -21,11 +21,16 @@ interface Rig extends AsyncDisposable {
 
 async function rig(
   serverOptions: Partial<SimulatedApiServerOptions> = {},
-  informerOptions: { idleMs?: number; pageSize?: number; watchList?: boolean } = {},
+  informerOptions: {
+    idleMs?: number;
+    pageSize?: number;
+    watchList?: boolean;
+    maxResponseBytes?: number;
+  } = {},
 ): Promise<Rig> {
   const server = await SimulatedApiServer.start({ name: "reflector", ...serverOptions });
   const rest = restConfigFor(server);
-  const transport = new Transport(rest, 64 * 1024 * 1024);
+  const transport = new Transport(rest, informerOptions.maxResponseBytes ?? 64 * 1024 * 1024);
   const deltas: Delta[] = [];
   const logs: string[] = [];
   const counts = { list: 0, watchRestart: 0, error: 0 };
@@ -326,4 +331,55 @@ Deno.test("a WatchList ended before its initial events (a server shutting down) 
     kinds.slice(2).includes("stream"),
     `a later sync streams again: ${kinds.join(", ")}`,
   );
+});
+
+Deno.test("a WatchList silent before its initial events end is not taken for a sync: it lists in pages once", async () => {
+  await using r = await rig({}, { idleMs: 300 });
+  for (let i = 0; i < 3; i++) r.create(`s-${i}`);
+  // A hung handler, or an HTTP/1.1 path with no PING to tell: nothing comes, not even an error.
+  r.server.setFaults({ silenceWatches: true });
+  await synced(r);
+  assert.equal(r.informer.store.size, 3);
+  assert.ok(r.logs.some((l) => l.includes("listing in pages once")), r.logs.join("\n"));
+});
+
+Deno.test("after a 410, a whole list from the watch cache too big to take is paged from etcd instead of retried forever", async () => {
+  await using r = await rig({ historySize: 5 }, {
+    pageSize: 5,
+    watchList: false,
+    maxResponseBytes: 16 * 1024,
+  });
+  const big = "x".repeat(1024);
+  for (let i = 0; i < 20; i++) r.create(`big-${i}`, { big }); // ~20 KB in all, 5 KB a page
+  await synced(r);
+  r.server.setFaults({ silenceWatches: true });
+  for (let i = 0; i < 10; i++) r.create(`more-${i}`); // the history moves past the watch
+  r.server.setFaults({ silenceWatches: false });
+  r.server.dropWatches("close"); // the resumed watch gets 410: list whole from the watch cache
+  await eventually(
+    () => converged(r.informer.store.values(), r.server, "", "configmaps"),
+    "convergence after the 410",
+  );
+});
+
+Deno.test("a watch answered with an error whose body then stalls fails within the ordinary timeout, not the watch's", async () => {
+  await using server = await SimulatedApiServer.start({ name: "stalled-error" });
+  const transport = new Transport(restConfigFor(server, 1_000), 1024 * 1024);
+  server.failRequests({ method: "GET", path: /configmaps/ }, 1, 500);
+  server.setFaults({ slowBody: { chunkBytes: 10, intervalMs: 120_000 } }); // headers, 10 bytes, then nothing
+  const abort = new AbortController();
+  const started = performance.now();
+  try {
+    const failure = await transport.stream("/api/v1/namespaces/default/configmaps", {
+      query: { watch: 1 },
+      timeoutMs: 120_000,
+      signal: abort.signal,
+    }).then(() => undefined, (error: unknown) => error);
+    assert.equal((failure as { code?: number }).code, 500, String(failure));
+    // The ordinary timeout is 1 s; the watch's 120 s. Wide, for a busy machine.
+    assert.ok(performance.now() - started < 30_000, "not held for the watch's timeout");
+  } finally {
+    abort.abort();
+    transport.close();
+  }
 });

@@ -36,6 +36,28 @@ Deno.test("watch stream: events are parsed line by line, across chunk borders", 
   assert.deepEqual(seen, ["ADDED", "MODIFIED"]);
 });
 
+Deno.test("watch stream: a long event in many small chunks, a character split between two, arrives whole", async () => {
+  const data = "ä".repeat(50_000); // two bytes each: chunk borders fall inside characters
+  const bytes = encoder.encode(
+    `{"type":"ADDED","object":{"data":"${data}"}}\n{"type":"DELETED","object":{}}\n`,
+  );
+  let offset = 0;
+  const { body } = streamOf((c) => {
+    if (offset >= bytes.length) return c.close();
+    c.enqueue(bytes.slice(offset, offset += 333));
+  });
+  const seen: RawWatchEvent[] = [];
+  const end = await readWatchEvents(
+    body,
+    { idleTimeoutMs: 5_000, maxEventBytes: 1024 * 1024 },
+    new AbortController(),
+    (e) => void seen.push(e),
+  );
+  assert.equal(end, "closed");
+  assert.deepEqual(seen.map((e) => e.type), ["ADDED", "DELETED"]);
+  assert.equal(seen[0]!.object.data, data);
+});
+
 Deno.test("watch stream: an endless line fails the watch with a clear error, not the heap", async () => {
   const chunk = encoder.encode(`{"type":"ADDED","object":{"data":"${"x".repeat(64 * 1024)}`);
   let sent = 0;

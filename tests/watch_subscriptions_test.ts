@@ -151,3 +151,21 @@ Deno.test("handover from a session holding deltas back: the handler's view is wh
   assert.ok(!seen.has("default/c"), "c was never told");
   assert.equal(state.resourceVersion, "5");
 });
+
+Deno.test("a watch stopped while its informer syncs never subscribes", async () => {
+  const informer = new FakeInformer([cm("a", 1)], 1);
+  const syncing = Promise.withResolvers<Informer>();
+  const emitted: WatchEvent[] = [];
+  const watches = new WatchSubscriptions(
+    { cacheSyncTimeoutMs: 5_000 } as WorkerConfig,
+    { synced: () => syncing.promise } as unknown as InformerCache,
+    (_id, event) => emitted.push(event),
+  );
+  const watching = watches.watch(1, CM, {}, 10, false, new AbortController().signal);
+  assert.equal(watches.unwatch(1), null, "stopped before it subscribed");
+  syncing.resolve(informer as unknown as Informer);
+  assert.equal(await watching, null);
+  informer.apply({ type: "add", object: cm("b", 2) });
+  assert.deepEqual(emitted, [], "nothing delivered to a stopped watch");
+  assert.equal(informer.unsubscribe(1), false, "not subscribed to the informer");
+});

@@ -391,7 +391,13 @@ export class Transport {
       headersTimeoutMs: this.#timeoutMs,
     });
     if (!response.ok) {
-      const text = await this.#readBody(response, "GET", path).catch(() => "");
+      // An error's body comes within the ordinary timeout, not the stream's long one (the caller
+      // aborting its request ends the read left behind).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const text = await Promise.race([
+        this.#readBody(response, "GET", path).catch(() => ""),
+        new Promise<string>((resolve) => timer = setTimeout(() => resolve(""), this.#timeoutMs)),
+      ]).finally(() => clearTimeout(timer));
       throw apiErrorFrom(
         response.status,
         response.statusText,

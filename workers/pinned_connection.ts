@@ -469,7 +469,7 @@ async function connectPinned(
   const deadline = performance.now() + CONNECT_TIMEOUT_MS;
   if (signal?.aborted) throw cancellation(signal);
   const tcp = target.proxyUrl
-    ? await connectThroughProxy(target.proxyUrl, url.host, signal)
+    ? await connectThroughProxy(target.proxyUrl, `${url.hostname}:${url.port || "443"}`, signal)
     : await connectTcp(url, host, target.deniedNetworks, signal);
   if (signal?.aborted) {
     tcp.destroy();
@@ -644,6 +644,23 @@ function connectThroughProxy(
       new ClusterCacheError("Timeout", `through the proxy ${proxy.host}: cancelled`),
     );
   }
+  let auth = "";
+  try {
+    // Percent-decoded, sent as UTF-8 (as Go's net/http does).
+    const credentials = `${decodeURIComponent(proxy.username)}:${
+      decodeURIComponent(proxy.password)
+    }`;
+    if (proxy.username) {
+      auth = `Proxy-Authorization: Basic ${new TextEncoder().encode(credentials).toBase64()}\r\n`;
+    }
+  } catch {
+    return Promise.reject(
+      new ClusterCacheError(
+        "InvalidKubeconfig",
+        `proxy-url ${proxy.host}: its user name or password is not validly percent-encoded`,
+      ),
+    );
+  }
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: proxy.hostname, port: Number(proxy.port || 80) });
     let head = "";
@@ -660,11 +677,6 @@ function connectThroughProxy(
     signal?.addEventListener("abort", onAbort, { once: true });
     socket.on("error", onError);
     socket.once("connect", () => {
-      const auth = proxy.username
-        ? `Proxy-Authorization: Basic ${
-          btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
-        }\r\n`
-        : "";
       socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
     });
     const onData = (chunk: Uint8Array) => {

@@ -280,6 +280,10 @@ export class Reflector {
         ) {
           this.#mapper.invalidate(this.#kind.apiVersion);
           list = "consistent";
+        } else if (step === "list" && list === "cached") {
+          // The whole list the watch cache serves failed (too big to take, a server error): page
+          // it from etcd instead, or the same request fails forever.
+          list = "consistent";
         } else if (list === undefined) {
           // A cut, refused or failed watch resumes from the last resourceVersion (client-go does),
           // after checking the server did not go back in time (an etcd restored from a backup).
@@ -473,9 +477,10 @@ export class Reflector {
         if (rv) progress.rv = rv;
       });
       if (failure) throw failure;
-      if (pending && !signal.aborted && end === "closed" && outcome.end === "closed") {
-        // Ended before its initial state did (a server shutting down gracefully, or one that
-        // ignores sendInitialEvents and never sends the end bookmark): not a complete list.
+      if (pending && !signal.aborted && outcome.end === "closed") {
+        // Ended, or fell silent, before its initial state did (a server shutting down gracefully,
+        // one that ignores sendInitialEvents and never sends the end bookmark, a hung handler):
+        // not a complete list.
         return "incomplete";
       }
       if (end === "idle") outcome.end = "idle";

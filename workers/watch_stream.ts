@@ -46,7 +46,10 @@ export async function readWatchEvents(
   const { idleTimeoutMs, maxEventBytes } = options;
   const reader = body.getReader();
   const decoder = new TextDecoder();
-  let buffer = "";
+  // The line read so far, in pieces: each chunk is searched for its newline alone, so a long line
+  // in many chunks costs its length, not its length squared.
+  let pieces: string[] = [];
+  let piecesLength = 0;
   let idle = false;
   // One interval per stream instead of re-arming a timer per chunk (watch streams carry many). On
   // idle it cancels the reader, which ends the one pending read at once, even one stuck on a dead
@@ -71,11 +74,15 @@ export async function readWatchEvents(
       if (idle) return "idle";
       if (chunk.done) return "closed";
       lastByte = Date.now();
-      buffer += decoder.decode(chunk.value, { stream: true });
+      const text = decoder.decode(chunk.value, { stream: true });
+      let start = 0;
       let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
+      while ((newline = text.indexOf("\n", start)) >= 0) {
+        const tail = text.slice(start, newline);
+        const line = (pieces.length > 0 ? pieces.join("") + tail : tail).trim();
+        pieces = [];
+        piecesLength = 0;
+        start = newline + 1;
         if (line === "") continue;
         let event: RawWatchEvent;
         try {
@@ -94,9 +101,13 @@ export async function readWatchEvents(
         }
         if (onEvent(event) === false) return "closed";
       }
+      if (start < text.length) {
+        pieces.push(text.slice(start));
+        piecesLength += text.length - start;
+      }
       // What is left is the start of the next line (its length in UTF-16 units never exceeds its
       // size in bytes, so this never refuses a line within the limit).
-      if (buffer.length > maxEventBytes) {
+      if (piecesLength > maxEventBytes) {
         throw new ClusterCacheError(
           "BadResponse",
           `a watch event is larger than ${maxEventBytes} bytes (maxResponseBytes)`,

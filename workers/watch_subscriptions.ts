@@ -99,6 +99,8 @@ export class WatchSubscriptions {
       this.#early.delete(watchId);
       throw error;
     }
+    // Stopped while its informer synced (unwatch forgets it): subscribing now would leak.
+    if (!this.#early.has(watchId)) return handover ? [] : null;
     if (this.#watches.has(watchId) || this.#handovers.has(watchId)) {
       throw new RangeError(`Watch ${watchId} already exists`);
     }
