@@ -85,6 +85,38 @@ Deno.test("one HTTP/2 connection carries concurrent requests and a watch", async
   }
 });
 
+Deno.test("more watches than a connection carries streams: what comes next goes on another connection, and a full one drained closes", async () => {
+  // kube-apiserver allows 100 streams a connection, the simulator's HTTP/2 server 200: a cluster
+  // whose every kind is watched (as Argo CD's cache does) fills one.
+  await using server = await SimulatedApiServer.start({ name: "many-kinds" });
+  const connection = new PinnedConnection(targetOf(server));
+  const watching = new AbortController();
+  try {
+    const watches = Array.from(
+      { length: 250 },
+      (_, i) =>
+        get(connection, `/api/v1/namespaces/ns-${i}/configmaps?watch=1`, watching.signal)
+          .catch(() => undefined),
+    );
+    await eventually(
+      () => server.requestsSince(0, { includeWatches: true }).length >= 250,
+      "every watch to reach the server",
+    );
+    assert.equal((await get(connection, "/version")).status, 200, "a request beside them");
+    assert.ok(server.connections.length >= 2, `${server.connections.length} connections`);
+    watching.abort();
+    await Promise.all(watches);
+    assert.equal((await get(connection, "/version")).status, 200);
+    await eventually(
+      () => server.connections.length === 1,
+      "the drained connections to close, the current one to stay",
+    );
+  } finally {
+    watching.abort();
+    connection.close();
+  }
+});
+
 Deno.test("a body nobody reads holds its stream's window only: other requests on the connection go on", async () => {
   await using server = await SimulatedApiServer.start({ name: "window" });
   seed(server, 2_000, 4_000); // ~8 MB: more than a stream's window, far more than HTTP/2's default 64 KB

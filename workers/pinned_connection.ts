@@ -7,10 +7,12 @@
  * would be accepted. `node:tls` with `ca` replaces the roots. So every connection is made with
  * `node:tls`, the kubeconfig's CA as the only root, the server's name checked and the client
  * certificate presented, and HTTP is spoken on that very socket: HTTP/2 (`node:http2`, one
- * connection carrying every request and watch of the cluster, as client-go's transport does), or
- * HTTP/1.1 (a connection per request, see `http1_exchange.ts`) when the server chose it by ALPN. Nothing is sent
- * before the handshake has succeeded: a bearer token never reaches a server that is not the
- * kubeconfig's. One descriptor per cluster, no HTTP client object per cluster.
+ * connection carrying every request and watch of the cluster, as client-go's transport does, and
+ * another once it carries as many streams as the server allows: 100 for kube-apiserver), or
+ * HTTP/1.1 (a connection per request, see `http1_exchange.ts`) when the server chose it by ALPN.
+ * Nothing is sent before the handshake has succeeded: a bearer token never reaches a server that
+ * is not the kubeconfig's. One descriptor per cluster (unless it watches a hundred kinds), no HTTP
+ * client object per cluster.
  *
  * Every connection resolves the server's name anew and refuses an address in the denied networks
  * (link-local and cloud metadata endpoints by default) before its TLS handshake starts: a
@@ -161,6 +163,15 @@ export class PinnedConnection {
         if (this.#closed) socket.destroy();
         return await http1Exchange(socket, { ...request, host: this.#host });
       }
+      const state = this.#state.get(session);
+      const limit = session.remoteSettings.maxConcurrentStreams ?? Infinity;
+      if (state && state.active > 0 && state.active >= limit) {
+        // Full (kube-apiserver allows 100 streams a connection; a cluster watching that many
+        // kinds fills one): another connection for what comes next, as Go's transport opens.
+        state.retire();
+        attempt--;
+        continue;
+      }
       try {
         return await this.#h2(session, request);
       } catch (error) {
@@ -209,10 +220,18 @@ export class PinnedConnection {
     // The server is shutting the connection down already: there is nothing to tell it.
     Object.defineProperty(session, "goaway", { value: () => {} });
     const current = this.#session;
-    const retire = () => {
-      if (this.#session === current) this.#session = undefined;
+    const state: SessionState = {
+      lastRead: performance.now(),
+      pinging: false,
+      active: 0,
+      retired: false,
+      retire: () => {
+        state.retired = true;
+        if (this.#session === current) this.#session = undefined;
+        if (state.active === 0 && !session.closed) session.close();
+      },
     };
-    const state: SessionState = { lastRead: performance.now(), pinging: false, retire };
+    const retire = state.retire;
     this.#state.set(session, state);
     this.#open.add(session);
     const idle = setInterval(() => this.#checkAlive(session, state), this.#liveness.readIdleMs / 2);
@@ -281,6 +300,14 @@ export class PinnedConnection {
       // The session ended (or was told to go away) since it was handed out: not sent.
       this.#state.get(session)?.retire();
       return Promise.reject(new Unsent(error));
+    }
+    const counted = this.#state.get(session);
+    if (counted) {
+      counted.active++;
+      stream.once("close", () => {
+        // A retired session closes once its last stream has.
+        if (--counted.active === 0 && counted.retired && !session.closed) session.close();
+      });
     }
     if (request.body !== undefined) stream.end(request.body);
     return new Promise<Response>((resolve, reject) => {
@@ -368,6 +395,10 @@ interface SessionState {
   /** When it last received something (PINGs are sent to the idle ones). */
   lastRead: number;
   pinging: boolean;
+  /** Streams open on it (requests sent and not yet closed). */
+  active: number;
+  /** No longer offered to new requests: it closes once its last stream has. */
+  retired: boolean;
   /** Stops offering it to new requests. */
   retire(): void;
 }
