@@ -86,8 +86,8 @@ Deno.test("one HTTP/2 connection carries concurrent requests and a watch", async
 });
 
 Deno.test("more watches than a connection carries streams: what comes next goes on another connection, and a full one drained closes", async () => {
-  // kube-apiserver allows 100 streams a connection, the simulator's HTTP/2 server 200: a cluster
-  // whose every kind is watched (as Argo CD's cache does) fills one.
+  // kube-apiserver allows 100 streams a connection (and so does the simulator): a cluster whose
+  // every kind is watched (as Argo CD's cache does) fills one.
   await using server = await SimulatedApiServer.start({ name: "many-kinds" });
   const connection = new PinnedConnection(targetOf(server));
   const watching = new AbortController();

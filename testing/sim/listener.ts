@@ -13,6 +13,8 @@
 
 import tls from "node:tls";
 import net from "node:net";
+import { Buffer } from "node:buffer";
+import { Transform } from "node:stream";
 import type { Socket } from "node:net";
 import { sleep } from "../../src/shared/backoff.ts";
 import { type ConnectionInfo, Exchange, type Peer } from "./exchange.ts";
@@ -75,6 +77,35 @@ export interface OpenConnection {
   readonly requests: number;
   /** Whether a GOAWAY told the client to open new connections for new requests. */
   readonly goingAway: boolean;
+}
+
+/** kube-apiserver's SETTINGS_MAX_CONCURRENT_STREAMS (k8s.io/apiserver secure_serving.go). */
+const KUBE_APISERVER_MAX_STREAMS = 100;
+
+/**
+ * Passes an HTTP/2 server's bytes on, with its first frame (its SETTINGS) advertising
+ * kube-apiserver's stream limit instead of `Deno.serve`'s 200, so clients meet the limit they
+ * would meet in production. The rest passes untouched.
+ */
+function settingsAsKubeApiserver(): Transform {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (head === undefined) return done(null, chunk);
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 9) return done();
+      const length = head.readUIntBE(0, 3);
+      if (head.length < 9 + length) return done();
+      if (head[3] === 0x4) { // SETTINGS: entries of a 16-bit id and a 32-bit value
+        for (let at = 9; at + 6 <= 9 + length; at += 6) {
+          if (head.readUInt16BE(at) === 0x3) head.writeUInt32BE(KUBE_APISERVER_MAX_STREAMS, at + 2);
+        }
+      }
+      const out = head;
+      head = undefined;
+      done(null, out);
+    },
+  });
 }
 
 class Connection implements ConnectionInfo {
@@ -384,7 +415,8 @@ export class TlsListener {
       upstreamPort = upstream.localPort!;
       this.#byUpstreamPort.set(upstreamPort, connection);
       socket.pipe(upstream);
-      upstream.pipe(socket);
+      if (connection.protocol === "h2") upstream.pipe(settingsAsKubeApiserver()).pipe(socket);
+      else upstream.pipe(socket);
     });
     // A clean end from the backend (an idle connection after GOAWAY, an HTTP/1.1 response with
     // `Connection: close`) is piped on as an end, and the connection is closed once it is sent, as
