@@ -50,6 +50,13 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
       "provider": kubeconfig({ "auth-provider": { name: "oidc", config: { "id-token": MARKER } } }),
       "token": kubeconfig({ token: MARKER }), // refused by the server: 401
       "proxy": kubeconfig({ token: MARKER }, { "proxy-url": `http://user:${MARKER}@127.0.0.1:1` }),
+      // A password written with a raw `/` (a URL parser misreads it) or a stray `%`.
+      "proxy-slash": kubeconfig({ token: "x" }, {
+        "proxy-url": `http://user:a/${MARKER}@127.0.0.1:1`,
+      }),
+      "proxy-percent": kubeconfig({ token: "x" }, {
+        "proxy-url": `http://user:%zz${MARKER}@127.0.0.1:1`,
+      }),
       "ca": kubeconfig({ token: "x" }, {
         "certificate-authority-data": b64(
           `-----BEGIN CERTIFICATE-----\n${MARKER}\n-----END CERTIFICATE-----\n`,

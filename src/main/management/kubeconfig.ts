@@ -25,6 +25,31 @@ function invalid(message: string): ClusterCacheError {
   return new ClusterCacheError("InvalidKubeconfig", message);
 }
 
+/**
+ * A `proxy-url` the workers can use: an http:// URL whose user and password percent-decode. The
+ * errors quote none of it (a parser's own message would quote the password).
+ */
+function checkProxyUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid("proxy-url cannot be parsed as a URL (a password must be percent-encoded)");
+  }
+  if (url.protocol !== "http:") {
+    throw invalid(`proxy-url ${url.protocol}// is not supported: only http:// proxies (CONNECT)`);
+  }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw invalid(
+      `proxy-url ${url.host}: its user name or password is not validly percent-encoded`,
+    );
+  }
+  return text;
+}
+
 function decodeBase64(value: string, field: string): string {
   try {
     return new TextDecoder().decode(Uint8Array.fromBase64(value));
@@ -293,7 +318,7 @@ export function restTargetFromKubeConfig(
       "certificate-authority",
     );
   }
-  if (cluster.proxyUrl) target.proxyUrl = cluster.proxyUrl;
+  if (cluster.proxyUrl) target.proxyUrl = checkProxyUrl(cluster.proxyUrl);
   if (!user) return target;
 
   if (user.exec) throw invalid("ExecProvider is not supported in ClusterCache");
