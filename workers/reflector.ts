@@ -235,6 +235,9 @@ export class Reflector {
           failures = 0;
         }
         this.#sink.count("watchRestart");
+        // A WatchList that ended before its initial events (a 410 among them) still holds its
+        // place in the fleet's list budget: backing off must not.
+        this.#endPermit();
         if (outcome.end === "expired") {
           // Like client-go: the watch cache's history moved past us; relist from it, after backoff.
           list = progress.rv === undefined ? "consistent" : "cached";
