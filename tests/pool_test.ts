@@ -357,44 +357,12 @@ Deno.test("pooled: a promotion that failed is tried again later; the wish to mov
   );
 });
 
-Deno.test("pooled: a token rotated while the cluster moves is the one its new worker uses", async () => {
-  await using f = await fixture(
-    { clusters: 2, kubeconfigAuth: "token" },
-    pooled({ objects: 30 }, {
-      watchList: false,
-      healthProbe: { intervalMs: 300, timeoutMs: 3_000, failureThreshold: 3 },
-    }),
-  );
-  await f.connected("workload-1");
-  await f.connected("workload-2");
-  const server = f.fleet.cluster("workload-1");
-  const source = f.cache.getClusterSource("rotation", (c) => [c.metadata!.name!]);
-  const events: string[] = [];
-  source.subscribe((request, e) => events.push(`${request} ${e.reasons.join("+")}`));
-  await f.cache.getReader(key("workload-1")).list(CONFIGMAP);
-  await eventually(() => events.length === 2, "the connect events");
-  events.length = 0;
-  // Slow answers: the new worker takes a while to warm up, and the token rotates meanwhile.
-  server.setFaults({ latencyMs: 1_500 });
-  const connections = server.connections.length;
-  createConfigMaps(server, "load", 40);
-  await eventually(
-    () => server.connections.length > connections,
-    "the new worker to connect",
-    10_000,
-  );
-  await server.rotateCredentials(); // the old token is refused; the Secret holds the new one
-  await eventually(() => dedicated(f, "workload-1"), "the move to end", 30_000);
-  await server.clearFaults();
-  // Probes on the new worker carry the rotated token: no 401, no reconnect.
-  await new Promise((r) => setTimeout(r, 2_000));
-  assert.deepEqual(events.filter((e) => e.startsWith("workload-1")), []);
-  const list = await f.cache.getReader(key("workload-1")).list(CONFIGMAP);
-  assert.equal(list.items.length, 40);
-  source.close();
-});
-
-Deno.test("pooled: a token rotated into the old worker while the cluster moves reaches the new one before the old token expires", async () => {
+/**
+ * A cluster moves to a worker of its own while its token rotates. `keepOld`: the old token stays
+ * valid until after the move (as an EKS token does until it expires), so the move succeeds with it
+ * and the rotated one must follow it into the new worker; otherwise the old one is refused at once.
+ */
+async function tokenRotatedDuringMove(keepOld: boolean): Promise<void> {
   await using f = await fixture(
     { clusters: 2, kubeconfigAuth: "token" },
     pooled({ objects: 30 }, {
@@ -412,8 +380,7 @@ Deno.test("pooled: a token rotated into the old worker while the cluster moves r
   await f.cache.getReader(W1).list(CONFIGMAP);
   await eventually(() => events.length === 2, "the connect events");
   events.length = 0;
-  // Slow answers: the new worker takes a while to warm up, and the token rotates meanwhile; the
-  // old token stays valid (as an EKS token does until it expires), so the move succeeds with it.
+  // Slow answers: the new worker takes a while to warm up, and the token rotates meanwhile.
   server.setFaults({ latencyMs: 1_500 });
   const connections = server.connections.length;
   createConfigMaps(server, "load", 40);
@@ -423,12 +390,14 @@ Deno.test("pooled: a token rotated into the old worker while the cluster moves r
     10_000,
   );
   const before = f.cache.getRESTConfig(W1).token;
-  await server.rotateCredentials({ keepOld: true });
-  await eventually(() => f.cache.getRESTConfig(W1).token !== before, "the rotation applied");
-  assert.equal(await dedicated(f, "workload-1"), false, "rotated before the move ended");
+  await server.rotateCredentials({ keepOld }); // the Secret holds the new token
+  if (keepOld) {
+    await eventually(() => f.cache.getRESTConfig(W1).token !== before, "the rotation applied");
+    assert.equal(await dedicated(f, "workload-1"), false, "rotated before the move ended");
+  }
   await eventually(() => dedicated(f, "workload-1"), "the move to end", 30_000);
   await server.clearFaults();
-  server.retireOldCredentials(); // the old token expires
+  server.retireOldCredentials(); // the old token expires, if it had not
   // Probes on the new worker carry the rotated token: no 401, no reconnect.
   await new Promise((r) => setTimeout(r, 2_000));
   assert.deepEqual(events.filter((e) => e.startsWith("workload-1")), []);
@@ -436,7 +405,17 @@ Deno.test("pooled: a token rotated into the old worker while the cluster moves r
   const list = await f.cache.getReader(W1).list(CONFIGMAP);
   assert.equal(list.items.length, 40);
   source.close();
-});
+}
+
+Deno.test(
+  "pooled: a token rotated while the cluster moves is the one its new worker uses",
+  () => tokenRotatedDuringMove(false),
+);
+
+Deno.test(
+  "pooled: a token rotated into the old worker while the cluster moves reaches the new one before the old token expires",
+  () => tokenRotatedDuringMove(true),
+);
 
 /** Cache options whose ConfigMap transform misbehaves on purpose (see fixtures/misbehaving_transforms.ts). */
 function misbehaving(exportName: "crashOnName" | "hogOnName"): Partial<ClusterCacheOptions> {
