@@ -64,6 +64,21 @@ Deno.test("subscribers get every request with its event; a throwing subscriber i
   source.close();
 });
 
+Deno.test("an async subscriber that rejects is contained: no unhandled rejection ends the process", async () => {
+  const errors: unknown[] = [];
+  const source = new ClusterSource<string>("c", {}, { onSubscriberError: (e) => errors.push(e) });
+  // deno-lint-ignore require-await
+  source.subscribe(async () => {
+    throw new Error("boom");
+  });
+  source.deliver("ns/a", ["a"], event("a"));
+  // An unhandled rejection would fail this test (Deno's test sanitizer reports it).
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]), /boom/);
+  source.close();
+});
+
 Deno.test("lastEventSent() is tracked per cluster and forgotten on request", () => {
   const source = new ClusterSource("c");
   const e = event("a");

@@ -136,3 +136,30 @@ Deno.test("a stopped dispatch handles nothing more and acknowledges nothing", as
   assert.equal(handled, 1);
   assert.deepEqual(acks, [1]);
 });
+
+Deno.test("a handler failing with an odd value (one String() cannot print, a thenable whose then throws) stops nothing", async () => {
+  const acks: number[] = [];
+  let handled = 0;
+  const dispatch = new WatchDispatch(
+    (e) => {
+      handled++;
+      const n = Number(e.object.metadata!.name!.split("-")[1]);
+      if (n === 1) {
+        return {
+          get then() {
+            throw Object.create(null);
+          },
+        } as unknown as Promise<void>;
+      }
+      if (n === 2) return Promise.reject(Object.create(null));
+    },
+    [],
+    (error) => void String(error), // throws for a value without a prototype
+    (n) => acks.push(n),
+  );
+  dispatch.push([event(1), event(2), event(3)]);
+  await dispatch.idle();
+  await new Promise((r) => setTimeout(r, 10)); // an unhandled rejection would fail the test
+  assert.equal(handled, 3);
+  assert.deepEqual(acks, [3]);
+});

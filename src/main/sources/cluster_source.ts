@@ -266,7 +266,16 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
 
   #call(handler: (request: R, event: ClusterEvent) => void, request: R, event: ClusterEvent): void {
     try {
-      handler(request, event);
+      // An async subscriber type-checks as one returning void: its rejection must not end the
+      // process as an unhandled one.
+      const result: unknown = handler(request, event);
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
+        Promise.resolve(result).catch((error) => {
+          try {
+            this.#onSubscriberError(error);
+          } catch { /* the hook's own failure must not escape either */ }
+        });
+      }
     } catch (error) {
       this.#onSubscriberError(error);
     }

@@ -149,18 +149,13 @@ export class WatchDispatch {
       for (let event = this.#queue.shift(); event; event = this.#queue.shift()) {
         if (this.#stopped) return;
         this.#handled++;
-        let result: void | Promise<void> = undefined;
         try {
+          let result: void | Promise<void> = undefined;
           if (this.#predicates.every((p) => p(event!))) result = this.#handler(event);
+          // A thenable whose `then` getter throws is a failure of the handler too.
+          if (result && typeof (result as Promise<void>).then === "function") await result;
         } catch (error) {
-          this.#onError(error);
-        }
-        if (result && typeof (result as Promise<void>).then === "function") {
-          try {
-            await result;
-          } catch (error) {
-            this.#onError(error);
-          }
+          this.#failed(error);
         }
         if (this.#handled >= ACK_STEP) this.#flushAck();
         if (
@@ -180,6 +175,13 @@ export class WatchDispatch {
     // Events pushed while the last one was being awaited.
     if (this.#queue.size > 0 && !this.#stopped) void this.#drain();
     else this.#settle();
+  }
+
+  /** Reports a handler's failure; a report that fails itself (an odd error value) is dropped. */
+  #failed(error: unknown): void {
+    try {
+      this.#onError(error);
+    } catch { /* the drain, and the events after this one, go on */ }
   }
 
   #flushAck(): void {
