@@ -48,11 +48,11 @@ function wake(this: MessagePort): void {
 export function nextMacrotask(): Promise<void> {
   return new Promise<void>((resolve) => {
     waiting.push(resolve);
+    // While the channel is open, a message is in flight, or `wake`'s check is about to post one:
+    // posting here too would leave one more message queued at every slice of a long drain.
     if (!channel) {
       channel = new MessageChannel();
       channel.port1.onmessage = wake;
-      channel.port2.postMessage(0);
-    } else if (waiting.length === 1) {
       channel.port2.postMessage(0);
     }
   });
