@@ -122,6 +122,22 @@ Deno.test("handover: never an update back in time to a version older than the ha
   assert.deepEqual(describe(emitted).slice(-1), ["update a@8"]);
 });
 
+Deno.test("handover: an object deleted and created again under its name meanwhile is a delete and an add, not an update", async () => {
+  const again = { ...cm("a", 8), metadata: { ...cm("a", 8).metadata, uid: "uid-a-again" } };
+  const informer = new FakeInformer([again], 8);
+  const { watches, emitted } = subscriptions(informer);
+  const signal = new AbortController().signal;
+  await watches.watch(1, CM, {}, 100, true, signal);
+  const state: HandoverState = {
+    seen: [["default/a", "5"]],
+    objects: [cm("a", 5)],
+    resourceVersion: "8",
+  };
+  await watches.resume(1, state, 100, signal);
+  assert.deepEqual(describe(emitted), ["delete a@5", "add a@8"]);
+  assert.equal(emitted[1]!.object.metadata!.uid, "uid-a-again");
+});
+
 Deno.test("handover: opaque versions are not waited for", async () => {
   const informer = new FakeInformer([cm("a", 5)], 5);
   informer.lastSyncResourceVersion = "opaque-1";

@@ -188,7 +188,10 @@ export class WatchSubscriptions {
       const version = seen.get(key);
       const oldObject = version === undefined ? undefined : before(key);
       if (version === undefined || !oldObject) deltas.push({ type: "add", object });
-      else if (
+      else if (oldObject.metadata?.uid !== object.metadata?.uid) {
+        // Deleted and created again under its name meanwhile: another object, not an update.
+        deltas.push({ type: "delete", object: oldObject }, { type: "add", object });
+      } else if (
         version !== resourceVersionOf(object) && !olderThan(resourceVersionOf(object), version)
       ) {
         deltas.push({ type: "update", object, oldObject });
