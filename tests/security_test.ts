@@ -50,9 +50,13 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
       "provider": kubeconfig({ "auth-provider": { name: "oidc", config: { "id-token": MARKER } } }),
       "token": kubeconfig({ token: MARKER }), // refused by the server: 401
       "proxy": kubeconfig({ token: MARKER }, { "proxy-url": `http://user:${MARKER}@127.0.0.1:1` }),
-      // A password written with a raw `/` (a URL parser misreads it) or a stray `%`.
+      // A password written with a raw `/` (a URL parser misreads it, or reads the rest as a path
+      // after a "port" of digits) or a stray `%`.
       "proxy-slash": kubeconfig({ token: "x" }, {
         "proxy-url": `http://user:a/${MARKER}@127.0.0.1:1`,
+      }),
+      "proxy-digits": kubeconfig({ token: "x" }, {
+        "proxy-url": `http://user:1234/${MARKER}@127.0.0.1:1`,
       }),
       "proxy-percent": kubeconfig({ token: "x" }, {
         "proxy-url": `http://user:%zz${MARKER}@127.0.0.1:1`,

@@ -121,8 +121,8 @@ async function handOverWhileWaiting(on: "rotation" | "probe"): Promise<void> {
   const options = {
     ...FAST,
     management,
-    client: { ...FAST.client, timeoutMs: 20_000 },
-    healthProbe: { intervalMs: 200, timeoutMs: 20_000, failureThreshold: 3 },
+    client: { ...FAST.client, timeoutMs: 40_000 },
+    healthProbe: { intervalMs: 200, timeoutMs: 40_000, failureThreshold: 3 },
   };
   const first = await ClusterCache.setup({
     ...options,
@@ -143,7 +143,8 @@ async function handOverWhileWaiting(on: "rotation" | "probe"): Promise<void> {
   try {
     await eventually(() => first.getConnectionState(W1).connected, "replica-1 to connect");
     const server = fleet.cluster("workload-1");
-    const LATENCY_MS = 6_000;
+    // Long enough for the newcomer to start and replica-1 to let go first on a slow machine.
+    const LATENCY_MS = 12_000;
     const since = Date.now();
     server.setFaults({ latencyMs: LATENCY_MS });
     if (on === "rotation") {
@@ -166,7 +167,7 @@ async function handOverWhileWaiting(on: "rotation" | "probe"): Promise<void> {
     });
     await eventually(() => letGo, "replica-1 to let the cluster go", 15_000);
     assert.ok(Date.now() < waiting + LATENCY_MS, "let go before its answer came");
-    server.setFaults({ latencyMs: 0 }); // requests already waiting still wait their 6 s
+    server.setFaults({ latencyMs: 0 }); // requests already waiting still wait their 12 s
     await eventually(
       () => second!.getConnectionState(W1).connected,
       "the newcomer to connect",

@@ -254,9 +254,13 @@ export class Transport {
     if (method !== "GET" && Date.now() >= this.#writableUntil) {
       throw new ClusterCacheError(
         "NotOwner",
-        `${method} ${path}: refused: this replica's ownership of the cluster lapsed ${
-          Date.now() - this.#writableUntil
-        }ms ago (sharding)`,
+        `${method} ${path}: refused: ${
+          this.#writableUntil === 0
+            ? "this replica does not own the cluster"
+            : `this replica's ownership of the cluster lapsed ${
+              Date.now() - this.#writableUntil
+            }ms ago`
+        } (sharding)`,
       );
     }
     const started = performance.now();

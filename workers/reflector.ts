@@ -283,9 +283,13 @@ export class Reflector {
         ) {
           this.#mapper.invalidate(this.#kind.apiVersion);
           list = "consistent";
-        } else if (step === "list" && list === "cached") {
-          // The whole list the watch cache serves failed (too big to take, a server error): page
-          // it from etcd instead, or the same request fails forever.
+        } else if (
+          step === "list" && list === "cached" && error instanceof ClusterCacheError &&
+          error.code === "BadResponse"
+        ) {
+          // The whole list the watch cache serves is too big to take (or unreadable): page it
+          // from etcd instead, or the same request fails forever. Other failures (429, 503, a
+          // timeout) retry the watch cache, as client-go does, and leave etcd alone.
           list = "consistent";
         } else if (list === undefined) {
           // A cut, refused or failed watch resumes from the last resourceVersion (client-go does),

@@ -19,6 +19,7 @@
  */
 export function redact(text: string): string {
   return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, "$1***@")
+    // The lookbehind starts a scheme only where one can start: no quadratic rescans of long words.
+    .replace(/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, "$1***@")
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, "$1 ***");
 }

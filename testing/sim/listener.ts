@@ -89,21 +89,27 @@ const KUBE_APISERVER_MAX_STREAMS = 100;
  */
 function settingsAsKubeApiserver(): Transform {
   let head: Buffer | undefined = Buffer.alloc(0);
+  const pass = (done: (error: null, data?: Buffer) => void) => {
+    const out = head;
+    head = undefined;
+    done(null, out);
+  };
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       if (head === undefined) return done(null, chunk);
       head = Buffer.concat([head, chunk]);
       if (head.length < 9) return done();
       const length = head.readUIntBE(0, 3);
+      // Anything but a SETTINGS frame of whole entries (16-bit id, 32-bit value) passes untouched.
+      if (head[3] !== 0x4 || length % 6 !== 0 || length > 16_384) return pass(done);
       if (head.length < 9 + length) return done();
-      if (head[3] === 0x4) { // SETTINGS: entries of a 16-bit id and a 32-bit value
-        for (let at = 9; at + 6 <= 9 + length; at += 6) {
-          if (head.readUInt16BE(at) === 0x3) head.writeUInt32BE(KUBE_APISERVER_MAX_STREAMS, at + 2);
-        }
+      for (let at = 9; at + 6 <= 9 + length; at += 6) {
+        if (head.readUInt16BE(at) === 0x3) head.writeUInt32BE(KUBE_APISERVER_MAX_STREAMS, at + 2);
       }
-      const out = head;
-      head = undefined;
-      done(null, out);
+      pass(done);
+    },
+    flush(done) {
+      done(null, head?.length ? head : undefined);
     },
   });
 }

@@ -39,6 +39,13 @@ function checkProxyUrl(text: string): string {
   if (url.protocol !== "http:") {
     throw invalid(`proxy-url ${url.protocol}// is not supported: only http:// proxies (CONNECT)`);
   }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+    // A raw `/`, `?` or `#` in a password makes the rest of it a path: the host would be wrong
+    // and a message naming it would quote part of the password.
+    throw invalid(
+      "proxy-url must be http://[user:password@]host[:port] (a password must be percent-encoded)",
+    );
+  }
   try {
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);

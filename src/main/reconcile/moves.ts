@@ -147,9 +147,9 @@ export class Moves {
     if (writableUntil !== undefined) next.session.fence(writableUntil);
     const rotated = old.target.token !== tokenBefore;
     if (rotated && startedWith !== old.target.token) {
-      // The token was rotated into the old session while this one started with the one before: it
-      // is the current one. (One that started with a newer token keeps it; the next reconcile
-      // sees the Secret moved on and records it.)
+      // The token was rotated into the old session while this one started: the new worker takes
+      // the one its adopted record holds (if it had read a newer one, the next reconcile sees the
+      // Secret moved on and applies that).
       void next.session.call({ op: "token", token: old.target.token ?? "" }, {
         timeoutMs: timeouts.callMs,
         operation: "error updating the bearer token",
