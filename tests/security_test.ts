@@ -56,7 +56,7 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
         "proxy-url": `http://user:a/${MARKER}@127.0.0.1:1`,
       }),
       "proxy-digits": kubeconfig({ token: "x" }, {
-        "proxy-url": `http://user:1234/${MARKER}@127.0.0.1:1`,
+        "proxy-url": `http://user:64999/${MARKER}@127.0.0.1:1`, // "64999" parses as a port
       }),
       "proxy-percent": kubeconfig({ token: "x" }, {
         "proxy-url": `http://user:%zz${MARKER}@127.0.0.1:1`,
@@ -106,6 +106,10 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
       "every bad cluster to fail",
       15_000,
     );
+    // A password's digits taken for a port must not be quoted as part of a host either.
+    const digits = f.cache.getConnectionState(key("bad-proxy-digits")).lastConnectionError!;
+    assert.match(digits, /proxy-url must be http:\/\/\[user:password@\]host/);
+    assert.doesNotMatch(digits, /64999/);
     for (const name of Object.keys(cases)) {
       errors.push(f.cache.getConnectionState(key(`bad-${name}`)).lastConnectionError!);
       try {
