@@ -194,6 +194,8 @@ export interface WatchHandle extends Disposable {
   /**
    * Resolves once the kind's informer has synced and the handler has been given every existing
    * object as an `add`; rejects when it cannot sync (the watch is then removed: watch again).
+   * Known gap: with more than 1,024 matching objects, or an async handler, it can resolve while
+   * the last existing objects are still on their way to the handler (they all arrive).
    */
   readonly synced: Promise<void>;
   /**
