@@ -15,6 +15,7 @@ import { redact } from "../src/shared/redact.ts";
 import { TokenBucket } from "../src/shared/token_bucket.ts";
 import { sleep } from "../src/shared/backoff.ts";
 import { PinnedConnection } from "./pinned_connection.ts";
+import { untilAborted } from "./until_aborted.ts";
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -397,11 +398,10 @@ export class Transport {
     if (!response.ok) {
       // An error's body comes within the ordinary timeout, not the stream's long one (the caller
       // aborting its request ends the read left behind).
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const text = await Promise.race([
-        this.#readBody(response, "GET", path).catch(() => ""),
-        new Promise<string>((resolve) => timer = setTimeout(() => resolve(""), this.#timeoutMs)),
-      ]).finally(() => clearTimeout(timer));
+      const text = await untilAborted(
+        this.#readBody(response, "GET", path),
+        AbortSignal.timeout(this.#timeoutMs),
+      ).catch(() => "");
       throw apiErrorFrom(
         response.status,
         response.statusText,

@@ -32,6 +32,7 @@ import { untilAborted } from "./until_aborted.ts";
 import { checkKeyPair, checkKeyPairFully } from "./key_pair.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import { deniedAddress } from "../src/shared/networks.ts";
+import { parseProxyUrl, proxyAuthorization } from "../src/shared/proxy_url.ts";
 
 /** Where and how to reach the server. */
 export interface PinnedTarget {
@@ -305,8 +306,7 @@ export class PinnedConnection {
     if (counted) {
       counted.active++;
       stream.once("close", () => {
-        // A retired session closes once its last stream has.
-        if (--counted.active === 0 && counted.retired && !session.closed) session.close();
+        if (--counted.active === 0 && counted.retired) counted.retire(); // closes it, drained
       });
     }
     if (request.body !== undefined) stream.end(request.body);
@@ -661,37 +661,20 @@ function connectThroughProxy(
   authority: string,
   signal?: AbortSignal,
 ): Promise<net.Socket> {
-  const proxy = new URL(proxyUrl);
-  if (proxy.protocol !== "http:") {
-    return Promise.reject(
-      new ClusterCacheError(
-        "InvalidKubeconfig",
-        `proxy-url ${proxy.protocol}// is not supported: only http:// proxies (CONNECT)`,
-      ),
-    );
+  let proxy: URL;
+  let authorization: string | undefined;
+  try {
+    proxy = parseProxyUrl(proxyUrl);
+    authorization = proxyAuthorization(proxy);
+  } catch (error) {
+    return Promise.reject(error);
   }
   if (signal?.aborted) {
     return Promise.reject(
       new ClusterCacheError("Timeout", `through the proxy ${proxy.host}: cancelled`),
     );
   }
-  let auth = "";
-  try {
-    // Percent-decoded, sent as UTF-8 (as Go's net/http does).
-    const credentials = `${decodeURIComponent(proxy.username)}:${
-      decodeURIComponent(proxy.password)
-    }`;
-    if (proxy.username) {
-      auth = `Proxy-Authorization: Basic ${new TextEncoder().encode(credentials).toBase64()}\r\n`;
-    }
-  } catch {
-    return Promise.reject(
-      new ClusterCacheError(
-        "InvalidKubeconfig",
-        `proxy-url ${proxy.host}: its user name or password is not validly percent-encoded`,
-      ),
-    );
-  }
+  const auth = authorization ? `Proxy-Authorization: ${authorization}\r\n` : "";
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: proxy.hostname, port: Number(proxy.port || 80) });
     let head = "";

@@ -15,6 +15,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 // parser differential to hide a field behind), at a seventh of the `yaml` package's cost.
 import { load as parseYaml } from "js-yaml";
 import { ClusterCacheError } from "../../shared/errors.ts";
+import { parseProxyUrl } from "../../shared/proxy_url.ts";
 import type { KubeConfigLike } from "../kube_config_like.ts";
 import type { RESTConfig } from "../../shared/rest_config.ts";
 
@@ -23,38 +24,6 @@ export type RESTTarget = Omit<RESTConfig, "userAgent" | "timeoutMs" | "qps" | "b
 
 function invalid(message: string): ClusterCacheError {
   return new ClusterCacheError("InvalidKubeconfig", message);
-}
-
-/**
- * A `proxy-url` the workers can use: an http:// URL whose user and password percent-decode. The
- * errors quote none of it (a parser's own message would quote the password).
- */
-function checkProxyUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid("proxy-url cannot be parsed as a URL (a password must be percent-encoded)");
-  }
-  if (url.protocol !== "http:") {
-    throw invalid(`proxy-url ${url.protocol}// is not supported: only http:// proxies (CONNECT)`);
-  }
-  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
-    // A raw `/`, `?` or `#` in a password makes the rest of it a path: the host would be wrong
-    // and a message naming it would quote part of the password.
-    throw invalid(
-      "proxy-url must be http://[user:password@]host[:port] (a password must be percent-encoded)",
-    );
-  }
-  try {
-    decodeURIComponent(url.username);
-    decodeURIComponent(url.password);
-  } catch {
-    throw invalid(
-      `proxy-url ${url.host}: its user name or password is not validly percent-encoded`,
-    );
-  }
-  return text;
 }
 
 function decodeBase64(value: string, field: string): string {
@@ -325,7 +294,10 @@ export function restTargetFromKubeConfig(
       "certificate-authority",
     );
   }
-  if (cluster.proxyUrl) target.proxyUrl = checkProxyUrl(cluster.proxyUrl);
+  if (cluster.proxyUrl) {
+    parseProxyUrl(cluster.proxyUrl); // refused here, where the kubeconfig is read
+    target.proxyUrl = cluster.proxyUrl;
+  }
   if (!user) return target;
 
   if (user.exec) throw invalid("ExecProvider is not supported in ClusterCache");

@@ -59,6 +59,15 @@ export interface Connection {
 }
 
 /** What connecting needs from the ClusterCache. */
+/**
+ * A connection is opened with the write fence of when it started (its worker's init can take
+ * seconds, while ownership lapses and comes back): it learns the fence of now once installed.
+ */
+function fenceNow(connection: Connection, context: ConnectContext): void {
+  const until = context.writableUntil();
+  if (until !== undefined) connection.session.fence(until);
+}
+
 export interface ConnectContext {
   options: AccessorOptions;
   /** Reads the `<name>-kubeconfig` Secret. */
@@ -197,6 +206,7 @@ export class ClusterAccessor {
     const now = Date.now();
     try {
       this.#connection = await this.#open(context, this.#wanted(context));
+      fenceNow(this.#connection, context);
       this.dropRetained(); // fresh data from now on
       this.health.lastProbeTime = Date.now();
       this.health.lastProbeSuccessTime = this.health.lastProbeTime;
@@ -240,6 +250,7 @@ export class ClusterAccessor {
       return undefined;
     }
     this.#connection = next;
+    fenceNow(next, context);
     this.lastConnectionCreationErrorTime = 0;
     this.lastConnectionError = undefined;
     this.#everConnected = true;

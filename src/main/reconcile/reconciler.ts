@@ -116,7 +116,6 @@ export class Reconciler {
       watches: this.watches,
       readSecret: (accessor, live) => this.#readSecret(accessor, live),
       connectContext,
-      writableUntil: (key) => this.#writableUntil(key),
     });
     this.#moves = new Moves({
       options,
@@ -274,9 +273,6 @@ export class Reconciler {
       this.#disconnect(accessor);
       return;
     }
-    // Made while ownership could lapse and come back: it learns the fence of now, not of then.
-    const until = this.#writableUntil(key);
-    if (until !== undefined) accessor.connection?.session.fence(until);
     step.transitions.push("connect");
     this.#metrics.connection(accessor.key, true);
     this.#metrics.placement(accessor.key, accessor.connection?.session.placement === "dedicated");
@@ -327,9 +323,10 @@ export class Reconciler {
       result.verdict === "success" ? "success" : result.overload ? "overload" : "neutral",
     );
     const counted = result.verdict === "failure" || result.verdict === "unauthorized";
-    if (letGo() || (result.verdict === "crashed" && accessor.connection !== probed)) {
+    const gone = letGo();
+    if (gone || (result.verdict === "crashed" && accessor.connection !== probed)) {
       // A worker a move ended under the probe says nothing of the one that serves now.
-      if (letGo() && counted) accessor.forgiveLastFailure();
+      if (gone && counted) accessor.forgiveLastFailure();
       step.requeues.push(1);
       return;
     }

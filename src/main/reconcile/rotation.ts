@@ -28,8 +28,6 @@ export interface RotationContext {
   /** The cluster's kubeconfig Secret: from the mirror, or `live` whatever the mirror says. */
   readSecret(accessor: ClusterAccessor, live: boolean): Promise<KubeObject | undefined>;
   connectContext(key: string, accessor: ClusterAccessor): ConnectContext;
-  /** Until when a session of the cluster may write (sharding), or `undefined`: no limit. */
-  writableUntil(key: string): number | undefined;
 }
 
 /** Kubeconfig rotation of connected clusters. */
@@ -109,9 +107,6 @@ export class KubeconfigRotation {
         return false;
       }
       watches.forget(swapped.replaced);
-      // Its fence is of when it was opened; ownership may have been renewed since.
-      const until = this.#context.writableUntil(key);
-      if (until !== undefined) accessor.connection?.session.fence(until);
       this.#context.history.record(key, "rotated", "the kubeconfig changed: connected anew");
       step.transitions.push("disconnect", "connect");
       metrics.connection(accessor.key, true);
