@@ -88,8 +88,11 @@ interface FakeWatch {
   /** The real cache's delivery: in order, one at a time, local predicates, handler errors logged. */
   dispatch: WatchDispatch;
   unsubscribe: () => void;
-  /** Ends it (resolves its handle's `done`). */
-  end: () => void;
+  /**
+   * Ends it (resolves its handle's `done`); a `synced` still waiting resolves if it was stopped,
+   * and fails if the cluster disconnected.
+   */
+  end: (why: "stopped" | "disconnected") => void;
   done: Promise<void>;
 }
 
@@ -252,7 +255,7 @@ export class FakeClusterCache implements ClusterCacheApi {
     cluster: ObjectKey,
     input: WatchInput<T>,
   ): Promise<WatchHandle> {
-    const { pushdown, local } = checkWatchInput(
+    const { operation, pushdown, local } = checkWatchInput(
       cluster,
       input,
       this.getConnectionState(cluster).connected,
@@ -264,6 +267,8 @@ export class FakeClusterCache implements ClusterCacheApi {
     }
     const filter = compileFilters(pushdown);
     const ended = Promise.withResolvers<void>();
+    const synced = Promise.withResolvers<void>();
+    synced.promise.catch(() => {}); // a failure is the caller's to see, never an unhandled one
     const log = this.#log;
     const watch: FakeWatch = {
       kind: { apiVersion: input.kind.apiVersion, kind: input.kind.kind },
@@ -275,9 +280,11 @@ export class FakeClusterCache implements ClusterCacheApi {
         () => {}, // no window: nothing sends ahead
       ),
       unsubscribe: () => {},
-      end: () => {
+      end: (why) => {
         watch.dispatch.stop();
         ended.resolve();
+        if (why === "stopped") synced.resolve();
+        else synced.reject(new ClusterNotConnectedError(operation, cluster));
       },
       done: ended.promise,
     };
@@ -298,13 +305,13 @@ export class FakeClusterCache implements ClusterCacheApi {
         if (!seen.has(event.object.metadata?.resourceVersion)) this.#deliver(watch, event);
       }
     }
-    const synced = watch.dispatch.idle();
+    watch.dispatch.whenHandled(synced.resolve); // the existing objects, as the real cache
     const stop = () => {
       watch.unsubscribe();
       if (this.#watches.get(input.name) === watch) this.#watches.delete(input.name);
-      watch.end();
+      watch.end("stopped");
     };
-    return { synced, done: watch.done, stop, [Symbol.dispose]: stop };
+    return { synced: synced.promise, done: watch.done, stop, [Symbol.dispose]: stop };
   }
 
   #deliver(watch: FakeWatch, event: WatchEvent): void {
@@ -452,7 +459,7 @@ export class FakeClusterCache implements ClusterCacheApi {
   #endWatches(): void {
     for (const watch of this.#watches.values()) {
       watch.unsubscribe();
-      watch.end();
+      watch.end("disconnected");
     }
     this.#watches.clear();
     this.#seeded.clear();

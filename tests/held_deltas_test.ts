@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HeldDeltas } from "../workers/held_deltas.ts";
+import { HeldDeltas, MARK } from "../workers/held_deltas.ts";
 import type { Delta } from "../workers/store.ts";
 
 const obj = (name: string, rv: string) => ({
@@ -47,4 +47,32 @@ Deno.test("held deltas: bounded by objects, in the order objects first changed",
   assert.equal(held.size, 3);
   assert.deepEqual(held.drain(), [add("b", "99"), add("a", "99"), add("c", "99")]);
   assert.equal(held.size, 0);
+});
+
+Deno.test("held deltas: the mark passes once everything held before it is taken, counting for nothing", () => {
+  const held = new HeldDeltas();
+  held.push(add("a", "1"));
+  held.push(add("b", "2"));
+  held.mark();
+  held.push(add("c", "3"));
+  held.push(update("a", "4", "1")); // merges into a's add, before the mark
+  assert.equal(held.size, 3, "the mark is not an object");
+  assert.deepEqual(held.take(1), [add("a", "4")]);
+  assert.deepEqual(held.take(1), [add("b", "2"), MARK], "the mark right after what preceded it");
+  assert.deepEqual(held.take(1), [add("c", "3")]);
+  assert.ok(held.empty);
+});
+
+Deno.test("held deltas: a mark whose objects merged away passes at take(0); firsts() and drain() skip it", () => {
+  const held = new HeldDeltas();
+  held.push(add("a", "1"));
+  held.mark();
+  held.push(update("b", "3", "2"));
+  assert.deepEqual([...held.firsts()], [add("a", "1"), update("b", "3", "2")]);
+  held.push(del("a", "4"));
+  assert.equal(held.empty, false);
+  assert.deepEqual(held.take(0), [MARK]);
+  held.mark();
+  assert.deepEqual(held.drain(), [update("b", "3", "2")]);
+  assert.ok(held.empty);
 });

@@ -163,3 +163,38 @@ Deno.test("a handler failing with an odd value (one String() cannot print, a the
   assert.equal(handled, 3);
   assert.deepEqual(acks, [3]);
 });
+
+Deno.test("whenHandled() calls back once the events pushed before it are handled, not those after, never once stopped", async () => {
+  const handled: number[] = [];
+  const gates = new Map<number, PromiseWithResolvers<void>>();
+  const dispatch = new WatchDispatch(
+    (e) => {
+      const i = Number(e.object.metadata!.resourceVersion);
+      handled.push(i);
+      return gates.get(i)?.promise;
+    },
+    [(e) => e.object.metadata!.name !== "o-1"], // passed over by a predicate still counts
+    () => {},
+    () => {},
+  );
+  const reached: string[] = [];
+  dispatch.whenHandled(() => reached.push("empty"));
+  assert.deepEqual(reached, ["empty"], "nothing pushed: at once");
+  gates.set(2, Promise.withResolvers());
+  dispatch.push([event(0), event(1), event(2)]);
+  dispatch.whenHandled(() => reached.push(`after 2 (handled ${handled.join(",")})`));
+  dispatch.push([event(3)]);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(reached, ["empty"], "the async handler is still on 2");
+  gates.get(2)!.resolve();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(reached, ["empty", "after 2 (handled 0,2)"], "before 3 was handled");
+  assert.deepEqual(handled, [0, 2, 3]);
+  gates.set(4, Promise.withResolvers());
+  dispatch.push([event(4)]);
+  dispatch.whenHandled(() => reached.push("after 4"));
+  dispatch.stop();
+  gates.get(4)!.resolve();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(reached.length, 2, "a stopped dispatch calls back no more");
+});

@@ -53,6 +53,8 @@ class FakeInformer {
 
 function subscriptions(informer: FakeInformer) {
   const emitted: WatchEvent[] = [];
+  /** Where each `synced` came: how many events had been sent before it. */
+  const syncs: number[] = [];
   const cache = {
     synced: () => Promise.resolve(informer as unknown as Informer),
     reach: (i: Informer, rv: string | undefined, signal: AbortSignal) =>
@@ -61,9 +63,12 @@ function subscriptions(informer: FakeInformer) {
   const watches = new WatchSubscriptions(
     { cacheSyncTimeoutMs: 5_000 } as WorkerConfig,
     cache,
-    (_id, event) => emitted.push(event),
+    {
+      event: (_id, event) => void emitted.push(event),
+      synced: () => void syncs.push(emitted.length),
+    },
   );
-  return { watches, emitted };
+  return { watches, emitted, syncs };
 }
 
 const describe = (events: WatchEvent[]) =>
@@ -175,7 +180,7 @@ Deno.test("a watch stopped while its informer syncs never subscribes", async () 
   const watches = new WatchSubscriptions(
     { cacheSyncTimeoutMs: 5_000 } as WorkerConfig,
     { synced: () => syncing.promise } as unknown as InformerCache,
-    (_id, event) => emitted.push(event),
+    { event: (_id, event) => void emitted.push(event), synced: () => {} },
   );
   const watching = watches.watch(1, CM, {}, 10, false, new AbortController().signal);
   assert.equal(watches.unwatch(1), null, "stopped before it subscribed");
@@ -184,4 +189,58 @@ Deno.test("a watch stopped while its informer syncs never subscribes", async () 
   informer.apply({ type: "add", object: cm("b", 2) });
   assert.deepEqual(emitted, [], "nothing delivered to a stopped watch");
   assert.equal(informer.unsubscribe(1), false, "not subscribed to the informer");
+});
+
+Deno.test("a watch says it synced once its last initial add left the hold, before later changes", async () => {
+  const informer = new FakeInformer([cm("a", 1), cm("b", 2), cm("c", 3), cm("d", 4)], 4);
+  const { watches, emitted, syncs } = subscriptions(informer);
+  await watches.watch(1, CM, {}, 2, false, new AbortController().signal);
+  assert.deepEqual(syncs, [], "c and d wait beyond the window: not synced yet");
+  informer.apply({ type: "add", object: cm("e", 5) }); // after the initial adds
+  informer.apply({ type: "update", object: cm("a", 6), oldObject: cm("a", 1) }); // a was sent
+  watches.ack(1, 1);
+  assert.deepEqual(describe(emitted), ["add a@1", "add b@2", "add c@3"]);
+  assert.deepEqual(syncs, [], "d still waits");
+  watches.ack(1, 1);
+  assert.deepEqual(syncs, [4], "synced right after d, the last initial add");
+  assert.deepEqual(describe(emitted).slice(4), [], "the later changes wait for their own credit");
+  watches.ack(1, 10);
+  assert.deepEqual(describe(emitted).slice(4), ["add e@5", "update a@6"]);
+  assert.deepEqual(syncs, [4], "synced once");
+});
+
+Deno.test("a watch whose initial adds fit its window says it synced at once; one with no objects too", async () => {
+  const informer = new FakeInformer([cm("a", 1), cm("b", 2)], 2);
+  const { watches, syncs } = subscriptions(informer);
+  await watches.watch(1, CM, {}, 2, false, new AbortController().signal);
+  assert.deepEqual(syncs, [2]);
+  const empty = subscriptions(new FakeInformer([], 1));
+  await empty.watches.watch(1, CM, {}, 2, false, new AbortController().signal);
+  assert.deepEqual(empty.syncs, [0]);
+});
+
+Deno.test("a watch whose held initial adds were deleted meanwhile says it synced at the next acknowledgement", async () => {
+  const informer = new FakeInformer([cm("a", 1), cm("b", 2), cm("c", 3)], 3);
+  const { watches, emitted, syncs } = subscriptions(informer);
+  await watches.watch(1, CM, {}, 1, false, new AbortController().signal);
+  informer.apply({ type: "delete", object: cm("b", 4) });
+  informer.apply({ type: "delete", object: cm("c", 5) });
+  assert.deepEqual(syncs, []);
+  watches.ack(1, 1);
+  assert.deepEqual(describe(emitted), ["add a@1"], "b and c were never told: nothing to tell");
+  assert.deepEqual(syncs, [1]);
+});
+
+Deno.test("a resumed watch says it synced after the changes since what the old session told", async () => {
+  const informer = new FakeInformer([cm("a", 2), cm("b", 3), cm("c", 4)], 4);
+  const { watches, emitted, syncs } = subscriptions(informer);
+  const signal = new AbortController().signal;
+  await watches.watch(1, CM, {}, 0, true, signal);
+  // The old session had told only of a, at 1 (b and c waited in its hold).
+  await watches.resume(1, { seen: [["default/a", "1"]], objects: [cm("a", 1)] }, 2, signal);
+  assert.deepEqual(describe(emitted), ["update a@2", "add b@3"]);
+  assert.deepEqual(syncs, []);
+  watches.ack(1, 2);
+  assert.deepEqual(describe(emitted), ["update a@2", "add b@3", "add c@4"]);
+  assert.deepEqual(syncs, [3]);
 });

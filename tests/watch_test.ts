@@ -286,3 +286,72 @@ Deno.test("a watch handle's done resolves when the watch ends: stopped, or its C
   await f.fleet.removeCluster("workload-2");
   await eventually(() => doneDeleted, "the deleted Cluster's watch to end");
 });
+
+Deno.test("synced resolves once the handler has been given every existing object, more of them than the window", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const server = f.fleet.cluster("workload-1");
+  const type = server.typeOf("", "configmaps")!;
+  const count = 3_000; // about three windows (1,024)
+  for (let i = 0; i < count; i++) server.store.create(type, cm(`c${i}`));
+  const seen = new Set<string>();
+  await (await f.cache.watch(key("workload-1"), {
+    name: "many",
+    kind: CM,
+    handler: (e) => void seen.add(e.object.metadata!.name!),
+  })).synced;
+  assert.equal(seen.size, count, "every existing object reached the handler before synced");
+});
+
+Deno.test("synced waits for an async handler to get through the existing objects, however long past the sync timeout", async () => {
+  // The call's timeout covers the informer's sync (here 1 + 1 + 1 s); the handler's pace is its own.
+  await using f = await fixture({ clusters: 1 }, {
+    initialSyncTimeoutMs: 1_000,
+    client: { userAgent: "clustercache-tests", timeoutMs: 1_000 },
+  });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  const count = 40;
+  for (let i = 0; i < count; i++) await client.create(cm(`slow-${i}`));
+  let handled = 0;
+  const started = performance.now();
+  await (await f.cache.watch(key("workload-1"), {
+    name: "slow",
+    kind: CM,
+    handler: async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      handled++;
+    },
+  })).synced;
+  assert.equal(handled, count, "the async handler finished every existing object before synced");
+  assert.ok(performance.now() - started >= count * 100, "it took the handler's time");
+});
+
+Deno.test("a watch stopped while its handler works through the existing objects: synced resolves; its connection gone: synced fails", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const client = f.cache.getClient(key("workload-1"));
+  for (let i = 0; i < 30; i++) await client.create(cm(`o-${i}`));
+  let pause = Promise.resolve();
+  const slow = () => pause = new Promise<void>((r) => setTimeout(r, 50));
+  let stoppedSeen = 0;
+  const stopped = await f.cache.watch(key("workload-1"), {
+    name: "stopped",
+    kind: CM,
+    handler: async () => void (stoppedSeen++, await slow()),
+  });
+  let goneSeen = 0;
+  const gone = await f.cache.watch(key("workload-1"), {
+    name: "gone",
+    kind: CM,
+    handler: async () => void (goneSeen++, await slow()),
+  });
+  await eventually(() => stoppedSeen >= 3 && goneSeen >= 3, "both handlers to start");
+  stopped.stop();
+  await stopped.synced; // a stopped watch's sync is no failure
+  await f.fleet.cluster("workload-1").rotateCredentials(); // connects anew: the old watches end
+  await assert.rejects(gone.synced, ClusterNotConnectedError);
+  assert.ok(goneSeen < 30, `the connection went before the handler was through (${goneSeen})`);
+  await gone.done;
+  await pause;
+});

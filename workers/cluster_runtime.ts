@@ -7,7 +7,6 @@
  * @module
  */
 
-import type { WatchEvent } from "../src/shared/client_types.ts";
 import { starved } from "../src/shared/probe_verdict.ts";
 import { ClusterCacheError, isNotFound } from "../src/shared/errors.ts";
 import type { KubeObject } from "../src/shared/kube_object.ts";
@@ -24,14 +23,14 @@ import type { LoadMeter } from "./load_meter.ts";
 import { RequestStats } from "./request_stats.ts";
 import { describe } from "./reflector.ts";
 import { RestMapper } from "./rest_mapper.ts";
-import { WatchSubscriptions } from "./watch_subscriptions.ts";
+import { type WatchOutput, WatchSubscriptions } from "./watch_subscriptions.ts";
 import type { WorkerLog } from "./worker_log.ts";
 
 /** What a session's runtime reports through. */
 export interface RuntimeHooks {
   log: WorkerLog;
-  /** Sends a watch event to the main thread. */
-  emit(watchId: number, event: WatchEvent): void;
+  /** Sends watch events, and syncs, to the main thread. */
+  watches: WatchOutput;
   /** Reports informer counters. */
   count(kind: string, event: "list" | "watchRestart" | "error"): void;
   /** Measures the session's work (and marks it as the one running). */
@@ -65,7 +64,7 @@ export class ClusterRuntime {
     const api = () => ({ transport: this.#transport, mapper: this.#mapper });
     this.cache = new InformerCache(config, api, hooks);
     this.live = new LiveClient(api);
-    this.watches = new WatchSubscriptions(config, this.cache, hooks.emit);
+    this.watches = new WatchSubscriptions(config, this.cache, hooks.watches);
   }
 
   #newTransport(rest: WorkerConfig["rest"]): Transport {

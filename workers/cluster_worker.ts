@@ -219,12 +219,17 @@ class Session {
     if (config.pressure) assessPressure();
     const created = new ClusterRuntime(config, {
       log: this.#log,
-      emit: (watchId, event) =>
-        !this.#closed && outbox.postEvent(
-          watchId,
-          event,
-          (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
-        ),
+      watches: {
+        event: (watchId, event) =>
+          !this.#closed && outbox.postEvent(
+            watchId,
+            event,
+            (id, events) => ({ type: "events", session: this.id, watchId: id, events }),
+          ),
+        // Queued behind the events it follows: the outbox keeps their order.
+        synced: (watchId) =>
+          !this.#closed && this.post({ type: "watchSynced", session: this.id, watchId }),
+      },
       count: (kind, event) => {
         this.post({ type: "informer", session: this.id, kind, event });
         // A kind that synced or started failing is news for health: report it soon, not in 5 s.

@@ -5,6 +5,9 @@
  * waits as one add of its latest state, one updated twice as one update, one added and deleted
  * not at all, one deleted and added again as a delete then an add.
  *
+ * A mark can wait among them: it passes once everything held before it has been taken (a new
+ * watch's mark says its handler has been sent every object that existed).
+ *
  * @module
  */
 
@@ -14,6 +17,12 @@ function keyOf(delta: Delta): string {
   const metadata = delta.object.metadata;
   return `${metadata?.namespace ?? ""}/${metadata?.name ?? ""}`;
 }
+
+/** What {@linkcode HeldDeltas.take} gives where the mark was: all held before it has been taken. */
+export const MARK: unique symbol = Symbol("mark");
+
+/** The mark's place among the objects' keys (theirs all hold a '/'). */
+const MARK_KEY = "mark";
 
 /** Merges `next` into what waits for one object (at most two deltas: a delete, then an add). */
 function merge(waiting: Delta[], next: Delta): Delta[] {
@@ -55,10 +64,23 @@ function merge(waiting: Delta[], next: Delta): Delta[] {
  */
 export class HeldDeltas {
   #byObject = new Map<string, Delta[]>();
+  #marked = false;
 
   /** Objects with something waiting. */
   get size(): number {
-    return this.#byObject.size;
+    return this.#byObject.size - (this.#marked ? 1 : 0);
+  }
+
+  /** Whether nothing waits, not even the mark. */
+  get empty(): boolean {
+    return this.#byObject.size === 0;
+  }
+
+  /** Puts the mark after everything held now (moving it there if it waited already). */
+  mark(): void {
+    this.#byObject.delete(MARK_KEY);
+    this.#byObject.set(MARK_KEY, []);
+    this.#marked = true;
   }
 
   /** Holds a delta. */
@@ -69,22 +91,32 @@ export class HeldDeltas {
     else this.#byObject.set(key, merged);
   }
 
-  /** Everything held, in order; empties the hold. */
+  /** Every delta held, in order; empties the hold (the mark too). */
   drain(): Delta[] {
     const out = [...this.#byObject.values()].flat();
     this.#byObject = new Map();
+    this.#marked = false;
     return out;
   }
 
   /**
    * Takes what waits for the objects that changed first, about `count` deltas (an object's delete
-   * and add go together, so one more at most), in order.
+   * and add go together, so one more at most), in order, with {@linkcode MARK} where the mark was
+   * once everything before it is taken (it counts for nothing: `take(0)` passes a mark that waits
+   * first).
    */
-  take(count: number): Delta[] {
-    const out: Delta[] = [];
+  take(count: number): (Delta | typeof MARK)[] {
+    const out: (Delta | typeof MARK)[] = [];
+    let taken = 0;
     for (const [key, deltas] of this.#byObject) {
-      if (out.length >= count) break;
-      out.push(...deltas);
+      if (key === MARK_KEY) {
+        out.push(MARK);
+        this.#marked = false;
+      } else {
+        if (taken >= count) break;
+        out.push(...deltas);
+        taken += deltas.length;
+      }
       this.#byObject.delete(key);
     }
     return out;
@@ -96,6 +128,6 @@ export class HeldDeltas {
   }
 
   *#firsts(): IterableIterator<Delta> {
-    for (const deltas of this.#byObject.values()) yield deltas[0]!;
+    for (const [key, deltas] of this.#byObject) if (key !== MARK_KEY) yield deltas[0]!;
   }
 }

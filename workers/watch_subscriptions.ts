@@ -4,6 +4,10 @@
  * acknowledged yet (the rest held, merged per object), and the handover of a watch between two
  * sessions when its cluster moves to another worker.
  *
+ * A watch is answered once its informer has synced and it is subscribed; that it has *sent* every
+ * existing object is told apart, once the last of them left the hold (the main thread's `synced`
+ * waits for its handler to get through them, at the handler's pace, not within a call's timeout).
+ *
  * @module
  */
 
@@ -17,7 +21,7 @@ import type {
   WorkerConfig,
 } from "../src/shared/protocol.ts";
 import { olderThan } from "../src/shared/resource_version.ts";
-import { HeldDeltas } from "./held_deltas.ts";
+import { HeldDeltas, MARK } from "./held_deltas.ts";
 import type { Informer } from "./informer.ts";
 import type { InformerCache } from "./informer_cache.ts";
 import { storeKey } from "./store.ts";
@@ -49,11 +53,22 @@ interface Subscription {
   held: HeldDeltas;
 }
 
+/** Where a session's watches send what they tell the main thread. */
+export interface WatchOutput {
+  /** Sends a watch event. */
+  event(watchId: number, event: WatchEvent): void;
+  /**
+   * Says that the events sent so far tell the watch's handler of every object it had to be told of
+   * when it began (or, resumed after a move, of every change since what the old session told it).
+   */
+  synced(watchId: number): void;
+}
+
 /** One session's watches. */
 export class WatchSubscriptions {
   readonly #config: WorkerConfig;
   readonly #cache: InformerCache;
-  readonly #emit: (watchId: number, event: WatchEvent) => void;
+  readonly #output: WatchOutput;
   readonly #watches = new Map<number, Subscription>();
   readonly #handovers = new Map<number, PendingHandover>();
   /**
@@ -63,22 +78,18 @@ export class WatchSubscriptions {
    */
   readonly #early = new Map<number, number>();
 
-  /** @param emit Sends a watch event to the main thread. */
-  constructor(
-    config: WorkerConfig,
-    cache: InformerCache,
-    emit: (watchId: number, event: WatchEvent) => void,
-  ) {
+  /** @param output Where events and syncs go (to the main thread). */
+  constructor(config: WorkerConfig, cache: InformerCache, output: WatchOutput) {
     this.#config = config;
     this.#cache = cache;
-    this.#emit = emit;
+    this.#output = output;
   }
 
   /**
    * Subscribes a watch once the kind's informer has synced; emits initial adds, then changes, at
-   * most `window` before an acknowledgement. With `handover`, emits nothing until
-   * {@linkcode WatchSubscriptions.resume} and answers with the snapshot that would have been the
-   * initial adds.
+   * most `window` before an acknowledgement, and says it synced once the last initial add is sent.
+   * With `handover`, emits nothing until {@linkcode WatchSubscriptions.resume} and answers with the
+   * snapshot that would have been the initial adds.
    */
   async watch(
     watchId: number,
@@ -110,7 +121,8 @@ export class WatchSubscriptions {
       this.#handovers.set(watchId, { informer, filters, snapshot });
       return [...snapshot].map(([key, object]) => [key, resourceVersionOf(object)]);
     }
-    this.#subscribe(watchId, informer, filters, window, true);
+    const subscription = this.#subscribe(watchId, informer, filters, window, true);
+    this.#markSynced(watchId, subscription);
     return null;
   }
 
@@ -120,20 +132,28 @@ export class WatchSubscriptions {
     filters: PushdownFilters,
     window: number,
     initial: boolean,
-  ): void {
+  ): Subscription {
     const early = this.#early.get(watchId) ?? 0;
     this.#early.delete(watchId);
-    this.#watches.set(watchId, { informer, credit: window + early, held: new HeldDeltas() });
+    const subscription = { informer, credit: window + early, held: new HeldDeltas() };
+    this.#watches.set(watchId, subscription);
     informer.subscribe(watchId, filters, (delta) => this.#deliver(watchId, delta), initial);
+    return subscription;
+  }
+
+  /** Says the watch synced once what it holds now has been sent (at once when nothing waits). */
+  #markSynced(watchId: number, subscription: Subscription): void {
+    if (subscription.held.empty) this.#output.synced(watchId);
+    else subscription.held.mark();
   }
 
   /** Sends a delta while the window allows and nothing waits before it; holds it otherwise. */
   #deliver(watchId: number, delta: WatchEvent): void {
     const subscription = this.#watches.get(watchId);
     if (!subscription) return;
-    if (subscription.credit > 0 && subscription.held.size === 0) {
+    if (subscription.credit > 0 && subscription.held.empty) {
       subscription.credit--;
-      this.#emit(watchId, delta);
+      this.#output.event(watchId, delta);
     } else {
       subscription.held.push(delta);
     }
@@ -149,10 +169,19 @@ export class WatchSubscriptions {
       return;
     }
     subscription.credit += count;
-    if (subscription.held.size === 0) return;
-    for (const delta of subscription.held.take(subscription.credit)) {
+    this.#send(watchId, subscription);
+  }
+
+  /** Sends what waits, as far as the window allows, and the mark when it is reached. */
+  #send(watchId: number, subscription: Subscription): void {
+    if (subscription.held.empty) return;
+    for (const item of subscription.held.take(Math.max(0, subscription.credit))) {
+      if (item === MARK) {
+        this.#output.synced(watchId);
+        continue;
+      }
       subscription.credit--;
-      this.#emit(watchId, delta);
+      this.#output.event(watchId, item);
     }
   }
 
@@ -161,8 +190,9 @@ export class WatchSubscriptions {
    * old one's was when it let go (a handler must never be told of a state older than one it saw: a
    * new session a moment behind would otherwise make it hear a spurious delete, or an update back
    * in time), then tells its handler what changed since what it saw on the old session (adds,
-   * updates with the object it saw as `oldObject`, deletes), through the watch's filters, then
-   * every change from now on. Nothing is told twice; nothing is missed.
+   * updates with the object it saw as `oldObject`, deletes), through the watch's filters, and says
+   * it synced once those are sent, then every change from now on. Nothing is told twice; nothing
+   * is missed.
    */
   async resume(
     watchId: number,
@@ -201,8 +231,9 @@ export class WatchSubscriptions {
       const object = present.has(key) ? undefined : before(key);
       if (object) deltas.push({ type: "delete", object });
     }
-    this.#subscribe(watchId, informer, filters, window, false);
+    const subscription = this.#subscribe(watchId, informer, filters, window, false);
     for (const delta of deltas) if (filter(delta)) this.#deliver(watchId, delta);
+    this.#markSynced(watchId, subscription);
     return null;
   }
 

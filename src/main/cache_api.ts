@@ -192,10 +192,11 @@ export interface WatchInput<T extends KubeObject = KubeObject> {
  */
 export interface WatchHandle extends Disposable {
   /**
-   * Resolves once the kind's informer has synced and the handler has been given every existing
-   * object as an `add`; rejects when it cannot sync (the watch is then removed: watch again).
-   * Known gap: with more than 1,024 matching objects, or an async handler, it can resolve while
-   * the last existing objects are still on their way to the handler (they all arrive).
+   * Resolves once the kind's informer has synced and the handler has finished with every existing
+   * object, told as an `add` (an async handler's promise included); rejects when the kind cannot
+   * sync (the watch is then removed: watch again) or the connection goes first. Only the
+   * informer's sync is timed (`initialSyncTimeoutMs`): a slow handler does not fail the watch. A
+   * watch stopped before it synced resolves it.
    */
   readonly synced: Promise<void>;
   /**

@@ -396,8 +396,8 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    * {@inheritDoc ClusterCacheApi.watch}
    *
    * Resolves once the handler is registered, like Go's `Watch`; `handle.synced` resolves once the
-   * kind's informer has synced and the handler has been given every existing object as an `add`
-   * (it waits up to `initialSyncTimeoutMs`). A second `watch()` with a name already watched on this
+   * kind's informer has synced (within `initialSyncTimeoutMs`) and the handler has finished with
+   * every existing object, told as an `add` (at its own pace). A second `watch()` with a name already watched on this
    * connection registers nothing and shares the first one's `synced`: if that fails, both learn it,
    * and the name is free again. A reconnect forgets all watches: watch again on the connect event.
    *

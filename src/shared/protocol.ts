@@ -201,8 +201,10 @@ export interface Operations {
     response: { resourceVersion: string | undefined };
   };
   /**
-   * Subscribes a watch. With `handover`, the subscription stays silent and answers with what it
-   * would have sent as initial adds (`[storeKey, resourceVersion]`), until `resume`.
+   * Subscribes a watch, answering once its informer has synced; a `watchSynced` message follows its
+   * last initial add (sent as the window allows). With `handover`, the subscription stays silent
+   * and answers with what it would have sent as initial adds (`[storeKey, resourceVersion]`),
+   * until `resume`.
    */
   watch: {
     request: {
@@ -216,8 +218,8 @@ export interface Operations {
     response: HandoverSnapshot | null;
   };
   /**
-   * Ends a watch. With `handover` (the new session's snapshot), it first sends what it held back,
-   * then answers with what its handler has seen and the objects the new session cannot know.
+   * Ends a watch. With `handover` (the new session's snapshot), answers with what its handler has
+   * been sent (what it held back is not) and the objects the new session cannot know.
    */
   unwatch: {
     request: { watchId: number; handover?: HandoverSnapshot };
@@ -225,7 +227,8 @@ export interface Operations {
   };
   /**
    * Starts a handed-over watch once the session's informer has reached where the old one ended: the
-   * difference from what the handler saw, then live changes; at most `window` events before an `ack`.
+   * difference from what the handler saw, then `watchSynced`, then live changes; at most `window`
+   * events before an `ack`.
    */
   resume: { request: { watchId: number; state: HandoverState; window: number }; response: null };
   /** The kinds whose informers run (a moving cluster's new session starts the same ones). */
@@ -345,6 +348,11 @@ export type SessionMessage =
   | { type: "responses"; session: number; ids: number[]; json: string }
   | { type: "response"; session: number; id: number; ok: false; error: WireError }
   | { type: "events"; session: number; watchId: number; events: WatchEvent[] }
+  /**
+   * The events of watch `watchId` sent before this one tell its handler of every object that
+   * existed when it began (or, resumed after a move, of every change since).
+   */
+  | { type: "watchSynced"; session: number; watchId: number }
   | {
     type: "log";
     session: number;

@@ -160,7 +160,7 @@ export class Moves {
     let exact = 0;
     for (const watch of moving) {
       if (!watches.active(watch)) continue; // stopped meanwhile
-      if (!watch.isSynced) {
+      if (!watch.subscribed) {
         // Its handler has heard nothing yet: the new session starts it afresh.
         void old.session.call({ op: "unwatch", watchId: watch.watchId }, {
           timeoutMs: timeouts.callMs,

@@ -86,7 +86,9 @@ export async function catchUp(
 
 /**
  * Hands one watch from its session to `to`. When the handover fails (a session stopped answering),
- * the watch starts afresh on `to`: its handler may then be told of objects again, but misses none.
+ * the watch starts afresh on `to`: its handler may then be told of objects again, and is not told
+ * of those deleted meanwhile (what it was told is lost with the old session). When that fails too,
+ * the watch ends ({@linkcode MovingWatch.fail}): its name is free for the next `watch()`.
  *
  * @returns Whether the handover was exact.
  */
@@ -133,7 +135,7 @@ export async function handOver(
       timeoutMs: timeouts.syncMs,
       operation,
     })
-      .catch(() => {});
+      .catch((error: Error) => watch.fail(error));
     return false;
   }
 }

@@ -37,6 +37,8 @@ export type WorkerPermissions = "inherit" | Deno.PermissionOptionsObject;
 export interface SessionHooks {
   /** Events of a watch, from the session `from` (a moving watch hears only its current session). */
   onEvents(watchId: number, events: WatchEvent[], from: Session): void;
+  /** The events of a watch received so far tell of every object it began with (see `watchSynced`). */
+  onWatchSynced?(watchId: number, from: Session): void;
   onLog(level: WorkerLogLevel, message: string, properties: Record<string, unknown>): void;
   onInformer(kind: string, event: "list" | "watchRestart" | "error"): void;
   /** The worker's counters and informer states since its last report, from the session `from`. */
@@ -532,6 +534,9 @@ export class Session {
       }
       case "events":
         this.#hooks.onEvents(message.watchId, message.events, this);
+        return;
+      case "watchSynced":
+        this.#hooks.onWatchSynced?.(message.watchId, this);
         return;
       case "log":
         this.#hooks.onLog(message.level, message.message, message.properties);

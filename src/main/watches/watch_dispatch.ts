@@ -86,6 +86,11 @@ export class WatchDispatch {
   #stopped = false;
   #maxBacklog = 0;
   #idle: PromiseWithResolvers<void> | undefined;
+  /** Events pushed, and events handled (or passed over by a predicate), since the start. */
+  #pushed = 0;
+  #finished = 0;
+  /** Callbacks waiting for the handler to finish the events pushed before them, in order. */
+  readonly #marks: { at: number; reached: () => void }[] = [];
 
   /**
    * @param ack Tells the worker how many more events it may send (those handled since last told).
@@ -119,6 +124,7 @@ export class WatchDispatch {
   push(events: WatchEvent[]): void {
     if (this.#stopped) return;
     for (const event of events) this.#queue.push(event);
+    this.#pushed += events.length;
     if (this.#queue.size > this.#maxBacklog) this.#maxBacklog = this.#queue.size;
     if (!this.#draining) void this.#drain();
   }
@@ -126,7 +132,18 @@ export class WatchDispatch {
   /** Handles nothing more (the watch was stopped). */
   stop(): void {
     this.#stopped = true;
+    this.#marks.length = 0;
     this.#settle();
+  }
+
+  /**
+   * Calls `reached` once the handler has finished every event pushed so far (at once if it has),
+   * whatever comes after them; never if the watch stops first.
+   */
+  whenHandled(reached: () => void): void {
+    if (this.#stopped) return;
+    if (this.#finished >= this.#pushed) reached();
+    else this.#marks.push({ at: this.#pushed, reached });
   }
 
   /** Resolves once every event pushed so far has been handled (or the watch stopped). */
@@ -157,6 +174,8 @@ export class WatchDispatch {
         } catch (error) {
           this.#failed(error);
         }
+        this.#finished++;
+        if (this.#marks.length > 0) this.#passMarks();
         if (this.#handled >= ACK_STEP) this.#flushAck();
         if (
           this.#queue.size > 0 &&
@@ -175,6 +194,12 @@ export class WatchDispatch {
     // Events pushed while the last one was being awaited.
     if (this.#queue.size > 0 && !this.#stopped) void this.#drain();
     else this.#settle();
+  }
+
+  #passMarks(): void {
+    while (!this.#stopped && this.#marks.length > 0 && this.#marks[0]!.at <= this.#finished) {
+      this.#marks.shift()!.reached();
+    }
   }
 
   /** Reports a handler's failure; a report that fails itself (an odd error value) is dropped. */

@@ -7,7 +7,7 @@
  */
 
 import type { WatchEvent } from "../../shared/client_types.ts";
-import { ClusterNotConnectedError } from "../../shared/errors.ts";
+import { ClusterCacheError, ClusterNotConnectedError } from "../../shared/errors.ts";
 import {
   checkKind,
   type KindRef,
@@ -33,10 +33,18 @@ export interface MovingWatch {
    * rest of the window, so a handler that is behind stays within it across the move.
    */
   readonly outstanding: number;
-  /** Whether it has synced (its handler has been told of the objects that existed). */
-  isSynced: boolean;
+  /**
+   * Whether its session has subscribed it (it may have sent events): a move hands it over, rather
+   * than start it afresh.
+   */
+  subscribed: boolean;
   /** Starts it afresh on a session (a watch that had not synced when its cluster moved). */
   start(worker: Session): void;
+  /**
+   * Ends it when its new session could not take it on: its name is free again (the next `watch()`
+   * starts it anew), its `synced` fails if it still waited, its `done` resolves.
+   */
+  fail(error: Error): void;
 }
 
 /** A watch added through the cache. */
@@ -46,10 +54,14 @@ export interface WatchRegistration extends MovingWatch {
   /** The cluster (`namespace/name`). */
   cluster: string;
   dispatch: WatchDispatch;
-  /** Settles when the watch has synced (or failed to). */
-  synced: Promise<void>;
-  /** Ends it for good: its handler hears nothing more and its handle's `done` resolves. */
-  end(): void;
+  /**
+   * Ends it for good: its handler hears nothing more and its handle's `done` resolves; a `synced`
+   * still waiting resolves if it was stopped, and fails if its connection is gone or the cache
+   * closed.
+   */
+  end(why: "stopped" | "disconnected" | "closed"): void;
+  /** Its session sent every object it began with: `synced` resolves once the handler has them. */
+  synced(): void;
 }
 
 /** A watch's input, checked: what its errors say, and its predicates split. */
@@ -149,6 +161,9 @@ export class WatchRegistry {
     }
     const watchId = this.#nextId++;
     const ended = Promise.withResolvers<void>();
+    // Settled by the session serving the watch: its handler has finished the events it sent before
+    // saying the watch synced. A watch moved to another worker is synced by its new session.
+    const { promise: synced, resolve, reject } = Promise.withResolvers<void>();
     const log = this.#log;
     const registration: WatchRegistration = {
       watchId,
@@ -160,13 +175,17 @@ export class WatchRegistry {
       },
       connectionId: connection.id,
       cluster: key,
-      synced: Promise.resolve(),
-      isSynced: false,
+      subscribed: false,
       start: () => {},
-      end: () => {
+      fail: () => {},
+      end: (why) => {
         registration.dispatch.stop();
         ended.resolve();
+        if (why === "stopped") resolve();
+        else if (why === "disconnected") reject(new ClusterNotConnectedError(operation, cluster));
+        else reject(new ClusterCacheError("Closed", `${operation}: the cache was closed`));
       },
+      synced: () => registration.dispatch.whenHandled(resolve),
       dispatch: new WatchDispatch(
         input.handler as (event: WatchEvent) => void | Promise<void>,
         local,
@@ -180,11 +199,10 @@ export class WatchRegistry {
       ),
     };
     this.#byId.set(watchId, registration);
-    // Settled by the session serving the watch when it answers: a watch moved to another worker
-    // before it synced is synced by its new session.
-    const { promise: synced, resolve, reject } = Promise.withResolvers<void>();
+    // The call's timeout covers the informer's sync; the handler then takes its own time.
     registration.start = (session) => {
       registration.session = session;
+      registration.subscribed = false;
       session.call(
         {
           op: "watch",
@@ -195,15 +213,12 @@ export class WatchRegistry {
         },
         { timeoutMs: this.#timeouts.syncMs, signal: input.signal, operation },
       ).then(() => {
-        if (registration.session !== session) return;
-        registration.isSynced = true;
-        resolve();
+        if (registration.session === session) registration.subscribed = true;
       }, (error) => {
         if (registration.session === session) reject(error);
       });
     };
     registration.start(connection.session);
-    registration.synced = synced.catch(() => {});
     const named = { synced, done: ended.promise };
     names.set(input.name, named);
     let stopped = false;
@@ -212,7 +227,7 @@ export class WatchRegistry {
       stopped = true;
       if (names.get(input.name) === named) names.delete(input.name);
       this.#byId.delete(watchId);
-      registration.end();
+      registration.end("stopped");
       if (registration.session.alive) {
         void registration.session.call({ op: "unwatch", watchId }, {
           timeoutMs: this.#timeouts.callMs,
@@ -223,13 +238,35 @@ export class WatchRegistry {
     // A failed sync unregisters the name, so the next watch() tries again. (This also handles the
     // rejection for callers that never await `synced`.)
     synced.catch(stop);
+    registration.fail = (error) => {
+      log.warn("A watch was lost moving its cluster to another worker: watch it again", {
+        cluster: key,
+        watch: input.name,
+        error: error.message,
+      });
+      reject(error);
+      stop();
+    };
     return { synced, done: ended.promise, stop, [Symbol.dispose]: stop };
   }
 
   /** Events of a watch: delivered when they come from the session serving it (a move's old one does not). */
   deliver(watchId: number, events: WatchEvent[], from: Session): void {
     const registration = this.#byId.get(watchId);
-    if (registration?.session === from) registration.dispatch.push(events);
+    if (registration?.session !== from) return;
+    registration.subscribed = true;
+    registration.dispatch.push(events);
+  }
+
+  /**
+   * A watch's session sent every object it began with: its `synced` resolves once its handler has
+   * finished them (a move's old session is not heard).
+   */
+  synced(watchId: number, from: Session): void {
+    const registration = this.#byId.get(watchId);
+    if (registration?.session !== from) return;
+    registration.subscribed = true;
+    registration.synced();
   }
 
   /** The watches a session serves (a move hands them over). */
@@ -254,13 +291,13 @@ export class WatchRegistry {
     for (const [watchId, registration] of this.#byId) {
       if (registration.connectionId !== connectionId) continue;
       this.#byId.delete(watchId);
-      registration.end();
+      registration.end("disconnected");
     }
   }
 
   /** Ends every watch (the cache closes). */
   close(): void {
-    for (const registration of this.#byId.values()) registration.end();
+    for (const registration of this.#byId.values()) registration.end("closed");
     this.#byId.clear();
     this.#names.clear();
   }

@@ -1,0 +1,99 @@
+/**
+ * The watch registry against a session that answers as a test says: `synced` follows the session's
+ * `watchSynced` and the handler's pace, not the call's answer; a moved watch hears only its current
+ * session; a watch its move lost ends and frees its name.
+ */
+import assert from "node:assert/strict";
+import { getLogger } from "@logtape/logtape";
+import { ClusterCacheError, ClusterNotConnectedError, type WatchEvent } from "../mod.ts";
+import type { Session } from "../src/main/sessions/session.ts";
+import { WatchRegistry } from "../src/main/watches/watch_registry.ts";
+
+function session() {
+  const answers: PromiseWithResolvers<unknown>[] = [];
+  const fake = {
+    alive: true,
+    answers,
+    call: () => {
+      const answer = Promise.withResolvers<unknown>();
+      answers.push(answer);
+      return answer.promise;
+    },
+    ack: () => {},
+  };
+  return fake as unknown as Session & { answers: PromiseWithResolvers<unknown>[] };
+}
+
+const CLUSTER = { namespace: "default", name: "w1" };
+const add = (name: string): WatchEvent => ({
+  type: "add",
+  object: { metadata: { name, namespace: "default", resourceVersion: "1" } },
+});
+
+function registry() {
+  return new WatchRegistry({ syncMs: 1_000, callMs: 1_000 }, getLogger(["tests"]));
+}
+
+/** Whether a promise settled within a few macrotasks, and how. */
+async function state(promise: Promise<unknown>): Promise<"pending" | "resolved" | "rejected"> {
+  let result: "pending" | "resolved" | "rejected" = "pending";
+  promise.then(() => result = "resolved", () => result = "rejected");
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+  return result;
+}
+
+Deno.test("registry: synced waits for the session's watchSynced and the handler to finish what came before it", async () => {
+  const watches = registry();
+  const s = session();
+  const gate = Promise.withResolvers<void>();
+  const told: string[] = [];
+  const handle = watches.add(CLUSTER, "default/w1", { id: 1, session: s }, {
+    name: "w",
+    kind: { apiVersion: "v1", kind: "ConfigMap" },
+    handler: async (e) => {
+      told.push(e.object.metadata!.name!);
+      if (e.object.metadata!.name === "b") await gate.promise;
+    },
+  });
+  const [registration] = watches.servedBy(s);
+  watches.deliver(registration!.watchId, [add("a"), add("b")], s);
+  s.answers[0]!.resolve(null); // the worker answers: subscribed, not synced
+  assert.equal(await state(handle.synced), "pending");
+  assert.ok(registration!.subscribed);
+  watches.synced(registration!.watchId, session()); // another session's word: not heard
+  watches.synced(registration!.watchId, s);
+  watches.deliver(registration!.watchId, [add("c")], s); // after the mark: not waited for
+  assert.equal(await state(handle.synced), "pending", "the handler is still on b");
+  gate.resolve();
+  assert.equal(await state(handle.synced), "resolved");
+  assert.deepEqual(told, ["a", "b", "c"]);
+  handle.stop();
+});
+
+Deno.test("registry: a watch its move lost ends: synced fails, done resolves, the name is free", async () => {
+  const watches = registry();
+  const s = session();
+  const handle = watches.add(CLUSTER, "default/w1", { id: 1, session: s }, {
+    name: "w",
+    kind: { apiVersion: "v1", kind: "ConfigMap" },
+    handler: () => {},
+  });
+  const [registration] = watches.servedBy(s);
+  registration!.fail(new ClusterCacheError("NoKindMatch", "gone"));
+  await assert.rejects(handle.synced, (e) => e instanceof ClusterCacheError);
+  await handle.done;
+  assert.deepEqual(watches.names(1), []);
+  assert.equal(watches.active(registration!), false);
+});
+
+Deno.test("registry: a watch whose connection goes before it synced fails with ClusterNotConnectedError; a closed cache with Closed", async () => {
+  const watches = registry();
+  const s = session();
+  const input = { kind: { apiVersion: "v1", kind: "ConfigMap" }, handler: () => {} };
+  const first = watches.add(CLUSTER, "default/w1", { id: 1, session: s }, { ...input, name: "a" });
+  const second = watches.add(CLUSTER, "default/w1", { id: 2, session: s }, { ...input, name: "b" });
+  watches.forget(1);
+  await assert.rejects(first.synced, ClusterNotConnectedError);
+  watches.close();
+  await assert.rejects(second.synced, (e) => e instanceof ClusterCacheError && e.code === "Closed");
+});
