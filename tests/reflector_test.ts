@@ -26,6 +26,7 @@ async function rig(
     pageSize?: number;
     watchList?: boolean;
     maxResponseBytes?: number;
+    permit?: (signal: AbortSignal) => Promise<() => void>;
   } = {},
 ): Promise<Rig> {
   const server = await SimulatedApiServer.start({ name: "reflector", ...serverOptions });
@@ -46,6 +47,7 @@ async function rig(
       watchList: informerOptions.watchList ?? true,
       backoff: { initialMs: 50, maxMs: 400 },
       indexes: [],
+      ...(informerOptions.permit ? { permit: informerOptions.permit } : {}),
     },
     { debug: (m) => logs.push(m), warn: (m) => logs.push(m) },
     (event) => counts[event]++,
@@ -331,6 +333,30 @@ Deno.test("a WatchList ended before its initial events (a server shutting down) 
     kinds.slice(2).includes("stream"),
     `a later sync streams again: ${kinds.join(", ")}`,
   );
+});
+
+Deno.test("a WatchList ended by a 410 before its initial events gives back its list-budget place before it backs off and lists again", async () => {
+  const timeline: string[] = [];
+  let held = 0;
+  const permit = () => {
+    held++;
+    timeline.push("grant");
+    return Promise.resolve(() => {
+      held--;
+      timeline.push("release");
+    });
+  };
+  await using r = await rig({}, { pageSize: 5, permit });
+  for (let i = 0; i < 12; i++) r.create(`cm-${i}`);
+  r.server.endWatchListsEarly(1, { expired: true });
+  await synced(r);
+  assert.equal(r.informer.store.size, 12);
+  assert.deepEqual(
+    timeline,
+    ["grant", "release", "grant", "release"],
+    "the cut stream's place went back before the paged list took one of its own",
+  );
+  assert.equal(held, 0);
 });
 
 Deno.test("a WatchList silent before its initial events end is not taken for a sync: it lists in pages once", async () => {

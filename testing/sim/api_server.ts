@@ -286,7 +286,8 @@ export class SimulatedApiServer {
   #closed = false;
   readonly #lifetime = new AbortController();
   /** WatchList streams still to end before their initial-events bookmark. */
-  #watchListsToEnd = 0;
+  /** How the next WatchLists end early, in order. */
+  #watchListEndings: ("closed" | "expired")[] = [];
   /** Requests to leave unanswered (or to fail with `code`): what they match, and how many more. */
   readonly #singled: {
     method: string | undefined;
@@ -349,7 +350,7 @@ export class SimulatedApiServer {
         this.#watchExchanges.set(session, exchange);
       },
       watchEnded: (session) => this.#watches.delete(session),
-      endWatchListEarly: () => this.#watchListsToEnd > 0 && this.#watchListsToEnd-- > 0,
+      endWatchListEarly: () => this.#watchListEndings.shift(),
     });
   }
   #stopRollouts = () => {};
@@ -571,12 +572,15 @@ export class SimulatedApiServer {
   }
 
   /**
-   * Ends the next `count` WatchList streams (`sendInitialEvents=true`) cleanly after their initial
-   * events and before the bookmark that ends them, as a kube-apiserver shutting down gracefully
-   * ends its watches: a client must not take that for a server without WatchList.
+   * Ends the next `count` WatchList streams (`sendInitialEvents=true`) after their initial events
+   * and before the bookmark that ends them: cleanly, as a kube-apiserver shutting down gracefully
+   * ends its watches (a client must not take that for a server without WatchList), or, with
+   * `expired`, with a 410 Expired status as their last line.
    */
-  endWatchListsEarly(count = 1): void {
-    this.#watchListsToEnd += count;
+  endWatchListsEarly(count = 1, options: { expired?: boolean } = {}): void {
+    for (let i = 0; i < count; i++) {
+      this.#watchListEndings.push(options.expired ? "expired" : "closed");
+    }
   }
 
   /** What happens to a request singled out: `"hang"`, a status code, or `undefined` (served). */

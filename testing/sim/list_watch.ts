@@ -32,7 +32,7 @@ export interface ListWatchServer {
   watchStarted(session: WatchSession, exchange: Exchange): void;
   watchEnded(session: WatchSession): void;
   /** Whether this WatchList stream is to end before its initial-events bookmark (a fault). */
-  endWatchListEarly(): boolean;
+  endWatchListEarly(): "closed" | "expired" | undefined;
 }
 
 /** Answers list and watch requests for one server. */
@@ -148,7 +148,7 @@ export class ListWatch {
     exchange.flushHeaders();
     // A server shutting down gracefully ends its streams, WatchLists mid-way through their initial
     // events included: the client sees a clean end and no bookmark.
-    const endEarly = sendInitialEvents === "true" && this.#server.endWatchListEarly();
+    const endEarly = sendInitialEvents === "true" ? this.#server.endWatchListEarly() : undefined;
     const session = new WatchSession(
       this.#server.store,
       {
@@ -182,6 +182,7 @@ export class ListWatch {
     this.#server.watchStarted(session, exchange);
     exchange.onClose(() => session.detach());
     session.start();
-    if (endEarly) session.close();
+    if (endEarly === "expired") session.expire();
+    else if (endEarly) session.close();
   }
 }

@@ -280,6 +280,12 @@ export class WatchSession {
     this.#stopTimers();
   }
 
+  /** Ends the stream with a 410 Expired status, as one whose history moved on. */
+  expire(): void {
+    this.#error(410, "Expired", `too old resource version: ${this.#store.resourceVersion}`);
+    this.close();
+  }
+
   /** Ends the stream cleanly (a timeout, a dropped slow watcher, a removed kind, an admin). */
   close(): void {
     if (this.#state === "closed") return;
