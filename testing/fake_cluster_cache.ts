@@ -93,6 +93,7 @@ interface FakeWatch {
    * and fails if the cluster disconnected.
    */
   end: (why: "stopped" | "disconnected") => void;
+  synced: Promise<void>;
   done: Promise<void>;
 }
 
@@ -262,8 +263,13 @@ export class FakeClusterCache implements ClusterCacheApi {
     );
     const existingWatch = this.#watches.get(input.name);
     if (this.#seeded.has(input.name) || existingWatch) {
-      const done = existingWatch?.done ?? Promise.resolve();
-      return { synced: Promise.resolve(), done, stop: () => {}, [Symbol.dispose]: () => {} };
+      // A no-op, but not a blind one: the first watch's sync (or failure) is shared.
+      return {
+        synced: existingWatch?.synced ?? Promise.resolve(),
+        done: existingWatch?.done ?? Promise.resolve(),
+        stop: () => {},
+        [Symbol.dispose]: () => {},
+      };
     }
     const filter = compileFilters(pushdown);
     const ended = Promise.withResolvers<void>();
@@ -286,6 +292,7 @@ export class FakeClusterCache implements ClusterCacheApi {
         if (why === "stopped") synced.resolve();
         else synced.reject(new ClusterNotConnectedError(operation, cluster));
       },
+      synced: synced.promise,
       done: ended.promise,
     };
     this.#watches.set(input.name, watch);

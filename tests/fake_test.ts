@@ -157,3 +157,34 @@ Deno.test("FakeClusterCache delivers as the real cache: in order, one at a time,
   handle.stop();
   await handle.done;
 });
+
+Deno.test("FakeClusterCache: synced waits for the handler's existing objects, is shared by a second watch() of the name, and fails on a disconnect", async () => {
+  const client = new FakeClient({
+    objects: [{ ...CM, metadata: { name: "a", namespace: "team" } }],
+  });
+  const cache = new FakeClusterCache(client, cluster);
+  const gate = Promise.withResolvers<void>();
+  const first = await cache.watch(cluster, {
+    name: "cms",
+    kind: CM,
+    handler: () => gate.promise,
+  });
+  const second = await cache.watch(cluster, { name: "cms", kind: CM, handler: () => {} });
+  assert.equal(second.synced, first.synced, "the first watch's sync, shared");
+  let settled = false;
+  first.synced.then(() => settled = true);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(settled, false, "the handler is still on the existing object");
+  gate.resolve();
+  await first.synced;
+
+  const held = Promise.withResolvers<void>();
+  const pending = await cache.watch(cluster, {
+    name: "pending",
+    kind: CM,
+    handler: () => held.promise,
+  });
+  cache.trigger(["disconnect"]);
+  await assert.rejects(pending.synced, ClusterNotConnectedError);
+  held.resolve();
+});

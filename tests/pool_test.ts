@@ -190,58 +190,60 @@ Deno.test("pooled: a cluster holding many objects is promoted make-before-break;
   source.close();
 });
 
-Deno.test("pooled: a watch whose cluster moves while its handler works through the existing objects syncs once each was told once", async () => {
+Deno.test("pooled: a watch of a kind too big for the pool starts on the cluster's own worker and syncs once each object was told once", async () => {
   await using f = await fixture({ clusters: 2 }, pooled({ objects: 1_000 }));
   await f.connected("workload-1");
   await f.connected("workload-2");
   const server = f.fleet.cluster("workload-1");
-  createConfigMaps(server, "many", 3_000); // three windows, and enough to be promoted
+  // Three windows of objects, too many for the pool: the pooled worker counts them and lists none,
+  // so the watch starts afresh on the worker the cluster is promoted to.
+  createConfigMaps(server, "many", 3_000);
   const recorder = new Recorder(server);
-  let pause = Promise.resolve();
   const watch = await f.cache.watch(key("workload-1"), {
     name: "configmaps",
     kind: CONFIGMAP,
-    handler: async (event) => {
-      recorder.handle(event);
-      // About a second and a half through the existing objects: the move comes meanwhile.
-      if (recorder.events % 100 === 0) await (pause = new Promise((r) => setTimeout(r, 50)));
-    },
+    handler: recorder.handle,
   });
   await watch.synced;
   assert.ok(recorder.matches(server), `${recorder.state.size} objects told at synced, not 3,000`);
   assert.deepEqual(recorder.problems, []);
   assert.ok(await dedicated(f, "workload-1"), "it moved to a worker of its own");
   watch.stop();
-  await pause; // the handler's own timer
 });
 
 Deno.test("pooled: a watch handed over while its handler is behind on the existing objects syncs once each was told once", async () => {
-  await using f = await fixture({ clusters: 2 }, pooled({ objects: 3_000 }));
+  // Promoted by its objects alone, once there are more than 3,000 of them.
+  await using f = await fixture(
+    { clusters: 2 },
+    pooled({ objects: 3_000, eventsPerSecond: 1_000_000, busyRatio: 1 }),
+  );
   await f.connected("workload-1");
   await f.connected("workload-2");
   const server = f.fleet.cluster("workload-1");
   createConfigMaps(server, "many", 2_500); // more than two windows, not enough to be promoted
   const recorder = new Recorder(server);
-  let pause = Promise.resolve();
+  const gate = Promise.withResolvers<void>();
   const watch = await f.cache.watch(key("workload-1"), {
     name: "configmaps",
     kind: CONFIGMAP,
     handler: async (event) => {
       recorder.handle(event);
-      if (recorder.events % 100 === 0) await (pause = new Promise((r) => setTimeout(r, 50)));
+      if (recorder.events === 300) await gate.promise; // behind, its window full
     },
   });
-  // Subscribed, its handler a few hundred objects in: enough more objects to be promoted.
-  await eventually(() => recorder.events >= 200, "the handler to start on the existing objects");
-  createConfigMaps(server, "more", 1_000);
+  try {
+    await eventually(() => recorder.events >= 300, "the handler to start on the existing objects");
+    createConfigMaps(server, "more", 1_000); // now it is promoted, its watch handed over
+    await eventually(() => dedicated(f, "workload-1"), "the move", 30_000);
+  } finally {
+    gate.resolve();
+  }
   await watch.synced;
   const told = [...recorder.state.keys()].filter((name) => name.startsWith("many-")).length;
   assert.equal(told, 2_500, "every existing object was told before synced");
-  assert.ok(await dedicated(f, "workload-1"), "it moved to a worker of its own");
   await eventually(() => recorder.matches(server), "the watch to reach the server's state");
   assert.deepEqual(recorder.problems, []);
   watch.stop();
-  await pause; // the handler's own timer
 });
 
 Deno.test("pooled: a kind too big for a shared worker is listed in a worker of its own, never in the pool", async () => {

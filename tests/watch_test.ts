@@ -304,9 +304,9 @@ Deno.test("synced resolves once the handler has been given every existing object
 });
 
 Deno.test("synced waits for an async handler to get through the existing objects, however long past the sync timeout", async () => {
-  // The call's timeout covers the informer's sync (here 1 + 1 + 1 s); the handler's pace is its own.
+  // The call's timeout covers the informer's sync (here 1.5 + 1 + 1 s); the handler's pace is its own.
   await using f = await fixture({ clusters: 1 }, {
-    initialSyncTimeoutMs: 1_000,
+    initialSyncTimeoutMs: 1_500,
     client: { userAgent: "clustercache-tests", timeoutMs: 1_000 },
   });
   await f.connected("workload-1");
@@ -332,26 +332,53 @@ Deno.test("a watch stopped while its handler works through the existing objects:
   await f.connected("workload-1");
   const client = f.cache.getClient(key("workload-1"));
   for (let i = 0; i < 30; i++) await client.create(cm(`o-${i}`));
-  let pause = Promise.resolve();
-  const slow = () => pause = new Promise<void>((r) => setTimeout(r, 50));
+  // Both handlers hold on their third object until the test is done.
+  const gate = Promise.withResolvers<void>();
   let stoppedSeen = 0;
   const stopped = await f.cache.watch(key("workload-1"), {
     name: "stopped",
     kind: CM,
-    handler: async () => void (stoppedSeen++, await slow()),
+    handler: async () => {
+      if (++stoppedSeen === 3) await gate.promise;
+    },
   });
   let goneSeen = 0;
   const gone = await f.cache.watch(key("workload-1"), {
     name: "gone",
     kind: CM,
-    handler: async () => void (goneSeen++, await slow()),
+    handler: async () => {
+      if (++goneSeen === 3) await gate.promise;
+    },
   });
-  await eventually(() => stoppedSeen >= 3 && goneSeen >= 3, "both handlers to start");
-  stopped.stop();
-  await stopped.synced; // a stopped watch's sync is no failure
-  await f.fleet.cluster("workload-1").rotateCredentials(); // connects anew: the old watches end
-  await assert.rejects(gone.synced, ClusterNotConnectedError);
-  assert.ok(goneSeen < 30, `the connection went before the handler was through (${goneSeen})`);
-  await gone.done;
-  await pause;
+  try {
+    await eventually(() => stoppedSeen === 3 && goneSeen === 3, "both handlers to hold");
+    stopped.stop();
+    await stopped.synced; // a stopped watch's sync is no failure
+    await f.fleet.cluster("workload-1").rotateCredentials(); // connects anew: the old watches end
+    await assert.rejects(gone.synced, ClusterNotConnectedError);
+    await gone.done;
+  } finally {
+    gate.resolve();
+  }
+});
+
+Deno.test("a watch whose handler is still on the existing objects when the cache closes: synced fails with Closed", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  await f.cache.getClient(key("workload-1")).create(cm("held"));
+  const gate = Promise.withResolvers<void>();
+  const handle = await f.cache.watch(key("workload-1"), {
+    name: "closing",
+    kind: CM,
+    handler: () => gate.promise,
+  });
+  try {
+    await f.cache.close();
+    await assert.rejects(
+      handle.synced,
+      (e) => e instanceof ClusterCacheError && e.code === "Closed",
+    );
+  } finally {
+    gate.resolve();
+  }
 });

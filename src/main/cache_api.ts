@@ -163,7 +163,10 @@ export interface WatchInput<T extends KubeObject = KubeObject> {
   handler: (event: WatchEvent<T>) => void | Promise<void>;
   /** Filters; declarative ones run in the worker (see {@linkcode predicates}). */
   predicates?: Predicate<T>[];
-  /** Cancels waiting for the kind's informer to sync. */
+  /**
+   * Cancels waiting for the kind's informer to sync (`synced` then fails); once it has synced,
+   * the handler's own pace is not cancelled by it: stop the watch for that.
+   */
   signal?: AbortSignal;
 }
 
@@ -200,8 +203,10 @@ export interface WatchHandle extends Disposable {
    */
   readonly synced: Promise<void>;
   /**
-   * Resolves when the watch has ended, for whatever reason: stopped, failed to sync, or its
-   * connection gone (a disconnect, the Cluster deleted, the cache closed). Never rejects.
+   * Resolves when the watch has ended, for whatever reason: stopped, failed to sync, its
+   * connection gone (a disconnect, the Cluster deleted, the cache closed), or lost when its cluster
+   * moved to another worker that could not start it (logged; the name is free: watch it again).
+   * Never rejects.
    */
   readonly done: Promise<void>;
   /** Stops the handler and ends the watch in the worker. Safe to call twice. */

@@ -185,6 +185,7 @@ export class Reconciler {
     this.#lag.stop();
     this.#management?.close();
     await this.#queue.stop();
+    this.watches.close(); // before the disconnects: a watch waiting to sync learns the cache closed
     for (const accessor of this.#accessors.values()) {
       this.#disconnect(accessor);
       accessor.dropSpare();
@@ -193,7 +194,6 @@ export class Reconciler {
     // Abandoned moves end their workers before close() returns: none may outlive the cache.
     await this.#moves.settled();
     this.#accessors.clear();
-    this.watches.close();
     this.sources.close();
   }
 

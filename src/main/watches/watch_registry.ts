@@ -38,7 +38,7 @@ export interface MovingWatch {
    * than start it afresh.
    */
   subscribed: boolean;
-  /** Starts it afresh on a session (a watch that had not synced when its cluster moved). */
+  /** Starts it afresh on a session (a watch its old session had not subscribed when it moved). */
   start(worker: Session): void;
   /**
    * Ends it when its new session could not take it on: its name is free again (the next `watch()`
@@ -239,6 +239,8 @@ export class WatchRegistry {
     // rejection for callers that never await `synced`.)
     synced.catch(stop);
     registration.fail = (error) => {
+      // Stopped, or its connection gone, while it moved: it ended already, nothing was lost.
+      if (this.#byId.get(watchId) !== registration) return;
       log.warn("A watch was lost moving its cluster to another worker: watch it again", {
         cluster: key,
         watch: input.name,
