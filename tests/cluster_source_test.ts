@@ -104,3 +104,32 @@ Deno.test("a new subscriber first gets the requests that waited for one; later o
   assert.equal(source.pending, 0);
   source.close();
 });
+
+Deno.test("a subscriber throwing a value the error hook cannot print stops no other subscriber", () => {
+  const source = new ClusterSource<string>("c", {}, {
+    onSubscriberError: (e) => void String(e), // as a log line would: throws for this value
+  });
+  const seen: string[] = [];
+  source.subscribe(() => {
+    throw Object.create(null);
+  });
+  source.subscribe((request) => void seen.push(request));
+  source.deliver("ns/a", ["a", "b"], event("a"));
+  assert.deepEqual(seen, ["a", "b"]);
+  source.close();
+});
+
+Deno.test("a source closed by its own subscriber takes no more of the event's requests", async () => {
+  const source = new ClusterSource<string>("c");
+  const seen: string[] = [];
+  const unsubscribe = source.subscribe((request) => {
+    seen.push(request);
+    unsubscribe();
+    source.close();
+  });
+  source.deliver("ns/a", ["a", "b", "c"], event("a"));
+  assert.deepEqual(seen, ["a"]);
+  assert.equal(source.pending, 0, "nothing queued after close");
+  const iterator = source[Symbol.asyncIterator]();
+  assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+});

@@ -325,3 +325,103 @@ Deno.test("controller: a watch made on a new connection before its connect event
   await controller.stop();
   assert.deepEqual(cache.watches, [], "the new connection's watch stopped with the controller");
 });
+
+Deno.test("controller: a reconcile failing with a value no log can print neither stops its worker nor escapes unhandled", async () => {
+  const runs: string[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    unhandled.push(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    await using controller = new Controller<string>({
+      name: "odd-failures",
+      rateLimiter: new ExponentialFailureRateLimiter(60_000, 60_000), // no retry within the test
+      reconcile: (request) => {
+        runs.push(request);
+        if (request === "no-prototype") return Promise.reject(Object.create(null));
+        if (request === "throwing-message") {
+          const error = new Error("x");
+          Object.defineProperty(error, "message", {
+            get() {
+              throw new Error("no message for you");
+            },
+          });
+          return Promise.reject(error);
+        }
+        return Promise.resolve();
+      },
+    });
+    controller.start();
+    controller.enqueue("no-prototype");
+    controller.enqueue("throwing-message");
+    await eventually(() => runs.length === 2, "both odd failures");
+    controller.enqueue("good");
+    await eventually(() => runs.includes("good"), "a later request to run on the same worker");
+    await wait(10);
+    assert.deepEqual(unhandled, []);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  }
+});
+
+Deno.test("controller: a name watched again on every reconcile is kept once, and still stops with the controller", async () => {
+  const cluster = { namespace: "default", name: "workload-1" };
+  const cache = new FakeClusterCache(new FakeClient(), cluster);
+  // Counts what the controller hangs on each watch's done (one per watch it keeps).
+  let kept = 0;
+  const dones = new Map<Promise<void>, Promise<void>>();
+  const counting = {
+    watch: async (...args: Parameters<FakeClusterCache["watch"]>) => {
+      const handle = await cache.watch(...args);
+      let done = dones.get(handle.done);
+      if (!done) {
+        const inner = handle.done;
+        done = {
+          then: (...a: Parameters<Promise<void>["then"]>) => (kept++, inner.then(...a)),
+        } as Promise<void>;
+        dones.set(inner, done);
+      }
+      return { ...handle, done };
+    },
+  };
+  const controller = new Controller<ObjectKey>({
+    name: "rewatch",
+    reconcile: () => Promise.resolve(),
+  });
+  const input = { name: "cms", kind: kinds.ConfigMap, map: () => cluster };
+  for (let i = 0; i < 50; i++) await controller.watch(counting, cluster, input);
+  assert.equal(kept, 1, "one watch, kept once");
+  await controller.stop();
+  assert.deepEqual(cache.watches, [], "the first handle, kept, stopped the watch");
+});
+
+Deno.test("controller: requeueAfterMs of Infinity is refused; a delay past a timer's range waits, not spins; stop waits with Infinity", async () => {
+  const runs: string[] = [];
+  let release = () => {};
+  const controller = new Controller<string>({
+    name: "long-delays",
+    rateLimiter: new ExponentialFailureRateLimiter(60_000, 60_000),
+    reconcile: (request) => {
+      runs.push(request);
+      if (request === "forever") return Promise.resolve({ requeueAfterMs: Infinity });
+      if (request === "month") return Promise.resolve({ requeueAfterMs: 40 * 24 * 3600_000 });
+      return new Promise<void>((resolve) => release = resolve);
+    },
+  });
+  controller.start();
+  controller.enqueue("forever");
+  controller.enqueue("month");
+  await wait(100);
+  assert.deepEqual(runs.sort(), ["forever", "month"], "each ran once: no 1 ms timer loop");
+  controller.enqueue("slow");
+  await eventually(() => runs.includes("slow"), "the slow reconcile to start");
+  await assert.rejects(controller.stop({ timeoutMs: -1 }), RangeError);
+  let stopped = false;
+  const stopping = controller.stop({ timeoutMs: Infinity }).then(() => stopped = true);
+  await wait(50);
+  assert.equal(stopped, false, "Infinity waits for the running reconcile");
+  release();
+  await stopping;
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ClusterCacheError,
   ClusterNotConnectedError,
+  describeError,
   fromWireError,
   isConflict,
   isNotFound,
@@ -69,4 +70,24 @@ Deno.test("isNotFound() and isConflict() classify API errors only", () => {
   assert.ok(isNotFound(new KubernetesApiError(status(404, "NotFound"))));
   assert.ok(!isNotFound(new Error("404")));
   assert.ok(!isConflict(new KubernetesApiError(status(409, "AlreadyExists"))));
+});
+
+Deno.test("describeError() never throws, whatever it is given", () => {
+  const noMessage = new Error("x");
+  Object.defineProperty(noMessage, "message", {
+    get() {
+      throw new Error("no");
+    },
+  });
+  const hostile = new Proxy({}, {
+    get() {
+      throw new Error("no");
+    },
+  });
+  assert.equal(describeError(new RangeError("r")), "RangeError: r");
+  assert.equal(describeError("plain"), "plain");
+  assert.equal(describeError(undefined), "undefined");
+  assert.equal(describeError(Object.create(null)), "[object Object]");
+  assert.equal(describeError(noMessage), "[object Error]");
+  assert.equal(describeError(hostile), "an unprintable value");
 });

@@ -51,6 +51,12 @@ export class Backoff {
 }
 
 /**
+ * The longest delay a timer keeps (2^31 - 1 ms, about 24.8 days): a longer one fires at once, as
+ * in browsers and Node. Clamp to it; a wait that long is "a long time" whatever was asked.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * Sleeps `ms`, resolving early (without error) when `signal` aborts.
  *
  * @returns `true` when the full time passed, `false` when aborted.

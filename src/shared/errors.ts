@@ -365,6 +365,31 @@ export function isTooManyRequests(error: unknown): boolean {
   return hasCode(error, 429);
 }
 
+/**
+ * What went wrong, for a log line: `Name: message` for an `Error`, `String(value)` otherwise. Never
+ * throws, whatever a user's callback threw or rejected with (an object without a prototype, one
+ * whose `toString` or `message` getter throws).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeError } from "./errors.ts";
+ * assert.equal(describeError(new TypeError("bad")), "TypeError: bad");
+ * assert.equal(describeError(Object.create(null)), "[object Object]");
+ * ```
+ */
+export function describeError(error: unknown): string {
+  try {
+    return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    try {
+      return Object.prototype.toString.call(error);
+    } catch {
+      return "an unprintable value";
+    }
+  }
+}
+
 /** An error as it crosses between threads (structured clone keeps no classes). */
 export type WireError =
   | { kind: "ClusterNotConnectedError"; operation: string; cluster?: ObjectKey }

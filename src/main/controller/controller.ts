@@ -11,8 +11,9 @@ import type { ClusterCacheApi, WatchHandle, WatchInput } from "../cluster_cache.
 import type { ClusterSource } from "../sources/cluster_source.ts";
 import { requestIdentity } from "../sources/cluster_source.ts";
 import type { WatchEvent } from "../../shared/client_types.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../../shared/errors.ts";
+import { ClusterCacheError, ClusterNotConnectedError, describeError } from "../../shared/errors.ts";
 import { formatObjectKey, type KubeObject, type ObjectKey } from "../../shared/kube_object.ts";
+import { MAX_TIMER_MS } from "../../shared/backoff.ts";
 import { logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "./rate_limiter.ts";
@@ -114,7 +115,8 @@ export interface ControllerWatchInput<T extends KubeObject, R>
 export interface StopOptions {
   /**
    * How long running reconciles may take to finish (ms); then their signals abort and `stop`
-   * returns without them. Default 30 s, controller-runtime's graceful shutdown timeout.
+   * returns without them. Default 30 s, controller-runtime's graceful shutdown timeout;
+   * `Infinity` waits for them however long they take.
    */
   timeoutMs?: number;
 }
@@ -211,8 +213,8 @@ export class Controller<R> implements AsyncDisposable {
   readonly #running = new Map<string, AbortController>();
   readonly #workers: Promise<void>[] = [];
   readonly #sources: { source: ClusterSource<R>; unsubscribe: () => void }[] = [];
-  /** Watch handles by cluster: a disconnect ends them, stop() stops them. */
-  readonly #watches = new Map<string, Set<WatchHandle>>();
+  /** Watch handles by cluster, then name: a disconnect ends them, stop() stops them. */
+  readonly #watches = new Map<string, Map<string, WatchHandle>>();
   readonly #idle: (() => void)[] = [];
   readonly #reconciles: ((result: string) => void) | undefined;
   readonly #uncollect: (() => void) | undefined;
@@ -354,13 +356,16 @@ export class Controller<R> implements AsyncDisposable {
     }
     const key = formatObjectKey(cluster);
     let handles = this.#watches.get(key);
-    if (!handles) this.#watches.set(key, handles = new Set());
-    handles.add(handle);
+    if (!handles) this.#watches.set(key, handles = new Map());
+    // A name watched again (every reconcile does) is the same watch: kept once, not once a call.
+    if (handles.get(input.name)?.done === handle.done) return handle;
+    handles.set(input.name, handle);
     // A watch that ends (its Cluster deleted, its connection gone) is let go of at once.
     void handle.done.then(() => {
       const current = this.#watches.get(key);
-      if (!current?.delete(handle) || current.size > 0) return;
-      this.#watches.delete(key);
+      if (current?.get(input.name) !== handle) return;
+      current.delete(input.name);
+      if (current.size === 0) this.#watches.delete(key);
     });
     return handle;
   }
@@ -392,7 +397,11 @@ export class Controller<R> implements AsyncDisposable {
    * the deadline to finish. Past it, their signals abort and `stop` returns without waiting more.
    */
   stop(options: StopOptions = {}): Promise<void> {
-    this.#stopping ??= this.#shutdown(options.timeoutMs ?? 30_000);
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      return Promise.reject(new RangeError(`stop timeoutMs must be >= 0, got ${timeoutMs}`));
+    }
+    this.#stopping ??= this.#shutdown(timeoutMs);
     return this.#stopping;
   }
 
@@ -406,13 +415,18 @@ export class Controller<R> implements AsyncDisposable {
       unsubscribe();
       source.close();
     }
-    for (const handles of this.#watches.values()) for (const handle of handles) handle.stop();
+    for (const handles of this.#watches.values()) {
+      for (const handle of handles.values()) handle.stop();
+    }
     this.#watches.clear();
     this.#uncollect?.();
     const drained = this.#queue.shutDown();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // Infinity waits for them, however long; a finite wait past a timer's range is as good.
     const deadline = new Promise<"deadline">((resolve) => {
-      timer = setTimeout(() => resolve("deadline"), timeoutMs);
+      if (timeoutMs !== Infinity) {
+        timer = setTimeout(() => resolve("deadline"), Math.min(timeoutMs, MAX_TIMER_MS));
+      }
     });
     const outcome = await Promise.race([drained.then(() => "drained" as const), deadline]);
     clearTimeout(timer);
@@ -441,7 +455,9 @@ export class Controller<R> implements AsyncDisposable {
     for (;;) {
       const next = await this.#queue.get();
       if (!next) return;
-      await this.#process(next.key, next.item);
+      try {
+        await this.#process(next.key, next.item);
+      } catch { /* its bookkeeping (a log sink that threw): the worker goes on, the key is done */ }
     }
   }
 
@@ -468,7 +484,9 @@ export class Controller<R> implements AsyncDisposable {
           ),
       );
       const after = result?.requeueAfterMs;
-      if (after !== undefined && (typeof after !== "number" || !(after >= 0))) {
+      if (
+        after !== undefined && (typeof after !== "number" || !(after >= 0) || after === Infinity)
+      ) {
         throw new RangeError(`reconcile returned requeueAfterMs ${String(after)}`);
       }
       this.#queue.forget(request);
@@ -489,7 +507,7 @@ export class Controller<R> implements AsyncDisposable {
         this.#log.error("Reconciler error", {
           controller: this.name,
           request: key,
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          error: describeError(error),
         });
         this.#queue.addRateLimited(request);
       }

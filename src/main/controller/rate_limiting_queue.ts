@@ -6,6 +6,7 @@
  * @module
  */
 
+import { MAX_TIMER_MS } from "../../shared/backoff.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 
 /** What the queue reports, for the `workqueue_*` metrics. */
@@ -78,6 +79,7 @@ export class RateLimitingQueue<T> {
   addAfter(item: T, ms: number): void {
     if (this.#shuttingDown) return;
     if (!(ms > 0)) return this.add(item);
+    ms = Math.min(ms, MAX_TIMER_MS); // longer ones would fire at once
     const key = this.#identity(item);
     const readyAt = performance.now() + ms;
     const pending = this.#waiting.get(key);

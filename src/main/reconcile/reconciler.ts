@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ClusterCacheError } from "../../shared/errors.ts";
+import { ClusterCacheError, describeError } from "../../shared/errors.ts";
 import { formatObjectKey, type KubeObject } from "../../shared/kube_object.ts";
 import type { RESTConfig } from "../../shared/rest_config.ts";
 import { ClusterAccessor, type ConnectContext } from "./accessor.ts";
@@ -96,7 +96,7 @@ export class Reconciler {
       (key, error) => {
         this.#log.error("Reconcile failed", {
           cluster: key,
-          error: (error as Error)?.message ?? String(error),
+          error: describeError(error),
         });
         return options.defaultRequeueAfterMs;
       },
@@ -478,7 +478,7 @@ export class Reconciler {
     } catch (error) {
       this.#log.error("clusterFilter threw; treating the Cluster as filtered in", {
         cluster: key,
-        error: String(error),
+        error: describeError(error),
       });
       return true;
     }

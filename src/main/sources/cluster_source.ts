@@ -228,6 +228,7 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
     if (this.#closed) return;
     this.#lastSent.set(clusterKey, event.time);
     for (const request of requests) {
+      if (this.#closed) return; // closed by a subscriber meanwhile
       if (this.#subscribers.size > 0) {
         for (const subscriber of this.#subscribers) this.#call(subscriber, request, event);
         continue;
@@ -277,7 +278,9 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
         });
       }
     } catch (error) {
-      this.#onSubscriberError(error);
+      try {
+        this.#onSubscriberError(error);
+      } catch { /* the hook's own failure must not stop the other subscribers */ }
     }
   }
 

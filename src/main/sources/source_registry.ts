@@ -8,6 +8,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import { describeError } from "../../shared/errors.ts";
 import type { KubeObject, ObjectKey } from "../../shared/kube_object.ts";
 import { parseClusterKey } from "../management/cluster_key.ts";
 import {
@@ -85,7 +86,10 @@ export class SourceRegistry {
           dropped,
         }),
       onSubscriberError: (error) =>
-        log.error("A cluster source subscriber threw", { controllerName, error: String(error) }),
+        log.error("A cluster source subscriber threw", {
+          controllerName,
+          error: describeError(error),
+        }),
       // A closed source is forgotten: its mapFn no longer runs on every reconcile.
       onClose: () => {
         const at = this.#entries.findIndex((e) => e.source === source);
@@ -163,7 +167,7 @@ export class SourceRegistry {
       this.#log.error("A cluster source's mapFn threw", {
         cluster: key,
         controller: source.controllerName,
-        error: String(error),
+        error: describeError(error),
       });
       return;
     }

@@ -7,7 +7,7 @@
  */
 
 import type { WatchEvent } from "../../shared/client_types.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../../shared/errors.ts";
+import { ClusterCacheError, ClusterNotConnectedError, describeError } from "../../shared/errors.ts";
 import {
   checkKind,
   type KindRef,
@@ -193,7 +193,7 @@ export class WatchRegistry {
           log.error("A watch handler failed", {
             cluster: key,
             watch: input.name,
-            error: String(error),
+            error: describeError(error),
           }),
         (count) => registration.session.ack(watchId, count),
       ),
