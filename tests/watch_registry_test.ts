@@ -1,13 +1,14 @@
 /**
  * The watch registry against a session that answers as a test says: `synced` follows the session's
  * `watchSynced` and the handler's pace, not the call's answer; a moved watch hears only its current
- * session; a watch its move lost ends and frees its name.
+ * session; a watch a move could not start on its new session is tried again.
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
 import { ClusterCacheError, ClusterNotConnectedError, type WatchEvent } from "../mod.ts";
 import type { Session } from "../src/main/sessions/session.ts";
 import { WatchRegistry } from "../src/main/watches/watch_registry.ts";
+import { eventually } from "./helpers/fixture.ts";
 
 function session() {
   const answers: PromiseWithResolvers<unknown>[] = [];
@@ -70,7 +71,7 @@ Deno.test("registry: synced waits for the session's watchSynced and the handler 
   handle.stop();
 });
 
-Deno.test("registry: a watch its move lost ends: synced fails, done resolves, the name is free", async () => {
+Deno.test("registry: a watch a new session cannot start yet is tried again with backoff, until it starts or stops", async () => {
   const watches = registry();
   const s = session();
   const handle = watches.add(CLUSTER, "default/w1", { id: 1, session: s }, {
@@ -79,11 +80,29 @@ Deno.test("registry: a watch its move lost ends: synced fails, done resolves, th
     handler: () => {},
   });
   const [registration] = watches.servedBy(s);
-  registration!.fail(new ClusterCacheError("NoKindMatch", "gone"));
-  await assert.rejects(handle.synced, (e) => e instanceof ClusterCacheError);
+  s.answers[0]!.resolve(null);
+  const next = session();
+  registration!.session = next; // a move's failed handover
+  const first = registration!.rewatch(next);
+  next.answers[0]!.reject(new ClusterCacheError("CacheSyncTimeout", "not yet"));
+  await first;
+  assert.equal(next.answers.length, 2, "its half-made subscription undone");
+  next.answers[1]!.resolve(null);
+  await eventually(() => next.answers.length === 3, "a second attempt after a backoff", 5_000);
+  next.answers[2]!.resolve(null); // started
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(next.answers.length, 3, "no more attempts once started");
+  assert.deepEqual(watches.names(1), ["w"], "still registered: a watch lives with its connection");
+
+  // One that never starts stops trying once stopped (no timer left behind).
+  const other = session();
+  registration!.session = other;
+  const again = registration!.rewatch(other);
+  other.answers[0]!.reject(new ClusterCacheError("NoKindMatch", "gone"));
+  await again;
+  handle.stop();
+  other.answers[1]?.resolve(null);
   await handle.done;
-  assert.deepEqual(watches.names(1), []);
-  assert.equal(watches.active(registration!), false);
 });
 
 Deno.test("registry: a watch whose connection goes before it synced fails with ClusterNotConnectedError; a closed cache with Closed", async () => {

@@ -86,9 +86,9 @@ export async function catchUp(
 
 /**
  * Hands one watch from its session to `to`. When the handover fails (a session stopped answering),
- * the watch starts afresh on `to`: its handler may then be told of objects again, and is not told
- * of those deleted meanwhile (what it was told is lost with the old session). When that fails too,
- * the watch ends ({@linkcode MovingWatch.fail}): its name is free for the next `watch()`.
+ * the watch starts afresh on `to`, trying again while that fails ({@linkcode MovingWatch.rewatch}):
+ * its handler may then be told of objects again, and is not told of those deleted meanwhile (what
+ * it was told is lost with the old session).
  *
  * @returns Whether the handover was exact.
  */
@@ -125,17 +125,7 @@ export async function handOver(
       .catch(() => {});
     await to.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })
       .catch(() => {});
-    await to.call({
-      op: "watch",
-      watchId,
-      kind,
-      filters,
-      window: Math.max(0, WATCH_WINDOW - watch.outstanding),
-    }, {
-      timeoutMs: timeouts.syncMs,
-      operation,
-    })
-      .catch((error: Error) => watch.fail(error));
+    await watch.rewatch(to);
     return false;
   }
 }

@@ -18,6 +18,7 @@ import type { PushdownFilters } from "../../shared/protocol.ts";
 import { splitPredicates } from "../../shared/predicates.ts";
 import type { WatchHandle, WatchInput } from "../cache_api.ts";
 import type { Logger } from "@logtape/logtape";
+import { Backoff, sleep } from "../../shared/backoff.ts";
 import { WATCH_WINDOW, WatchDispatch } from "./watch_dispatch.ts";
 import type { Session } from "../sessions/session.ts";
 
@@ -41,10 +42,11 @@ export interface MovingWatch {
   /** Starts it afresh on a session (a watch its old session had not subscribed when it moved). */
   start(worker: Session): void;
   /**
-   * Ends it when its new session could not take it on: its name is free again (the next `watch()`
-   * starts it anew), its `synced` fails if it still waited, its `done` resolves.
+   * Starts it afresh on `session` after a failed handover (its handler may be told of objects
+   * again), and keeps trying with backoff while that fails, until it starts, ends or moves on: a
+   * watch lives as long as its connection. Resolves after the first attempt.
    */
-  fail(error: Error): void;
+  rewatch(session: Session): Promise<void>;
 }
 
 /** A watch added through the cache. */
@@ -161,6 +163,7 @@ export class WatchRegistry {
     }
     const watchId = this.#nextId++;
     const ended = Promise.withResolvers<void>();
+    const life = new AbortController(); // ends its retries
     // Settled by the session serving the watch: its handler has finished the events it sent before
     // saying the watch synced. A watch moved to another worker is synced by its new session.
     const { promise: synced, resolve, reject } = Promise.withResolvers<void>();
@@ -177,8 +180,9 @@ export class WatchRegistry {
       cluster: key,
       subscribed: false,
       start: () => {},
-      fail: () => {},
+      rewatch: () => Promise.resolve(),
       end: (why) => {
+        life.abort();
         registration.dispatch.stop();
         ended.resolve();
         if (why === "stopped") resolve();
@@ -238,16 +242,44 @@ export class WatchRegistry {
     // A failed sync unregisters the name, so the next watch() tries again. (This also handles the
     // rejection for callers that never await `synced`.)
     synced.catch(stop);
-    registration.fail = (error) => {
-      // Stopped, or its connection gone, while it moved: it ended already, nothing was lost.
-      if (this.#byId.get(watchId) !== registration) return;
-      log.warn("A watch was lost moving its cluster to another worker: watch it again", {
-        cluster: key,
-        watch: input.name,
-        error: error.message,
+    registration.rewatch = (session) => {
+      const serving = () =>
+        this.#byId.get(watchId) === registration && registration.session === session &&
+        session.alive;
+      const attempt = () =>
+        session.call(
+          {
+            op: "watch",
+            watchId,
+            kind: input.kind,
+            filters: pushdown,
+            window: Math.max(0, WATCH_WINDOW - registration.dispatch.outstanding),
+          },
+          { timeoutMs: this.#timeouts.syncMs, operation },
+        ).then(() => true, (error: Error) => {
+          if (serving()) {
+            log.warn("A watch could not start on its cluster's new worker; trying again", {
+              cluster: key,
+              watch: input.name,
+              error: describeError(error),
+            });
+          }
+          return false;
+        });
+      const first = attempt();
+      void first.then(async (started) => {
+        const backoff = new Backoff(1_000, 30_000);
+        while (!started && serving()) {
+          // The failed call may have subscribed after all (answered too late): start clean.
+          await session.call({ op: "unwatch", watchId }, {
+            timeoutMs: this.#timeouts.callMs,
+            operation,
+          }).catch(() => {});
+          if (!await sleep(backoff.next(), life.signal) || !serving()) return;
+          started = await attempt();
+        }
       });
-      reject(error);
-      stop();
+      return first.then(() => {});
     };
     return { synced, done: ended.promise, stop, [Symbol.dispose]: stop };
   }
