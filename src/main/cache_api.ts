@@ -203,10 +203,8 @@ export interface WatchHandle extends Disposable {
    */
   readonly synced: Promise<void>;
   /**
-   * Resolves when the watch has ended, for whatever reason: stopped, failed to sync, its
-   * connection gone (a disconnect, the Cluster deleted, the cache closed), or lost when its cluster
-   * moved to another worker that could not start it (logged; the name is free: watch it again).
-   * Never rejects.
+   * Resolves when the watch has ended, for whatever reason: stopped, failed to sync, or its
+   * connection gone (a disconnect, the Cluster deleted, the cache closed). Never rejects.
    */
   readonly done: Promise<void>;
   /** Stops the handler and ends the watch in the worker. Safe to call twice. */
