@@ -36,3 +36,18 @@ Deno.test("a Cluster deleted and created again under the same name is a new clus
   assert.notEqual(keyAfter, keyBefore, "nothing of the old cluster is kept, not even its key");
   source.close();
 });
+
+Deno.test("a Cluster created again whose infrastructure is not ready yet: its sources still hear the old one disconnect", async () => {
+  await using f = await fixture({ clusters: 1 });
+  await f.connected("workload-1");
+  const cluster = key("workload-1");
+  const reasons: string[][] = [];
+  const source = f.cache.getClusterSource("identity", (c) => [c.metadata!.name!]);
+  source.subscribe((_request, event) => void reasons.push([...event.reasons]));
+  await eventually(() => reasons.length === 1, "the connect event");
+  f.fleet.recreateClusterObject("workload-1", { infrastructureReady: false });
+  await eventually(() => !f.cache.getConnectionState(cluster).connected, "the old one to go");
+  await eventually(() => reasons.length === 2, "a disconnect for the old one", 5_000);
+  assert.deepEqual(reasons[1], ["disconnect"]);
+  source.close();
+});

@@ -4,6 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { KubeConfig } from "@kubernetes/client-node";
+import { ManagementCluster } from "../src/main/management/management_cluster.ts";
+import { resolveOptions } from "../src/main/options.ts";
+import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
+import { SimulatedFleet } from "../testing/mod.ts";
 import { eventually, fixture } from "./helpers/fixture.ts";
 
 Deno.test("a management API server that stops answering is reconnected after the failure threshold", async () => {
@@ -36,6 +41,43 @@ Deno.test("a management API server that stops answering is reconnected after the
     await f.fleet.addCluster("workload-2");
     await f.connected("workload-2");
   } finally {
+    await reset();
+  }
+});
+
+Deno.test("a rebuilt management connection starts healthy: the old connection's failures do not end it at its first one", async () => {
+  await using fleet = await SimulatedFleet.start({ clusters: 0 });
+  const kubeconfig = new KubeConfig();
+  kubeconfig.loadFromString(fleet.managementKubeconfig());
+  const options = resolveOptions({
+    management: kubeconfig,
+    client: { userAgent: "clustercache-tests", timeoutMs: 2_000 },
+    healthProbe: { intervalMs: 100, timeoutMs: 200, failureThreshold: 3 },
+  }, workerOptionsFlag);
+  let management: ManagementCluster | undefined;
+  let failuresAtReconnect: number | undefined;
+  await configure({
+    sinks: {
+      capture: (record) => {
+        if (record.message.join("").includes("Reconnected to the management cluster")) {
+          failuresAtReconnect ??= management!.health.consecutiveFailures;
+        }
+      },
+    },
+    loggers: [
+      { category: ["clustercache"], lowestLevel: "info", sinks: ["capture"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    management = await ManagementCluster.start(options, () => {}, () => "inherit");
+    await fleet.management.hang(true);
+    await eventually(() => management!.health.consecutiveFailures >= 3, "the probes to fail");
+    await fleet.management.hang(false);
+    await eventually(() => failuresAtReconnect !== undefined, "a reconnect");
+    assert.equal(failuresAtReconnect, 0, "healthy from the reconnect on");
+  } finally {
+    management?.close();
     await reset();
   }
 });

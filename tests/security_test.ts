@@ -61,6 +61,11 @@ Deno.test("no credential reaches a log record, an error message or a metric, wha
       "proxy-percent": kubeconfig({ token: "x" }, {
         "proxy-url": `http://user:%zz${MARKER}@127.0.0.1:1`,
       }),
+      // A server URL carrying a password, parseable or not.
+      "server-userinfo": kubeconfig({ token: "x" }, {
+        server: `https://user:${MARKER}@127.0.0.1:1`,
+      }),
+      "server-broken": kubeconfig({ token: "x" }, { server: `https://u:${MARKER}@[::1` }),
       "ca": kubeconfig({ token: "x" }, {
         "certificate-authority-data": b64(
           `-----BEGIN CERTIFICATE-----\n${MARKER}\n-----END CERTIFICATE-----\n`,

@@ -341,16 +341,28 @@ export class SimulatedFleet {
 
   /**
    * Deletes the Cluster object and creates it again at once under the same name, as CI systems that
-   * re-create a cluster do: a new UID, the same spec, the kubeconfig Secret left as it is.
+   * re-create a cluster do: a new UID, the same spec, the kubeconfig Secret left as it is. With
+   * `infrastructureReady: false`, the new one's infrastructure is not provisioned yet, as a new
+   * Cluster's is not.
    */
-  recreateClusterObject(name: string): void {
+  recreateClusterObject(name: string, options: { infrastructureReady?: boolean } = {}): void {
     const type = this.#clusterType();
     const current = this.management.store.get(type, this.namespace, name);
     if (!current) throw new RangeError(`No Cluster object named "${name}"`);
     this.management.store.delete(type, this.namespace, name);
     const { uid: _uid, resourceVersion: _rv, creationTimestamp: _at, ...metadata } = current
       .metadata!;
-    this.management.store.create(type, { ...current, metadata }, { keepStatus: true });
+    const ready = options.infrastructureReady ?? true;
+    const status = (current.status ?? {}) as Record<string, unknown>;
+    const initialization = status.initialization as Record<string, unknown> | undefined;
+    const created = ready ? current : {
+      ...current,
+      status: {
+        ...status,
+        initialization: { ...initialization, infrastructureProvisioned: false },
+      },
+    };
+    this.management.store.create(type, { ...created, metadata }, { keepStatus: true });
   }
 
   /** Changes the labels of a registered Cluster. */

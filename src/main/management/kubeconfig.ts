@@ -257,7 +257,13 @@ export function restTargetFromKubeConfig(
   try {
     server = new URL(cluster.server);
   } catch {
-    throw invalid(`error parsing kubeconfig: server "${cluster.server}" is not a URL`);
+    // Not quoted: it is the Secret's text, and may carry a password.
+    throw invalid("error parsing kubeconfig: the cluster's server is not a URL");
+  }
+  if (server.username || server.password) {
+    throw invalid(
+      "error parsing kubeconfig: the cluster's server names a user (credentials belong in the user)",
+    );
   }
   if (server.protocol !== "https:") {
     throw invalid(

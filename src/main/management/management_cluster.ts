@@ -11,7 +11,12 @@
  */
 
 import type { WatchEvent } from "../../shared/client_types.ts";
-import { ClusterCacheError, isNotFound, isUnauthorized } from "../../shared/errors.ts";
+import {
+  ClusterCacheError,
+  describeError,
+  isNotFound,
+  isUnauthorized,
+} from "../../shared/errors.ts";
 import {
   formatObjectKey,
   type KindRef,
@@ -77,6 +82,12 @@ export class ManagementCluster {
   #tokenTimer: ReturnType<typeof setInterval> | undefined;
   #refreshing: Promise<boolean> | undefined;
   readonly #probe = new HealthProbe();
+  /**
+   * Spaces restarts that follow one another with no healthy probe between them (a worker that
+   * crashes right after it synced, a server that fails again at once): each relists everything.
+   */
+  readonly #restarts = new Backoff(1_000, 30_000);
+  #healthySinceRestart = true;
   readonly #mainLagSince: (since: number) => number;
 
   private constructor(
@@ -453,6 +464,10 @@ export class ManagementCluster {
           this.#mainLagSince,
         );
         const failures = this.#probe.state.consecutiveFailures;
+        if (result.verdict === "success") {
+          this.#healthySinceRestart = true;
+          this.#restarts.reset();
+        }
         if (result.unauthorized) {
           // A rotated token file is handed over in place; only credentials that stay refused
           // rebuild the connection.
@@ -484,19 +499,22 @@ export class ManagementCluster {
 
   #restart(): Promise<void> {
     this.#restarting ??= (async () => {
-      const backoff = new Backoff(1_000, 30_000);
       this.#session?.terminate();
       this.#session = undefined;
+      if (!this.#healthySinceRestart) await sleep(this.#restarts.next(), this.#lifetime.signal);
+      this.#healthySinceRestart = false;
       while (!this.#lifetime.signal.aborted) {
         try {
           await this.#connect();
+          // A new connection starts healthy: the old one's failures would end it at the next one.
+          this.#probe.connected();
           this.#log.info("Reconnected to the management cluster");
           return;
         } catch (error) {
           this.#log.warn("Reconnecting to the management cluster failed; retrying", {
-            error: (error as Error).message,
+            error: describeError(error),
           });
-          await sleep(backoff.next(), this.#lifetime.signal);
+          await sleep(this.#restarts.next(), this.#lifetime.signal);
         }
       }
     })().finally(() => this.#restarting = undefined);

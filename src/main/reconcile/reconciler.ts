@@ -226,6 +226,10 @@ export class Reconciler {
     const accessor = this.#accessorOf(key, cluster, step);
     if (!infrastructureReady(cluster)) {
       this.#log.debug("Infrastructure is not ready; not connecting", { cluster: key });
+      // A Cluster created again is not ready yet as a rule: its sources still hear the old one go.
+      if (step.transitions.length > 0) {
+        this.sources.reconciled(key, cluster, this.#stateOf(accessor), step.transitions);
+      }
       return undefined;
     }
     if (this.#shards && !this.#shards.owns(key)) {

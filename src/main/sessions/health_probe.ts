@@ -76,6 +76,15 @@ export class HealthProbe {
   /** Successes in a row (toward the success threshold). */
   #successes = 0;
 
+  /** A new connection answered: healthy from now on, whatever the old one's probes counted. */
+  connected(): void {
+    this.state.lastProbeTime = Date.now();
+    this.state.lastProbeSuccessTime = this.state.lastProbeTime;
+    this.state.consecutiveFailures = 0;
+    this.#successes = 0;
+    this.#lastProbeTimedOut = false;
+  }
+
   /** Takes back the failure the last probe counted (a 401 that rotated credentials explain). */
   forgiveLastFailure(): void {
     if (this.state.consecutiveFailures > 0) this.state.consecutiveFailures--;
