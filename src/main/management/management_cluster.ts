@@ -88,6 +88,11 @@ export class ManagementCluster {
    */
   readonly #restarts = new Backoff(1_000, 30_000);
   #healthySinceRestart = true;
+  /**
+   * The mirror's kinds whose list and watch fail, since when (from its worker's reports): a
+   * mirror whose watch fails for as long as the probes may is stale, however well `GET /` answers.
+   */
+  readonly #failing = new Map<string, { since: number; error: string | undefined }>();
   readonly #mainLagSince: (since: number) => number;
 
   private constructor(
@@ -337,6 +342,18 @@ export class ManagementCluster {
       onLog: (level, message, properties) =>
         forwardWorkerLog(this.#log, level, message, { ...properties, cluster: "management" }),
       onInformer: () => {},
+      onStats: (stats, from) => {
+        if (from !== this.#session) return;
+        for (const informer of stats.informers) {
+          if (informer.phase !== "failing") this.#failing.delete(informer.kind);
+          else {
+            this.#failing.set(informer.kind, {
+              since: informer.failingSince ?? Date.now(),
+              error: informer.lastError,
+            });
+          }
+        }
+      },
       onFailure: (error) => {
         this.#log.error("The management cluster's worker failed; restarting it", {
           error: error.message,
@@ -345,6 +362,7 @@ export class ManagementCluster {
       },
     });
     this.#session = session;
+    this.#failing.clear();
     const call = {
       timeoutMs: options.initialSyncTimeoutMs + 5_000,
       signal: this.#lifetime.signal,
@@ -482,6 +500,10 @@ export class ManagementCluster {
             consecutiveFailures: failures,
           });
           await this.#restart();
+        } else if (this.#staleMirror()) {
+          // Its Cluster kind may no longer be served (a Cluster API upgrade): look again.
+          this.#clusterKind = undefined;
+          await this.#restart();
         } else if (result.verdict === "failure") {
           this.#log.warn("The management cluster's health probe failed", {
             consecutiveFailures: failures,
@@ -490,6 +512,25 @@ export class ManagementCluster {
       }
       this.#scheduleProbe();
     }, this.#options.healthProbe.intervalMs);
+  }
+
+  /** Whether a mirrored kind has failed for as long as the probes may fail (logged when so). */
+  #staleMirror(): boolean {
+    const { intervalMs, failureThreshold } = this.#options.healthProbe;
+    const budget = intervalMs * failureThreshold;
+    for (const [kind, { since, error }] of this.#failing) {
+      if (Date.now() - since < budget) continue;
+      this.#log.warn(
+        "The management cluster's watch of a mirrored kind keeps failing; reconnecting",
+        {
+          kind,
+          failingSeconds: Math.round((Date.now() - since) / 1000),
+          ...(error === undefined ? {} : { error }),
+        },
+      );
+      return true;
+    }
+    return false;
   }
 
   /** The management connection's probe state (for tests and logs). */
