@@ -51,6 +51,12 @@ export class ConsistencyStore {
     this.#waitingSince.delete(identity);
   }
 
+  /** Forgets every request (the controller stops). */
+  clear(): void {
+    this.#writes.clear();
+    this.#waitingSince.clear();
+  }
+
   /** Whether the request's caches have reached its writes; `now` in epoch ms. */
   async check(identity: string, now: number): Promise<Readiness> {
     const writes = this.#writes.get(identity);

@@ -442,6 +442,7 @@ export class Controller<R> implements AsyncDisposable {
     } else {
       await Promise.all(this.#workers);
     }
+    this.#consistency?.clear();
     this.#notifyIdle(true);
   }
 
@@ -498,7 +499,9 @@ export class Controller<R> implements AsyncDisposable {
       this.#reconciles?.("error");
       if (error instanceof ClusterNotConnectedError) {
         // Not worth a retry: the cluster source's next connect event brings the request back.
+        // What it wrote went through a connection that is gone: nothing to wait for.
         this.#queue.forget(request);
+        this.#consistency?.forget(key);
         this.#log.debug("Reconcile skipped: cluster not connected", {
           controller: this.name,
           request: key,
