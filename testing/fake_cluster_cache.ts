@@ -20,7 +20,11 @@ import type {
   WatchInput,
 } from "../src/main/cache_api.ts";
 import type { ClusterSource, ClusterSourceOptions } from "../src/main/sources/cluster_source.ts";
-import { ClusterCacheError, ClusterNotConnectedError } from "../src/shared/errors.ts";
+import {
+  ClusterCacheError,
+  ClusterNotConnectedError,
+  describeError,
+} from "../src/shared/errors.ts";
 import {
   formatObjectKey,
   type KindRef,
@@ -282,7 +286,8 @@ export class FakeClusterCache implements ClusterCacheApi {
       dispatch: new WatchDispatch(
         input.handler as (event: WatchEvent) => void | Promise<void>,
         local,
-        (error) => log.error("A watch handler failed", { watch: input.name, error: String(error) }),
+        (error) =>
+          log.error("A watch handler failed", { watch: input.name, error: describeError(error) }),
         () => {}, // no window: nothing sends ahead
       ),
       unsubscribe: () => {},

@@ -413,6 +413,7 @@ Deno.test("controller: requeueAfterMs of Infinity is refused; a delay past a tim
   controller.start();
   controller.enqueue("forever");
   controller.enqueue("month");
+  await eventually(() => runs.length >= 2, "both to run");
   await wait(100);
   assert.deepEqual(runs.sort(), ["forever", "month"], "each ran once: no 1 ms timer loop");
   controller.enqueue("slow");

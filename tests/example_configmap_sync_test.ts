@@ -106,6 +106,8 @@ Deno.test("example operator: keeps a ConfigMap in every workload cluster in step
   // SIGTERM: a clean stop, with the outcome counts.
   const outcomes = await operator.stop();
   const why = `${JSON.stringify(outcomes)}\noperator log:\n${(await operator.log()).slice(-4000)}`;
+  // Printed as well: a failure here can be hidden behind a disposal error (SuppressedError).
+  if (!(outcomes.created! >= 5 && outcomes.deleted! >= 3)) console.error(why);
   assert.ok(outcomes.created! >= 5, why);
   assert.ok(outcomes.deleted! >= 3, why);
 });

@@ -61,8 +61,8 @@ Deno.test("registry: synced waits for the session's watchSynced and the handler 
   s.answers[0]!.resolve(null); // the worker answers: subscribed, not synced
   assert.equal(await state(handle.synced), "pending");
   assert.ok(registration!.subscribed);
-  watches.synced(registration!.watchId, session()); // another session's word: not heard
-  watches.synced(registration!.watchId, s);
+  watches.sentAll(registration!.watchId, session()); // another session's word: not heard
+  watches.sentAll(registration!.watchId, s);
   watches.deliver(registration!.watchId, [add("c")], s); // after the mark: not waited for
   assert.equal(await state(handle.synced), "pending", "the handler is still on b");
   gate.resolve();

@@ -397,9 +397,10 @@ export class ClusterCache implements ClusterCacheApi, AsyncDisposable {
    *
    * Resolves once the handler is registered, like Go's `Watch`; `handle.synced` resolves once the
    * kind's informer has synced (within `initialSyncTimeoutMs`) and the handler has finished with
-   * every existing object, told as an `add` (at its own pace). A second `watch()` with a name already watched on this
-   * connection registers nothing and shares the first one's `synced`: if that fails, both learn it,
-   * and the name is free again. A reconnect forgets all watches: watch again on the connect event.
+   * every existing object, told as an `add` (at its own pace). A second `watch()` with a name
+   * already watched on this connection registers nothing and shares the first one's `synced`: if
+   * that fails, both learn it, and the name is free again. A reconnect forgets all watches: watch
+   * again on the connect event.
    *
    * @throws {ClusterNotConnectedError} "error creating watch <name> for <kind>: connection to the
    *   workload cluster is down".

@@ -285,8 +285,7 @@ export class SimulatedApiServer {
   readonly #credentialListeners = new Set<() => void>();
   #closed = false;
   readonly #lifetime = new AbortController();
-  /** WatchList streams still to end before their initial-events bookmark. */
-  /** How the next WatchLists end early, in order. */
+  /** How the next WatchList streams end before their initial-events bookmark, in order. */
   #watchListEndings: ("closed" | "expired")[] = [];
   /** Requests to leave unanswered (or to fail with `code`): what they match, and how many more. */
   readonly #singled: {
@@ -637,9 +636,14 @@ export class SimulatedApiServer {
     }
   }
 
-  /** Clears every standing fault and serves again if stopped or hung. */
+  /**
+   * Clears every standing fault, and requests still to be hung or failed
+   * ({@linkcode SimulatedApiServer.hangRequests}, {@linkcode SimulatedApiServer.failRequests}),
+   * and serves again if stopped or hung.
+   */
   async clearFaults(): Promise<void> {
     this.#faults = structuredClone(DEFAULT_FAULTS);
+    this.#singled.length = 0;
     if (this.#listener.state === "hung") await this.hang(false);
     else if (this.#listener.state === "stopped") await this.start();
   }

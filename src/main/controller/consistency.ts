@@ -45,7 +45,7 @@ export class ConsistencyStore {
     if (!before || order === undefined || order >= 0) writes.set(key, write);
   }
 
-  /** Forgets a request (it is done for good, or the controller stops). */
+  /** Forgets a request (it is done for good). */
   forget(identity: string): void {
     this.#writes.delete(identity);
     this.#waitingSince.delete(identity);

@@ -25,7 +25,10 @@ import type { Attributes } from "@opentelemetry/api";
 
 /** What a reconcile asks for: nothing (done), or to run again after a delay. */
 export interface ReconcileResult {
-  /** Run this request again after this many ms (and forget its failures). */
+  /**
+   * Run this request again after this many ms (and forget its failures): finite and not negative
+   * (anything else is a reconcile error); past ~24.8 days, the timer's range, it runs then.
+   */
   requeueAfterMs?: number;
 }
 
@@ -395,6 +398,7 @@ export class Controller<R> implements AsyncDisposable {
   /**
    * Stops: sources and watches end, queued requests are dropped, and running reconciles get until
    * the deadline to finish. Past it, their signals abort and `stop` returns without waiting more.
+   * A negative or non-numeric `timeoutMs` is refused (a rejected `RangeError`).
    */
   stop(options: StopOptions = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 30_000;
@@ -499,20 +503,18 @@ export class Controller<R> implements AsyncDisposable {
       this.#reconciles?.("error");
       if (error instanceof ClusterNotConnectedError) {
         // Not worth a retry: the cluster source's next connect event brings the request back.
-        // What it wrote went through a connection that is gone: nothing to wait for.
         this.#queue.forget(request);
-        this.#consistency?.forget(key);
         this.#log.debug("Reconcile skipped: cluster not connected", {
           controller: this.name,
           request: key,
         });
       } else if (!this.#stopping) {
+        this.#queue.addRateLimited(request); // first: a log sink that throws must not lose it
         this.#log.error("Reconciler error", {
           controller: this.name,
           request: key,
           error: describeError(error),
         });
-        this.#queue.addRateLimited(request);
       }
     } finally {
       clearTimeout(timer);

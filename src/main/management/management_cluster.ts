@@ -482,7 +482,8 @@ export class ManagementCluster {
           this.#mainLagSince,
         );
         const failures = this.#probe.state.consecutiveFailures;
-        if (result.verdict === "success") {
+        const stale = this.#staleKind();
+        if (result.verdict === "success" && !stale) {
           this.#healthySinceRestart = true;
           this.#restarts.reset();
         }
@@ -500,7 +501,11 @@ export class ManagementCluster {
             consecutiveFailures: failures,
           });
           await this.#restart();
-        } else if (this.#staleMirror()) {
+        } else if (stale) {
+          this.#log.warn(
+            "The management cluster's watch of a mirrored kind keeps failing; reconnecting",
+            stale,
+          );
           // Its Cluster kind may no longer be served (a Cluster API upgrade): look again.
           this.#clusterKind = undefined;
           await this.#restart();
@@ -514,23 +519,19 @@ export class ManagementCluster {
     }, this.#options.healthProbe.intervalMs);
   }
 
-  /** Whether a mirrored kind has failed for as long as the probes may fail (logged when so). */
-  #staleMirror(): boolean {
+  /** A mirrored kind that has failed for as long as the probes may fail, if any. */
+  #staleKind(): { kind: string; failingSeconds: number; error?: string } | undefined {
     const { intervalMs, failureThreshold } = this.#options.healthProbe;
-    const budget = intervalMs * failureThreshold;
     for (const [kind, { since, error }] of this.#failing) {
-      if (Date.now() - since < budget) continue;
-      this.#log.warn(
-        "The management cluster's watch of a mirrored kind keeps failing; reconnecting",
-        {
-          kind,
-          failingSeconds: Math.round((Date.now() - since) / 1000),
-          ...(error === undefined ? {} : { error }),
-        },
-      );
-      return true;
+      const failingMs = Date.now() - since;
+      if (failingMs < intervalMs * failureThreshold) continue;
+      return {
+        kind,
+        failingSeconds: Math.round(failingMs / 1000),
+        ...(error === undefined ? {} : { error }),
+      };
     }
-    return false;
+    return undefined;
   }
 
   /** The management connection's probe state (for tests and logs). */

@@ -15,7 +15,7 @@ import type { ClusterHistory } from "./cluster_history.ts";
 import type { ClusterCacheMetrics } from "../metrics/metrics.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { catchUp, handOver, warmUp } from "./session_move.ts";
-import type { WatchRegistry } from "../watches/watch_registry.ts";
+import { unwatchQuietly, type WatchRegistry } from "../watches/watch_registry.ts";
 import type { Placement } from "../sessions/session.ts";
 
 /** What moves need of the reconciler. */
@@ -162,19 +162,13 @@ export class Moves {
       if (!watches.active(watch)) continue; // stopped meanwhile
       if (!watch.subscribed) {
         // Its handler has heard nothing yet: the new session starts it afresh.
-        void old.session.call({ op: "unwatch", watchId: watch.watchId }, {
-          timeoutMs: timeouts.callMs,
-          operation: "error moving a watch",
-        }).catch(() => {});
+        void unwatchQuietly(old.session, watch.watchId, timeouts.callMs);
         watch.start(next.session);
         exact++;
       } else if (await handOver(watch, next.session, timeouts)) exact++;
       if (!watches.active(watch)) {
         // Stopped while it was handed over: its stop reached the old session only.
-        void next.session.call({ op: "unwatch", watchId: watch.watchId }, {
-          timeoutMs: timeouts.callMs,
-          operation: "error moving a watch",
-        }).catch(() => {});
+        void unwatchQuietly(next.session, watch.watchId, timeouts.callMs);
       }
     }
     metrics.moved(placement === "dedicated" ? "promote" : "demote");

@@ -540,7 +540,7 @@ export class Reconciler {
     const cluster = accessor.key;
     return {
       onEvents: (watchId, events, from) => this.watches.deliver(watchId, events, from),
-      onWatchSynced: (watchId, from) => this.watches.synced(watchId, from),
+      onWatchSynced: (watchId, from) => this.watches.sentAll(watchId, from),
       onLog: (level, message, properties) =>
         forwardWorkerLog(this.#workerLog, level, message, { ...properties, cluster: key }),
       onInformer: (kind, event) => this.#metrics.informer(cluster, kind, event),

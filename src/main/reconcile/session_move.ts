@@ -18,7 +18,7 @@
 
 import type { InformerProgress } from "../../shared/protocol.ts";
 import { WATCH_WINDOW } from "../watches/watch_dispatch.ts";
-import type { MovingWatch } from "../watches/watch_registry.ts";
+import { type MovingWatch, unwatchQuietly } from "../watches/watch_registry.ts";
 import type { Session } from "../sessions/session.ts";
 
 /** Timeouts of a move. */
@@ -121,10 +121,8 @@ export async function handOver(
     return true;
   } catch {
     watch.session = to;
-    void from.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })
-      .catch(() => {});
-    await to.call({ op: "unwatch", watchId }, { timeoutMs: timeouts.callMs, operation })
-      .catch(() => {});
+    void unwatchQuietly(from, watchId, timeouts.callMs);
+    await unwatchQuietly(to, watchId, timeouts.callMs);
     await watch.rewatch(to);
     return false;
   }

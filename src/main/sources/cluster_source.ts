@@ -261,7 +261,10 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
     this.#subscribers.add(handler);
     const waiting = [...this.#queue.values()];
     this.#queue.clear();
-    for (const { request, event } of waiting) this.#call(handler, request, event);
+    for (const { request, event } of waiting) {
+      if (this.#closed) break; // closed by the subscriber meanwhile
+      this.#call(handler, request, event);
+    }
     return () => this.#subscribers.delete(handler);
   }
 

@@ -63,7 +63,7 @@ export interface WatchRegistration extends MovingWatch {
    */
   end(why: "stopped" | "disconnected" | "closed"): void;
   /** Its session sent every object it began with: `synced` resolves once the handler has them. */
-  synced(): void;
+  sentAll(): void;
 }
 
 /** A watch's input, checked: what its errors say, and its predicates split. */
@@ -100,6 +100,21 @@ export function checkWatchInput<T extends KubeObject>(
   }
   const { pushdown, local } = splitPredicates(input.predicates);
   return { operation, pushdown, local: local as ((event: WatchEvent) => boolean)[] };
+}
+
+/**
+ * Ends a watch in a session, best effort: a session that does not answer is ending, or its
+ * worker is gone, and the watch with it.
+ */
+export function unwatchQuietly(
+  session: Session,
+  watchId: number,
+  timeoutMs: number,
+): Promise<void> {
+  return session.call({ op: "unwatch", watchId }, {
+    timeoutMs,
+    operation: "error ending a watch",
+  }).then(() => {}, () => {});
 }
 
 /** The connection a watch is added on: named by its id, served by its session. */
@@ -189,7 +204,7 @@ export class WatchRegistry {
         else if (why === "disconnected") reject(new ClusterNotConnectedError(operation, cluster));
         else reject(new ClusterCacheError("Closed", `${operation}: the cache was closed`));
       },
-      synced: () => registration.dispatch.whenHandled(resolve),
+      sentAll: () => registration.dispatch.whenHandled(resolve),
       dispatch: new WatchDispatch(
         input.handler as (event: WatchEvent) => void | Promise<void>,
         local,
@@ -203,11 +218,12 @@ export class WatchRegistry {
       ),
     };
     this.#byId.set(watchId, registration);
-    // The call's timeout covers the informer's sync; the handler then takes its own time.
-    registration.start = (session) => {
+    // Subscribes it on `session`; the call's timeout covers the informer's sync, the handler then
+    // takes its own time. Settles `subscribed` if the watch is still that session's.
+    const subscribe = (session: Session, signal?: AbortSignal) => {
       registration.session = session;
       registration.subscribed = false;
-      session.call(
+      return session.call(
         {
           op: "watch",
           watchId,
@@ -215,10 +231,13 @@ export class WatchRegistry {
           filters: pushdown,
           window: Math.max(0, WATCH_WINDOW - registration.dispatch.outstanding),
         },
-        { timeoutMs: this.#timeouts.syncMs, signal: input.signal, operation },
+        { timeoutMs: this.#timeouts.syncMs, ...(signal ? { signal } : {}), operation },
       ).then(() => {
         if (registration.session === session) registration.subscribed = true;
-      }, (error) => {
+      });
+    };
+    registration.start = (session) => {
+      subscribe(session, input.signal).catch((error) => {
         if (registration.session === session) reject(error);
       });
     };
@@ -233,10 +252,7 @@ export class WatchRegistry {
       this.#byId.delete(watchId);
       registration.end("stopped");
       if (registration.session.alive) {
-        void registration.session.call({ op: "unwatch", watchId }, {
-          timeoutMs: this.#timeouts.callMs,
-          operation,
-        }).catch(() => {});
+        void unwatchQuietly(registration.session, watchId, this.#timeouts.callMs);
       }
     };
     // A failed sync unregisters the name, so the next watch() tries again. (This also handles the
@@ -246,23 +262,16 @@ export class WatchRegistry {
       const serving = () =>
         this.#byId.get(watchId) === registration && registration.session === session &&
         session.alive;
+      let failures = 0;
+      // Not with the caller's signal: that one bounded the first sync, long ago.
       const attempt = () =>
-        session.call(
-          {
-            op: "watch",
-            watchId,
-            kind: input.kind,
-            filters: pushdown,
-            window: Math.max(0, WATCH_WINDOW - registration.dispatch.outstanding),
-          },
-          { timeoutMs: this.#timeouts.syncMs, operation },
-        ).then(() => true, (error: Error) => {
+        subscribe(session).then(() => true, (error: Error) => {
           if (serving()) {
-            log.warn("A watch could not start on its cluster's new worker; trying again", {
-              cluster: key,
-              watch: input.name,
-              error: describeError(error),
-            });
+            // Loud once; a kind the new worker cannot serve would say so every 30 s otherwise.
+            log[failures++ === 0 ? "warn" : "debug"](
+              "A watch could not start on its cluster's new worker; trying again",
+              { cluster: key, watch: input.name, error: describeError(error) },
+            );
           }
           return false;
         });
@@ -271,10 +280,7 @@ export class WatchRegistry {
         const backoff = new Backoff(1_000, 30_000);
         while (!started && serving()) {
           // The failed call may have subscribed after all (answered too late): start clean.
-          await session.call({ op: "unwatch", watchId }, {
-            timeoutMs: this.#timeouts.callMs,
-            operation,
-          }).catch(() => {});
+          await unwatchQuietly(session, watchId, this.#timeouts.callMs);
           if (!await sleep(backoff.next(), life.signal) || !serving()) return;
           started = await attempt();
         }
@@ -296,11 +302,11 @@ export class WatchRegistry {
    * A watch's session sent every object it began with: its `synced` resolves once its handler has
    * finished them (a move's old session is not heard).
    */
-  synced(watchId: number, from: Session): void {
+  sentAll(watchId: number, from: Session): void {
     const registration = this.#byId.get(watchId);
     if (registration?.session !== from) return;
     registration.subscribed = true;
-    registration.synced();
+    registration.sentAll();
   }
 
   /** The watches a session serves (a move hands them over). */
