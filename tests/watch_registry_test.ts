@@ -86,11 +86,13 @@ Deno.test("registry: a watch a new session cannot start yet is tried again with 
   const first = registration!.rewatch(next);
   next.answers[0]!.reject(new ClusterCacheError("CacheSyncTimeout", "not yet"));
   await first;
+  assert.equal(registration!.subscribed, false, "a second move must start it, not hand it over");
   assert.equal(next.answers.length, 2, "its half-made subscription undone");
   next.answers[1]!.resolve(null);
   await eventually(() => next.answers.length === 3, "a second attempt after a backoff", 5_000);
   next.answers[2]!.resolve(null); // started
   await new Promise((r) => setTimeout(r, 50));
+  assert.equal(registration!.subscribed, true);
   assert.equal(next.answers.length, 3, "no more attempts once started");
   assert.deepEqual(watches.names(1), ["w"], "still registered: a watch lives with its connection");
 
