@@ -82,7 +82,7 @@ Deno.test("a rebuilt management connection starts healthy: the old connection's 
   }
 });
 
-Deno.test("a management mirror whose watch keeps failing while GET / answers is noticed and rebuilt", async () => {
+Deno.test("a management mirror whose watch is refused while GET / answers is noticed and rebuilt; one that merely fails is left to retry", async () => {
   const records: LogRecord[] = [];
   await configure({
     sinks: { capture: (record) => records.push(record) },
@@ -98,13 +98,21 @@ Deno.test("a management mirror whose watch keeps failing while GET / answers is 
     });
     await f.connected("workload-1");
     const said = (text: string) => records.some((r) => r.message.join("").includes(text));
+    const rebuilt = "keeps refusing the watch of a mirrored kind; reconnecting";
+    // An overloaded server failing the Cluster watch for 5 probe budgets: the informer retries.
+    f.fleet.management.failRequests({ method: "GET", path: /\/clusters$/ }, 1_000_000, 503);
+    f.fleet.management.dropWatches("close");
+    await eventually(
+      () => records.some((r) => r.message.join("").includes("Informer list or watch failed")),
+      "the mirror's watch to fail",
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(said(rebuilt), false, "a failure that is not a refusal is left to retry");
+    await f.fleet.management.clearFaults();
     // RBAC starts refusing the Cluster watch: the mirror would go stale while probes pass.
     f.fleet.management.failRequests({ method: "GET", path: /\/clusters$/ }, 1_000_000, 403);
     f.fleet.management.dropWatches("close");
-    await eventually(
-      () => said("keeps failing; reconnecting"),
-      "the management connection to notice its mirror failing",
-    );
+    await eventually(() => said(rebuilt), "the management connection to notice its mirror refused");
     // Once it may read Clusters again, a Cluster added now is connected.
     await f.fleet.management.clearFaults();
     await f.fleet.addCluster("workload-2");

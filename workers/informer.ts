@@ -57,6 +57,8 @@ export class Informer {
   #lastError: string | undefined;
   /** Since when list and watch attempts have failed without the server answering in between. */
   #failingSince: number | undefined;
+  /** Whether the last failure was a refusal (retrying alone will not mend it). */
+  #refused = false;
   #lastHeardAt = 0;
   #events = 0;
   #lists = 0;
@@ -95,6 +97,7 @@ export class Informer {
         this.#lastHeardAt = Date.now();
         this.#lastError = undefined;
         this.#failingSince = undefined;
+        this.#refused = false;
       },
       count: (event) => {
         if (event === "list" && this.#lists++ > 0) this.#relists++;
@@ -127,7 +130,9 @@ export class Informer {
       objects: this.store.size,
       events: this.#events,
       lastHeardAt: this.#lastHeardAt,
-      ...(failing ? { failingSince: this.#failingSince, lastError: this.#lastError } : {}),
+      ...(failing
+        ? { failingSince: this.#failingSince, lastError: this.#lastError, refused: this.#refused }
+        : {}),
     };
   }
 
@@ -294,6 +299,7 @@ export class Informer {
     this.#onCount("error");
     const refused = isForbidden(error) || isUnauthorized(error) ||
       (error instanceof ClusterCacheError && error.code === "NoKindMatch");
+    this.#refused = refused;
     if (!this.#synced && refused) {
       for (const waiter of this.#waiters) waiter.reject(error);
       this.#waiters.clear();

@@ -121,6 +121,7 @@ export class InformerCache {
         before && before.resourceVersion === now.resourceVersion &&
         before.relists === informer.relists && before.phase === now.phase &&
         before.failingSince === now.failingSince && before.lastError === now.lastError &&
+        before.refused === now.refused &&
         before.objects === now.objects && before.events === now.events &&
         now.lastHeardAt - before.lastHeardAt < HEARD_REPORT_MS
       ) {

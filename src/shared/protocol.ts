@@ -427,6 +427,11 @@ export interface InformerState {
   failingSince?: number | undefined;
   /** The last failure (a status reason or message from the server, never a credential). */
   lastError?: string | undefined;
+  /**
+   * While failing: whether the last failure was a refusal (forbidden, unauthorized, or the kind not
+   * served), which retrying alone will not mend, unlike a timeout or an overloaded server.
+   */
+  refused?: boolean | undefined;
 }
 
 /** Canonical string of a kind, `apps/v1 Deployment`. */

@@ -89,8 +89,9 @@ export class ManagementCluster {
   readonly #restarts = new Backoff(1_000, 30_000);
   #healthySinceRestart = true;
   /**
-   * The mirror's kinds whose list and watch fail, since when (from its worker's reports): a
-   * mirror whose watch fails for as long as the probes may is stale, however well `GET /` answers.
+   * The mirror's kinds whose list and watch are refused (forbidden, or the kind no longer served),
+   * since when (from its worker's reports): a mirror refused for as long as the probes may fail is
+   * stale, however well `GET /` answers.
    */
   readonly #failing = new Map<string, { since: number; error: string | undefined }>();
   readonly #mainLagSince: (since: number) => number;
@@ -345,8 +346,11 @@ export class ManagementCluster {
       onStats: (stats, from) => {
         if (from !== this.#session) return;
         for (const informer of stats.informers) {
-          if (informer.phase !== "failing") this.#failing.delete(informer.kind);
-          else {
+          // Only a refusal: a timeout or an overloaded server is the informer's to retry, and a
+          // rebuild would only add to the load.
+          if (informer.phase !== "failing" || !informer.refused) {
+            this.#failing.delete(informer.kind);
+          } else {
             this.#failing.set(informer.kind, {
               since: informer.failingSince ?? Date.now(),
               error: informer.lastError,
@@ -503,7 +507,7 @@ export class ManagementCluster {
           await this.#restart();
         } else if (stale) {
           this.#log.warn(
-            "The management cluster's watch of a mirrored kind keeps failing; reconnecting",
+            "The management cluster keeps refusing the watch of a mirrored kind; reconnecting",
             stale,
           );
           // Its Cluster kind may no longer be served (a Cluster API upgrade): look again.
@@ -519,7 +523,7 @@ export class ManagementCluster {
     }, this.#options.healthProbe.intervalMs);
   }
 
-  /** A mirrored kind that has failed for as long as the probes may fail, if any. */
+  /** A mirrored kind refused for as long as the probes may fail, if any. */
   #staleKind(): { kind: string; failingSeconds: number; error?: string } | undefined {
     const { intervalMs, failureThreshold } = this.#options.healthProbe;
     for (const [kind, { since, error }] of this.#failing) {
