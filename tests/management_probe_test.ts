@@ -3,23 +3,17 @@
  * failure threshold reached rebuilds it, once the management API server answers again.
  */
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { configure, reset } from "@logtape/logtape";
 import { KubeConfig } from "@kubernetes/client-node";
 import { ManagementCluster } from "../src/main/management/management_cluster.ts";
 import { resolveOptions } from "../src/main/options.ts";
 import { workerOptionsFlag } from "../src/main/sessions/worker_options_flag.ts";
 import { SimulatedFleet } from "../testing/mod.ts";
 import { eventually, fixture } from "./helpers/fixture.ts";
+import { captureLogs } from "./helpers/logs.ts";
 
 Deno.test("a management API server that stops answering is reconnected after the failure threshold", async () => {
-  const records: LogRecord[] = [];
-  await configure({
-    sinks: { capture: (record) => records.push(record) },
-    loggers: [
-      { category: ["clustercache"], lowestLevel: "debug", sinks: ["capture"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
+  const records = await captureLogs();
   try {
     await using f = await fixture({ clusters: 1 }, {
       healthProbe: { intervalMs: 100, timeoutMs: 200, failureThreshold: 3 },
@@ -83,14 +77,7 @@ Deno.test("a rebuilt management connection starts healthy: the old connection's 
 });
 
 Deno.test("a management mirror whose watch is refused while GET / answers is noticed and rebuilt; one that merely fails is left to retry", async () => {
-  const records: LogRecord[] = [];
-  await configure({
-    sinks: { capture: (record) => records.push(record) },
-    loggers: [
-      { category: ["clustercache"], lowestLevel: "debug", sinks: ["capture"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
+  const records = await captureLogs();
   try {
     // Probes that a slow machine does not fail: only the mirror's watch fails here.
     await using f = await fixture({ clusters: 1 }, {

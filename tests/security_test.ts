@@ -3,25 +3,13 @@
  * API server and nothing else.
  */
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { reset } from "@logtape/logtape";
 import type { ClusterCredentials } from "../testing/mod.ts";
 import { eventually, fixture, key, POOLED } from "./helpers/fixture.ts";
+import { captureLogs } from "./helpers/logs.ts";
 
 const MARKER = "S3CR3T-MARKER-1b9e";
 const b64 = (text: string) => btoa(text);
-
-/** Captures every log record of the library (undo with logtape's `reset()`). */
-async function captureLogs(): Promise<LogRecord[]> {
-  const records: LogRecord[] = [];
-  await configure({
-    sinks: { capture: (record) => records.push(record) },
-    loggers: [
-      { category: ["clustercache"], lowestLevel: "debug", sinks: ["capture"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  return records;
-}
 
 Deno.test("no credential reaches a log record, an error message or a metric, whatever fails", async () => {
   const records = await captureLogs();
