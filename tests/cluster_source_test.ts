@@ -133,3 +133,14 @@ Deno.test("a source closed by its own subscriber takes no more of the event's re
   const iterator = source[Symbol.asyncIterator]();
   assert.deepEqual(await iterator.next(), { value: undefined, done: true });
 });
+
+Deno.test("a source closed by a new subscriber while it replays what waited replays no more", () => {
+  const source = new ClusterSource<string>("c");
+  source.deliver("ns/a", ["a", "b", "c"], event("a")); // queued: nobody listens yet
+  const seen: string[] = [];
+  source.subscribe((request) => {
+    seen.push(request);
+    source.close();
+  });
+  assert.deepEqual(seen, ["a"]);
+});
