@@ -64,11 +64,10 @@ function merge(waiting: Delta[], next: Delta): Delta[] {
  */
 export class HeldDeltas {
   #byObject = new Map<string, Delta[]>();
-  #marked = false;
 
   /** Objects with something waiting. */
   get size(): number {
-    return this.#byObject.size - (this.#marked ? 1 : 0);
+    return this.#byObject.size - (this.#byObject.has(MARK_KEY) ? 1 : 0);
   }
 
   /** Whether nothing waits, not even the mark. */
@@ -80,7 +79,6 @@ export class HeldDeltas {
   mark(): void {
     this.#byObject.delete(MARK_KEY);
     this.#byObject.set(MARK_KEY, []);
-    this.#marked = true;
   }
 
   /** Holds a delta. */
@@ -95,7 +93,6 @@ export class HeldDeltas {
   drain(): Delta[] {
     const out = [...this.#byObject.values()].flat();
     this.#byObject = new Map();
-    this.#marked = false;
     return out;
   }
 
@@ -109,10 +106,8 @@ export class HeldDeltas {
     const out: (Delta | typeof MARK)[] = [];
     let taken = 0;
     for (const [key, deltas] of this.#byObject) {
-      if (key === MARK_KEY) {
-        out.push(MARK);
-        this.#marked = false;
-      } else {
+      if (key === MARK_KEY) out.push(MARK);
+      else {
         if (taken >= count) break;
         out.push(...deltas);
         taken += deltas.length;

@@ -32,7 +32,7 @@ import { untilAborted } from "./until_aborted.ts";
 import { checkKeyPair, checkKeyPairFully } from "./key_pair.ts";
 import { ClusterCacheError } from "../src/shared/errors.ts";
 import { deniedAddress } from "../src/shared/networks.ts";
-import { parseProxyUrl, proxyAuthorization } from "../src/shared/proxy_url.ts";
+import { parseProxyUrl } from "../src/shared/proxy_url.ts";
 
 /** Where and how to reach the server. */
 export interface PinnedTarget {
@@ -664,8 +664,7 @@ function connectThroughProxy(
   let proxy: URL;
   let authorization: string | undefined;
   try {
-    proxy = parseProxyUrl(proxyUrl);
-    authorization = proxyAuthorization(proxy);
+    ({ url: proxy, authorization } = parseProxyUrl(proxyUrl));
   } catch (error) {
     return Promise.reject(error);
   }

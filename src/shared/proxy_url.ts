@@ -14,7 +14,7 @@ function invalid(message: string): ClusterCacheError {
 
 /**
  * Parses a `proxy-url`: `http://[user:password@]host[:port]`, its user and password
- * percent-encoded.
+ * percent-encoded; with the `Proxy-Authorization` header's value when it names a user.
  *
  * @throws {ClusterCacheError} `InvalidKubeconfig` for anything else.
  *
@@ -22,11 +22,11 @@ function invalid(message: string): ClusterCacheError {
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseProxyUrl } from "./proxy_url.ts";
- * assert.equal(parseProxyUrl("http://u:p%2Fw@proxy:3128").host, "proxy:3128");
+ * assert.equal(parseProxyUrl("http://u:p%2Fw@proxy:3128").url.host, "proxy:3128");
  * assert.throws(() => parseProxyUrl("http://u:1234/w@proxy:3128"), /must be http:/);
  * ```
  */
-export function parseProxyUrl(text: string): URL {
+export function parseProxyUrl(text: string): { url: URL; authorization: string | undefined } {
   let url: URL;
   try {
     url = new URL(text);
@@ -43,8 +43,7 @@ export function parseProxyUrl(text: string): URL {
       "proxy-url must be http://[user:password@]host[:port] (a password must be percent-encoded)",
     );
   }
-  proxyAuthorization(url); // its user and password must decode
-  return url;
+  return { url, authorization: proxyAuthorization(url) }; // its user and password must decode
 }
 
 /**
@@ -53,7 +52,7 @@ export function parseProxyUrl(text: string): URL {
  *
  * @throws {ClusterCacheError} `InvalidKubeconfig` when the user or password does not decode.
  */
-export function proxyAuthorization(url: URL): string | undefined {
+function proxyAuthorization(url: URL): string | undefined {
   if (!url.username) return undefined;
   let credentials: string;
   try {

@@ -28,7 +28,7 @@ import { restTargetFromKubeConfig, tokenFileOf } from "./kubeconfig.ts";
 import { clusterOfKubeconfigSecret } from "./cluster_object.ts";
 import { forwardWorkerLog, logger } from "../log.ts";
 import type { ResolvedOptions } from "../options.ts";
-import type { WorkerRequest } from "../../shared/protocol.ts";
+import type { InformerState, WorkerRequest } from "../../shared/protocol.ts";
 import type { Lease, LeaseApi } from "../sharding/shard_coordinator.ts";
 import type { RESTConfig } from "../../shared/rest_config.ts";
 import { type HealthCheckingState, HealthProbe } from "../sessions/health_probe.ts";
@@ -89,11 +89,11 @@ export class ManagementCluster {
   readonly #restarts = new Backoff(1_000, 30_000);
   #healthySinceRestart = true;
   /**
-   * The mirror's kinds whose list and watch are refused (forbidden, or the kind no longer served),
-   * since when (from its worker's reports): a mirror refused for as long as the probes may fail is
-   * stale, however well `GET /` answers.
+   * The mirror's informers as its worker last reported them, by kind: a mirror refused (forbidden,
+   * or the kind no longer served) for as long as the probes may fail is stale, however well `GET /`
+   * answers.
    */
-  readonly #failing = new Map<string, { since: number; error: string | undefined }>();
+  readonly #informers = new Map<string, InformerState>();
   readonly #mainLagSince: (since: number) => number;
 
   private constructor(
@@ -345,18 +345,7 @@ export class ManagementCluster {
       onInformer: () => {},
       onStats: (stats, from) => {
         if (from !== this.#session) return;
-        for (const informer of stats.informers) {
-          // Only a refusal: a timeout or an overloaded server is the informer's to retry, and a
-          // rebuild would only add to the load.
-          if (informer.phase !== "failing" || !informer.refused) {
-            this.#failing.delete(informer.kind);
-          } else {
-            this.#failing.set(informer.kind, {
-              since: informer.failingSince ?? Date.now(),
-              error: informer.lastError,
-            });
-          }
-        }
+        for (const informer of stats.informers) this.#informers.set(informer.kind, informer);
       },
       onFailure: (error) => {
         this.#log.error("The management cluster's worker failed; restarting it", {
@@ -366,7 +355,7 @@ export class ManagementCluster {
       },
     });
     this.#session = session;
-    this.#failing.clear();
+    this.#informers.clear();
     const call = {
       timeoutMs: options.initialSyncTimeoutMs + 5_000,
       signal: this.#lifetime.signal,
@@ -526,13 +515,16 @@ export class ManagementCluster {
   /** A mirrored kind refused for as long as the probes may fail, if any. */
   #staleKind(): { kind: string; failingSeconds: number; error?: string } | undefined {
     const { intervalMs, failureThreshold } = this.#options.healthProbe;
-    for (const [kind, { since, error }] of this.#failing) {
-      const failingMs = Date.now() - since;
+    for (const { kind, phase, refused, failingSince, lastError } of this.#informers.values()) {
+      // Only a refusal: a timeout or an overloaded server is the informer's to retry, and a
+      // rebuild would only add to the load.
+      if (phase !== "failing" || !refused || failingSince === undefined) continue;
+      const failingMs = Date.now() - failingSince;
       if (failingMs < intervalMs * failureThreshold) continue;
       return {
         kind,
         failingSeconds: Math.round(failingMs / 1000),
-        ...(error === undefined ? {} : { error }),
+        ...(lastError === undefined ? {} : { error: lastError }),
       };
     }
     return undefined;

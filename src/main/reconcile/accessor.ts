@@ -58,7 +58,6 @@ export interface Connection {
   readonly informers: Map<string, InformerState>;
 }
 
-/** What connecting needs from the ClusterCache. */
 /**
  * A connection is opened with the write fence of when it started (its worker's init can take
  * seconds, while ownership lapses and comes back): it learns the fence of now once installed.
@@ -68,6 +67,7 @@ function fenceNow(connection: Connection, context: ConnectContext): void {
   if (until !== undefined) connection.session.fence(until);
 }
 
+/** What connecting needs from the ClusterCache. */
 export interface ConnectContext {
   options: AccessorOptions;
   /** Reads the `<name>-kubeconfig` Secret. */

@@ -274,17 +274,18 @@ export class ClusterSource<R = ObjectKey> implements AsyncIterable<R> {
       // process as an unhandled one.
       const result: unknown = handler(request, event);
       if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
-        Promise.resolve(result).catch((error) => {
-          try {
-            this.#onSubscriberError(error);
-          } catch { /* the hook's own failure must not escape either */ }
-        });
+        Promise.resolve(result).catch((error) => this.#subscriberFailed(error));
       }
     } catch (error) {
-      try {
-        this.#onSubscriberError(error);
-      } catch { /* the hook's own failure must not stop the other subscribers */ }
+      this.#subscriberFailed(error);
     }
+  }
+
+  /** Reports a subscriber's failure; the hook's own must neither escape nor stop the others. */
+  #subscriberFailed(error: unknown): void {
+    try {
+      this.#onSubscriberError(error);
+    } catch { /* dropped */ }
   }
 
   /** Iterates requests as they arrive, until {@linkcode ClusterSource.close}. */
